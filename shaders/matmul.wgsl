@@ -1,0 +1,81 @@
+// matmul: y = x W^T for a linear layer whose weight is stored [out, in] (PyTorch / llama2.c).
+// Register-blocked: each thread computes a 4 x 4 block of y, a workgroup of 8 x 8 threads a
+// 32 x 32 tile. Correct for any M, N, K (edges are guarded). With accumulate = 1 the result is
+// added to y (the residual connection fused into the epilogue).
+//   matmul       scalar loads, any K
+//   matmul_vec4  vec4 loads along K, needs K % 4 == 0 (x and w bound as vec4 arrays)
+
+struct Params {
+  M: u32,           // rows of x and y
+  N: u32,           // rows of w = columns of y
+  K: u32,           // columns of x and w
+  accumulate: u32,  // 1: y += x W^T, 0: y = x W^T
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;          // [M, K]
+@group(0) @binding(2) var<storage, read> w: array<f32>;          // [N, K]
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;    // [M, N]
+
+fn store(m: u32, n: u32, v: f32) {
+  if (m < params.M && n < params.N) {
+    let i = m * params.N + n;
+    if (params.accumulate == 1u) { y[i] += v; } else { y[i] = v; }
+  }
+}
+
+fn storeBlock(m0: u32, n0: u32, acc: array<vec4<f32>, 4>) {
+  for (var i = 0u; i < 4u; i++) {
+    for (var j = 0u; j < 4u; j++) { store(m0 + i, n0 + j, acc[i][j]); }
+  }
+}
+
+@compute @workgroup_size(8, 8)
+fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n0 = gid.x * 4u;
+  let m0 = gid.y * 4u;
+  if (m0 >= params.M || n0 >= params.N) { return; }
+  // Clamp the rows read at the edges (reads stay in bounds; stores are guarded).
+  var mr: array<u32, 4>;
+  var nr: array<u32, 4>;
+  for (var i = 0u; i < 4u; i++) {
+    mr[i] = min(m0 + i, params.M - 1u) * params.K;
+    nr[i] = min(n0 + i, params.N - 1u) * params.K;
+  }
+  var acc: array<vec4<f32>, 4>;
+  for (var k = 0u; k < params.K; k++) {
+    let b = vec4<f32>(w[nr[0] + k], w[nr[1] + k], w[nr[2] + k], w[nr[3] + k]);
+    for (var i = 0u; i < 4u; i++) { acc[i] += x[mr[i] + k] * b; }
+  }
+  storeBlock(m0, n0, acc);
+}
+
+// The same bindings seen as vec4 rows (K % 4 == 0, so every row starts on a vec4).
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;  // [M, K / 4]
+@group(0) @binding(2) var<storage, read> w4: array<vec4<f32>>;  // [N, K / 4]
+
+@compute @workgroup_size(8, 8)
+fn matmul_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n0 = gid.x * 4u;
+  let m0 = gid.y * 4u;
+  if (m0 >= params.M || n0 >= params.N) { return; }
+  let K4 = params.K / 4u;
+  var mr: array<u32, 4>;
+  var nr: array<u32, 4>;
+  for (var i = 0u; i < 4u; i++) {
+    mr[i] = min(m0 + i, params.M - 1u) * K4;
+    nr[i] = min(n0 + i, params.N - 1u) * K4;
+  }
+  var acc: array<vec4<f32>, 4>;
+  for (var k = 0u; k < K4; k++) {
+    let b0 = w4[nr[0] + k];
+    let b1 = w4[nr[1] + k];
+    let b2 = w4[nr[2] + k];
+    let b3 = w4[nr[3] + k];
+    for (var i = 0u; i < 4u; i++) {
+      let a = x4[mr[i] + k];
+      acc[i] += vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
+    }
+  }
+  storeBlock(m0, n0, acc);
+}

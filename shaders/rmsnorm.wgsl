@@ -1,0 +1,39 @@
+// rmsnorm: one workgroup per row.
+//   out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight
+
+struct Params {
+  rows: u32,
+  width: u32,
+  eps: f32,
+}
+
+const WG: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;           // [rows, width]
+@group(0) @binding(2) var<storage, read> weight: array<f32>;      // [width]
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;   // [rows, width]
+
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * 65535u;
+  if (row >= params.rows) { return; }  // uniform per workgroup: barriers stay in uniform control flow
+  let base = row * params.width;
+  var ss = 0.0;
+  for (var i = lid; i < params.width; i += WG) {
+    let v = x[base + i];
+    ss += v * v;
+  }
+  partial[lid] = ss;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) { partial[lid] += partial[lid + stride]; }
+    workgroupBarrier();
+  }
+  let inv = inverseSqrt(partial[0] / f32(params.width) + params.eps);
+  for (var i = lid; i < params.width; i += WG) {
+    out[base + i] = x[base + i] * inv * weight[i];
+  }
+}

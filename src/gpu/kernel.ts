@@ -1,0 +1,198 @@
+// A kernel is one compute entry point of a shaders/*.wgsl file. Its bind-group layout and the
+// layout of its `Params` uniform come from wgsl_reflect, so the shader is the only place where
+// bindings and uniforms are declared. Callers bind buffers by name and pass params by name;
+// anything missing, extra or mistyped throws an error naming the kernel and the binding.
+import { WgslReflect, ResourceType } from 'wgsl_reflect/wgsl_reflect.module.js';
+import type { Gpu } from './device';
+import type { Tensor } from './tensor';
+
+export type ParamValue = number | readonly number[];
+export type Params = Record<string, ParamValue>;
+
+interface Binding {
+  name: string;
+  binding: number;
+  kind: 'uniform' | 'read' | 'read_write';
+}
+
+interface ParamField {
+  name: string;
+  offset: number;
+  scalar: 'u32' | 'i32' | 'f32';
+  count: number; // 1 for scalars, N for vecN
+}
+
+const SCALARS = new Set(['u32', 'i32', 'f32']);
+
+function paramFields(kernel: string, members: { name: string; offset: number; type: { name: string; format?: { name: string } | null } }[]): ParamField[] {
+  return members.map((m) => {
+    const t = m.type.name;
+    if (SCALARS.has(t)) return { name: m.name, offset: m.offset, scalar: t as ParamField['scalar'], count: 1 };
+    const vec = /^vec([234])/.exec(t);
+    const inner = m.type.format?.name ?? t.replace(/^vec[234](<|)/, '').replace(/[>]$/, '');
+    const scalar = inner === 'f' ? 'f32' : inner === 'u' ? 'u32' : inner === 'i' ? 'i32' : inner;
+    if (vec && SCALARS.has(scalar)) return { name: m.name, offset: m.offset, scalar: scalar as ParamField['scalar'], count: Number(vec[1]) };
+    throw new Error(`kernel ${kernel}: Params field ${m.name} has type ${t}; only u32/i32/f32 and their vectors are supported`);
+  });
+}
+
+/** Packs `params` into the reflected Params layout; every field must be given, none extra. */
+export function packParams(kernel: string, fields: ParamField[], size: number, params: Params): ArrayBuffer {
+  const buf = new ArrayBuffer(size);
+  const view = new DataView(buf);
+  const known = new Set(fields.map((f) => f.name));
+  for (const k of Object.keys(params)) {
+    if (!known.has(k)) throw new Error(`kernel ${kernel}: unknown param ${k} (Params has ${[...known].join(', ')})`);
+  }
+  for (const f of fields) {
+    const v = params[f.name];
+    if (v === undefined) throw new Error(`kernel ${kernel}: missing param ${f.name}`);
+    const vals = typeof v === 'number' ? [v] : v;
+    if (vals.length !== f.count) throw new Error(`kernel ${kernel}: param ${f.name} needs ${f.count} values, got ${vals.length}`);
+    vals.forEach((x, i) => {
+      const at = f.offset + 4 * i;
+      if (f.scalar === 'f32') view.setFloat32(at, x, true);
+      else {
+        const lo = f.scalar === 'u32' ? 0 : -(2 ** 31);
+        const hi = f.scalar === 'u32' ? 2 ** 32 - 1 : 2 ** 31 - 1;
+        if (!Number.isInteger(x) || x < lo || x > hi) throw new Error(`kernel ${kernel}: param ${f.name} = ${x} is not a valid ${f.scalar}`);
+        if (f.scalar === 'u32') view.setUint32(at, x, true);
+        else view.setInt32(at, x, true);
+      }
+    });
+  }
+  return buf;
+}
+
+/** One recorded launch: a bind group, its own uniform buffer and a grid. Built once, replayed. */
+export class Dispatch {
+  constructor(
+    readonly kernel: Kernel,
+    readonly label: string,
+    private readonly bindGroup: GPUBindGroup,
+    private readonly uniform: GPUBuffer | null,
+    public workgroups: [number, number, number],
+  ) {}
+
+  /** Rewrites this dispatch's uniforms (e.g. the position during generation). */
+  setParams(params: Params): void {
+    if (!this.uniform) throw new Error(`kernel ${this.kernel.name} has no Params`);
+    this.kernel.gpu.device.queue.writeBuffer(this.uniform, 0, this.kernel.pack(params));
+  }
+
+  destroy(): void {
+    if (this.uniform) this.kernel.gpu.destroyBuffer(this.uniform);
+  }
+
+  encode(pass: GPUComputePassEncoder): void {
+    pass.setPipeline(this.kernel.pipeline);
+    pass.setBindGroup(0, this.bindGroup);
+    pass.dispatchWorkgroups(...this.workgroups);
+  }
+}
+
+export class Kernel {
+  private constructor(
+    readonly gpu: Gpu,
+    readonly name: string,
+    readonly pipeline: GPUComputePipeline,
+    private readonly layout: GPUBindGroupLayout,
+    private readonly bindings: Binding[],
+    private readonly fields: ParamField[],
+    private readonly paramsSize: number,
+    readonly workgroupSize: [number, number, number],
+  ) {}
+
+  /** Compiles `entry` of `source`; `file` names the shader in errors. */
+  static async create(gpu: Gpu, file: string, source: string, entry: string, overrides: Record<string, number> = {}): Promise<Kernel> {
+    const name = Object.keys(overrides).length ? `${entry}(${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(',')})` : entry;
+    const reflect = new WgslReflect(source);
+    const fn = reflect.entry.compute.find((f) => f.name === entry);
+    if (!fn) throw new Error(`shader ${file}: no @compute entry point named ${entry}`);
+    const bindings: Binding[] = [];
+    let fields: ParamField[] = [];
+    let paramsSize = 0;
+    for (const r of fn.resources) {
+      if (r.group !== 0) throw new Error(`shader ${file}: binding ${r.name} must be in @group(0)`);
+      if (r.resourceType === ResourceType.Uniform) {
+        if (r.name !== 'params') throw new Error(`shader ${file}: the uniform must be named params, found ${r.name}`);
+        fields = paramFields(name, r.members ?? []);
+        paramsSize = Math.ceil(r.size / 16) * 16;
+        bindings.push({ name: r.name, binding: r.binding, kind: 'uniform' });
+      } else if (r.resourceType === ResourceType.Storage) {
+        bindings.push({ name: r.name, binding: r.binding, kind: r.access === 'read' ? 'read' : 'read_write' });
+      } else {
+        throw new Error(`shader ${file}: binding ${r.name} is not a buffer`);
+      }
+    }
+    const dev = gpu.device;
+    const layout = dev.createBindGroupLayout({
+      label: name,
+      entries: bindings.map((b) => ({
+        binding: b.binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: b.kind === 'uniform' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage' },
+      })),
+    });
+    dev.pushErrorScope('validation');
+    const module = dev.createShaderModule({ label: file, code: source });
+    let pipeline: GPUComputePipeline | null = null;
+    let failure = '';
+    try {
+      pipeline = await dev.createComputePipelineAsync({
+        label: name,
+        layout: dev.createPipelineLayout({ label: name, bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: entry, constants: overrides },
+      });
+    } catch (e) {
+      failure = (e as Error).message;
+    }
+    const scoped = await dev.popErrorScope();
+    if (scoped || !pipeline) {
+      const info = await module.getCompilationInfo();
+      const msgs = info.messages.map((m) => `${file}:${m.lineNum}:${m.linePos} ${m.type}: ${m.message}`).join('\n');
+      throw new Error(`shader ${file} entry ${entry} failed to compile: ${scoped?.message ?? failure}${msgs ? `\n${msgs}` : ''}`);
+    }
+    const wg = (fn.workgroupSize ?? [1, 1, 1]) as [number, number, number];
+    return new Kernel(gpu, name, pipeline, layout, bindings, fields, paramsSize, wg);
+  }
+
+  pack(params: Params): ArrayBuffer {
+    return packParams(this.name, this.fields, this.paramsSize, params);
+  }
+
+  /** Records a launch: binds `buffers` by name, fills a uniform buffer of its own with `params`. */
+  dispatch(label: string, buffers: Record<string, Tensor>, params: Params | null, workgroups: [number, number, number]): Dispatch {
+    const lim = this.gpu.limits.maxComputeWorkgroupsPerDimension;
+    if (workgroups.some((w) => !Number.isInteger(w) || w < 0 || w > lim)) {
+      throw new Error(`kernel ${this.name} (${label}): grid [${workgroups}] exceeds maxComputeWorkgroupsPerDimension ${lim}`);
+    }
+    const entries: GPUBindGroupEntry[] = [];
+    const given = new Set(Object.keys(buffers));
+    let uniform: GPUBuffer | null = null;
+    for (const b of this.bindings) {
+      if (b.kind === 'uniform') {
+        if (!params) throw new Error(`kernel ${this.name} (${label}): params missing`);
+        uniform = this.gpu.createBuffer(`${label}.params`, this.paramsSize, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'uniforms');
+        this.gpu.device.queue.writeBuffer(uniform, 0, this.pack(params));
+        entries.push({ binding: b.binding, resource: { buffer: uniform } });
+        continue;
+      }
+      const t = buffers[b.name];
+      if (!t) throw new Error(`kernel ${this.name} (${label}): binding ${b.name} not given (got ${[...given].join(', ') || 'none'})`);
+      given.delete(b.name);
+      entries.push({ binding: b.binding, resource: { buffer: t.buffer } });
+    }
+    if (given.size) throw new Error(`kernel ${this.name} (${label}): unknown binding(s) ${[...given].join(', ')}`);
+    if (params && !uniform) throw new Error(`kernel ${this.name} (${label}): takes no params`);
+    const bindGroup = this.gpu.device.createBindGroup({ label, layout: this.layout, entries });
+    return new Dispatch(this, label, bindGroup, uniform, workgroups);
+  }
+}
+
+/** A 1-D launch of `threads` threads in workgroups of `wg`, folded into 2-D past 65535 groups. */
+export function grid1d(threads: number, wg = 64): { workgroups: [number, number, number]; stride: number } {
+  const groups = Math.max(1, Math.ceil(threads / wg));
+  const x = Math.min(groups, 65535);
+  return { workgroups: [x, Math.ceil(groups / x), 1], stride: x * wg };
+}

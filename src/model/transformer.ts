@@ -1,0 +1,218 @@
+// The Llama forward pass, recorded once for a batch shape and replayed (read it like llama2.c's
+// forward()). A batch is B right-padded sequences of T tokens, row = b * T + t. With a KV cache
+// the pass handles T new tokens per sequence at positions pos0 .. pos0 + T - 1 (generation);
+// without one it handles a whole sequence from position 0 (scoring, training).
+import { attention, type AttentionShape } from '../gpu/kernels/attention';
+import { gather } from '../gpu/kernels/gather';
+import { matmul } from '../gpu/kernels/matmul';
+import { rmsnorm } from '../gpu/kernels/rmsnorm';
+import { rope, ropeParams, type RopeShape } from '../gpu/kernels/rope';
+import { swiglu } from '../gpu/kernels/swiglu';
+import { attentionParams } from '../gpu/kernels/attention';
+import { grid1d, type Dispatch } from '../gpu/kernel';
+import { CopyRows, Program } from '../gpu/program';
+import { tensor, type Tensor } from '../gpu/tensor';
+import type { Model } from './model';
+
+/** Keys and values of past positions, per layer: [B * capacity, nKvHeads * headDim]. */
+export class KvCache {
+  readonly k: Tensor[];
+  readonly v: Tensor[];
+  constructor(
+    model: Model,
+    readonly B: number,
+    readonly capacity: number,
+  ) {
+    const c = model.config;
+    const kvDim = c.nKvHeads * c.headDim;
+    this.k = [];
+    this.v = [];
+    for (let l = 0; l < c.nLayers; l++) {
+      this.k.push(tensor(model.gpu, `kv_cache.${l}.k`, [B * capacity, kvDim], 'activations'));
+      this.v.push(tensor(model.gpu, `kv_cache.${l}.v`, [B * capacity, kvDim], 'activations'));
+    }
+  }
+
+  destroy(): void {
+    for (const t of [...this.k, ...this.v]) t.destroy();
+  }
+}
+
+export interface ForwardShape {
+  B: number; // sequences
+  T: number; // tokens per sequence in this pass
+  nSelect: number; // rows whose logits are computed (the LM head runs on these only)
+  cache?: KvCache; // generation: attend to cached positions too
+}
+
+/** Activations of one pass; every buffer is allocated once for the shape. */
+interface RunState {
+  tokens: Tensor; // [rows] u32
+  x: Tensor; // [rows, dim] residual stream
+  xb: Tensor; // [rows, dim] normalised input of a sub-block
+  q: Tensor; // [rows, nHeads * headDim]
+  qr: Tensor; // [rows, nHeads * headDim] q after RoPE
+  k: Tensor; // [rows, kvDim]
+  kr: Tensor; // [rows, kvDim] k after RoPE
+  v: Tensor; // [rows, kvDim]
+  att: Tensor; // [rows, nHeads * headDim] attention output
+  gate: Tensor; // [rows, hiddenDim]
+  up: Tensor; // [rows, hiddenDim]
+  act: Tensor; // [rows, hiddenDim] silu(gate) * up
+  select: Tensor; // [nSelect] u32 rows of x that reach the LM head
+  xs: Tensor; // [nSelect, dim] selected rows
+  xsn: Tensor; // [nSelect, dim] after the final norm
+  logits: Tensor; // [nSelect, vocabSize]
+}
+
+export class ForwardPass {
+  readonly program: Program;
+  readonly state: RunState;
+  readonly rows: number;
+  private pos0 = 0;
+  private readonly positional: { d: Dispatch; kind: 'rope' | 'attention'; shape: RopeShape | AttentionShape; stride: number }[] = [];
+  private readonly cacheCopies: CopyRows[] = [];
+
+  constructor(
+    readonly model: Model,
+    readonly shape: ForwardShape,
+  ) {
+    const { B, T, nSelect, cache } = shape;
+    const c = model.config;
+    const ks = model.kernels;
+    const W = model.weights;
+    const rows = B * T;
+    this.rows = rows;
+    const qDim = c.nHeads * c.headDim;
+    const kvDim = c.nKvHeads * c.headDim;
+    if (cache && cache.B !== B) throw new Error(`forward: cache holds ${cache.B} sequences, batch has ${B}`);
+    const S = cache ? cache.capacity : T;
+    if (T > c.seqLen) throw new Error(`forward: ${T} tokens per sequence exceed the model's context of ${c.seqLen}`);
+    const act = (name: string, shape: number[], dtype: 'f32' | 'u32' = 'f32') =>
+      tensor(model.gpu, `${name}[${B}x${T}]`, shape, 'activations', { dtype });
+    const s: RunState = {
+      tokens: act('tokens', [rows], 'u32'),
+      x: act('x', [rows, c.dim]),
+      xb: act('xb', [rows, c.dim]),
+      q: act('q', [rows, qDim]),
+      qr: act('q_rope', [rows, qDim]),
+      k: act('k', [rows, kvDim]),
+      kr: act('k_rope', [rows, kvDim]),
+      v: act('v', [rows, kvDim]),
+      att: act('att', [rows, qDim]),
+      gate: act('ffn_gate', [rows, c.hiddenDim]),
+      up: act('ffn_up', [rows, c.hiddenDim]),
+      act: act('ffn_act', [rows, c.hiddenDim]),
+      select: act('select', [nSelect], 'u32'),
+      xs: act('x_select', [nSelect, c.dim]),
+      xsn: act('x_select_norm', [nSelect, c.dim]),
+      logits: act('logits', [nSelect, c.vocabSize]),
+    };
+    this.state = s;
+    const p = new Program(`forward[${B}x${T}]`);
+    const ropeShape = (nHeads: number): RopeShape => ({ T, pos0: 0, nHeads, headDim: c.headDim, style: c.ropeStyle });
+    const attShape: AttentionShape = { B, T, S, pos0: 0, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
+
+    // x = token embedding
+    p.add(gather(ks, 'embed', W.tokenEmbedding, s.tokens, s.x));
+    W.layers.forEach((L, l) => {
+      // attention: xb = rmsnorm(x); q, k, v = xb Wq^T, xb Wk^T, xb Wv^T
+      p.add(rmsnorm(ks, `l${l}.attn_norm`, s.x, L.attnNorm, s.xb, c.normEps));
+      p.add(matmul(ks, `l${l}.q`, s.xb, L.wq, s.q));
+      p.add(matmul(ks, `l${l}.k`, s.xb, L.wk, s.k));
+      p.add(matmul(ks, `l${l}.v`, s.xb, L.wv, s.v));
+      // rotate q and k by position
+      const rq = rope(ks, `l${l}.rope_q`, s.q, W.ropeTable, s.qr, ropeShape(c.nHeads));
+      const rk = rope(ks, `l${l}.rope_k`, s.k, W.ropeTable, s.kr, ropeShape(c.nKvHeads));
+      p.add(rq, rk);
+      this.positional.push({ d: rq, kind: 'rope', shape: ropeShape(c.nHeads), stride: 0 });
+      this.positional.push({ d: rk, kind: 'rope', shape: ropeShape(c.nKvHeads), stride: 0 });
+      // keys and values: this pass's own, or appended to the cache at pos0
+      let keys = s.kr;
+      let values = s.v;
+      if (cache) {
+        for (let b = 0; b < B; b++) {
+          const ck = new CopyRows(`l${l}.cache_k.${b}`, s.kr, b * T, cache.k[l], b * S, T, kvDim);
+          const cv = new CopyRows(`l${l}.cache_v.${b}`, s.v, b * T, cache.v[l], b * S, T, kvDim);
+          this.cacheCopies.push(ck, cv);
+          p.add(ck, cv);
+        }
+        keys = cache.k[l];
+        values = cache.v[l];
+      }
+      // causal grouped-query attention, then x += att Wo^T
+      const ad = attention(ks, `l${l}.attention`, s.qr, keys, values, s.att, attShape);
+      this.positional.push({ d: ad, kind: 'attention', shape: attShape, stride: grid1d(rows * c.nHeads).stride });
+      p.add(ad);
+      p.add(matmul(ks, `l${l}.o`, s.att, L.wo, s.x, true));
+      // feed-forward: xb = rmsnorm(x); x += (silu(xb W1^T) * (xb W3^T)) W2^T
+      p.add(rmsnorm(ks, `l${l}.ffn_norm`, s.x, L.ffnNorm, s.xb, c.normEps));
+      p.add(matmul(ks, `l${l}.gate`, s.xb, L.w1, s.gate));
+      p.add(matmul(ks, `l${l}.up`, s.xb, L.w3, s.up));
+      p.add(swiglu(ks, `l${l}.swiglu`, s.gate, s.up, s.act));
+      p.add(matmul(ks, `l${l}.down`, s.act, L.w2, s.x, true));
+    });
+    // LM head on the selected rows only: logits = rmsnorm(x[select]) Wcls^T
+    p.add(gather(ks, 'select', s.x, s.select, s.xs));
+    p.add(rmsnorm(ks, 'final_norm', s.xs, W.finalNorm, s.xsn, c.normEps));
+    p.add(matmul(ks, 'lm_head', s.xsn, W.classifier, s.logits));
+    this.program = p;
+  }
+
+  /**
+   * Uploads the tokens ([B * T], right-padded), the rows whose logits are wanted and, with a
+   * cache, the position of the first token. Token ids are checked here.
+   */
+  setInput(tokens: ArrayLike<number>, select: ArrayLike<number>, pos0 = 0): void {
+    const { B, T, nSelect, cache } = this.shape;
+    const c = this.model.config;
+    if (tokens.length !== B * T) throw new Error(`forward: got ${tokens.length} tokens, the pass takes ${B} x ${T}`);
+    if (select.length !== nSelect) throw new Error(`forward: got ${select.length} selected rows, the pass takes ${nSelect}`);
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i];
+      if (!Number.isInteger(t) || t < 0 || t >= c.vocabSize) throw new Error(`forward: token ${t} at ${i} is outside the vocabulary [0, ${c.vocabSize})`);
+    }
+    for (let i = 0; i < select.length; i++) {
+      if (!Number.isInteger(select[i]) || select[i] < 0 || select[i] >= B * T) throw new Error(`forward: selected row ${select[i]} outside [0, ${B * T})`);
+    }
+    const S = cache ? cache.capacity : T;
+    if (pos0 + T > S) throw new Error(`forward: positions up to ${pos0 + T} exceed the context of ${S}`);
+    this.state.tokens.write(Uint32Array.from(tokens));
+    this.state.select.write(Uint32Array.from(select));
+    if (pos0 !== this.pos0) this.setPosition(pos0);
+  }
+
+  private setPosition(pos0: number): void {
+    if (!this.shape.cache && pos0 !== 0) throw new Error('forward: a pass without a KV cache starts at position 0');
+    this.pos0 = pos0;
+    const maxPos = this.model.config.seqLen;
+    for (const it of this.positional) {
+      if (it.kind === 'rope') it.d.setParams(ropeParams(this.rows, { ...(it.shape as RopeShape), pos0 }, maxPos));
+      else it.d.setParams(attentionParams({ ...(it.shape as AttentionShape), pos0 }, it.stride));
+    }
+    const S = this.shape.cache!.capacity;
+    const T = this.shape.T;
+    for (const cp of this.cacheCopies) {
+      const b = Math.floor(cp.srcRow / T);
+      cp.dstRow = b * S + pos0;
+    }
+  }
+
+  encode(encoder: GPUCommandEncoder): void {
+    this.program.encode(encoder);
+  }
+
+  /** Runs the pass and reads the logits back: [nSelect][vocabSize]. */
+  async run(tokens: ArrayLike<number>, select: ArrayLike<number>, pos0 = 0): Promise<Float32Array> {
+    this.setInput(tokens, select, pos0);
+    const enc = this.model.gpu.device.createCommandEncoder({ label: this.program.label });
+    this.encode(enc);
+    this.model.gpu.device.queue.submit([enc.finish()]);
+    return this.state.logits.read();
+  }
+
+  destroy(): void {
+    for (const t of Object.values(this.state)) t.destroy();
+    for (const d of this.program.dispatches()) d.destroy();
+  }
+}
