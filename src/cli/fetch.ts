@@ -1,6 +1,7 @@
 // `mobizo fetch <name>`: download a known checkpoint from weights/manifest.json.
 import type { Command } from 'commander';
 import { fetchWeights, knownModels } from '../model/fetch';
+import { runAction } from './common';
 
 export function registerFetch(program: Command): void {
   program
@@ -10,8 +11,8 @@ export function registerFetch(program: Command): void {
     .option('--out <dir>', 'output directory', 'weights/downloads')
     .option('--mirror <url>', 'fetch <url>/<mirrorPath> instead of the public URLs (env MOBIZO_WEIGHTS_MIRROR)')
     .option('--list', 'list the known models')
-    .action(async (name: string | undefined, opts: { out: string; mirror?: string; list?: boolean }) => {
-      try {
+    .action((name: string | undefined, opts: { out: string; mirror?: string; list?: boolean }) =>
+      runAction('fetch', async () => {
         if (opts.list) {
           for (const m of knownModels.models) {
             const mib = m.files.reduce((s, f) => s + f.bytes, 0) / 2 ** 20;
@@ -22,9 +23,6 @@ export function registerFetch(program: Command): void {
         if (!name) throw new Error('missing model name (try --list)');
         const paths = await fetchWeights(name, { outDir: opts.out, mirror: opts.mirror });
         for (const p of paths) process.stdout.write(p + '\n');
-      } catch (e) {
-        process.stderr.write(`mobizo fetch: ${e instanceof Error ? e.message : String(e)}\n`);
-        process.exitCode = 1;
-      }
-    });
+      }),
+    );
 }

@@ -1,0 +1,16 @@
+// The `mobizo` command. Started through bin/mobizo.js, which sets up the GPU environment.
+import { Command } from 'commander';
+import { registerFetch } from './cli/fetch';
+import { registerGenerate } from './cli/generate';
+import { registerLogits } from './cli/logits';
+
+const program = new Command();
+program
+  .name('mobizo')
+  .description('On-device zeroth-order fine-tuning of Llama-family models with WebGPU (MobiZO)')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (s, write) => write(`mobizo: ${s.replace(/^error: /, '')}`) });
+registerGenerate(program);
+registerLogits(program);
+registerFetch(program);
+await program.parseAsync(process.argv);
