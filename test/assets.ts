@@ -1,0 +1,24 @@
+// Test assets live beside the repository, in ../shared/assets (see its README.md); never copied in.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const assetsRoot = path.resolve(repoRoot, '..', 'shared', 'assets');
+
+/** Absolute path of a shared test asset, e.g. assetPath('models', 'stories260K.bin'). Throws if missing. */
+export function assetPath(...parts: string[]): string {
+  const p = path.resolve(assetsRoot, ...parts);
+  if (!existsSync(p)) {
+    throw new Error(`test asset missing: ${p} (the shared assets are expected in ${assetsRoot}, beside the repository)`);
+  }
+  return p;
+}
+
+/** The fenced block after "Known output" in the assets README (llama2.c run.c, temperature 0, 200 steps). */
+export function knownOutput(): string {
+  const readme = readFileSync(assetPath('README.md'), 'utf8');
+  const m = /Known output[^\n]*\n+```[^\n]*\n([\s\S]*?)\n```/.exec(readme);
+  if (!m) throw new Error('no fenced block after "Known output" in the assets README');
+  return m[1];
+}

@@ -1,0 +1,54 @@
+// Shared GPU fixtures for specs: one device and one compiled kernel set per process, seeded
+// random data, NaN-poisoned outputs and the error measure every kernel test uses.
+import { createGpu, type Gpu } from '../src/gpu/device';
+import type { Dispatch } from '../src/gpu/kernel';
+import { Kernels } from '../src/gpu/kernels/registry';
+import { tensor, type DType, type Tensor } from '../src/gpu/tensor';
+import { mulberry32 } from '../src/model/toy';
+
+let shared: Promise<{ gpu: Gpu; ks: Kernels }> | null = null;
+
+export function gpuFixture(): Promise<{ gpu: Gpu; ks: Kernels }> {
+  shared ??= createGpu().then(async (gpu) => ({ gpu, ks: await Kernels.load(gpu) }));
+  return shared;
+}
+
+export function randoms(n: number, seed: number, scale = 1): Float32Array {
+  const r = mulberry32(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (r() * 2 - 1) * scale;
+  return a;
+}
+
+/** An input tensor holding `data`. */
+export function input(gpu: Gpu, label: string, shape: number[], data: Float32Array | Uint32Array, dtype: DType = 'f32'): Tensor {
+  return tensor(gpu, label, shape, 'scratch', { data, dtype });
+}
+
+/** An output tensor filled with NaN, so any element a kernel fails to write shows up. */
+export function poisoned(gpu: Gpu, label: string, shape: number[]): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tensor(gpu, label, shape, 'scratch', { data: new Float32Array(n).fill(NaN) });
+}
+
+/** Runs dispatches in one submit and checks for WebGPU errors. */
+export function run(gpu: Gpu, ...ds: Dispatch[]): void {
+  const enc = gpu.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  for (const d of ds) d.encode(pass);
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
+}
+
+/** max |got - want| / max |want| (NaN anywhere in got gives Infinity). */
+export function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  if (got.length !== want.length) throw new Error(`length ${got.length} != ${want.length}`);
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < got.length; i++) {
+    if (!Number.isFinite(got[i])) return Infinity;
+    maxDiff = Math.max(maxDiff, Math.abs(got[i] - want[i]));
+    maxRef = Math.max(maxRef, Math.abs(want[i]));
+  }
+  return maxDiff / Math.max(maxRef, 1e-30);
+}

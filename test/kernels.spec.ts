@@ -1,0 +1,139 @@
+// Every kernel against the float64 reference, on seeded random inputs with shapes that are not
+// multiples of the tiles, outputs poisoned with NaN before the run.
+import assert from 'node:assert/strict';
+import { attention } from '../src/gpu/kernels/attention';
+import { gather } from '../src/gpu/kernels/gather';
+import { matmul } from '../src/gpu/kernels/matmul';
+import { rmsnorm } from '../src/gpu/kernels/rmsnorm';
+import { rope, ropeTable } from '../src/gpu/kernels/rope';
+import { swiglu } from '../src/gpu/kernels/swiglu';
+import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
+import * as ref from './reference/ops';
+
+describe('kernels vs float64 reference', () => {
+  const TOL = 1e-5;
+
+  describe('matmul', () => {
+    const shapes: [number, number, number][] = [
+      [1, 1, 1],
+      [3, 5, 7],
+      [33, 65, 17], // scalar path, ragged tiles
+      [37, 70, 64], // vec4 path, ragged tiles
+      [1, 512, 64], // one row (decoding), LM-head width
+      [100, 36, 172],
+      [64, 64, 64],
+    ];
+    for (const [M, N, K] of shapes) {
+      for (const accumulate of [false, true]) {
+        it(`[${M}x${K}] x [${N}x${K}]^T${accumulate ? ' accumulate' : ''}`, async () => {
+          const { gpu, ks } = await gpuFixture();
+          const xd = randoms(M * K, M * 7 + K);
+          const wd = randoms(N * K, N * 13 + K);
+          const y0 = randoms(M * N, 99);
+          const x = input(gpu, 'x', [M, K], xd);
+          const w = input(gpu, 'w', [N, K], wd);
+          const y = accumulate ? input(gpu, 'y', [M, N], y0) : poisoned(gpu, 'y', [M, N]);
+          run(gpu, matmul(ks, 'test', x, w, y, accumulate));
+          const want = ref.matmulT(xd, wd, K);
+          if (accumulate) for (let i = 0; i < want.length; i++) want[i] += y0[i];
+          const err = relError(await y.read(), want);
+          assert.ok(err < TOL, `rel error ${err}`);
+        });
+      }
+    }
+  });
+
+  it('rmsnorm, ragged widths', async () => {
+    const { gpu, ks } = await gpuFixture();
+    for (const [rows, width] of [[1, 64], [7, 100], [3, 1], [5, 300]]) {
+      const xd = randoms(rows * width, rows + width, 3);
+      const wd = randoms(width, width);
+      const out = poisoned(gpu, 'out', [rows, width]);
+      run(gpu, rmsnorm(ks, 'test', input(gpu, 'x', [rows, width], xd), input(gpu, 'w', [width], wd), out, 1e-5));
+      const err = relError(await out.read(), ref.rmsnorm(xd, wd, 1e-5));
+      assert.ok(err < TOL, `[${rows}x${width}] rel error ${err}`);
+    }
+  });
+
+  it('gather rows by index; an index past the table gives NaN', async () => {
+    const { gpu, ks } = await gpuFixture();
+    const table = randoms(50 * 13, 5);
+    const idx = Uint32Array.from([3, 0, 49, 17, 3, 50]);
+    const out = poisoned(gpu, 'out', [idx.length, 13]);
+    run(gpu, gather(ks, 'test', input(gpu, 'table', [50, 13], table), input(gpu, 'idx', [idx.length], idx, 'u32'), out));
+    const got = await out.read();
+    for (let r = 0; r < 5; r++) {
+      assert.deepEqual(Array.from(got.subarray(r * 13, (r + 1) * 13)), Array.from(table.subarray(idx[r] * 13, (idx[r] + 1) * 13)));
+    }
+    assert.ok(got.subarray(5 * 13).every((v) => Number.isNaN(v)));
+  });
+
+  it('swiglu', async () => {
+    const { gpu, ks } = await gpuFixture();
+    for (const n of [1, 1000, 70001]) {
+      const g = randoms(n, n, 6);
+      const u = randoms(n, n + 1, 2);
+      const out = poisoned(gpu, 'out', [n]);
+      run(gpu, swiglu(ks, 'test', input(gpu, 'g', [n], g), input(gpu, 'u', [n], u), out));
+      const err = relError(await out.read(), ref.swiglu(g, u));
+      assert.ok(err < TOL, `n=${n} rel error ${err}`);
+    }
+  });
+
+  for (const style of ['adjacent', 'halfsplit'] as const) {
+    it(`rope ${style}, two sequences, positions from pos0`, async () => {
+      const { gpu, ks } = await gpuFixture();
+      const [B, T, nHeads, headDim, pos0, maxPos] = [2, 5, 3, 6, 7, 20];
+      const rows = B * T;
+      const xd = randoms(rows * nHeads * headDim, 11);
+      const table = input(gpu, 'table', [maxPos, headDim / 2, 2], ropeTable(maxPos, headDim, 10000));
+      const out = poisoned(gpu, 'out', [rows, nHeads * headDim]);
+      run(gpu, rope(ks, 'test', input(gpu, 'x', [rows, nHeads * headDim], xd), table, out, { T, pos0, nHeads, headDim, style }));
+      const positions = Array.from({ length: rows }, (_, r) => pos0 + (r % T));
+      const err = relError(await out.read(), ref.rope(xd, positions, headDim, 10000, style));
+      assert.ok(err < TOL, `rel error ${err}`);
+    });
+  }
+
+  it('attention: causal GQA over whole sequences (S = T)', async () => {
+    const { gpu, ks } = await gpuFixture();
+    const [B, T, nH, nKv, hd] = [2, 7, 4, 2, 10];
+    const q = randoms(B * T * nH * hd, 1, 2);
+    const k = randoms(B * T * nKv * hd, 2, 2);
+    const v = randoms(B * T * nKv * hd, 3);
+    const out = poisoned(gpu, 'out', [B * T, nH * hd]);
+    const shape = { B, T, S: T, pos0: 0, nHeads: nH, nKvHeads: nKv, headDim: hd };
+    run(gpu, attention(ks, 'test', input(gpu, 'q', [B * T, nH * hd], q), input(gpu, 'k', [B * T, nKv * hd], k), input(gpu, 'v', [B * T, nKv * hd], v), out, shape));
+    const got = await out.read();
+    for (let b = 0; b < B; b++) {
+      const sl = (a: Float32Array, w: number) => a.subarray(b * T * w, (b + 1) * T * w);
+      const want = ref.attention(sl(q, nH * hd), sl(k, nKv * hd), sl(v, nKv * hd), nH, nKv, hd);
+      const err = relError(sl(got, nH * hd), want);
+      assert.ok(err < TOL, `sequence ${b}: rel error ${err}`);
+    }
+  });
+
+  it('attention with a cache: reads positions 0..pos only (the rest is NaN)', async () => {
+    const { gpu, ks } = await gpuFixture();
+    const [B, T, S, pos0, nH, nKv, hd] = [2, 3, 12, 4, 6, 3, 9];
+    const kvDim = nKv * hd;
+    const q = randoms(B * T * nH * hd, 4);
+    const k = randoms(B * S * kvDim, 5);
+    const v = randoms(B * S * kvDim, 6);
+    for (let b = 0; b < B; b++) {
+      k.fill(NaN, (b * S + pos0 + T) * kvDim, (b + 1) * S * kvDim);
+      v.fill(NaN, (b * S + pos0 + T) * kvDim, (b + 1) * S * kvDim);
+    }
+    const out = poisoned(gpu, 'out', [B * T, nH * hd]);
+    const shape = { B, T, S, pos0, nHeads: nH, nKvHeads: nKv, headDim: hd };
+    run(gpu, attention(ks, 'test', input(gpu, 'q', [B * T, nH * hd], q), input(gpu, 'k', [B * S, kvDim], k), input(gpu, 'v', [B * S, kvDim], v), out, shape));
+    const got = await out.read();
+    for (let b = 0; b < B; b++) {
+      const keys = k.subarray(b * S * kvDim, (b * S + pos0 + T) * kvDim);
+      const vals = v.subarray(b * S * kvDim, (b * S + pos0 + T) * kvDim);
+      const want = ref.attention(q.subarray(b * T * nH * hd, (b + 1) * T * nH * hd), keys, vals, nH, nKv, hd);
+      const err = relError(got.subarray(b * T * nH * hd, (b + 1) * T * nH * hd), want);
+      assert.ok(err < TOL, `sequence ${b}: rel error ${err}`);
+    }
+  });
+});

@@ -1,0 +1,106 @@
+// Float64 CPU reference of the Llama forward pass (llama2.c `forward`), built from ./ops.
+// The oracle for the GPU transformer: logits per position, and greedy generation.
+
+import type { LlamaModelFile } from '../../src/model/config';
+import { argmax, attention, matmulT, rmsnorm, rope, swiglu, type Vec } from './ops';
+
+function add(x: Float64Array, y: Vec): void {
+  for (let i = 0; i < x.length; i++) x[i] += y[i];
+}
+
+function embed(model: LlamaModelFile, tokens: number[]): Float64Array {
+  const { dim, vocabSize } = model.config;
+  const x = new Float64Array(tokens.length * dim);
+  tokens.forEach((t, i) => {
+    if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new Error(`token ${t} at ${i} is out of range [0, ${vocabSize})`);
+    x.set(model.weights.tokenEmbedding.subarray(t * dim, (t + 1) * dim), i * dim);
+  });
+  return x;
+}
+
+/** Runs tokens at positions `start ..` through every layer, reading and extending the K/V cache.
+ * Returns the logits [T, vocab]. `cache.k[l]`, `cache.v[l]`: [positions so far, nKv * headDim]. */
+interface KvCache {
+  k: number[][]; // [layers][positions * nKv * headDim], after RoPE
+  v: number[][]; // [layers][positions * nKv * headDim]
+}
+
+function forwardRows(model: LlamaModelFile, tokens: number[], cache: KvCache): Float64Array {
+  const c = model.config;
+  const w = model.weights;
+  const start = cache.k[0].length / (c.nKvHeads * c.headDim);
+  if (start + tokens.length > c.seqLen) throw new Error(`sequence of ${start + tokens.length} positions exceeds seqLen ${c.seqLen}`);
+  const positions = tokens.map((_, i) => start + i);
+
+  let x = embed(model, tokens); // [T, dim]
+  for (let l = 0; l < c.nLayers; l++) {
+    const lw = w.layers[l];
+    // attention block
+    const xb = rmsnorm(x, lw.attnNorm, c.normEps); // [T, dim]
+    const q = rope(matmulT(xb, lw.wq, c.dim), positions, c.headDim, c.ropeTheta, c.ropeStyle); // [T, nH * hd]
+    const k = rope(matmulT(xb, lw.wk, c.dim), positions, c.headDim, c.ropeTheta, c.ropeStyle); // [T, nKv * hd]
+    const v = matmulT(xb, lw.wv, c.dim); // [T, nKv * hd]
+    for (const e of k) cache.k[l].push(e);
+    for (const e of v) cache.v[l].push(e);
+    const att = attention(q, cache.k[l], cache.v[l], c.nHeads, c.nKvHeads, c.headDim); // [T, nH * hd]
+    add(x, matmulT(att, lw.wo, c.nHeads * c.headDim)); // residual
+    // feed-forward block
+    const xb2 = rmsnorm(x, lw.ffnNorm, c.normEps);
+    const h = swiglu(matmulT(xb2, lw.w1, c.dim), matmulT(xb2, lw.w3, c.dim)); // [T, hidden]
+    add(x, matmulT(h, lw.w2, c.hiddenDim)); // residual
+  }
+  x = rmsnorm(x, w.finalNorm, c.normEps);
+  return matmulT(x, w.classifier, c.dim); // [T, vocab]
+}
+
+function emptyCache(model: LlamaModelFile): KvCache {
+  return { k: model.weights.layers.map(() => []), v: model.weights.layers.map(() => []) };
+}
+
+function splitRows(logits: Float64Array, n: number): Float64Array[] {
+  return Array.from({ length: logits.length / n }, (_, i) => logits.slice(i * n, (i + 1) * n));
+}
+
+/** Logits [vocab] at every position of one sequence, in float64. */
+export function referenceForward(model: LlamaModelFile, tokens: number[]): Float64Array[] {
+  if (tokens.length === 0) return [];
+  return splitRows(forwardRows(model, tokens, emptyCache(model)), model.config.vocabSize);
+}
+
+/** One token at a time with a float64 KV cache: `step(token)` gives the logits at the next position. */
+export class ReferenceDecoder {
+  private readonly cache: KvCache;
+  position = 0;
+
+  constructor(private readonly model: LlamaModelFile) {
+    this.cache = emptyCache(model);
+  }
+
+  step(token: number): Float64Array {
+    const logits = forwardRows(this.model, [token], this.cache);
+    this.position++;
+    return logits;
+  }
+}
+
+/** Greedy generation as llama2.c `generate` with temperature 0: `steps` forward passes (positions
+ * 0 .. steps-1; 0 or more than seqLen means seqLen, as run.c), each giving one next token; prompt
+ * tokens are forced, then each next token is the argmax; stops before a BOS. Returns the whole
+ * sequence: the prompt, then the generated tokens (so up to steps + 1 tokens: the last one printed
+ * by run.c is never fed back). */
+export function referenceGreedy(model: LlamaModelFile, promptTokens: number[], steps: number): number[] {
+  if (promptTokens.length === 0) throw new Error('referenceGreedy needs at least one prompt token (e.g. BOS)');
+  if (!Number.isInteger(steps) || steps < 0) throw new Error(`steps ${steps} is not a non-negative integer`);
+  const limit = steps === 0 || steps > model.config.seqLen ? model.config.seqLen : steps;
+  const decoder = new ReferenceDecoder(model);
+  const out = [promptTokens[0]];
+  let token = promptTokens[0];
+  for (let pos = 0; pos < limit; pos++) {
+    const logits = decoder.step(token);
+    const next = pos < promptTokens.length - 1 ? promptTokens[pos + 1] : argmax(logits);
+    if (next === 1) break; // llama2.c: BOS ends the sequence
+    out.push(next);
+    token = next;
+  }
+  return out;
+}
