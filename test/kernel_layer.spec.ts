@@ -5,19 +5,24 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { matmul } from '../src/gpu/kernels/matmul';
-import { SHADERS } from '../src/gpu/kernels/registry';
+import { INCLUDES, SHADERS, preprocess } from '../src/gpu/kernels/registry';
 import { grid1d } from '../src/gpu/kernel';
 import { gpuFixture, input, poisoned, randoms } from './gpu';
 
 describe('kernel layer', () => {
   it('registers every shaders/*.wgsl file, and each declares its entry points', () => {
     const files = fs.readdirSync(path.join(import.meta.dirname, '..', 'shaders')).filter((f) => f.endsWith('.wgsl'));
-    assert.deepEqual(files.map((f) => f.replace('.wgsl', '')).sort(), Object.keys(SHADERS).sort());
+    const registered = [...Object.keys(SHADERS), ...Object.keys(INCLUDES).map((f) => f.replace('.wgsl', ''))];
+    assert.deepEqual(files.map((f) => f.replace('.wgsl', '')).sort(), registered.sort());
     for (const [file, [src, entries]] of Object.entries(SHADERS)) {
-      const r = new WgslReflect(src);
+      const r = new WgslReflect(preprocess(file, src));
       assert.ok(entries.includes(file), `${file}.wgsl has no entry point named like the file`);
       for (const e of entries) assert.ok(r.entry.compute.some((f) => f.name === e), `${file}.wgsl lacks entry ${e}`);
     }
+  });
+
+  it('an unknown #include is an error naming the shader', () => {
+    assert.throws(() => preprocess('shaders/x.wgsl', '#include "nope.wgsl"\nfn f() {}'), /shader shaders\/x\.wgsl: #include "nope\.wgsl" names no file/);
   });
 
   it('every storage binding carries a shape comment', () => {

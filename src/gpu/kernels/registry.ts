@@ -9,6 +9,21 @@ import swigluSrc from '../../../shaders/swiglu.wgsl';
 import type { Gpu } from '../device';
 import { Kernel } from '../kernel';
 
+/**
+ * Shared WGSL helpers (files without entry points), pulled in by a line `#include "name.wgsl"`.
+ * This is the one text step applied to shaders, identical in Node and in the browser bundle.
+ */
+export const INCLUDES: Record<string, string> = {};
+
+/** Replaces each `#include "x.wgsl"` line by the helper file's text. */
+export function preprocess(file: string, source: string): string {
+  return source.replace(/^#include "([^"]+)"[ \t]*$/gm, (_, name: string) => {
+    const inc = INCLUDES[name];
+    if (inc === undefined) throw new Error(`shader ${file}: #include "${name}" names no file in INCLUDES (${Object.keys(INCLUDES).join(', ') || 'none'})`);
+    return inc;
+  });
+}
+
 /** shader file -> [source, entry points] */
 export const SHADERS: Record<string, [string, string[]]> = {
   attention: [attentionSrc, ['attention']],
@@ -28,7 +43,9 @@ export class Kernels {
   static async load(gpu: Gpu): Promise<Kernels> {
     const byEntry = new Map<string, Kernel>();
     for (const [file, [src, entries]] of Object.entries(SHADERS)) {
-      for (const e of entries) byEntry.set(e, await Kernel.create(gpu, `shaders/${file}.wgsl`, src, e));
+      const name = `shaders/${file}.wgsl`;
+      const code = preprocess(name, src);
+      for (const e of entries) byEntry.set(e, await Kernel.create(gpu, name, code, e));
     }
     return new Kernels(gpu, byEntry);
   }
