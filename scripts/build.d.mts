@@ -1,0 +1,15 @@
+// Types for scripts/build.mjs (imported by the TypeScript tests and bench).
+import type { BuildOptions, Message } from 'esbuild';
+
+export interface BrowserBuild {
+  /** esbuild entry points; relative paths resolve against the repository root. */
+  entryPoints: string[] | Record<string, string>;
+  /** output folder (absolute, or relative to the repository root). */
+  outdir: string;
+  minify?: boolean;
+}
+
+export const repoRoot: string;
+export function browserBuildOptions(opts: BrowserBuild): BuildOptions;
+export function buildBrowser(opts: BrowserBuild): Promise<{ outputs: string[]; warnings: Message[] }>;
+export function buildApp(opts?: { outdir?: string; minify?: boolean }): Promise<{ outputs: string[]; warnings: Message[] }>;
