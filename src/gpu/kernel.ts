@@ -115,7 +115,7 @@ export class Kernel {
     for (const r of fn.resources) {
       if (r.group !== 0) throw new Error(`shader ${file}: binding ${r.name} must be in @group(0)`);
       if (r.resourceType === ResourceType.Uniform) {
-        if (r.name !== 'params') throw new Error(`shader ${file}: the uniform must be named params, found ${r.name}`);
+        if (fields.length) throw new Error(`shader ${file}: entry ${entry} binds more than one uniform`);
         fields = paramFields(name, r.members ?? []);
         paramsSize = Math.ceil(r.size / 16) * 16;
         bindings.push({ name: r.name, binding: r.binding, kind: 'uniform' });

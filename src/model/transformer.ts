@@ -10,6 +10,9 @@ import { rope, ropeParams, type RopeShape } from '../gpu/kernels/rope';
 import { swiglu } from '../gpu/kernels/swiglu';
 import { attentionParams } from '../gpu/kernels/attention';
 import { grid1d, type Dispatch } from '../gpu/kernel';
+import { mplora, mploraParams, type MploraShape, type Perturbation } from '../gpu/kernels/mplora';
+import type { LoraState } from '../zo/lora';
+import type { Target } from '../zo/peft';
 import { CopyRows, Program } from '../gpu/program';
 import { tensor, type Tensor } from '../gpu/tensor';
 import type { Model } from './model';
@@ -41,9 +44,14 @@ export class KvCache {
 export interface ForwardShape {
   B: number; // sequences
   T: number; // tokens per sequence in this pass
-  nSelect: number; // rows whose logits are computed (the LM head runs on these only)
+  nSelect: number; // most rows whose logits are computed (the LM head runs on these only)
   cache?: KvCache; // generation: attend to cached positions too
+  lora?: LoraState; // adapters on the target linears (MP-LoRA)
+  slots?: number; // P: perturbation slots; the B sequences are P slots of B / P (slot-major)
 }
+
+/** No perturbation: plain LoRA (evaluation, generation with an adapter). */
+export const NO_PERTURBATION: Perturbation = { slotBase: 0, q: 1, eps: 0, seed: 0 };
 
 /** Activations of one pass; every buffer is allocated once for the shape. */
 interface RunState {
@@ -63,6 +71,7 @@ interface RunState {
   xs: Tensor; // [nSelect, dim] selected rows
   xsn: Tensor; // [nSelect, dim] after the final norm
   logits: Tensor; // [nSelect, vocabSize]
+  ax: Tensor | null; // [rows, rank] x A^T of the current LoRA target
 }
 
 export class ForwardPass {
@@ -72,12 +81,18 @@ export class ForwardPass {
   private pos0 = 0;
   private readonly positional: { d: Dispatch; kind: 'rope' | 'attention'; shape: RopeShape | AttentionShape; stride: number }[] = [];
   private readonly cacheCopies: CopyRows[] = [];
+  private readonly loraDispatches: { d: Dispatch; outDim: number; shape: MploraShape }[] = [];
+  private readonly head: { gather: Dispatch; norm: Dispatch; matmul: Dispatch };
+  private activeSelect: number;
+  readonly rowsPerSlot: number;
 
   constructor(
     readonly model: Model,
     readonly shape: ForwardShape,
   ) {
-    const { B, T, nSelect, cache } = shape;
+    const { B, T, nSelect, cache, lora } = shape;
+    const P = shape.slots ?? 1;
+    if (!Number.isInteger(P) || P < 1 || B % P !== 0) throw new Error(`forward: ${B} sequences are not ${P} equal slots`);
     const c = model.config;
     const ks = model.kernels;
     const W = model.weights;
@@ -107,20 +122,35 @@ export class ForwardPass {
       xs: act('x_select', [nSelect, c.dim]),
       xsn: act('x_select_norm', [nSelect, c.dim]),
       logits: act('logits', [nSelect, c.vocabSize]),
+      ax: lora ? act('lora_ax', [rows, lora.config.rank]) : null,
     };
+    this.rowsPerSlot = rows / P;
+    this.activeSelect = nSelect;
     this.state = s;
     const p = new Program(`forward[${B}x${T}]`);
     const ropeShape = (nHeads: number): RopeShape => ({ T, pos0: 0, nHeads, headDim: c.headDim, style: c.ropeStyle });
     const attShape: AttentionShape = { B, T, S, pos0: 0, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
+
+    // y = x W^T (+ y), plus the target's MP-LoRA term when it has an adapter
+    const linear = (l: number, target: Target, x: Tensor, w: Tensor, y: Tensor, accumulate = false) => {
+      p.add(matmul(ks, `l${l}.${target}`, x, w, y, accumulate));
+      const ad = lora?.layers[l][target];
+      if (!ad) return;
+      p.add(matmul(ks, `l${l}.${target}.lora_a`, x, ad.A, s.ax!));
+      const ms: MploraShape = { ...NO_PERTURBATION, rowsPerSlot: this.rowsPerSlot, scale: lora!.scale, tensor: ad.id };
+      const d = mplora(ks, `l${l}.${target}.mplora`, s.ax!, ad.B, y, ms);
+      this.loraDispatches.push({ d, outDim: ad.B.shape[0], shape: ms });
+      p.add(d);
+    };
 
     // x = token embedding
     p.add(gather(ks, 'embed', W.tokenEmbedding, s.tokens, s.x));
     W.layers.forEach((L, l) => {
       // attention: xb = rmsnorm(x); q, k, v = xb Wq^T, xb Wk^T, xb Wv^T
       p.add(rmsnorm(ks, `l${l}.attn_norm`, s.x, L.attnNorm, s.xb, c.normEps));
-      p.add(matmul(ks, `l${l}.q`, s.xb, L.wq, s.q));
-      p.add(matmul(ks, `l${l}.k`, s.xb, L.wk, s.k));
-      p.add(matmul(ks, `l${l}.v`, s.xb, L.wv, s.v));
+      linear(l, 'q', s.xb, L.wq, s.q);
+      linear(l, 'k', s.xb, L.wk, s.k);
+      linear(l, 'v', s.xb, L.wv, s.v);
       // rotate q and k by position
       const rq = rope(ks, `l${l}.rope_q`, s.q, W.ropeTable, s.qr, ropeShape(c.nHeads));
       const rk = rope(ks, `l${l}.rope_k`, s.k, W.ropeTable, s.kr, ropeShape(c.nKvHeads));
@@ -144,18 +174,21 @@ export class ForwardPass {
       const ad = attention(ks, `l${l}.attention`, s.qr, keys, values, s.att, attShape);
       this.positional.push({ d: ad, kind: 'attention', shape: attShape, stride: grid1d(rows * c.nHeads).stride });
       p.add(ad);
-      p.add(matmul(ks, `l${l}.o`, s.att, L.wo, s.x, true));
+      linear(l, 'o', s.att, L.wo, s.x, true);
       // feed-forward: xb = rmsnorm(x); x += (silu(xb W1^T) * (xb W3^T)) W2^T
       p.add(rmsnorm(ks, `l${l}.ffn_norm`, s.x, L.ffnNorm, s.xb, c.normEps));
-      p.add(matmul(ks, `l${l}.gate`, s.xb, L.w1, s.gate));
-      p.add(matmul(ks, `l${l}.up`, s.xb, L.w3, s.up));
+      linear(l, 'gate', s.xb, L.w1, s.gate);
+      linear(l, 'up', s.xb, L.w3, s.up);
       p.add(swiglu(ks, `l${l}.swiglu`, s.gate, s.up, s.act));
-      p.add(matmul(ks, `l${l}.down`, s.act, L.w2, s.x, true));
+      linear(l, 'down', s.act, L.w2, s.x, true);
     });
     // LM head on the selected rows only: logits = rmsnorm(x[select]) Wcls^T
-    p.add(gather(ks, 'select', s.x, s.select, s.xs));
-    p.add(rmsnorm(ks, 'final_norm', s.xs, W.finalNorm, s.xsn, c.normEps));
-    p.add(matmul(ks, 'lm_head', s.xsn, W.classifier, s.logits));
+    this.head = {
+      gather: gather(ks, 'select', s.x, s.select, s.xs),
+      norm: rmsnorm(ks, 'final_norm', s.xs, W.finalNorm, s.xsn, c.normEps),
+      matmul: matmul(ks, 'lm_head', s.xsn, W.classifier, s.logits),
+    };
+    p.add(this.head.gather, this.head.norm, this.head.matmul);
     this.program = p;
   }
 
@@ -167,7 +200,7 @@ export class ForwardPass {
     const { B, T, nSelect, cache } = this.shape;
     const c = this.model.config;
     if (tokens.length !== B * T) throw new Error(`forward: got ${tokens.length} tokens, the pass takes ${B} x ${T}`);
-    if (select.length !== nSelect) throw new Error(`forward: got ${select.length} selected rows, the pass takes ${nSelect}`);
+    if (select.length < 1 || select.length > nSelect) throw new Error(`forward: got ${select.length} selected rows, the pass takes 1..${nSelect}`);
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
       if (!Number.isInteger(t) || t < 0 || t >= c.vocabSize) throw new Error(`forward: token ${t} at ${i} is outside the vocabulary [0, ${c.vocabSize})`);
@@ -179,7 +212,29 @@ export class ForwardPass {
     if (pos0 + T > S) throw new Error(`forward: positions up to ${pos0 + T} exceed the context of ${S}`);
     this.state.tokens.write(Uint32Array.from(tokens));
     this.state.select.write(Uint32Array.from(select));
+    if (select.length !== this.activeSelect) this.setActiveSelect(select.length);
     if (pos0 !== this.pos0) this.setPosition(pos0);
+  }
+
+  /** The LM head runs on the first n selected rows only (the grid stays; extra groups exit). */
+  private setActiveSelect(n: number): void {
+    const c = this.model.config;
+    this.activeSelect = n;
+    this.head.gather.setParams({ rows: n, width: c.dim, tableRows: this.rows });
+    this.head.norm.setParams({ rows: n, width: c.dim, eps: c.normEps });
+    this.head.matmul.setParams({ M: n, N: c.vocabSize, K: c.dim, accumulate: 0 });
+  }
+
+  get selectedRows(): number {
+    return this.activeSelect;
+  }
+
+  /** Sets the perturbation of every MP-LoRA dispatch (slot base, q, eps, step seed). */
+  setPerturbation(pt: Perturbation): void {
+    for (const it of this.loraDispatches) {
+      it.shape = { ...it.shape, ...pt };
+      it.d.setParams(mploraParams(this.rows, it.outDim, this.shape.lora!.config.rank, it.shape));
+    }
   }
 
   private setPosition(pos0: number): void {
@@ -212,7 +267,7 @@ export class ForwardPass {
   }
 
   destroy(): void {
-    for (const t of Object.values(this.state)) t.destroy();
+    for (const t of Object.values(this.state)) t?.destroy();
     for (const d of this.program.dispatches()) d.destroy();
   }
 }

@@ -3,9 +3,14 @@
 import attentionSrc from '../../../shaders/attention.wgsl';
 import gatherSrc from '../../../shaders/gather.wgsl';
 import matmulSrc from '../../../shaders/matmul.wgsl';
+import mploraSrc from '../../../shaders/mplora.wgsl';
 import rmsnormSrc from '../../../shaders/rmsnorm.wgsl';
+import rngSrc from '../../../shaders/rng.wgsl';
+import rngFillSrc from '../../../shaders/rng_fill.wgsl';
 import ropeSrc from '../../../shaders/rope.wgsl';
 import swigluSrc from '../../../shaders/swiglu.wgsl';
+import xentSrc from '../../../shaders/xent.wgsl';
+import zoUpdateSrc from '../../../shaders/zo_update.wgsl';
 import type { Gpu } from '../device';
 import { Kernel } from '../kernel';
 
@@ -13,7 +18,9 @@ import { Kernel } from '../kernel';
  * Shared WGSL helpers (files without entry points), pulled in by a line `#include "name.wgsl"`.
  * This is the one text step applied to shaders, identical in Node and in the browser bundle.
  */
-export const INCLUDES: Record<string, string> = {};
+export const INCLUDES: Record<string, string> = {
+  'rng.wgsl': rngSrc,
+};
 
 /** Replaces each `#include "x.wgsl"` line by the helper file's text. */
 export function preprocess(file: string, source: string): string {
@@ -29,9 +36,13 @@ export const SHADERS: Record<string, [string, string[]]> = {
   attention: [attentionSrc, ['attention']],
   gather: [gatherSrc, ['gather']],
   matmul: [matmulSrc, ['matmul', 'matmul_vec4']],
+  mplora: [mploraSrc, ['mplora']],
   rmsnorm: [rmsnormSrc, ['rmsnorm']],
+  rng_fill: [rngFillSrc, ['rng_fill', 'rng_bits']],
   rope: [ropeSrc, ['rope']],
   swiglu: [swigluSrc, ['swiglu']],
+  xent: [xentSrc, ['xent', 'slot_loss']],
+  zo_update: [zoUpdateSrc, ['zo_update', 'zo_grad']],
 };
 
 export class Kernels {

@@ -1,0 +1,68 @@
+// mplora: the Multi-Perturbed LoRA epilogue of a target linear layer (MobiZO's MP-LoRA).
+// The batch is slot-major: row r belongs to slot p = r / rowsPerSlot of this pass, i.e. global
+// slot g = slotBase + p, which uses query i = g % q with sign + when g < q and - otherwise.
+//   y[r, :] += scale * (B + sign * eps * Z_i) (A x)[r, :]
+// Z_i is never stored: each workgroup regenerates the [OT, rank] tile of Z_i it needs from the
+// counter-based RNG (seed, tensor, query, element = o * rank + j), once for up to ROW_CHUNK rows.
+// eps = 0 gives plain LoRA (evaluation, generation with an adapter).
+
+#include "rng.wgsl"
+
+struct Params {
+  rows: u32,         // rows of ax and y in this pass (slots * rowsPerSlot)
+  outDim: u32,       // rows of B = columns of y
+  rank: u32,         // LoRA rank r (<= MAX_RANK)
+  rowsPerSlot: u32,  // Bsz * T
+  slotBase: u32,     // global slot of this pass's first slot
+  q: u32,            // number of queries (perturbations)
+  eps: f32,          // perturbation size; 0 = no perturbation
+  scale: f32,        // alpha / r
+  seed: u32,         // step seed
+  tensor: u32,       // id of this B tensor in the RNG key
+}
+
+const OT: u32 = 16u;         // outputs per workgroup
+const RL: u32 = 4u;          // row lanes per workgroup
+const ROW_CHUNK: u32 = 64u;  // rows of one slot per workgroup
+const MAX_RANK: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> ax: array<f32>;          // [rows, rank] = x A^T
+@group(0) @binding(2) var<storage, read> b: array<f32>;           // [outDim, rank]
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;     // [rows, outDim]
+
+var<workgroup> bp: array<f32, OT * MAX_RANK>;  // the perturbed B tile, [OT, rank]
+
+@compute @workgroup_size(16, 4)
+fn mplora(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let rank = params.rank;
+  let o0 = wid.x * OT;
+  let chunks = (params.rowsPerSlot + ROW_CHUNK - 1u) / ROW_CHUNK;
+  let slot = wid.y / chunks;
+  let chunk = wid.y % chunks;
+  let g = params.slotBase + slot;
+  let query = g % params.q;
+  let sign = select(-1.0, 1.0, g < params.q);
+
+  for (var t = lid.y * OT + lid.x; t < OT * rank; t += OT * RL) {
+    let o = o0 + t / rank;
+    let e = o * rank + t % rank;
+    var v = 0.0;
+    if (o < params.outDim) {
+      v = b[e];
+      if (params.eps != 0.0) { v += sign * params.eps * zo_normal(params.seed, params.tensor, query, e); }
+    }
+    bp[t] = v;
+  }
+  workgroupBarrier();
+
+  let o = o0 + lid.x;
+  if (o >= params.outDim) { return; }
+  let slotStart = slot * params.rowsPerSlot;
+  let rowEnd = min(slotStart + min((chunk + 1u) * ROW_CHUNK, params.rowsPerSlot), params.rows);
+  for (var r = slotStart + chunk * ROW_CHUNK + lid.y; r < rowEnd; r += RL) {
+    var acc = 0.0;
+    for (var j = 0u; j < rank; j++) { acc += bp[lid.x * rank + j] * ax[r * rank + j]; }
+    y[r * params.outDim + o] += params.scale * acc;
+  }
+}

@@ -1,0 +1,95 @@
+// xent: masked token cross-entropy, reduced per perturbation slot.
+//   xent       rowLoss[i] = logsumexp(logits[i, :]) - logits[i, label[i]]  (0 where label < 0)
+//   slot_loss  losses[slotBase + p] = mean of rowLoss over the labelled rows of slot p
+// The logits' rows are the selected rows of the pass (select[i] = row index, slot-major).
+
+struct Params {
+  nSel: u32,         // selected rows in use (<= rows of logits)
+  vocab: u32,
+  rowsPerSlot: u32,  // rows of the pass per slot (Bsz * T)
+  slotBase: u32,     // global slot of the pass's first slot
+}
+
+const WG: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;          // [nSelMax, vocab]
+@group(0) @binding(2) var<storage, read> labels: array<i32>;          // [nSelMax] (-100: ignored)
+@group(0) @binding(3) var<storage, read_write> rowLoss: array<f32>;   // [nSelMax]
+
+var<workgroup> red: array<f32, WG>;
+
+fn reduceMax(lid: u32, v: f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s /= 2u) {
+    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+    workgroupBarrier();
+  }
+  let out = red[0];
+  workgroupBarrier();
+  return out;
+}
+
+fn reduceSum(lid: u32, v: f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s /= 2u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let out = red[0];
+  workgroupBarrier();
+  return out;
+}
+
+@compute @workgroup_size(WG)
+fn xent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = wid.x + wid.y * 65535u;
+  if (i >= params.nSel) { return; }  // uniform per workgroup
+  let base = i * params.vocab;
+  var m = -3.0e38;
+  for (var v = lid; v < params.vocab; v += WG) { m = max(m, logits[base + v]); }
+  m = reduceMax(lid, m);
+  var s = 0.0;
+  for (var v = lid; v < params.vocab; v += WG) { s += exp(logits[base + v] - m); }
+  s = reduceSum(lid, s);
+  if (lid == 0u) {
+    let label = labels[i];
+    if (label < 0) {
+      rowLoss[i] = 0.0;
+    } else if (u32(label) >= params.vocab) {
+      var bits = 0x7fc00000u;
+      rowLoss[i] = bitcast<f32>(bits);  // a label outside the vocabulary poisons the slot's loss
+    } else {
+      rowLoss[i] = m + log(s) - logits[base + u32(label)];
+    }
+  }
+}
+
+@group(0) @binding(1) var<storage, read> rowLossIn: array<f32>;      // [nSelMax]
+@group(0) @binding(2) var<storage, read> selLabels: array<i32>;      // [nSelMax]
+@group(0) @binding(3) var<storage, read> selRows: array<u32>;        // [nSelMax] row of each selected row
+@group(0) @binding(4) var<storage, read_write> losses: array<f32>;   // [2q] per global slot
+
+var<workgroup> cnt: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn slot_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let p = wid.x;
+  var s = 0.0;
+  var c = 0.0;
+  for (var i = lid; i < params.nSel; i += WG) {
+    if (selRows[i] / params.rowsPerSlot == p && selLabels[i] >= 0) {
+      s += rowLossIn[i];
+      c += 1.0;
+    }
+  }
+  cnt[lid] = c;
+  let total = reduceSum(lid, s);
+  for (var st = WG / 2u; st > 0u; st /= 2u) {
+    if (lid < st) { cnt[lid] += cnt[lid + st]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { losses[params.slotBase + p] = total / cnt[0]; }  // no label: 0/0 = NaN, update skipped
+}

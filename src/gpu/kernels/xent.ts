@@ -1,0 +1,34 @@
+// Masked cross-entropy of selected rows, and its mean per perturbation slot.
+import type { Dispatch } from '../kernel';
+import { expectShape, type Tensor } from '../tensor';
+import type { Kernels } from './registry';
+
+/** rowLoss[i] = logsumexp(logits[i]) - logits[i, labels[i]] for i < nSel (0 where label < 0). */
+export function xent(ks: Kernels, label: string, logits: Tensor, labels: Tensor, rowLoss: Tensor, nSel: number): Dispatch {
+  const [n, vocab] = logits.shape;
+  const who = `xent ${label}`;
+  expectShape(who, labels, [n]);
+  expectShape(who, rowLoss, [n]);
+  if (labels.dtype !== 'i32') throw new Error(`${who}: labels ${labels.label} must be i32`);
+  if (nSel > n) throw new Error(`${who}: ${nSel} rows in use, logits hold ${n}`);
+  const grid: [number, number, number] = [Math.min(n, 65535), Math.ceil(n / 65535), 1];
+  return ks.get('xent').dispatch(label, { logits, labels, rowLoss }, { nSel, vocab, rowsPerSlot: 1, slotBase: 0 }, grid);
+}
+
+export interface SlotLossShape {
+  nSel: number; // selected rows in use
+  slots: number; // slots in this pass
+  rowsPerSlot: number;
+  slotBase: number; // where this pass's slots go in `losses`
+}
+
+/** losses[slotBase + p] = mean rowLoss over the labelled selected rows of slot p. */
+export function slotLoss(ks: Kernels, label: string, rowLoss: Tensor, labels: Tensor, select: Tensor, losses: Tensor, s: SlotLossShape): Dispatch {
+  const who = `slot_loss ${label}`;
+  const [n] = rowLoss.shape;
+  expectShape(who, labels, [n]);
+  expectShape(who, select, [n]);
+  if (s.slotBase + s.slots > losses.numel) throw new Error(`${who}: slots up to ${s.slotBase + s.slots} exceed ${losses.label} [${losses.shape}]`);
+  const params = { nSel: s.nSel, vocab: 0, rowsPerSlot: s.rowsPerSlot, slotBase: s.slotBase };
+  return ks.get('slot_loss').dispatch(label, { rowLossIn: rowLoss, selLabels: labels, selRows: select, losses }, params, [s.slots, 1, 1]);
+}
