@@ -10,7 +10,7 @@ import { rope, ropeParams, type RopeShape } from '../gpu/kernels/rope';
 import { swiglu } from '../gpu/kernels/swiglu';
 import { attentionParams } from '../gpu/kernels/attention';
 import { grid1d, type Dispatch } from '../gpu/kernel';
-import { mplora, mploraParams, type MploraShape, type Perturbation } from '../gpu/kernels/mplora';
+import { checkSlots, mplora, mploraParams, type MploraShape, type Perturbation } from '../gpu/kernels/mplora';
 import type { LoraState } from '../zo/lora';
 import type { Target } from '../zo/peft';
 import { CopyRows, Program } from '../gpu/program';
@@ -231,6 +231,7 @@ export class ForwardPass {
 
   /** Sets the perturbation of every MP-LoRA dispatch (slot base, q, eps, step seed). */
   setPerturbation(pt: Perturbation): void {
+    checkSlots('forward', this.shape.slots ?? 1, pt);
     for (const it of this.loraDispatches) {
       it.shape = { ...it.shape, ...pt };
       it.d.setParams(mploraParams(this.rows, it.outDim, this.shape.lora!.config.rank, it.shape));

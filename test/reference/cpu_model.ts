@@ -2,7 +2,15 @@
 // The oracle for the GPU transformer: logits per position, and greedy generation.
 
 import type { LlamaModelFile } from '../../src/model/config';
-import { argmax, attention, matmulT, rmsnorm, rope, swiglu, type Vec } from './ops';
+import type { Target } from '../../src/zo/peft';
+import { argmax, attention, logSumExp, matmulT, rmsnorm, rope, swiglu, type Vec } from './ops';
+
+/** LoRA on target linears: y = x W^T + scale * (x A^T) B^T, with B as given (perturbed or not). */
+export interface ReferenceLora {
+  scale: number;
+  rank: number;
+  layers: Partial<Record<Target, { A: Vec; B: Vec }>>[];
+}
 
 function add(x: Float64Array, y: Vec): void {
   for (let i = 0; i < x.length; i++) x[i] += y[i];
@@ -25,9 +33,17 @@ interface KvCache {
   v: number[][]; // [layers][positions * nKv * headDim]
 }
 
-function forwardRows(model: LlamaModelFile, tokens: number[], cache: KvCache): Float64Array {
+function forwardRows(model: LlamaModelFile, tokens: number[], cache: KvCache, lora?: ReferenceLora): Float64Array {
   const c = model.config;
   const w = model.weights;
+  const linear = (l: number, t: Target, x: Float64Array, W: Vec, k: number) => {
+    const y = matmulT(x, W, k);
+    const ad = lora?.layers[l][t];
+    if (!ad) return y;
+    const d = matmulT(matmulT(x, ad.A, k), ad.B, lora!.rank);
+    for (let i = 0; i < y.length; i++) y[i] += lora!.scale * d[i];
+    return y;
+  };
   const start = cache.k[0].length / (c.nKvHeads * c.headDim);
   if (start + tokens.length > c.seqLen) throw new Error(`sequence of ${start + tokens.length} positions exceeds seqLen ${c.seqLen}`);
   const positions = tokens.map((_, i) => start + i);
@@ -37,17 +53,17 @@ function forwardRows(model: LlamaModelFile, tokens: number[], cache: KvCache): F
     const lw = w.layers[l];
     // attention block
     const xb = rmsnorm(x, lw.attnNorm, c.normEps); // [T, dim]
-    const q = rope(matmulT(xb, lw.wq, c.dim), positions, c.headDim, c.ropeTheta, c.ropeStyle); // [T, nH * hd]
-    const k = rope(matmulT(xb, lw.wk, c.dim), positions, c.headDim, c.ropeTheta, c.ropeStyle); // [T, nKv * hd]
-    const v = matmulT(xb, lw.wv, c.dim); // [T, nKv * hd]
+    const q = rope(linear(l, 'q', xb, lw.wq, c.dim), positions, c.headDim, c.ropeTheta, c.ropeStyle); // [T, nH * hd]
+    const k = rope(linear(l, 'k', xb, lw.wk, c.dim), positions, c.headDim, c.ropeTheta, c.ropeStyle); // [T, nKv * hd]
+    const v = linear(l, 'v', xb, lw.wv, c.dim); // [T, nKv * hd]
     for (const e of k) cache.k[l].push(e);
     for (const e of v) cache.v[l].push(e);
     const att = attention(q, cache.k[l], cache.v[l], c.nHeads, c.nKvHeads, c.headDim); // [T, nH * hd]
-    add(x, matmulT(att, lw.wo, c.nHeads * c.headDim)); // residual
+    add(x, linear(l, 'o', att, lw.wo, c.nHeads * c.headDim)); // residual
     // feed-forward block
     const xb2 = rmsnorm(x, lw.ffnNorm, c.normEps);
-    const h = swiglu(matmulT(xb2, lw.w1, c.dim), matmulT(xb2, lw.w3, c.dim)); // [T, hidden]
-    add(x, matmulT(h, lw.w2, c.hiddenDim)); // residual
+    const h = swiglu(linear(l, 'gate', xb2, lw.w1, c.dim), linear(l, 'up', xb2, lw.w3, c.dim)); // [T, hidden]
+    add(x, linear(l, 'down', h, lw.w2, c.hiddenDim)); // residual
   }
   x = rmsnorm(x, w.finalNorm, c.normEps);
   return matmulT(x, w.classifier, c.dim); // [T, vocab]
@@ -62,9 +78,26 @@ function splitRows(logits: Float64Array, n: number): Float64Array[] {
 }
 
 /** Logits [vocab] at every position of one sequence, in float64. */
-export function referenceForward(model: LlamaModelFile, tokens: number[]): Float64Array[] {
+export function referenceForward(model: LlamaModelFile, tokens: number[], lora?: ReferenceLora): Float64Array[] {
   if (tokens.length === 0) return [];
-  return splitRows(forwardRows(model, tokens, emptyCache(model)), model.config.vocabSize);
+  return splitRows(forwardRows(model, tokens, emptyCache(model), lora), model.config.vocabSize);
+}
+
+/** Mean token cross-entropy over the labelled positions (label >= 0) of right-padded rows of T. */
+export function referenceLoss(model: LlamaModelFile, tokens: ArrayLike<number>, labels: ArrayLike<number>, T: number, lora?: ReferenceLora): { loss: number; tokens: number } {
+  let sum = 0;
+  let count = 0;
+  for (let r = 0; r < tokens.length / T; r++) {
+    const row = Array.from(tokens).slice(r * T, (r + 1) * T);
+    const logits = referenceForward(model, row, lora);
+    for (let t = 0; t < T; t++) {
+      const label = labels[r * T + t];
+      if (label < 0) continue;
+      sum += logSumExp(logits[t]) - logits[t][label];
+      count++;
+    }
+  }
+  return { loss: sum / count, tokens: count };
 }
 
 /** One token at a time with a float64 KV cache: `step(token)` gives the logits at the next position. */

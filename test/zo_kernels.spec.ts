@@ -1,0 +1,100 @@
+// The MobiZO kernels against float64 references that draw Z from the TypeScript Philox twin.
+import assert from 'node:assert/strict';
+import { mplora } from '../src/gpu/kernels/mplora';
+import { slotLoss, xent } from '../src/gpu/kernels/xent';
+import { zoGrad, zoUpdate } from '../src/gpu/kernels/zo_update';
+import { tensor } from '../src/gpu/tensor';
+import { zoNormals } from '../src/zo/philox';
+import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
+import { logSumExp } from './reference/ops';
+
+describe('MobiZO kernels vs float64 reference', () => {
+  it('mplora: every slot gets B + sign eps Z_i, Z regenerated from the key', async () => {
+    const { gpu, ks } = await gpuFixture();
+    // q = 3 queries, a prge pass of all 2q slots, 70 rows per slot (two row chunks), ragged out
+    const [q, rowsPerSlot, outDim, rank, eps, scale, seed, tensorId] = [3, 70, 37, 5, 1e-2, 2, 12345, 9];
+    for (const [slotBase, slots] of [[0, 2 * q], [q, q], [4, 1]]) {
+      const rows = slots * rowsPerSlot;
+      const ax = randoms(rows * rank, 1);
+      const b = randoms(outDim * rank, 2, 0.5);
+      const y0 = randoms(rows * outDim, 3);
+      const y = input(gpu, 'y', [rows, outDim], y0);
+      run(gpu, mplora(ks, 'test', input(gpu, 'ax', [rows, rank], ax), input(gpu, 'b', [outDim, rank], b), y, { rowsPerSlot, slotBase, q, eps, scale, seed, tensor: tensorId }));
+      const want = Float64Array.from(y0);
+      for (let p = 0; p < slots; p++) {
+        const g = slotBase + p;
+        const z = zoNormals(seed, tensorId, g % q, outDim * rank);
+        const sign = g < q ? 1 : -1;
+        for (let r = p * rowsPerSlot; r < (p + 1) * rowsPerSlot; r++) {
+          for (let o = 0; o < outDim; o++) {
+            let acc = 0;
+            for (let j = 0; j < rank; j++) acc += (b[o * rank + j] + sign * eps * z[o * rank + j]) * ax[r * rank + j];
+            want[r * outDim + o] += scale * acc;
+          }
+        }
+      }
+      const err = relError(await y.read(), want);
+      assert.ok(err < 1e-5, `slots ${slotBase}+${slots}: rel error ${err}`);
+    }
+  });
+
+  it('xent and slot_loss: masked mean cross-entropy per slot', async () => {
+    const { gpu, ks } = await gpuFixture();
+    const [vocab, rowsPerSlot, slots, slotBase] = [300, 6, 3, 1];
+    // selected rows: some of each slot, in order; a -100 label is ignored
+    const sel = [0, 2, 5, 6, 7, 11, 12, 17];
+    const labels = Int32Array.from([4, -100, 299, 0, 17, 5, 250, 9]);
+    const nMax = 10; // a bigger buffer than in use
+    const logits = randoms(nMax * vocab, 8, 5);
+    const rowLoss = poisoned(gpu, 'rowLoss', [nMax]);
+    const lab = tensor(gpu, 'labels', [nMax], 'scratch', { dtype: 'i32', data: Int32Array.from([...labels, 0, 0]) });
+    const selT = input(gpu, 'sel', [nMax], Uint32Array.from([...sel, 0, 0]), 'u32');
+    const losses = poisoned(gpu, 'losses', [2 * 3]);
+    const lg = input(gpu, 'logits', [nMax, vocab], logits);
+    run(gpu, xent(ks, 't', lg, lab, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab, selT, losses, { nSel: sel.length, slots, rowsPerSlot, slotBase }));
+    const got = await losses.read();
+    for (let p = 0; p < slots; p++) {
+      let s = 0;
+      let c = 0;
+      sel.forEach((row, i) => {
+        if (Math.floor(row / rowsPerSlot) !== p || labels[i] < 0) return;
+        const l = logits.subarray(i * vocab, (i + 1) * vocab);
+        s += logSumExp(l) - l[labels[i]];
+        c++;
+      });
+      assert.ok(Math.abs(got[slotBase + p] - s / c) < 1e-5 * Math.abs(s / c), `slot ${p}: ${got[slotBase + p]} vs ${s / c}`);
+    }
+    assert.ok(Number.isNaN(got[0]), 'slots outside the pass stay untouched');
+  });
+
+  it('zo_grad and zo_update: B -= lr/q sum g_i Z_i; a non-finite loss leaves B unchanged', async () => {
+    const { gpu, ks } = await gpuFixture();
+    const [q, eps, lr, seed, tensorId, n] = [4, 1e-3, 0.05, 777, 3, 1003];
+    const L = Float32Array.from([2.5, 2.4, 2.6, 2.55, 2.49, 2.41, 2.58, 2.6]);
+    const b0 = randoms(n, 4);
+    for (const poison of [false, true]) {
+      const losses = input(gpu, 'L', [2 * q], poison ? Float32Array.from([...L.subarray(0, 5), NaN, ...L.subarray(6)]) : L);
+      const grad = poisoned(gpu, 'g', [q + 1]);
+      const b = input(gpu, 'b', [n], b0);
+      run(gpu, zoGrad(ks, 't', losses, grad, q, eps), zoUpdate(ks, 't', grad, b, { q, lr, seed, tensor: tensorId }));
+      const g = await grad.read();
+      const got = await b.read();
+      if (poison) {
+        assert.equal(g[q], 0);
+        assert.deepEqual(Array.from(got), Array.from(b0));
+        continue;
+      }
+      assert.equal(g[q], 1);
+      const want = Float64Array.from(b0);
+      for (let i = 0; i < q; i++) {
+        const gi = (L[i] - L[i + q]) / (2 * eps);
+        assert.ok(Math.abs(g[i] - gi) <= 1e-3 * Math.abs(gi) + 1e-3, `g[${i}] ${g[i]} vs ${gi}`);
+        const z = zoNormals(seed, tensorId, i, n);
+        for (let e = 0; e < n; e++) want[e] -= (lr / q) * gi * z[e];
+      }
+      let maxDiff = 0;
+      for (let e = 0; e < n; e++) maxDiff = Math.max(maxDiff, Math.abs(got[e] - want[e]));
+      assert.ok(maxDiff < 1e-5, `max |diff| ${maxDiff}`);
+    }
+  });
+});

@@ -1,0 +1,185 @@
+// ZO steps on stories260K: the three schedules agree, each slot loss and the update match the
+// float64 reference with B +/- eps Z_i, a prge step is one submit that awaits no readback, and
+// the ledger holds no copies of B.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import type { LlamaModelFile } from '../src/model/config';
+import { parseLlama2c } from '../src/model/llama2c';
+import { Model } from '../src/model/model';
+import { Tokenizer } from '../src/model/tokenizer';
+import { ForwardPass } from '../src/model/transformer';
+import { LmDataset } from '../src/data/lm';
+import { readTextDocuments } from '../src/data/readers';
+import { LoraState, type LoraConfig } from '../src/zo/lora';
+import { zoNormals } from '../src/zo/philox';
+import { ZoScheduler, stepSeed, type TokenBatch, type ZoMode, type ZoOptions } from '../src/zo/scheduler';
+import { assetPath } from './assets';
+import { gpuFixture, randoms } from './gpu';
+import { referenceLoss } from './reference/cpu_model';
+
+describe('ZO step (stories260K)', function () {
+  let file: LlamaModelFile;
+  let model: Model;
+  let batches: TokenBatch[];
+  const lcfg: LoraConfig = { rank: 4, alpha: 8, targets: ['q', 'v'] };
+  const base: Omit<ZoOptions, 'mode'> = { q: 2, eps: 1e-2, lr: 5e-3, batch: 2, seq: 16, seed: 3 };
+
+  before(async () => {
+    const { gpu } = await gpuFixture();
+    file = parseLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+    model = await Model.load(gpu, file);
+    const tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+    const text = fs.readFileSync(assetPath('data', 'tinystories', 'tinystories-head-2MiB.txt'), 'utf8').slice(0, 20000);
+    const data = new LmDataset(readTextDocuments(text, 'tinystories'), tok, base.seq);
+    batches = Array.from({ length: 5 }, (_, k) => data.batchAt(k, base.batch, 1));
+  });
+
+  /** LoRA with a random (non-zero) B, so the oracle sees real adapter terms. */
+  function loraWithRandomB(seed: number): LoraState {
+    const host = LoraState.initHost(file.config, lcfg, seed);
+    host.layers.forEach((e, l) => {
+      for (const t of lcfg.targets) e[t]!.B = randoms(e[t]!.B.length, 100 + l, 0.05);
+    });
+    return LoraState.upload(model.gpu, file.config, lcfg, host);
+  }
+
+  async function run(mode: ZoMode, steps: number) {
+    const lora = loraWithRandomB(9);
+    const sched = new ZoScheduler(model, lora, { ...base, mode });
+    const results = [];
+    for (let k = 0; k < steps; k++) results.push(await sched.step(k, batches[k]));
+    const host = await lora.toHost();
+    sched.destroy();
+    lora.destroy();
+    return { results, host };
+  }
+
+  it('mezo, outer and prge give the same slot losses and the same adapter after 5 steps', async () => {
+    const runs = { mezo: await run('mezo', 5), outer: await run('outer', 5), prge: await run('prge', 5) };
+    for (const mode of ['mezo', 'outer'] as const) {
+      for (let k = 0; k < 5; k++) {
+        runs.prge.results[k].slotLosses.forEach((l, i) => {
+          const other = runs[mode].results[k].slotLosses[i];
+          assert.ok(Math.abs(l - other) <= 1e-4 * Math.abs(l), `step ${k} slot ${i}: prge ${l} vs ${mode} ${other}`);
+        });
+      }
+      let maxDiff = 0;
+      runs.prge.host.layers.forEach((e, l) => {
+        for (const t of lcfg.targets) {
+          const a = e[t]!.B;
+          const b = runs[mode].host.layers[l][t]!.B;
+          for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+        }
+      });
+      assert.ok(maxDiff <= 1e-6, `adapter max |diff| prge vs ${mode}: ${maxDiff}`);
+    }
+    // and training did something: B moved
+    const start = LoraState.initHost(file.config, lcfg, 9);
+    assert.ok(runs.prge.results.every((r) => r.applied));
+    assert.notDeepEqual(runs.prge.host.layers[0].q!.B, start.layers[0].q!.B);
+  });
+
+  it('each slot loss and the updated B match the float64 reference with B +/- eps Z_i', async () => {
+    const lora = loraWithRandomB(11);
+    const before = await lora.toHost();
+    const sched = new ZoScheduler(model, lora, { ...base, mode: 'prge' });
+    const r = await sched.step(0, batches[0]);
+    const after = await lora.toHost();
+    sched.destroy();
+    lora.destroy();
+    const { q, eps, lr } = base;
+    const seed = stepSeed(base.seed, 0);
+    const zOf = (l: number, t: 'q' | 'v', i: number) => zoNormals(seed, LoraState.tensorId(l, t), i, before.layers[l][t]!.B.length);
+    const refLosses: number[] = [];
+    for (let g = 0; g < 2 * q; g++) {
+      const sign = g < q ? 1 : -1;
+      const layers = before.layers.map((e, l) => {
+        const out: Record<string, { A: Float32Array; B: Float64Array }> = {};
+        for (const t of lcfg.targets as ('q' | 'v')[]) {
+          const z = zOf(l, t, g % q);
+          out[t] = { A: e[t]!.A, B: Float64Array.from(e[t]!.B, (b, i) => b + sign * eps * z[i]) };
+        }
+        return out;
+      });
+      refLosses.push(referenceLoss(file, batches[0].tokens, batches[0].labels, base.seq, { scale: lcfg.alpha / lcfg.rank, rank: lcfg.rank, layers }).loss);
+    }
+    r.slotLosses.forEach((l, i) => assert.ok(Math.abs(l - refLosses[i]) <= 1e-4 * refLosses[i], `slot ${i}: ${l} vs ${refLosses[i]}`));
+    // the update, with the reference's own projected gradients
+    let maxDiff = 0;
+    before.layers.forEach((e, l) => {
+      for (const t of lcfg.targets as ('q' | 'v')[]) {
+        const want = Float64Array.from(e[t]!.B);
+        for (let i = 0; i < q; i++) {
+          const g = (refLosses[i] - refLosses[i + q]) / (2 * eps);
+          const z = zOf(l, t, i);
+          for (let j = 0; j < want.length; j++) want[j] -= (lr / q) * g * z[j];
+        }
+        const got = after.layers[l][t]!.B;
+        for (let j = 0; j < want.length; j++) maxDiff = Math.max(maxDiff, Math.abs(got[j] - want[j]));
+      }
+    });
+    console.log(`      slot losses ${r.slotLosses.map((v) => v.toFixed(4)).join(' ')}; updated B max |diff| ${maxDiff.toExponential(2)}`);
+    assert.ok(maxDiff <= 1e-5, `updated B max |diff| ${maxDiff}`);
+  });
+
+  it('a prge step is one queue.submit and never waits for a readback', async () => {
+    const lora = loraWithRandomB(5);
+    const sched = new ZoScheduler(model, lora, { ...base, mode: 'prge' });
+    const dev = model.gpu.device;
+    const events: string[] = [];
+    const submit = dev.queue.submit.bind(dev.queue);
+    dev.queue.submit = (cbs: Iterable<GPUCommandBuffer>) => (events.push('submit'), submit(cbs));
+    try {
+      // three steps issued back to back, none awaited: all submit before any result is read
+      const pending = [0, 1, 2].map((k) => sched.step(k, batches[k]).then((res) => (events.push(`done${k}`), res)));
+      await Promise.all(pending);
+      assert.deepEqual(events, ['submit', 'submit', 'submit', 'done0', 'done1', 'done2']);
+      assert.equal(sched.submitsLastStep, 1);
+    } finally {
+      dev.queue.submit = submit;
+      sched.destroy();
+      lora.destroy();
+    }
+  });
+
+  it('a non-finite loss skips the update and leaves B unchanged', async () => {
+    const lora = loraWithRandomB(6);
+    const before = await lora.toHost();
+    const sched = new ZoScheduler(model, lora, { ...base, mode: 'prge' });
+    const bad = { tokens: batches[0].tokens, labels: Int32Array.from(batches[0].labels) };
+    bad.labels[3] = 512; // a label outside the vocabulary poisons its slot's loss with NaN
+    const r = await sched.step(0, bad);
+    assert.equal(r.applied, false);
+    assert.ok(r.slotLosses.some((l) => Number.isNaN(l)));
+    assert.deepEqual((await lora.toHost()).layers, before.layers);
+    sched.destroy();
+    lora.destroy();
+  });
+
+  it('memory: no copy of B per query; the step needs inference at the same rows + adapters + O(rows + q)', async () => {
+    const { gpu } = await gpuFixture();
+    const q = 4;
+    const rows = 2 * q * base.batch * base.seq;
+    const before = gpu.ledger.totalBytes();
+    const plain = new ForwardPass(model, { B: 2 * q * base.batch, T: base.seq, nSelect: rows });
+    const inference = gpu.ledger.totalBytes() - before;
+    plain.destroy();
+    const lora = loraWithRandomB(7);
+    const adapterBytes = lora.adapters().reduce((s, a) => s + a.A.bytes + a.B.bytes, 0);
+    const start = gpu.ledger.totalBytes();
+    const sched = new ZoScheduler(model, lora, { ...base, q, mode: 'prge' });
+    const step = gpu.ledger.totalBytes() - start;
+    const bBytes = lora.adapters().reduce((s, a) => s + a.B.bytes, 0);
+    const entries = gpu.ledger.entries();
+    assert.equal(entries.filter((e) => e.category === 'adapters').reduce((s, e) => s + e.bytes, 0), adapterBytes, 'adapters hold A and B once');
+    const scratch = entries.filter((e) => e.category === 'scratch' || e.category === 'readback');
+    assert.ok(scratch.every((e) => e.bytes <= 64 * (3 * q + 1)), `O(q) scratch: ${JSON.stringify(scratch)}`);
+    // beyond inference: labels, per-row losses and x A^T ([rows, r]) plus the O(q) scalars
+    const extra = step - inference;
+    const allowed = rows * (2 + lcfg.rank) * 4 + 8 * 64 * (3 * q + 1) + 64 * 1024;
+    console.log(`      inference ${inference} B, step ${step} B (+${extra}), adapters ${adapterBytes} B, q x |B| would be ${q * bBytes} B`);
+    assert.ok(extra <= allowed, `step adds ${extra} bytes, allowed ${allowed}`);
+    sched.destroy();
+    lora.destroy();
+  });
+});
