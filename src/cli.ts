@@ -1,6 +1,8 @@
 // The `mobizo` command. Started through bin/mobizo.js, which sets up the GPU environment.
 import { Command } from 'commander';
+import { registerEval } from './cli/eval';
 import { registerFetch } from './cli/fetch';
+import { registerFinetune } from './cli/finetune';
 import { registerGenerate } from './cli/generate';
 import { registerLogits } from './cli/logits';
 
@@ -12,5 +14,7 @@ program
   .configureOutput({ outputError: (s, write) => write(`mobizo: ${s.replace(/^error: /, '')}`) });
 registerGenerate(program);
 registerLogits(program);
+registerFinetune(program);
+registerEval(program);
 registerFetch(program);
 await program.parseAsync(process.argv);

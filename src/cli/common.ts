@@ -7,6 +7,8 @@ import { parseModelFile } from '../model/load';
 import { Model } from '../model/model';
 import { Tokenizer } from '../model/tokenizer';
 import { toyModel, toyTokenizerBytes } from '../model/toy';
+import { LoraState } from '../zo/lora';
+import { loadAdapterDir } from './adapter_dir';
 
 /** Runs a command body; any error becomes `mobizo <cmd>: <message>` on stderr and exit code 1. */
 export async function runAction(cmd: string, body: () => Promise<void>): Promise<void> {
@@ -47,6 +49,7 @@ export function parseFloatOption(value: string, name: string): number {
 export interface ModelOptions {
   model?: string;
   tokenizer?: string;
+  adapter?: string; // LoRA adapter directory (PEFT layout)
 }
 
 export interface Loaded {
@@ -54,6 +57,7 @@ export interface Loaded {
   model: Model;
   tokenizer: Tokenizer;
   name: string;
+  lora?: LoraState; // loaded from --adapter
 }
 
 /** Opens the GPU, loads model + tokenizer (default tokenizer: tokenizer.bin beside the model). */
@@ -80,5 +84,7 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void): P
   const gpu = await createGpu();
   log(`adapter: ${gpu.adapterInfo}`);
   const model = await Model.load(gpu, file);
-  return { gpu, model, tokenizer, name: opts.model ?? 'toy' };
+  const lora = opts.adapter ? LoraState.fromAdapter(gpu, model.config, loadAdapterDir(opts.adapter, model.config)) : undefined;
+  if (lora) log(`adapter: ${opts.adapter} (rank ${lora.config.rank}, targets ${lora.config.targets.join(',')})`);
+  return { gpu, model, tokenizer, name: opts.model ?? 'toy', lora };
 }

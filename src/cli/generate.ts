@@ -6,6 +6,7 @@ import { openModel, parseFloatOption, parseIntOption, runAction } from './common
 interface GenerateFlags {
   model?: string;
   tokenizer?: string;
+  adapter?: string;
   prompt: string;
   temperature: string;
   topP: string;
@@ -20,6 +21,7 @@ export function registerGenerate(program: Command): void {
     .description('generate text (greedy with --temperature 0); no --model runs the built-in toy model')
     .option('--model <file>', 'llama2.c checkpoint (.bin)')
     .option('--tokenizer <file>', 'llama2.c tokenizer (default: tokenizer.bin beside the model)')
+    .option('--adapter <dir>', 'LoRA adapter directory (PEFT layout, e.g. from mobizo finetune --out)')
     .option('--prompt <text>', 'prompt', '')
     .option('--temperature <t>', 'sampling temperature, 0 = greedy', '1.0')
     .option('--top-p <p>', 'nucleus sampling threshold in (0, 1); 0 or 1 turn it off', '0.9')
@@ -33,13 +35,14 @@ export function registerGenerate(program: Command): void {
         const topP = parseFloatOption(f.topP, '--top-p');
         const steps = parseIntOption(f.steps, '--steps', 1);
         const seed = parseIntOption(f.seed, '--seed', 0);
-        const { gpu, model, tokenizer } = await openModel(f, log);
+        const { gpu, model, tokenizer, lora } = await openModel(f, log);
         const r = await generateText(model, tokenizer, {
           prompt: f.prompt,
           steps,
           temperature,
           topP,
           seed,
+          lora,
           onToken: (s) => process.stdout.write(s),
         });
         process.stdout.write('\n');

@@ -6,6 +6,7 @@ import { openModel, runAction } from './common';
 interface LogitsFlags {
   model?: string;
   tokenizer?: string;
+  adapter?: string;
   tokens?: string;
   prompt?: string;
 }
@@ -16,6 +17,7 @@ export function registerLogits(program: Command): void {
     .description('print {"tokens": [...], "logits": [[vocab floats] per position]} as JSON')
     .option('--model <file>', 'llama2.c checkpoint (.bin)')
     .option('--tokenizer <file>', 'llama2.c tokenizer (default: tokenizer.bin beside the model)')
+    .option('--adapter <dir>', 'LoRA adapter directory (PEFT layout, e.g. from mobizo finetune --out)')
     .option('--tokens <ids>', 'comma-separated token ids, e.g. 1,403,407')
     .option('--prompt <text>', 'text, encoded with BOS first')
     .action((f: LogitsFlags) =>
@@ -29,12 +31,12 @@ export function registerLogits(program: Command): void {
             return n;
           });
         }
-        const { gpu, model, tokenizer } = await openModel(f, (s) => process.stderr.write(`${s}\n`));
+        const { gpu, model, tokenizer, lora } = await openModel(f, (s) => process.stderr.write(`${s}\n`));
         const tokens = ids ?? tokenizer.encode(f.prompt!, { bos: true, eos: false });
         const c = model.config;
         if (tokens.length === 0) throw new Error('no tokens');
         if (tokens.length > c.seqLen) throw new Error(`${tokens.length} tokens exceed the model's context of ${c.seqLen}`);
-        const pass = new ForwardPass(model, { B: 1, T: tokens.length, nSelect: tokens.length });
+        const pass = new ForwardPass(model, { B: 1, T: tokens.length, nSelect: tokens.length, lora });
         const logits = await pass.run(tokens, tokens.map((_, i) => i));
         const rows: number[][] = [];
         for (let i = 0; i < tokens.length; i++) rows.push(Array.from(logits.subarray(i * c.vocabSize, (i + 1) * c.vocabSize)));

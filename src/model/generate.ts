@@ -1,6 +1,7 @@
 // Text generation with a KV cache: the prompt is processed in one pass (prefill), then one token
 // per pass. Positions, stopping and printing follow llama2.c's generate(): `steps` counts
 // positions including the prompt, and generation stops at BOS or EOS.
+import type { LoraState } from '../zo/lora';
 import type { Model } from './model';
 import { Sampler, type SamplerOptions } from './sampler';
 import { StreamDecoder, type Tokenizer } from './tokenizer';
@@ -10,6 +11,7 @@ export interface GenerateOptions extends Partial<SamplerOptions> {
   prompt?: string;
   steps?: number; // positions in all, prompt included (capped at the model's context)
   onToken?: (text: string) => void; // streamed pieces of the output text
+  lora?: LoraState; // generate with a LoRA adapter
 }
 
 export interface GenerateResult {
@@ -42,8 +44,9 @@ export async function generateText(model: Model, tok: Tokenizer, opts: GenerateO
   prompt.slice(1).forEach(emit);
 
   const cache = new KvCache(model, 1, steps);
-  const prefill = new ForwardPass(model, { B: 1, T: prompt.length, nSelect: 1, cache });
-  const decode = new ForwardPass(model, { B: 1, T: 1, nSelect: 1, cache });
+  const lora = opts.lora;
+  const prefill = new ForwardPass(model, { B: 1, T: prompt.length, nSelect: 1, cache, lora });
+  const decode = new ForwardPass(model, { B: 1, T: 1, nSelect: 1, cache, lora });
   const tokens = [...prompt];
   const t0 = performance.now();
   try {

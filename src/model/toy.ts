@@ -1,5 +1,5 @@
-// A built-in deterministic toy model: random weights from a fixed seed and a byte-level
-// tokenizer (llama2.c layout: <unk>, <s>, </s>, then one piece per byte). It lets every command
+// A built-in deterministic toy model: random weights from a fixed seed and a character-level
+// tokenizer (llama2.c layout: <unk>, <s>, </s>, one piece per byte, then printable ASCII). It lets every command
 // run on a machine with no checkpoint; its text is noise until it is fine-tuned.
 import type { LlamaConfig, LlamaModelFile, LayerWeights } from './config';
 
@@ -10,7 +10,7 @@ export const TOY_CONFIG: LlamaConfig = {
   nHeads: 4,
   nKvHeads: 2,
   headDim: 16,
-  vocabSize: 259,
+  vocabSize: 354, // <unk> <s> </s>, 256 byte pieces, 95 printable ASCII characters
   seqLen: 256,
   normEps: 1e-5,
   ropeTheta: 10000,
@@ -61,10 +61,11 @@ export function toyModel(seed = 1234, config: LlamaConfig = TOY_CONFIG): LlamaMo
   return { config: c, weights: { tokenEmbedding, layers, finalNorm: ones(c.dim), classifier } };
 }
 
-/** The toy model's tokenizer as llama2.c tokenizer bytes: <unk>, <s>, </s>, <0x00> .. <0xFF>. */
+/** The toy tokenizer as llama2.c tokenizer bytes: <unk>, <s>, </s>, <0x00> .. <0xFF>, ' ' .. '~'. */
 export function toyTokenizerBytes(): Uint8Array {
   const pieces = ['<unk>', '\n<s>\n', '\n</s>\n'];
   for (let b = 0; b < 256; b++) pieces.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+  for (let c = 32; c < 127; c++) pieces.push(String.fromCharCode(c));
   const enc = new TextEncoder();
   const parts = pieces.map((p) => enc.encode(p));
   const size = 4 + parts.reduce((s, p) => s + 8 + p.length, 0);

@@ -1,0 +1,35 @@
+// How the default lr / eps were picked: a grid of short prge runs of stories260K on text of one
+// style (movie-review sentences, rt-polarity.pos), eval loss on held-out sentences before/after.
+// Run: node bin/with-gpu.js node --import tsx --import ./scripts/register-wgsl.mjs bench/tune_lr.ts [steps]
+import fs from 'node:fs';
+import path from 'node:path';
+import { createGpu } from '../src/gpu/device';
+import { LmDataset } from '../src/data/lm';
+import { parseLlama2c } from '../src/model/llama2c';
+import { Model } from '../src/model/model';
+import { Tokenizer } from '../src/model/tokenizer';
+import { train } from '../src/zo/trainer';
+
+const assets = path.resolve(import.meta.dirname, '..', '..', 'shared', 'assets');
+const steps = Number(process.argv[2] ?? 40);
+const gpu = await createGpu();
+const model = await Model.load(gpu, parseLlama2c(new Uint8Array(fs.readFileSync(path.join(assets, 'models/stories260K.bin'))), 'stories260K.bin'));
+const tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(path.join(assets, 'models/tok512.bin'))), 512, 'tok512.bin');
+const lines = fs.readFileSync(path.join(assets, 'data/rt-polarity/rt-polarity.pos'), 'utf8').split('\n').filter((l) => l.trim());
+const seq = 32;
+const trainSet = new LmDataset(lines.slice(0, 2000), tok, seq);
+const evalSet = new LmDataset(lines.slice(2000, 2200), tok, seq);
+console.log(`stories260K on rt-polarity.pos: ${trainSet.chunks} train / ${evalSet.chunks} eval chunks of ${seq}; prge q=4 batch 4, ${steps} steps`);
+console.log('lr\teps\teval before\teval after\tdelta\tms/step');
+for (const eps of [1e-2, 1e-3]) {
+  for (const lr of [1e-3, 3e-3, 1e-2, 3e-2]) {
+    const s = await train(model, { train: trainSet, eval: evalSet }, {
+      mode: 'prge', q: 4, eps, lr, batch: 4, seq, seed: 0, steps, evalEvery: 0, checkpointEvery: 0,
+      lora: { rank: 16, alpha: 32, targets: ['q', 'v'] },
+    });
+    const b = s.evalBefore!.loss;
+    const a = s.evalAfter!.loss;
+    console.log(`${lr}\t${eps}\t${b.toFixed(4)}\t${a.toFixed(4)}\t${(a - b).toFixed(4)}\t${s.msPerStep.toFixed(0)}`);
+    s.lora.destroy();
+  }
+}

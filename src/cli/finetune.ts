@@ -1,0 +1,173 @@
+// `mobizo finetune`: MobiZO zeroth-order fine-tuning of LoRA adapters on a text data set.
+// With --json, stdout has one JSON object per step and a final summary; otherwise a progress
+// bar and a summary go to stderr. No --model runs the built-in toy model on a built-in task.
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { demoDocuments } from '../data/demo';
+import { LmDataset, type LmChunkSet } from '../data/lm';
+import { readTextDocuments } from '../data/readers';
+import type { Model } from '../model/model';
+import { LoraState } from '../zo/lora';
+import { parseTargets } from '../zo/peft';
+import { ZoScheduler, type ZoMode } from '../zo/scheduler';
+import { train, validateTrainConfig, type TrainConfig } from '../zo/trainer';
+import { directoryStore, loadCheckpointDir } from './adapter_dir';
+import { openModel, parseFloatOption, parseIntOption, readUserFile, runAction } from './common';
+
+interface FinetuneFlags {
+  model?: string;
+  tokenizer?: string;
+  data?: string;
+  evalData?: string;
+  evalFraction: string;
+  mode: string;
+  q: string;
+  eps: string;
+  lr: string;
+  batch: string;
+  seq: string;
+  steps: string;
+  seed: string;
+  targets: string;
+  rank: string;
+  alpha: string;
+  out: string;
+  evalEvery: string;
+  checkpointEvery: string;
+  resume?: boolean;
+  json?: boolean;
+}
+
+export const FINETUNE_DEFAULTS = { mode: 'prge', q: '4', eps: '1e-2', lr: '1e-3', batch: '4', seq: '64', steps: '100', rank: '16', alpha: '32' };
+
+export function readDocuments(file: string, what: string): string[] {
+  const bytes = readUserFile(file, what);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(`${what} ${file}: not valid UTF-8 text`);
+  }
+  return readTextDocuments(text, file);
+}
+
+/** ms per step of `mode` on this batch shape (fresh adapters; the model is unchanged). */
+async function timeMode(model: Model, cfg: TrainConfig, mode: ZoMode, data: LmChunkSet, steps = 3): Promise<number> {
+  const lora = LoraState.create(model.gpu, model.config, cfg.lora, cfg.seed);
+  const sched = new ZoScheduler(model, lora, { ...cfg, mode, lr: 0 });
+  try {
+    await sched.step(0, data.batchAt(0, cfg.batch, cfg.seed)); // warm-up
+    const t0 = performance.now();
+    for (let k = 1; k <= steps; k++) await sched.step(k, data.batchAt(k, cfg.batch, cfg.seed));
+    return (performance.now() - t0) / steps;
+  } finally {
+    sched.destroy();
+    lora.destroy();
+  }
+}
+
+export function registerFinetune(program: Command): void {
+  const d = FINETUNE_DEFAULTS;
+  program
+    .command('finetune')
+    .description('ZO fine-tuning of LoRA adapters (MobiZO P-RGE); no --model runs the built-in demo')
+    .option('--model <file>', 'llama2.c checkpoint (.bin)')
+    .option('--tokenizer <file>', 'llama2.c tokenizer (default: tokenizer.bin beside the model)')
+    .option('--data <file>', 'training text: plain text (documents split at <|endoftext|>) or JSONL {"text": ...}')
+    .option('--eval-data <file>', 'held-out text (default: a split of --data)')
+    .option('--eval-fraction <f>', 'share of --data held out when no --eval-data', '0.1')
+    .option('--mode <m>', 'prge (one pass of 2q x batch rows) | outer | mezo (sequential baseline)', d.mode)
+    .option('--q <n>', 'perturbations (queries) per step', d.q)
+    .option('--eps <x>', 'perturbation size', d.eps)
+    .option('--lr <x>', 'learning rate', d.lr)
+    .option('--batch <n>', 'examples per step', d.batch)
+    .option('--seq <n>', 'tokens per example', d.seq)
+    .option('--steps <n>', 'total steps (a resumed run continues up to it)', d.steps)
+    .option('--seed <n>', 'seed of adapters, data order and perturbations', '0')
+    .option('--targets <list>', 'LoRA targets among q,k,v,o,gate,up,down', 'q,v')
+    .option('--rank <n>', 'LoRA rank', d.rank)
+    .option('--alpha <x>', 'LoRA alpha (scale alpha / rank)', d.alpha)
+    .option('--out <dir>', 'adapter directory (PEFT layout) for checkpoints and the result', 'mobizo-adapter')
+    .option('--eval-every <n>', 'evaluate every n steps (0: before and after only)', '0')
+    .option('--checkpoint-every <n>', 'checkpoint every n steps (0: at the end only)', '50')
+    .option('--resume', 'continue from the checkpoint in --out')
+    .option('--json', 'one JSON object per step on stdout, then a summary')
+    .action((f: FinetuneFlags) =>
+      runAction('finetune', async () => {
+        const cfg: TrainConfig = {
+          mode: f.mode as ZoMode,
+          q: parseIntOption(f.q, '--q', 1),
+          eps: parseFloatOption(f.eps, '--eps'),
+          lr: parseFloatOption(f.lr, '--lr'),
+          batch: parseIntOption(f.batch, '--batch', 1),
+          seq: parseIntOption(f.seq, '--seq', 2),
+          seed: parseIntOption(f.seed, '--seed', 0),
+          steps: parseIntOption(f.steps, '--steps', 0),
+          lora: { rank: parseIntOption(f.rank, '--rank', 1), alpha: parseFloatOption(f.alpha, '--alpha'), targets: parseTargets(f.targets) },
+          evalEvery: parseIntOption(f.evalEvery, '--eval-every', 0),
+          checkpointEvery: parseIntOption(f.checkpointEvery, '--checkpoint-every', 0),
+        };
+        validateTrainConfig(cfg);
+        const demo = !f.model;
+        if (!demo && !f.data) throw new Error('--data is required with --model');
+        const docs = f.data ? readDocuments(f.data, '--data') : demoDocuments();
+        const evalDocs = f.evalData ? readDocuments(f.evalData, '--eval-data') : null;
+        const log = (s: string) => process.stderr.write(`${s}\n`);
+        const { gpu, model, tokenizer, name } = await openModel(f, log);
+        if (cfg.seq > model.config.seqLen) throw new Error(`--seq ${cfg.seq} exceeds the model's context of ${model.config.seqLen}`);
+        const all = new LmDataset(docs, tokenizer, cfg.seq, { source: f.data ?? 'built-in demo text' });
+        const split = evalDocs
+          ? { train: all as LmChunkSet, eval: new LmDataset(evalDocs, tokenizer, cfg.seq, { source: f.evalData! }) as LmChunkSet }
+          : all.split(parseFloatOption(f.evalFraction, '--eval-fraction'), cfg.seed);
+        log(`data: ${split.train.chunks} training chunks of ${cfg.seq} tokens, ${split.eval?.chunks ?? 0} held out`);
+        const resume = f.resume ? loadCheckpointDir(f.out, model) : undefined;
+        if (resume) log(`resuming from ${f.out} at step ${resume.state.step}`);
+        const bar = !f.json && process.stderr.isTTY ? new SingleBar({ format: 'finetune [{bar}] {value}/{total} steps | loss {loss} | {ms} ms/step', hideCursor: true }) : null;
+        bar?.start(cfg.steps, resume?.state.step ?? 0, { loss: '-', ms: '-' });
+        const summary = await train(model, split, cfg, {
+          resume,
+          store: directoryStore(f.out),
+          baseModelName: name,
+          events: {
+            onStep: (r) => {
+              if (f.json) {
+                const line = { step: r.step, loss: r.loss, slotLosses: r.slotLosses, projGrad: r.projGrad, ms: r.ms, ...(r.applied ? {} : { skipped: true }) };
+                process.stdout.write(JSON.stringify(line) + '\n');
+              } else if (bar) {
+                bar.update(r.step + 1, { loss: r.loss.toFixed(4), ms: r.ms.toFixed(0) });
+              } else if ((r.step + 1) % Math.max(1, Math.round(cfg.steps / 10)) === 0) {
+                log(`step ${r.step + 1}/${cfg.steps} loss ${r.loss.toFixed(4)} (${r.ms.toFixed(0)} ms)`);
+              }
+              if (!r.applied) log(`step ${r.step}: a slot loss was not finite (${r.slotLosses.join(', ')}); update skipped, adapter unchanged`);
+            },
+            onEval: (e) => (f.json ? process.stdout.write(JSON.stringify({ eval: true, step: e.step, evalLoss: e.loss, tokens: e.tokens }) + '\n') : log(`eval at step ${e.step}: loss ${e.loss.toFixed(4)} over ${e.tokens} tokens`)),
+          },
+        });
+        bar?.stop();
+        const final: Record<string, unknown> = {
+          done: true,
+          evalLoss: summary.evalAfter?.loss ?? null,
+          evalLossBefore: summary.evalBefore?.loss ?? null,
+          steps: summary.steps,
+          msPerStep: summary.msPerStep,
+          skipped: summary.skipped,
+          out: f.out,
+          memory: gpu.ledger.report(),
+        };
+        if (demo) {
+          const prge = await timeMode(model, cfg, 'prge', split.train);
+          const mezo = await timeMode(model, cfg, 'mezo', split.train);
+          final.stepMs = { prge, mezo, speedup: mezo / prge };
+        }
+        if (f.json) process.stdout.write(JSON.stringify(final) + '\n');
+        else {
+          if (summary.evalBefore && summary.evalAfter) log(`eval loss ${summary.evalBefore.loss.toFixed(4)} -> ${summary.evalAfter.loss.toFixed(4)}`);
+          log(`${summary.steps} steps, ${summary.msPerStep.toFixed(1)} ms/step; adapter saved to ${f.out}`);
+          const sm = final.stepMs as { prge: number; mezo: number; speedup: number } | undefined;
+          if (sm) log(`step time at q=${cfg.q}: prge ${sm.prge.toFixed(1)} ms, mezo ${sm.mezo.toFixed(1)} ms (prge is ${sm.speedup.toFixed(2)}x faster)`);
+        }
+        summary.lora.destroy();
+        gpu.device.destroy();
+      }),
+    );
+}

@@ -1,0 +1,157 @@
+// The fine-tuning loop: ZO steps over shuffled batches, evaluation on a held-out split, adapter
+// checkpoints (PEFT layout + trainer state) every N steps and at the end, exact resume.
+// Steps are pipelined: step k + 1 is submitted before step k's losses are read back.
+import type { LmChunkSet } from '../data/lm';
+import type { Model } from '../model/model';
+import { evaluateLm, type EvalResult } from './evaluate';
+import { LoraState, type LoraConfig } from './lora';
+import { readAdapter, writeAdapter, type AdapterFiles } from './peft';
+import { ZoScheduler, validateZoOptions, type StepResult, type ZoOptions } from './scheduler';
+
+export interface TrainConfig extends ZoOptions {
+  steps: number; // total steps of the run (a resumed run continues up to it)
+  lora: LoraConfig;
+  evalEvery: number; // 0: evaluate before and after only
+  checkpointEvery: number; // 0: checkpoint at the end only
+  evalBatch?: number; // rows per evaluation pass (default: batch)
+}
+
+/** trainer_state.json: what a resumed run needs beside the adapter. */
+export interface TrainerState {
+  format: 1;
+  step: number; // completed steps
+  config: Omit<TrainConfig, 'steps' | 'evalEvery' | 'checkpointEvery' | 'evalBatch'>;
+  history: { step: number; loss: number }[];
+  evals: { step: number; loss: number; tokens: number }[];
+}
+
+export type CheckpointFiles = AdapterFiles & { 'trainer_state.json': string };
+
+/** Where checkpoints go: a directory in Node, IndexedDB in the browser. */
+export interface CheckpointStore {
+  save(files: CheckpointFiles): Promise<void>;
+}
+
+export interface TrainEvents {
+  onStep?(r: StepResult & { ms: number }): void;
+  onEval?(e: EvalResult & { step: number }): void;
+  onCheckpoint?(step: number): void;
+}
+
+export interface TrainSummary {
+  steps: number;
+  evalBefore: EvalResult | null;
+  evalAfter: EvalResult | null;
+  skipped: number; // steps whose update was skipped (non-finite loss)
+  msPerStep: number;
+  state: TrainerState;
+  lora: LoraState;
+}
+
+/** The fields of a run that must match for a resume to reproduce the uninterrupted run. */
+const RESUME_FIELDS = ['q', 'eps', 'lr', 'batch', 'seq', 'seed'] as const;
+
+export function validateTrainConfig(c: TrainConfig): void {
+  validateZoOptions(c);
+  if (!Number.isInteger(c.steps) || c.steps < 0) throw new Error(`--steps must be an integer >= 0, got ${c.steps}`);
+  if (!Number.isInteger(c.evalEvery) || c.evalEvery < 0) throw new Error(`--eval-every must be an integer >= 0, got ${c.evalEvery}`);
+  if (!Number.isInteger(c.checkpointEvery) || c.checkpointEvery < 0) throw new Error(`--checkpoint-every must be an integer >= 0`);
+}
+
+export function parseCheckpoint(files: { config: string; safetensors: Uint8Array; state: string }, model: Model, source: string) {
+  const adapter = readAdapter({ config: files.config, safetensors: files.safetensors }, model.config, source);
+  let state: TrainerState;
+  try {
+    state = JSON.parse(files.state) as TrainerState;
+  } catch (e) {
+    throw new Error(`${source}/trainer_state.json: not JSON (${(e as Error).message})`);
+  }
+  if (state.format !== 1 || !Number.isInteger(state.step) || !state.config) throw new Error(`${source}/trainer_state.json: not a mobizo trainer state`);
+  return { adapter, state };
+}
+
+export async function train(
+  model: Model,
+  data: { train: LmChunkSet; eval: LmChunkSet | null },
+  cfg: TrainConfig,
+  opts: { resume?: ReturnType<typeof parseCheckpoint>; store?: CheckpointStore; events?: TrainEvents; baseModelName?: string } = {},
+): Promise<TrainSummary> {
+  validateTrainConfig(cfg);
+  if (data.train.seqLen !== cfg.seq) throw new Error(`data chunks are ${data.train.seqLen} tokens, --seq is ${cfg.seq}`);
+  const { steps, evalEvery, checkpointEvery, evalBatch, ...config } = cfg;
+  let state: TrainerState = { format: 1, step: 0, config, history: [], evals: [] };
+  let lora: LoraState;
+  if (opts.resume) {
+    const prev = opts.resume.state;
+    for (const k of RESUME_FIELDS) {
+      if (prev.config[k] !== cfg[k]) throw new Error(`--resume: the checkpoint was trained with ${k} = ${prev.config[k]}, this run has ${cfg[k]}`);
+    }
+    const a = opts.resume.adapter;
+    if (a.rank !== cfg.lora.rank || a.alpha !== cfg.lora.alpha || a.targets.join(',') !== cfg.lora.targets.join(',')) {
+      throw new Error(`--resume: the checkpoint's adapter (rank ${a.rank}, alpha ${a.alpha}, targets ${a.targets}) differs from this run's`);
+    }
+    lora = LoraState.fromAdapter(model.gpu, model.config, a);
+    state = { ...prev, config: { ...prev.config, mode: cfg.mode } };
+  } else {
+    lora = LoraState.create(model.gpu, model.config, cfg.lora, cfg.seed);
+  }
+  const events = opts.events ?? {};
+  const evalB = evalBatch ?? cfg.batch;
+  const evaluate = async (step: number) => {
+    if (!data.eval) return null;
+    const r = await evaluateLm(model, lora, data.eval, evalB);
+    state.evals.push({ step, ...r });
+    events.onEval?.({ step, ...r });
+    return r;
+  };
+  const checkpoint = async () => {
+    if (!opts.store) return;
+    const files = writeAdapter(await lora.toHost(), { baseModelName: opts.baseModelName });
+    await opts.store.save({ ...files, 'trainer_state.json': JSON.stringify(state, null, 1) });
+    events.onCheckpoint?.(state.step);
+  };
+
+  const evalBefore = await evaluate(state.step);
+  const sched = new ZoScheduler(model, lora, config);
+  let skipped = 0;
+  const t0 = performance.now();
+  const startStep = state.step;
+  let last = t0;
+  const inflight: Promise<StepResult>[] = [];
+  const finish = async () => {
+    const r = await inflight.shift()!;
+    const now = performance.now();
+    if (!r.applied) skipped++;
+    state.step = r.step + 1;
+    state.history.push({ step: r.step, loss: r.loss });
+    events.onStep?.({ ...r, ms: now - last });
+    last = now;
+  };
+  try {
+    for (let k = startStep; k < steps; k++) {
+      inflight.push(sched.step(k, data.train.batchAt(k, cfg.batch, cfg.seed)));
+      if (inflight.length >= 2) await finish();
+      const done = k + 1;
+      const needEval = evalEvery > 0 && done % evalEvery === 0 && done < steps;
+      const needCkpt = checkpointEvery > 0 && done % checkpointEvery === 0 && done < steps;
+      if (needEval || needCkpt) {
+        while (inflight.length) await finish();
+        if (needEval) await evaluate(done);
+        if (needCkpt) await checkpoint();
+      }
+    }
+    while (inflight.length) await finish();
+  } catch (e) {
+    // Whatever completed is kept: the last checkpoint stays, and this one records the progress.
+    await Promise.allSettled(inflight);
+    throw e;
+  } finally {
+    sched.destroy();
+  }
+  const ran = state.step - startStep;
+  const msPerStep = ran ? (performance.now() - t0) / ran : 0;
+  const evalAfter = ran || !evalBefore ? await evaluate(state.step) : evalBefore;
+  await checkpoint();
+  model.gpu.throwIfFailed('training');
+  return { steps: state.step, evalBefore, evalAfter, skipped, msPerStep, state, lora };
+}

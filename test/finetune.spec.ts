@@ -1,0 +1,129 @@
+// Fine-tuning end to end: exact resume, adapters that round-trip through eval --adapter to the
+// float64 reference, the --json protocol, and clear errors for bad input.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { demoDocuments } from '../src/data/demo';
+import { LmDataset } from '../src/data/lm';
+import { parseLlama2c } from '../src/model/llama2c';
+import { Model } from '../src/model/model';
+import { Tokenizer } from '../src/model/tokenizer';
+import { toyModel, toyTokenizerBytes } from '../src/model/toy';
+import { readAdapter } from '../src/zo/peft';
+import { parseCheckpoint, train, type CheckpointFiles, type TrainConfig } from '../src/zo/trainer';
+import { assetPath } from './assets';
+import { gpuFixture } from './gpu';
+import { referenceLoss } from './reference/cpu_model';
+
+const root = path.resolve(import.meta.dirname, '..');
+function mobizo(...args: string[]) {
+  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'mobizo.js'), ...args], { encoding: 'utf8', timeout: 240_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('fine-tuning', function () {
+  let tmp: string;
+  before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-ft-'))));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('--resume continues from a checkpoint and reproduces the uninterrupted run exactly', async () => {
+    const { gpu } = await gpuFixture();
+    const file = toyModel();
+    const model = await Model.load(gpu, file);
+    const tok = Tokenizer.fromLlama2c(toyTokenizerBytes(), file.config.vocabSize, 'toy');
+    const data = new LmDataset(demoDocuments(60), tok, 16).split(0.1, 0);
+    const cfg: TrainConfig = {
+      mode: 'prge', q: 2, eps: 1e-2, lr: 0.05, batch: 2, seq: 16, seed: 4, steps: 6, evalEvery: 0, checkpointEvery: 3,
+      lora: { rank: 4, alpha: 8, targets: ['q', 'v', 'down'] },
+    };
+    const saved: CheckpointFiles[] = [];
+    const store = { save: async (f: CheckpointFiles) => void saved.push(f) };
+    const full = await train(model, data, cfg, { store });
+    assert.equal(saved.length, 2, 'a checkpoint at step 3 and one at the end');
+    const mid = saved[0];
+    const resume = parseCheckpoint({ config: mid['adapter_config.json'], safetensors: mid['adapter_model.safetensors'], state: mid['trainer_state.json'] }, model, 'mem');
+    assert.equal(resume.state.step, 3);
+    const rest = await train(model, data, { ...cfg, mode: 'mezo' }, { resume });
+    assert.deepEqual(rest.state.history, full.state.history, 'same losses, step for step');
+    const a = await full.lora.toHost();
+    const b = await rest.lora.toHost();
+    assert.deepEqual(b.layers, a.layers, 'the same adapter');
+    assert.ok(full.evalAfter!.loss < full.evalBefore!.loss, `${full.evalAfter!.loss} < ${full.evalBefore!.loss}`);
+    full.lora.destroy();
+    rest.lora.destroy();
+    model.destroy();
+  });
+
+  it('finetune --json writes a PEFT adapter; eval --adapter gives the float64 reference loss', () => {
+    const model = assetPath('models', 'stories260K.bin');
+    const tokenizer = assetPath('models', 'tok512.bin');
+    const data = path.join(tmp, 'reviews.txt');
+    const lines = fs.readFileSync(assetPath('data', 'rt-polarity', 'rt-polarity.pos'), 'utf8').split('\n').slice(0, 40);
+    fs.writeFileSync(data, lines.join('\n<|endoftext|>\n'));
+    const out = path.join(tmp, 'adapter');
+    const args = ['--model', model, '--tokenizer', tokenizer, '--seq', '16'];
+    const ft = mobizo('finetune', ...args, '--data', data, '--steps', '3', '--batch', '2', '--q', '2', '--lr', '0.05', '--targets', 'q,v,o', '--rank', '4', '--alpha', '8', '--out', out, '--json');
+    assert.equal(ft.code, 0, ft.stderr);
+    const lines2 = ft.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const steps = lines2.filter((l) => 'slotLosses' in l);
+    assert.equal(steps.length, 3);
+    for (const s of steps) {
+      assert.deepEqual(Object.keys(s).sort(), ['loss', 'ms', 'projGrad', 'slotLosses', 'step']);
+      assert.equal(s.slotLosses.length, 4);
+      assert.equal(s.projGrad.length, 2);
+    }
+    const done = lines2.at(-1);
+    assert.equal(done.done, true);
+    assert.equal(done.steps, 3);
+    assert.ok(Number.isFinite(done.evalLoss));
+    assert.ok(done.memory.peak.adapters > 0 && done.memory.peak.weights > 0);
+    for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'trainer_state.json']) assert.ok(fs.existsSync(path.join(out, f)), f);
+    const cfg = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8'));
+    assert.equal(cfg.peft_type, 'LORA');
+    assert.deepEqual([...cfg.target_modules].sort(), ['o_proj', 'q_proj', 'v_proj']);
+
+    const ev = mobizo('eval', ...args, '--data', data, '--adapter', out, '--json');
+    assert.equal(ev.code, 0, ev.stderr);
+    const got = JSON.parse(ev.stdout) as { loss: number; tokens: number };
+    const file = parseLlama2c(new Uint8Array(fs.readFileSync(model)), 'm');
+    const tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(tokenizer)), 512, 't');
+    const ad = readAdapter({ config: fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8'), safetensors: new Uint8Array(fs.readFileSync(path.join(out, 'adapter_model.safetensors'))) }, file.config, out);
+    const ds = new LmDataset(fs.readFileSync(data, 'utf8').split('<|endoftext|>').map((s) => s.trim()).filter(Boolean), tok, 16);
+    const batch = [...ds.sequentialBatches(1000)][0];
+    const want = referenceLoss(file, batch.tokens, batch.labels, 16, { scale: ad.alpha / ad.rank, rank: ad.rank, layers: ad.layers });
+    assert.equal(got.tokens, want.tokens);
+    assert.ok(Math.abs(got.loss - want.loss) <= 1e-4 * want.loss, `eval ${got.loss} vs reference ${want.loss}`);
+    const base = JSON.parse(mobizo('eval', ...args, '--data', data, '--json').stdout);
+    assert.notEqual(base.loss, got.loss, 'the adapter changes the loss');
+  });
+
+  describe('bad input: one-line errors', () => {
+    const model = () => ['--model', assetPath('models', 'stories260K.bin'), '--tokenizer', assetPath('models', 'tok512.bin')];
+    function fails(r: ReturnType<typeof mobizo>, pattern: RegExp) {
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, pattern);
+      assert.doesNotMatch(r.stderr, /^\s+at /m);
+    }
+    it('eps <= 0, q < 1, an unknown target', () => {
+      fails(mobizo('finetune', '--eps', '0'), /--eps must be > 0/);
+      fails(mobizo('finetune', '--q', '0'), /--q must be an integer >= 1/);
+      fails(mobizo('finetune', '--targets', 'q,attn'), /unknown.*attn/i);
+    });
+    it('empty data, data shorter than one chunk', () => {
+      const empty = path.join(tmp, 'empty.txt');
+      fs.writeFileSync(empty, '');
+      fails(mobizo('finetune', ...model(), '--data', empty), /empty/);
+      const short = path.join(tmp, 'short.txt');
+      fs.writeFileSync(short, 'Hi.');
+      fails(mobizo('finetune', ...model(), '--data', short, '--seq', '64'), /fewer than the 65 needed for one chunk/);
+    });
+    it('an adapter from another model', () => {
+      const out = path.join(tmp, 'toy-adapter');
+      const r = mobizo('finetune', '--steps', '1', '--seq', '8', '--batch', '1', '--q', '1', '--out', out);
+      assert.equal(r.code, 0, r.stderr);
+      fails(mobizo('generate', ...model(), '--adapter', out, '--steps', '5'), /adapter/);
+    });
+  });
+});
