@@ -15,6 +15,10 @@ import { directoryStore, loadCheckpointDir } from './adapter_dir';
 import { openModel, parseFloatOption, parseIntOption, readUserFile, runAction } from './common';
 
 interface FinetuneFlags {
+  lr?: string;
+  batch?: string;
+  seq?: string;
+  steps?: string;
   model?: string;
   tokenizer?: string;
   data?: string;
@@ -23,10 +27,6 @@ interface FinetuneFlags {
   mode: string;
   q: string;
   eps: string;
-  lr: string;
-  batch: string;
-  seq: string;
-  steps: string;
   seed: string;
   targets: string;
   rank: string;
@@ -38,7 +38,10 @@ interface FinetuneFlags {
   json?: boolean;
 }
 
-export const FINETUNE_DEFAULTS = { mode: 'prge', q: '4', eps: '1e-2', lr: '1e-3', batch: '4', seq: '64', steps: '100', rank: '16', alpha: '32' };
+// Defaults picked by measurement (bench/tune_lr.ts; see README): stories260K-sized models.
+export const FINETUNE_DEFAULTS = { lr: '3e-3', batch: '4', seq: '64', steps: '100' };
+// The built-in demo (toy model, tiny grammar) learns in a minute with these.
+export const DEMO_DEFAULTS = { lr: '0.1', batch: '4', seq: '32', steps: '60' };
 
 export function readDocuments(file: string, what: string): string[] {
   const bytes = readUserFile(file, what);
@@ -68,6 +71,7 @@ async function timeMode(model: Model, cfg: TrainConfig, mode: ZoMode, data: LmCh
 
 export function registerFinetune(program: Command): void {
   const d = FINETUNE_DEFAULTS;
+  const demoNote = (k: keyof typeof DEMO_DEFAULTS) => `(default ${d[k]}; built-in demo ${DEMO_DEFAULTS[k]})`;
   program
     .command('finetune')
     .description('ZO fine-tuning of LoRA adapters (MobiZO P-RGE); no --model runs the built-in demo')
@@ -76,17 +80,17 @@ export function registerFinetune(program: Command): void {
     .option('--data <file>', 'training text: plain text (documents split at <|endoftext|>) or JSONL {"text": ...}')
     .option('--eval-data <file>', 'held-out text (default: a split of --data)')
     .option('--eval-fraction <f>', 'share of --data held out when no --eval-data', '0.1')
-    .option('--mode <m>', 'prge (one pass of 2q x batch rows) | outer | mezo (sequential baseline)', d.mode)
-    .option('--q <n>', 'perturbations (queries) per step', d.q)
-    .option('--eps <x>', 'perturbation size', d.eps)
-    .option('--lr <x>', 'learning rate', d.lr)
-    .option('--batch <n>', 'examples per step', d.batch)
-    .option('--seq <n>', 'tokens per example', d.seq)
-    .option('--steps <n>', 'total steps (a resumed run continues up to it)', d.steps)
+    .option('--mode <m>', 'prge (one pass of 2q x batch rows) | outer | mezo (sequential baseline)', 'prge')
+    .option('--q <n>', 'perturbations (queries) per step', '4')
+    .option('--eps <x>', 'perturbation size', '1e-2')
+    .option('--lr <x>', `learning rate ${demoNote('lr')}`)
+    .option('--batch <n>', `examples per step ${demoNote('batch')}`)
+    .option('--seq <n>', `tokens per example ${demoNote('seq')}`)
+    .option('--steps <n>', `total steps; a resumed run continues up to it ${demoNote('steps')}`)
     .option('--seed <n>', 'seed of adapters, data order and perturbations', '0')
     .option('--targets <list>', 'LoRA targets among q,k,v,o,gate,up,down', 'q,v')
-    .option('--rank <n>', 'LoRA rank', d.rank)
-    .option('--alpha <x>', 'LoRA alpha (scale alpha / rank)', d.alpha)
+    .option('--rank <n>', 'LoRA rank', '16')
+    .option('--alpha <x>', 'LoRA alpha (scale alpha / rank)', '32')
     .option('--out <dir>', 'adapter directory (PEFT layout) for checkpoints and the result', 'mobizo-adapter')
     .option('--eval-every <n>', 'evaluate every n steps (0: before and after only)', '0')
     .option('--checkpoint-every <n>', 'checkpoint every n steps (0: at the end only)', '50')
@@ -94,21 +98,23 @@ export function registerFinetune(program: Command): void {
     .option('--json', 'one JSON object per step on stdout, then a summary')
     .action((f: FinetuneFlags) =>
       runAction('finetune', async () => {
+        const demo = !f.model;
+        const dflt = demo ? DEMO_DEFAULTS : FINETUNE_DEFAULTS;
+        const opt = (k: keyof typeof DEMO_DEFAULTS) => f[k] ?? dflt[k];
         const cfg: TrainConfig = {
           mode: f.mode as ZoMode,
           q: parseIntOption(f.q, '--q', 1),
           eps: parseFloatOption(f.eps, '--eps'),
-          lr: parseFloatOption(f.lr, '--lr'),
-          batch: parseIntOption(f.batch, '--batch', 1),
-          seq: parseIntOption(f.seq, '--seq', 2),
+          lr: parseFloatOption(opt('lr'), '--lr'),
+          batch: parseIntOption(opt('batch'), '--batch', 1),
+          seq: parseIntOption(opt('seq'), '--seq', 2),
           seed: parseIntOption(f.seed, '--seed', 0),
-          steps: parseIntOption(f.steps, '--steps', 0),
+          steps: parseIntOption(opt('steps'), '--steps', 0),
           lora: { rank: parseIntOption(f.rank, '--rank', 1), alpha: parseFloatOption(f.alpha, '--alpha'), targets: parseTargets(f.targets) },
           evalEvery: parseIntOption(f.evalEvery, '--eval-every', 0),
           checkpointEvery: parseIntOption(f.checkpointEvery, '--checkpoint-every', 0),
         };
         validateTrainConfig(cfg);
-        const demo = !f.model;
         if (!demo && !f.data) throw new Error('--data is required with --model');
         const docs = f.data ? readDocuments(f.data, '--data') : demoDocuments();
         const evalDocs = f.evalData ? readDocuments(f.evalData, '--eval-data') : null;
@@ -164,7 +170,7 @@ export function registerFinetune(program: Command): void {
           if (summary.evalBefore && summary.evalAfter) log(`eval loss ${summary.evalBefore.loss.toFixed(4)} -> ${summary.evalAfter.loss.toFixed(4)}`);
           log(`${summary.steps} steps, ${summary.msPerStep.toFixed(1)} ms/step; adapter saved to ${f.out}`);
           const sm = final.stepMs as { prge: number; mezo: number; speedup: number } | undefined;
-          if (sm) log(`step time at q=${cfg.q}: prge ${sm.prge.toFixed(1)} ms, mezo ${sm.mezo.toFixed(1)} ms (prge is ${sm.speedup.toFixed(2)}x faster)`);
+          if (sm) log(`step time at q=${cfg.q}: prge ${sm.prge.toFixed(1)} ms, mezo ${sm.mezo.toFixed(1)} ms (speedup mezo/prge ${sm.speedup.toFixed(2)}x)`);
         }
         summary.lora.destroy();
         gpu.device.destroy();

@@ -98,7 +98,7 @@ export async function train(
   const events = opts.events ?? {};
   const evalB = evalBatch ?? cfg.batch;
   const evaluate = async (step: number) => {
-    if (!data.eval) return null;
+    if (!data.eval || data.eval.chunks === 0) return null;
     const r = await evaluateLm(model, lora, data.eval, evalB);
     state.evals.push({ step, ...r });
     events.onEval?.({ step, ...r });
