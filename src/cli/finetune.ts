@@ -1,6 +1,8 @@
 // `mobizo finetune`: MobiZO zeroth-order fine-tuning of LoRA adapters on a text data set.
 // With --json, stdout has one JSON object per step and a final summary; otherwise a progress
 // bar and a summary go to stderr. No --model runs the built-in toy model on a built-in task.
+import fs from 'node:fs';
+import path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { demoDocuments } from '../data/demo';
@@ -52,6 +54,19 @@ export function readDocuments(file: string, what: string): string[] {
     throw new Error(`${what} ${file}: not valid UTF-8 text`);
   }
   return readTextDocuments(text, file);
+}
+
+/** A failed run (a crash, a lost device) says where its last checkpoint is and how to go on. */
+async function withResumeHint<T>(out: string, stop: () => void, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (e) {
+    stop();
+    const statePath = path.join(out, 'trainer_state.json');
+    if (!fs.existsSync(statePath)) throw e;
+    const step = (JSON.parse(fs.readFileSync(statePath, 'utf8')) as { step: number }).step;
+    throw new Error(`${(e as Error).message}; the checkpoint of step ${step} is in ${out}: continue with --resume`);
+  }
 }
 
 /** ms per step of `mode` on this batch shape (fresh adapters; the model is unchanged). */
@@ -128,14 +143,17 @@ export function registerFinetune(program: Command): void {
         log(`data: ${split.train.chunks} training chunks of ${cfg.seq} tokens, ${split.eval?.chunks ?? 0} held out`);
         const resume = f.resume ? loadCheckpointDir(f.out, model) : undefined;
         if (resume) log(`resuming from ${f.out} at step ${resume.state.step}`);
+        // Fault injection for tests of the recovery path: lose the GPU device after this step.
+        const loseAt = process.env.MOBIZO_FAULT_LOSE_DEVICE_AT_STEP;
         const bar = !f.json && process.stderr.isTTY ? new SingleBar({ format: 'finetune [{bar}] {value}/{total} steps | loss {loss} | {ms} ms/step', hideCursor: true }) : null;
         bar?.start(cfg.steps, resume?.state.step ?? 0, { loss: '-', ms: '-' });
-        const summary = await train(model, split, cfg, {
+        const summary = await withResumeHint(f.out, () => bar?.stop(), () => train(model, split, cfg, {
           resume,
           store: directoryStore(f.out),
           baseModelName: name,
           events: {
             onStep: (r) => {
+              if (loseAt !== undefined && r.step === Number(loseAt)) gpu.device.destroy();
               if (f.json) {
                 const line = { step: r.step, loss: r.loss, slotLosses: r.slotLosses, projGrad: r.projGrad, ms: r.ms, ...(r.applied ? {} : { skipped: true }) };
                 process.stdout.write(JSON.stringify(line) + '\n');
@@ -148,7 +166,7 @@ export function registerFinetune(program: Command): void {
             },
             onEval: (e) => (f.json ? process.stdout.write(JSON.stringify({ eval: true, step: e.step, evalLoss: e.loss, tokens: e.tokens }) + '\n') : log(`eval at step ${e.step}: loss ${e.loss.toFixed(4)} over ${e.tokens} tokens`)),
           },
-        });
+        }));
         bar?.stop();
         const final: Record<string, unknown> = {
           done: true,

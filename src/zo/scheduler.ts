@@ -214,7 +214,13 @@ export class ZoScheduler {
       dev.queue.submit([enc.finish()]);
       this.submitsLastStep++;
     }
-    const data = await this.ring.read(slot.index);
+    let data: Float32Array;
+    try {
+      data = await this.ring.read(slot.index);
+    } catch (e) {
+      this.model.gpu.throwIfFailed(`ZO step ${step}`);
+      throw new Error(`ZO step ${step}: reading the losses back failed (${(e as Error).message || 'the GPU device is gone'})`);
+    }
     const slotLosses = Array.from(data.subarray(0, 2 * q));
     return {
       step,
