@@ -8,6 +8,7 @@ import { LmDataset } from '../src/data/lm';
 import { parseLlama2c } from '../src/model/llama2c';
 import { Model } from '../src/model/model';
 import { Tokenizer } from '../src/model/tokenizer';
+import { evaluateLm } from '../src/zo/evaluate';
 import { train } from '../src/zo/trainer';
 
 const assets = path.resolve(import.meta.dirname, '..', '..', 'shared', 'assets');
@@ -23,10 +24,10 @@ console.log(`stories260K on rt-polarity.pos: ${trainSet.chunks} train / ${evalSe
 console.log('lr\teps\teval before\teval after\tdelta\tms/step');
 for (const eps of [1e-2, 1e-3]) {
   for (const lr of [1e-3, 3e-3, 1e-2, 3e-2]) {
-    const s = await train(model, { train: trainSet, eval: evalSet }, {
+    const s = await train(model, trainSet, {
       mode: 'prge', q: 4, eps, lr, batch: 4, seq, seed: 0, steps, evalEvery: 0, checkpointEvery: 0,
       lora: { rank: 16, alpha: 32, targets: ['q', 'v'] },
-    });
+    }, { evaluate: (lora) => evaluateLm(model, lora, evalSet, 4) });
     const b = s.evalBefore!.loss;
     const a = s.evalAfter!.loss;
     console.log(`${lr}\t${eps}\t${b.toFixed(4)}\t${a.toFixed(4)}\t${(a - b).toFixed(4)}\t${s.msPerStep.toFixed(0)}`);

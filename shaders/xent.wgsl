@@ -1,6 +1,7 @@
 // xent: masked token cross-entropy, reduced per perturbation slot.
 //   xent       rowLoss[i] = logsumexp(logits[i, :]) - logits[i, label[i]]  (0 where label < 0)
-//   slot_loss  losses[slotBase + p] = mean of rowLoss over the labelled rows of slot p
+//   slot_loss  losses[slotBase + p] = sum of rowLoss over the labelled rows of slot p, divided by
+//              their count (norm = 0: the mean token loss) or by norm (e.g. examples per slot)
 // The logits' rows are the selected rows of the pass (select[i] = row index, slot-major).
 
 struct Params {
@@ -8,6 +9,7 @@ struct Params {
   vocab: u32,
   rowsPerSlot: u32,  // rows of the pass per slot (Bsz * T)
   slotBase: u32,     // global slot of the pass's first slot
+  norm: f32,         // slot_loss divisor; 0: the number of labelled rows
 }
 
 const WG: u32 = 64u;
@@ -59,8 +61,8 @@ fn xent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (label < 0) {
       rowLoss[i] = 0.0;
     } else if (u32(label) >= params.vocab) {
-      var bits = 0x7fc00000u;
-      rowLoss[i] = bitcast<f32>(bits);  // a label outside the vocabulary poisons the slot's loss
+      var nanBits = 0x7fc00000u;
+      rowLoss[i] = bitcast<f32>(nanBits);  // a label outside the vocabulary poisons the slot's loss
     } else {
       rowLoss[i] = m + log(s) - logits[base + u32(label)];
     }
@@ -91,5 +93,8 @@ fn slot_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     if (lid < st) { cnt[lid] += cnt[lid + st]; }
     workgroupBarrier();
   }
-  if (lid == 0u) { losses[params.slotBase + p] = total / cnt[0]; }  // no label: 0/0 = NaN, update skipped
+  // No label: 0 / 0 = NaN, and the update is skipped.
+  let denom = select(cnt[0], params.norm, params.norm > 0.0);
+  var nanBits = 0x7fc00000u;
+  if (lid == 0u) { losses[params.slotBase + p] = select(total / denom, bitcast<f32>(nanBits), cnt[0] == 0.0); }
 }

@@ -51,7 +51,7 @@ describe('MobiZO kernels vs float64 reference', () => {
     const selT = input(gpu, 'sel', [nMax], Uint32Array.from([...sel, 0, 0]), 'u32');
     const losses = poisoned(gpu, 'losses', [2 * 3]);
     const lg = input(gpu, 'logits', [nMax, vocab], logits);
-    run(gpu, xent(ks, 't', lg, lab, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab, selT, losses, { nSel: sel.length, slots, rowsPerSlot, slotBase }));
+    run(gpu, xent(ks, 't', lg, lab, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab, selT, losses, { nSel: sel.length, slots, rowsPerSlot, slotBase, norm: 0 }));
     const got = await losses.read();
     for (let p = 0; p < slots; p++) {
       let s = 0;

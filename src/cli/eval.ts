@@ -1,41 +1,48 @@
-// `mobizo eval`: mean token cross-entropy of a text data set, base model or base + adapter.
+// `mobizo eval`: a task's metrics on a data set, base model or base + adapter.
+//   lm:               {"task", "loss", "tokens"}  mean token cross-entropy over every chunk
+//   classify, choice: {"task", "n", "accuracy", "f1", "loss"}
 import type { Command } from 'commander';
-import { LmDataset } from '../data/lm';
-import { evaluateLm } from '../zo/evaluate';
 import { openModel, parseIntOption, runAction } from './common';
-import { readDocuments } from './finetune';
+import { describeEval } from './finetune';
+import { loadTask, taskOptions, type TaskFlags } from './task_data';
 
-interface EvalFlags {
+interface EvalFlags extends TaskFlags {
   model?: string;
   tokenizer?: string;
-  data: string;
   seq: string;
   batch: string;
+  seed: string;
   adapter?: string;
   json?: boolean;
 }
 
 export function registerEval(program: Command): void {
-  program
-    .command('eval')
-    .description('mean token cross-entropy over every chunk of a text data set')
+  taskOptions(program.command('eval'))
+    .description('evaluate a task (lm loss, or classification / multiple-choice accuracy) on a data set')
     .option('--model <file>', 'llama2.c checkpoint (.bin)')
     .option('--tokenizer <file>', 'llama2.c tokenizer (default: tokenizer.bin beside the model)')
-    .requiredOption('--data <file>', 'text or JSONL {"text": ...}')
-    .option('--seq <n>', 'tokens per chunk', '64')
-    .option('--batch <n>', 'chunks per forward pass', '8')
+    .option('--seq <n>', 'tokens per row (lm: chunk length; tasks: longest prompt + continuation)', '64')
+    .option('--batch <n>', 'rows per forward pass', '32')
+    .option('--seed <n>', 'seed of --eval-size sampling', '0')
     .option('--adapter <dir>', 'LoRA adapter directory (PEFT layout)')
-    .option('--json', 'print {"loss", "tokens"} as JSON')
+    .option('--json', 'print the result as JSON')
     .action((f: EvalFlags) =>
       runAction('eval', async () => {
         const seq = parseIntOption(f.seq, '--seq', 2);
         const batch = parseIntOption(f.batch, '--batch', 1);
-        const docs = readDocuments(f.data, '--data');
-        const { gpu, model, tokenizer, lora } = await openModel(f, (s) => process.stderr.write(`${s}\n`));
-        const data = new LmDataset(docs, tokenizer, seq, { source: f.data });
-        const r = await evaluateLm(model, lora ?? null, data, batch);
-        if (f.json) process.stdout.write(JSON.stringify({ loss: r.loss, tokens: r.tokens }) + '\n');
-        else process.stdout.write(`loss ${r.loss.toFixed(6)} over ${r.tokens} tokens (perplexity ${Math.exp(r.loss).toFixed(3)})\n`);
+        const seed = parseIntOption(f.seed, '--seed', 0);
+        if (!f.data && !f.preset) throw new Error('--data or --preset is required');
+        const log = (s: string) => process.stderr.write(`${s}\n`);
+        const { gpu, model, tokenizer, lora } = await openModel(f, log);
+        const task = loadTask(f, tokenizer, seq, seed, 'eval');
+        log(`data: ${task.describe}`);
+        const t0 = performance.now();
+        const r = await task.evaluate(model, lora ?? null, batch);
+        const seconds = (performance.now() - t0) / 1000;
+        const out = task.kind === 'lm' ? { task: task.kind, loss: r.loss, tokens: r.tokens } : { task: task.kind, n: r.n, accuracy: r.accuracy, f1: r.f1, loss: r.loss };
+        if (f.json) process.stdout.write(JSON.stringify(out) + '\n');
+        else process.stdout.write(`${task.kind}: ${describeEval(r)}\n`);
+        log(`${seconds.toFixed(1)} s${r.n ? `, ${(r.n / seconds).toFixed(1)} examples/s` : ''}`);
         gpu.device.destroy();
       }),
     );

@@ -6,26 +6,26 @@ import path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { demoDocuments } from '../data/demo';
-import { LmDataset, type LmChunkSet } from '../data/lm';
+import { LmDataset } from '../data/lm';
 import { readTextDocuments } from '../data/readers';
+import type { Tokenizer } from '../model/tokenizer';
+import { evaluateLm } from '../zo/evaluate';
 import type { Model } from '../model/model';
 import { LoraState } from '../zo/lora';
 import { parseTargets } from '../zo/peft';
 import { ZoScheduler, type ZoMode } from '../zo/scheduler';
-import { train, validateTrainConfig, type TrainConfig } from '../zo/trainer';
+import { train, validateTrainConfig, type EvalResult, type TrainConfig, type TrainData } from '../zo/trainer';
 import { directoryStore, loadCheckpointDir } from './adapter_dir';
 import { openModel, parseFloatOption, parseIntOption, readUserFile, runAction } from './common';
+import { loadTask, taskOptions, type LoadedTask, type TaskFlags, type TaskKind } from './task_data';
 
-interface FinetuneFlags {
+interface FinetuneFlags extends TaskFlags {
   lr?: string;
   batch?: string;
   seq?: string;
   steps?: string;
   model?: string;
   tokenizer?: string;
-  data?: string;
-  evalData?: string;
-  evalFraction: string;
   mode: string;
   q: string;
   eps: string;
@@ -56,6 +56,30 @@ export function readDocuments(file: string, what: string): string[] {
   return readTextDocuments(text, file);
 }
 
+/** The built-in demo task: causal LM on the built-in text. */
+function demoTask(tok: Tokenizer, seq: number, seed: number, f: TaskFlags): LoadedTask {
+  const all = new LmDataset(demoDocuments(), tok, seq, { source: 'built-in demo text' });
+  const { train, eval: ev } = all.split(parseFloatOption(f.evalFraction, '--eval-fraction'), seed);
+  return {
+    kind: 'lm',
+    describe: `built-in demo text: ${train.chunks} chunks of ${seq} tokens, ${ev.chunks} held out`,
+    train,
+    lossPerExample: false,
+    evalCount: ev.chunks,
+    evaluate: (model, lora, batch) => evaluateLm(model, lora, ev, batch),
+  };
+}
+
+/** Rows per evaluation pass: as many as a training pass holds. */
+function evalRows(cfg: TrainConfig, kind: TaskKind): number {
+  return kind === 'lm' ? cfg.batch : 2 * cfg.q * cfg.batch;
+}
+
+export function describeEval(e: EvalResult): string {
+  const acc = e.accuracy !== undefined ? `accuracy ${(100 * e.accuracy).toFixed(1)}%, macro-F1 ${(100 * e.f1!).toFixed(1)}%, ` : '';
+  return `${acc}loss ${e.loss.toFixed(4)}${e.tokens ? ` over ${e.tokens} tokens` : e.n ? ` over ${e.n} examples` : ''}`;
+}
+
 /** A failed run (a crash, a lost device) says where its last checkpoint is and how to go on. */
 async function withResumeHint<T>(out: string, stop: () => void, body: () => Promise<T>): Promise<T> {
   try {
@@ -70,7 +94,7 @@ async function withResumeHint<T>(out: string, stop: () => void, body: () => Prom
 }
 
 /** ms per step of `mode` on this batch shape (fresh adapters; the model is unchanged). */
-async function timeMode(model: Model, cfg: TrainConfig, mode: ZoMode, data: LmChunkSet, steps = 3): Promise<number> {
+async function timeMode(model: Model, cfg: TrainConfig, mode: ZoMode, data: TrainData, steps = 3): Promise<number> {
   const lora = LoraState.create(model.gpu, model.config, cfg.lora, cfg.seed);
   const sched = new ZoScheduler(model, lora, { ...cfg, mode, lr: 0 });
   try {
@@ -87,14 +111,11 @@ async function timeMode(model: Model, cfg: TrainConfig, mode: ZoMode, data: LmCh
 export function registerFinetune(program: Command): void {
   const d = FINETUNE_DEFAULTS;
   const demoNote = (k: keyof typeof DEMO_DEFAULTS) => `(default ${d[k]}; built-in demo ${DEMO_DEFAULTS[k]})`;
-  program
-    .command('finetune')
+  taskOptions(program
+    .command('finetune'))
     .description('ZO fine-tuning of LoRA adapters (MobiZO P-RGE); no --model runs the built-in demo')
     .option('--model <file>', 'llama2.c checkpoint (.bin)')
     .option('--tokenizer <file>', 'llama2.c tokenizer (default: tokenizer.bin beside the model)')
-    .option('--data <file>', 'training text: plain text (documents split at <|endoftext|>) or JSONL {"text": ...}')
-    .option('--eval-data <file>', 'held-out text (default: a split of --data)')
-    .option('--eval-fraction <f>', 'share of --data held out when no --eval-data', '0.1')
     .option('--mode <m>', 'prge (one pass of 2q x batch rows) | outer | mezo (sequential baseline)', 'prge')
     .option('--q <n>', 'perturbations (queries) per step', '4')
     .option('--eps <x>', 'perturbation size', '1e-2')
@@ -130,24 +151,22 @@ export function registerFinetune(program: Command): void {
           checkpointEvery: parseIntOption(f.checkpointEvery, '--checkpoint-every', 0),
         };
         validateTrainConfig(cfg);
-        if (!demo && !f.data) throw new Error('--data is required with --model');
-        const docs = f.data ? readDocuments(f.data, '--data') : demoDocuments();
-        const evalDocs = f.evalData ? readDocuments(f.evalData, '--eval-data') : null;
+        if (!demo && !f.data && !f.preset) throw new Error('--data or --preset is required with --model');
         const log = (s: string) => process.stderr.write(`${s}\n`);
         const { gpu, model, tokenizer, name } = await openModel(f, log);
         if (cfg.seq > model.config.seqLen) throw new Error(`--seq ${cfg.seq} exceeds the model's context of ${model.config.seqLen}`);
-        const all = new LmDataset(docs, tokenizer, cfg.seq, { source: f.data ?? 'built-in demo text' });
-        const split = evalDocs
-          ? { train: all as LmChunkSet, eval: new LmDataset(evalDocs, tokenizer, cfg.seq, { source: f.evalData! }) as LmChunkSet }
-          : all.split(parseFloatOption(f.evalFraction, '--eval-fraction'), cfg.seed);
-        log(`data: ${split.train.chunks} training chunks of ${cfg.seq} tokens, ${split.eval?.chunks ?? 0} held out`);
+        const task = demo && !f.data && !f.preset ? demoTask(tokenizer, cfg.seq, cfg.seed, f) : loadTask(f, tokenizer, cfg.seq, cfg.seed);
+        cfg.lossPerExample = task.lossPerExample;
+        log(`data: ${task.describe}`);
+        const evaluate = task.evalCount ? (lora: LoraState) => task.evaluate(model, lora, evalRows(cfg, task.kind)) : undefined;
         const resume = f.resume ? loadCheckpointDir(f.out, model) : undefined;
         if (resume) log(`resuming from ${f.out} at step ${resume.state.step}`);
         // Fault injection for tests of the recovery path: lose the GPU device after this step.
         const loseAt = process.env.MOBIZO_FAULT_LOSE_DEVICE_AT_STEP;
         const bar = !f.json && process.stderr.isTTY ? new SingleBar({ format: 'finetune [{bar}] {value}/{total} steps | loss {loss} | {ms} ms/step', hideCursor: true }) : null;
         bar?.start(cfg.steps, resume?.state.step ?? 0, { loss: '-', ms: '-' });
-        const summary = await withResumeHint(f.out, () => bar?.stop(), () => train(model, split, cfg, {
+        const summary = await withResumeHint(f.out, () => bar?.stop(), () => train(model, task.train, cfg, {
+          evaluate,
           resume,
           store: directoryStore(f.out),
           baseModelName: name,
@@ -164,14 +183,16 @@ export function registerFinetune(program: Command): void {
               }
               if (!r.applied) log(`step ${r.step}: a slot loss was not finite (${r.slotLosses.join(', ')}); update skipped, adapter unchanged`);
             },
-            onEval: (e) => (f.json ? process.stdout.write(JSON.stringify({ eval: true, step: e.step, evalLoss: e.loss, tokens: e.tokens }) + '\n') : log(`eval at step ${e.step}: loss ${e.loss.toFixed(4)} over ${e.tokens} tokens`)),
+            onEval: (e) => (f.json ? process.stdout.write(JSON.stringify({ eval: true, ...e, evalLoss: e.loss }) + '\n') : log(`eval at step ${e.step}: ${describeEval(e)}`)),
           },
         }));
         bar?.stop();
         const final: Record<string, unknown> = {
           done: true,
+          task: task.kind,
           evalLoss: summary.evalAfter?.loss ?? null,
           evalLossBefore: summary.evalBefore?.loss ?? null,
+          ...(summary.evalAfter?.accuracy !== undefined ? { accuracy: summary.evalAfter.accuracy, f1: summary.evalAfter.f1, accuracyBefore: summary.evalBefore?.accuracy, f1Before: summary.evalBefore?.f1 } : {}),
           steps: summary.steps,
           msPerStep: summary.msPerStep,
           skipped: summary.skipped,
@@ -179,13 +200,13 @@ export function registerFinetune(program: Command): void {
           memory: gpu.ledger.report(),
         };
         if (demo) {
-          const prge = await timeMode(model, cfg, 'prge', split.train);
-          const mezo = await timeMode(model, cfg, 'mezo', split.train);
+          const prge = await timeMode(model, cfg, 'prge', task.train);
+          const mezo = await timeMode(model, cfg, 'mezo', task.train);
           final.stepMs = { prge, mezo, speedup: mezo / prge };
         }
         if (f.json) process.stdout.write(JSON.stringify(final) + '\n');
         else {
-          if (summary.evalBefore && summary.evalAfter) log(`eval loss ${summary.evalBefore.loss.toFixed(4)} -> ${summary.evalAfter.loss.toFixed(4)}`);
+          if (summary.evalBefore && summary.evalAfter) log(`before: ${describeEval(summary.evalBefore)}\nafter:  ${describeEval(summary.evalAfter)}`);
           log(`${summary.steps} steps, ${summary.msPerStep.toFixed(1)} ms/step; adapter saved to ${f.out}`);
           const sm = final.stepMs as { prge: number; mezo: number; speedup: number } | undefined;
           if (sm) log(`step time at q=${cfg.q}: prge ${sm.prge.toFixed(1)} ms, mezo ${sm.mezo.toFixed(1)} ms (speedup mezo/prge ${sm.speedup.toFixed(2)}x)`);

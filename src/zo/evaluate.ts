@@ -1,18 +1,18 @@
 // Evaluation of the causal-LM loss: mean token cross-entropy over every chunk of a data set,
 // base model or base + LoRA (no perturbation), several chunks per forward pass.
-import { xent } from '../gpu/kernels/xent';
+import { xent, xentParams } from '../gpu/kernels/xent';
 import { tensor } from '../gpu/tensor';
 import type { LmChunkSet } from '../data/lm';
 import type { Model } from '../model/model';
 import { ForwardPass } from '../model/transformer';
 import type { LoraState } from './lora';
 
-export interface EvalResult {
+export interface LmEvalResult {
   loss: number; // mean token cross-entropy (nats)
   tokens: number; // labelled tokens scored
 }
 
-export async function evaluateLm(model: Model, lora: LoraState | null, data: LmChunkSet, batch: number): Promise<EvalResult> {
+export async function evaluateLm(model: Model, lora: LoraState | null, data: LmChunkSet, batch: number): Promise<LmEvalResult> {
   const T = data.seqLen;
   const rows = batch * T;
   const pass = new ForwardPass(model, { B: batch, T, nSelect: rows, lora: lora ?? undefined });
@@ -34,7 +34,7 @@ export async function evaluateLm(model: Model, lora: LoraState | null, data: LmC
       if (!sel.length) continue;
       pass.setInput(b.tokens, sel);
       labelsT.write(Int32Array.from(labels));
-      xd.setParams({ nSel: sel.length, vocab: model.config.vocabSize, rowsPerSlot: 1, slotBase: 0 });
+      xd.setParams(xentParams(sel.length, model.config.vocabSize));
       const enc = gpu.device.createCommandEncoder({ label: 'eval' });
       pass.encode(enc);
       const cp = enc.beginComputePass({ label: 'eval.xent' });

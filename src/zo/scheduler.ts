@@ -7,7 +7,7 @@
 // Slot losses and projected gradients come back through a ring of mapped buffers, so a step
 // never waits on the host: step() submits and returns a promise of its result.
 import type { Dispatch } from '../gpu/kernel';
-import { slotLoss, xent } from '../gpu/kernels/xent';
+import { slotLoss, slotLossParams, xent, xentParams } from '../gpu/kernels/xent';
 import { zoGrad, zoUpdate, zoUpdateParams, type UpdateShape } from '../gpu/kernels/zo_update';
 import { grid1d } from '../gpu/kernel';
 import { tensor, type Tensor } from '../gpu/tensor';
@@ -27,6 +27,7 @@ export interface ZoOptions {
   batch: number; // Bsz: examples per step
   seq: number; // T: tokens per example
   seed: number; // run seed: step seeds derive from it
+  lossPerExample?: boolean; // slot loss = summed token losses / examples (tasks), not the token mean
 }
 
 /** A batch as the data pipeline gives it: right-padded rows, labels -100 where ignored. */
@@ -115,6 +116,7 @@ export class ZoScheduler {
   private readonly gradD: Dispatch;
   private readonly updates: { d: Dispatch; ad: LoraAdapter; stride: number }[];
   private readonly ring: ReadbackRing;
+  private readonly lossNorm: number;
   /** Number of queue.submit calls made by the last step (1 for prge). */
   submitsLastStep = 0;
 
@@ -125,6 +127,7 @@ export class ZoScheduler {
   ) {
     validateZoOptions(opts);
     const { q, batch, seq, mode } = opts;
+    this.lossNorm = opts.lossPerExample ? batch : 0;
     this.slotsPerPass = mode === 'prge' ? 2 * q : mode === 'outer' ? q : 1;
     this.passes = (2 * q) / this.slotsPerPass;
     const P = this.slotsPerPass;
@@ -143,6 +146,7 @@ export class ZoScheduler {
       slots: P,
       rowsPerSlot: this.pass.rowsPerSlot,
       slotBase: 0,
+      norm: this.lossNorm,
     });
     this.gradD = zoGrad(ks, 'zo.grad', this.losses, this.grad, q, opts.eps);
     this.updates = lora.adapters().map((ad) => {
@@ -178,7 +182,7 @@ export class ZoScheduler {
     this.pass.setInput(tokens, rows);
     this.labels.write(Int32Array.from(labels));
     const nSel = rows.length;
-    this.xentD.setParams({ nSel, vocab: this.model.config.vocabSize, rowsPerSlot: 1, slotBase: 0 });
+    this.xentD.setParams(xentParams(nSel, this.model.config.vocabSize));
     return nSel / P;
   }
 
@@ -195,7 +199,7 @@ export class ZoScheduler {
     for (let k = 0; k < this.passes; k++) {
       const slotBase = k * this.slotsPerPass;
       this.pass.setPerturbation({ slotBase, q, eps, seed: s });
-      this.slotD.setParams({ nSel, vocab: 0, rowsPerSlot: this.pass.rowsPerSlot, slotBase });
+      this.slotD.setParams(slotLossParams({ nSel, slots: this.slotsPerPass, rowsPerSlot: this.pass.rowsPerSlot, slotBase, norm: this.lossNorm }));
       const enc = dev.createCommandEncoder({ label: `zo step ${step} pass ${k}` });
       this.pass.encode(enc);
       const last = k === this.passes - 1;

@@ -1,28 +1,42 @@
 // The fine-tuning loop: ZO steps over shuffled batches, evaluation on a held-out split, adapter
 // checkpoints (PEFT layout + trainer state) every N steps and at the end, exact resume.
 // Steps are pipelined: step k + 1 is submitted before step k's losses are read back.
-import type { LmChunkSet } from '../data/lm';
 import type { Model } from '../model/model';
-import { evaluateLm, type EvalResult } from './evaluate';
 import { LoraState, type LoraConfig } from './lora';
 import { readAdapter, writeAdapter, type AdapterFiles } from './peft';
-import { ZoScheduler, validateZoOptions, type StepResult, type ZoOptions } from './scheduler';
+import { ZoScheduler, validateZoOptions, type StepResult, type TokenBatch, type ZoOptions } from './scheduler';
+
+/** What the trainer draws batches from (causal-LM chunks, task examples). */
+export interface TrainData {
+  seqLen: number;
+  batchAt(step: number, batchSize: number, seed: number): TokenBatch;
+}
+
+/** An evaluation: a loss, and for tasks accuracy / F1 over n examples. */
+export interface EvalResult {
+  loss: number;
+  tokens?: number;
+  n?: number;
+  accuracy?: number;
+  f1?: number;
+}
+
+export type Evaluator = (lora: LoraState) => Promise<EvalResult>;
 
 export interface TrainConfig extends ZoOptions {
   steps: number; // total steps of the run (a resumed run continues up to it)
   lora: LoraConfig;
   evalEvery: number; // 0: evaluate before and after only
   checkpointEvery: number; // 0: checkpoint at the end only
-  evalBatch?: number; // rows per evaluation pass (default: batch)
 }
 
 /** trainer_state.json: what a resumed run needs beside the adapter. */
 export interface TrainerState {
   format: 1;
   step: number; // completed steps
-  config: Omit<TrainConfig, 'steps' | 'evalEvery' | 'checkpointEvery' | 'evalBatch'>;
+  config: Omit<TrainConfig, 'steps' | 'evalEvery' | 'checkpointEvery'>;
   history: { step: number; loss: number }[];
-  evals: { step: number; loss: number; tokens: number }[];
+  evals: ({ step: number } & EvalResult)[];
 }
 
 export type CheckpointFiles = AdapterFiles & { 'trainer_state.json': string };
@@ -72,13 +86,13 @@ export function parseCheckpoint(files: { config: string; safetensors: Uint8Array
 
 export async function train(
   model: Model,
-  data: { train: LmChunkSet; eval: LmChunkSet | null },
+  data: TrainData,
   cfg: TrainConfig,
-  opts: { resume?: ReturnType<typeof parseCheckpoint>; store?: CheckpointStore; events?: TrainEvents; baseModelName?: string } = {},
+  opts: { evaluate?: Evaluator; resume?: ReturnType<typeof parseCheckpoint>; store?: CheckpointStore; events?: TrainEvents; baseModelName?: string } = {},
 ): Promise<TrainSummary> {
   validateTrainConfig(cfg);
-  if (data.train.seqLen !== cfg.seq) throw new Error(`data chunks are ${data.train.seqLen} tokens, --seq is ${cfg.seq}`);
-  const { steps, evalEvery, checkpointEvery, evalBatch, ...config } = cfg;
+  if (data.seqLen !== cfg.seq) throw new Error(`data rows are ${data.seqLen} tokens, --seq is ${cfg.seq}`);
+  const { steps, evalEvery, checkpointEvery, ...config } = cfg;
   let state: TrainerState = { format: 1, step: 0, config, history: [], evals: [] };
   let lora: LoraState;
   if (opts.resume) {
@@ -96,10 +110,9 @@ export async function train(
     lora = LoraState.create(model.gpu, model.config, cfg.lora, cfg.seed);
   }
   const events = opts.events ?? {};
-  const evalB = evalBatch ?? cfg.batch;
   const evaluate = async (step: number) => {
-    if (!data.eval || data.eval.chunks === 0) return null;
-    const r = await evaluateLm(model, lora, data.eval, evalB);
+    if (!opts.evaluate) return null;
+    const r = await opts.evaluate(lora);
     state.evals.push({ step, ...r });
     events.onEval?.({ step, ...r });
     return r;
@@ -129,7 +142,7 @@ export async function train(
   };
   try {
     for (let k = startStep; k < steps; k++) {
-      inflight.push(sched.step(k, data.train.batchAt(k, cfg.batch, cfg.seed)));
+      inflight.push(sched.step(k, data.batchAt(k, cfg.batch, cfg.seed)));
       if (inflight.length >= 2) await finish();
       const done = k + 1;
       const needEval = evalEvery > 0 && done % evalEvery === 0 && done < steps;

@@ -3,6 +3,11 @@ import type { Dispatch } from '../kernel';
 import { expectShape, type Tensor } from '../tensor';
 import type { Kernels } from './registry';
 
+/** Params of xent for `nSel` rows in use. */
+export function xentParams(nSel: number, vocab: number) {
+  return { nSel, vocab, rowsPerSlot: 1, slotBase: 0, norm: 0 };
+}
+
 /** rowLoss[i] = logsumexp(logits[i]) - logits[i, labels[i]] for i < nSel (0 where label < 0). */
 export function xent(ks: Kernels, label: string, logits: Tensor, labels: Tensor, rowLoss: Tensor, nSel: number): Dispatch {
   const [n, vocab] = logits.shape;
@@ -12,7 +17,7 @@ export function xent(ks: Kernels, label: string, logits: Tensor, labels: Tensor,
   if (labels.dtype !== 'i32') throw new Error(`${who}: labels ${labels.label} must be i32`);
   if (nSel > n) throw new Error(`${who}: ${nSel} rows in use, logits hold ${n}`);
   const grid: [number, number, number] = [Math.min(n, 65535), Math.ceil(n / 65535), 1];
-  return ks.get('xent').dispatch(label, { logits, labels, rowLoss }, { nSel, vocab, rowsPerSlot: 1, slotBase: 0 }, grid);
+  return ks.get('xent').dispatch(label, { logits, labels, rowLoss }, xentParams(nSel, vocab), grid);
 }
 
 export interface SlotLossShape {
@@ -20,6 +25,11 @@ export interface SlotLossShape {
   slots: number; // slots in this pass
   rowsPerSlot: number;
   slotBase: number; // where this pass's slots go in `losses`
+  norm: number; // divisor of each slot's sum; 0: its labelled rows (mean token loss)
+}
+
+export function slotLossParams(s: SlotLossShape) {
+  return { nSel: s.nSel, vocab: 0, rowsPerSlot: s.rowsPerSlot, slotBase: s.slotBase, norm: s.norm };
 }
 
 /** losses[slotBase + p] = mean rowLoss over the labelled selected rows of slot p. */
@@ -29,6 +39,5 @@ export function slotLoss(ks: Kernels, label: string, rowLoss: Tensor, labels: Te
   expectShape(who, labels, [n]);
   expectShape(who, select, [n]);
   if (s.slotBase + s.slots > losses.numel) throw new Error(`${who}: slots up to ${s.slotBase + s.slots} exceed ${losses.label} [${losses.shape}]`);
-  const params = { nSel: s.nSel, vocab: 0, rowsPerSlot: s.rowsPerSlot, slotBase: s.slotBase };
-  return ks.get('slot_loss').dispatch(label, { rowLossIn: rowLoss, selLabels: labels, selRows: select, losses }, params, [s.slots, 1, 1]);
+  return ks.get('slot_loss').dispatch(label, { rowLossIn: rowLoss, selLabels: labels, selRows: select, losses }, slotLossParams(s), [s.slots, 1, 1]);
 }

@@ -1,0 +1,349 @@
+// Kernel profiler: runs a recorded program (or a list of programs / ops) with a GPU timestamp
+// around every dispatch, and reports each dispatch's time, its counted FLOPs and bytes (from its
+// params, by kernel name: see COSTS), and per-kernel aggregates with the kernel's static
+// findings from wgsl_reflect's analyzePerformance.
+//
+// With `timestamp-query` each dispatch is encoded in a compute pass of its own whose
+// timestampWrites bracket it; without it, each dispatch is submitted alone and timed on the host
+// (queue.onSubmittedWorkDone), which includes the submit overhead (method: 'host').
+// Profiling replays the ops: their side effects happen (a forward pass writes its activations, a
+// ZO step updates B). Buffer copies between dispatches are replayed, not timed.
+import { WgslReflect, analyzePerformance, buildShaderCostTree, type FunctionInfo } from 'wgsl_reflect/wgsl_reflect.module.js';
+import type { Gpu } from './device';
+import { Dispatch, type Params } from './kernel';
+import { SHADERS, preprocess } from './kernels/registry';
+import { Program, type Op } from './program';
+
+/** Finds the params a dispatch was recorded with (its wrapper's Params, by shader field name). */
+export type ParamsResolver = (d: Dispatch) => Params | undefined;
+
+/** Counted work of one launch: useful float operations and compulsory bytes moved. */
+export interface Cost {
+  flops: number;
+  bytes: number;
+}
+
+export interface DispatchTiming {
+  label: string; // the dispatch's label, e.g. `l0.q`
+  kernel: string; // the kernel (entry point) name, e.g. `matmul_vec4`
+  ns: number; // GPU time of this dispatch (median over repeats)
+  workgroups: [number, number, number];
+  flops?: number; // counted float operations (when the kernel and its params are known)
+  bytes?: number; // compulsory bytes read + written
+  gflops?: number; // flops / ns
+  gbps?: number; // bytes / ns (GB/s)
+}
+
+export interface PerfNote {
+  rule: string;
+  severity: string;
+  confidence: string;
+  line: number; // in the shader file (after #include expansion)
+  function: string;
+  message: string;
+}
+
+export interface KernelSummary {
+  kernel: string;
+  file?: string; // shaders/<file>.wgsl
+  dispatches: number;
+  ns: number; // sum over its dispatches
+  share: number; // ns / total ns of the profile, 0..1
+  flops?: number;
+  bytes?: number;
+  gflops?: number;
+  gbps?: number;
+  staticCost?: number; // wgsl_reflect cost model: weighted ops per invocation (a model, not a measurement)
+  findings: PerfNote[]; // wgsl_reflect analyzePerformance findings of the entry and the functions it calls
+}
+
+export interface ProfileResult {
+  label: string;
+  method: 'timestamp' | 'host';
+  repeats: number;
+  totalNs: number; // sum of the dispatches' times
+  dispatches: DispatchTiming[]; // in program order
+  kernels: KernelSummary[]; // largest share first
+}
+
+export interface ProfileOptions {
+  label?: string;
+  repeats?: number; // runs of the whole op list; each dispatch reports its median (default 1)
+  params?: ParamsResolver; // where dispatches do not carry their params
+  findings?: boolean; // attach analyzePerformance findings (default true)
+}
+
+const u = (p: Params, k: string): number => {
+  const v = p[k];
+  if (typeof v !== 'number') throw new Error(`missing ${k}`);
+  return v;
+};
+
+/**
+ * Work per launch by kernel name, from its Params. FLOPs count the float operations a straight
+ * implementation needs (a multiply-add is 2; exp, division, rsqrt count 1); bytes count each
+ * input read once and each output written once (the roofline's compulsory traffic).
+ */
+export const COSTS: Record<string, (p: Params) => Cost> = {
+  matmul: matmulCost,
+  matmul_vec4: matmulCost,
+  mplora(p) {
+    const [rows, out, r] = [u(p, 'rows'), u(p, 'outDim'), u(p, 'rank')];
+    return { flops: 2 * rows * out * r + 2 * rows * out, bytes: 4 * (rows * r + out * r + 2 * rows * out) };
+  },
+  rmsnorm(p) {
+    const [rows, w] = [u(p, 'rows'), u(p, 'width')];
+    return { flops: 4 * rows * w, bytes: 4 * (2 * rows * w + w) };
+  },
+  rope(p) {
+    const n = u(p, 'rows') * u(p, 'nHeads') * u(p, 'headDim');
+    return { flops: 3 * n, bytes: 4 * (2 * n + n) };
+  },
+  attention(p) {
+    const [rows, T, nH, nKv, hd] = [u(p, 'rows'), u(p, 'T'), u(p, 'nHeads'), u(p, 'nKvHeads'), u(p, 'headDim')];
+    const pos0 = typeof p.pos0 === 'number' ? p.pos0 : 0;
+    const seqs = rows / T;
+    const pairs = seqs * (T * pos0 + (T * (T + 1)) / 2); // (query, key) pairs under the causal mask
+    const keys = seqs * (pos0 + T);
+    return { flops: nH * pairs * (4 * hd + 6), bytes: 4 * (2 * rows * nH * hd + 2 * keys * nKv * hd) };
+  },
+  swiglu(p) {
+    const n = u(p, 'n');
+    return { flops: 5 * n, bytes: 12 * n };
+  },
+  gather(p) {
+    const [rows, w] = [u(p, 'rows'), u(p, 'width')];
+    return { flops: 0, bytes: 4 * (2 * rows * w + rows) };
+  },
+  xent(p) {
+    const [n, v] = [u(p, 'nSel'), u(p, 'vocab')];
+    return { flops: 4 * n * v, bytes: 4 * (n * v + 2 * n) };
+  },
+  slot_loss(p) {
+    const n = u(p, 'nSel');
+    return { flops: 2 * n, bytes: 4 * 3 * n };
+  },
+  zo_grad(p) {
+    const q = u(p, 'q');
+    return { flops: 3 * q, bytes: 4 * (3 * q + 1) };
+  },
+  zo_update(p) {
+    const [n, q] = [u(p, 'n'), u(p, 'q')];
+    return { flops: n * (2 * q + 2), bytes: 4 * (2 * n + q + 1) };
+  },
+  rng_fill(p) {
+    return { flops: 0, bytes: 4 * u(p, 'n') };
+  },
+};
+
+function matmulCost(p: Params): Cost {
+  const [M, N, K] = [u(p, 'M'), u(p, 'N'), u(p, 'K')];
+  const acc = p.accumulate === 1 ? 1 : 0;
+  return { flops: 2 * M * N * K + acc * M * N, bytes: 4 * (M * K + N * K + (1 + acc) * M * N) };
+}
+
+/** The kernel's entry name without override values: `matmul(TILE=16)` -> `matmul`. */
+export function entryName(kernel: string): string {
+  return kernel.replace(/\(.*$/, '');
+}
+
+/** Counted FLOPs and bytes of a launch, or undefined when the kernel or a param is unknown. */
+export function dispatchCost(kernel: string, params: Params | undefined): Cost | undefined {
+  const f = COSTS[entryName(kernel)];
+  if (!f || !params) return undefined;
+  try {
+    return f(params);
+  } catch {
+    return undefined;
+  }
+}
+
+interface StaticInfo {
+  file: string;
+  findings: PerfNote[];
+  staticCost?: number;
+}
+
+const staticCache = new Map<string, StaticInfo | null>();
+
+/** analyzePerformance findings and the cost model's estimate for one entry point of shaders/. */
+export function staticAnalysis(kernel: string): StaticInfo | null {
+  const entry = entryName(kernel);
+  if (staticCache.has(entry)) return staticCache.get(entry)!;
+  let info: StaticInfo | null = null;
+  const hit = Object.entries(SHADERS).find(([, [, entries]]) => entries.includes(entry));
+  if (hit) {
+    const file = `shaders/${hit[0]}.wgsl`;
+    const code = preprocess(file, hit[1][0]);
+    const reflect = new WgslReflect(code);
+    const fn = reflect.functions.find((f) => f.name === entry);
+    const reach = new Set<string>();
+    const visit = (f: FunctionInfo) => {
+      if (reach.has(f.name)) return;
+      reach.add(f.name);
+      for (const c of f.calls) visit(c);
+    };
+    if (fn) visit(fn);
+    const findings = analyzePerformance(code)
+      .findings.filter((f) => reach.has(f.function))
+      .map((f) => ({ rule: f.rule, severity: f.severity, confidence: f.confidence, line: f.line, function: f.function, message: f.message }));
+    const cost = buildShaderCostTree(code).entries.find((e) => e.name === entry);
+    info = { file, findings, staticCost: cost?.costPerInvocation };
+  }
+  staticCache.set(entry, info);
+  return info;
+}
+
+function flatten(what: Program | readonly (Program | Op)[]): Op[] {
+  const list = what instanceof Program ? [what] : what;
+  return list.flatMap((x) => (x instanceof Program ? x.ops : [x]));
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** Most queries one query set may hold (WebGPU's limit); longer op lists are timed in chunks. */
+const MAX_QUERIES = 4096;
+
+export class Profiler {
+  constructor(readonly gpu: Gpu) {}
+
+  /** True when dispatches are timed on the GPU (timestamp-query); else on the host. */
+  get hasTimestamps(): boolean {
+    return this.gpu.features.has('timestamp-query');
+  }
+
+  /** Runs `what` (its dispatches and copies, in order) and times every dispatch. */
+  async profile(what: Program | readonly (Program | Op)[], opts: ProfileOptions = {}): Promise<ProfileResult> {
+    const ops = flatten(what);
+    const dispatches = ops.filter((o): o is Dispatch => o instanceof Dispatch);
+    if (!dispatches.length) throw new Error('profile: no dispatch to time');
+    const repeats = Math.max(1, Math.floor(opts.repeats ?? 1));
+    const samples: number[][] = dispatches.map(() => []);
+    for (let r = 0; r < repeats; r++) {
+      const ns = this.hasTimestamps ? await this.timeOnGpu(ops) : await this.timeOnHost(ops);
+      ns.forEach((v, i) => samples[i].push(v));
+    }
+    this.gpu.throwIfFailed('profile');
+    const resolve: ParamsResolver = (d) => (d as unknown as { params?: Params }).params ?? opts.params?.(d);
+    const rows: DispatchTiming[] = dispatches.map((d, i) => {
+      const ns = median(samples[i]);
+      const row: DispatchTiming = { label: d.label, kernel: d.kernel.name, ns, workgroups: [...d.workgroups] };
+      const c = dispatchCost(d.kernel.name, resolve(d));
+      if (c) {
+        row.flops = c.flops;
+        row.bytes = c.bytes;
+        if (ns > 0) (row.gflops = c.flops / ns), (row.gbps = c.bytes / ns);
+      }
+      return row;
+    });
+    return {
+      label: opts.label ?? (what instanceof Program ? what.label : 'ops'),
+      method: this.hasTimestamps ? 'timestamp' : 'host',
+      repeats,
+      totalNs: rows.reduce((s, r) => s + r.ns, 0),
+      dispatches: rows,
+      kernels: summarise(rows, opts.findings ?? true),
+    };
+  }
+
+  /** One submit per chunk: every dispatch in a pass of its own, bracketed by two timestamps. */
+  private async timeOnGpu(ops: Op[]): Promise<number[]> {
+    const dev = this.gpu.device;
+    const out: number[] = [];
+    let i = 0;
+    while (i < ops.length) {
+      const chunk: Op[] = [];
+      let n = 0;
+      while (i < ops.length && (n + 1) * 2 <= MAX_QUERIES) {
+        if (ops[i] instanceof Dispatch) n++;
+        chunk.push(ops[i++]);
+      }
+      const querySet = dev.createQuerySet({ label: 'profiler', type: 'timestamp', count: 2 * n });
+      const resolve = this.gpu.createBuffer('profiler.resolve', 16 * n, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'readback');
+      const read = this.gpu.createBuffer('profiler.read', 16 * n, GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ, 'readback');
+      try {
+        const enc = dev.createCommandEncoder({ label: 'profiler' });
+        let k = 0;
+        for (const op of chunk) {
+          if (op instanceof Dispatch) {
+            const pass = enc.beginComputePass({
+              label: op.label,
+              timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 },
+            });
+            op.encode(pass);
+            pass.end();
+            k++;
+          } else op.encode(enc);
+        }
+        enc.resolveQuerySet(querySet, 0, 2 * n, resolve, 0);
+        enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * n);
+        dev.queue.submit([enc.finish()]);
+        await read.mapAsync(GPUMapMode.READ);
+        const t = new BigUint64Array(read.getMappedRange().slice(0));
+        read.unmap();
+        for (let j = 0; j < n; j++) {
+          const d = t[2 * j + 1] - t[2 * j];
+          out.push(d > 0n ? Number(d) : 0);
+        }
+      } finally {
+        querySet.destroy();
+        this.gpu.destroyBuffer(resolve);
+        this.gpu.destroyBuffer(read);
+      }
+    }
+    return out;
+  }
+
+  /** Fallback: each dispatch submitted alone and awaited; ns of host time (submit included). */
+  private async timeOnHost(ops: Op[]): Promise<number[]> {
+    const dev = this.gpu.device;
+    const out: number[] = [];
+    await dev.queue.onSubmittedWorkDone();
+    for (const op of ops) {
+      const enc = dev.createCommandEncoder({ label: 'profiler' });
+      const t0 = performance.now();
+      if (op instanceof Dispatch) {
+        const pass = enc.beginComputePass({ label: op.label });
+        op.encode(pass);
+        pass.end();
+      } else op.encode(enc);
+      dev.queue.submit([enc.finish()]);
+      await dev.queue.onSubmittedWorkDone();
+      if (op instanceof Dispatch) out.push((performance.now() - t0) * 1e6);
+    }
+    return out;
+  }
+}
+
+/** Per-kernel totals, largest time share first. */
+export function summarise(rows: readonly DispatchTiming[], findings = true): KernelSummary[] {
+  const total = rows.reduce((s, r) => s + r.ns, 0);
+  const by = new Map<string, KernelSummary & { unknownCost: boolean }>();
+  for (const r of rows) {
+    let k = by.get(r.kernel);
+    if (!k) {
+      k = { kernel: r.kernel, dispatches: 0, ns: 0, share: 0, flops: 0, bytes: 0, findings: [], unknownCost: false };
+      by.set(r.kernel, k);
+    }
+    k.dispatches++;
+    k.ns += r.ns;
+    if (r.flops === undefined || r.bytes === undefined) k.unknownCost = true;
+    else (k.flops! += r.flops), (k.bytes! += r.bytes);
+  }
+  return [...by.values()]
+    .map(({ unknownCost, ...k }) => {
+      k.share = total > 0 ? k.ns / total : 0;
+      if (unknownCost) (delete k.flops, delete k.bytes);
+      else if (k.ns > 0) (k.gflops = k.flops! / k.ns), (k.gbps = k.bytes! / k.ns);
+      if (findings) {
+        const s = staticAnalysis(k.kernel);
+        if (s) (k.file = s.file), (k.findings = s.findings), (k.staticCost = s.staticCost);
+      }
+      return k;
+    })
+    .sort((a, b) => b.ns - a.ns);
+}

@@ -1,0 +1,417 @@
+// Tokenizers described by GGUF metadata (`tokenizer.ggml.*`), reproducing llama.cpp (llama-vocab.cpp):
+//
+// - model "llama": SentencePiece BPE (llm_tokenizer_spm). Spaces become '▁', a '▁' is prefixed when
+//   `add_space_prefix` (default true), the text is split into code points, and adjacent symbols are
+//   merged, best piece score first (leftmost on ties), while their concatenation is a piece. A symbol
+//   left that is no piece is emitted as its UTF-8 bytes through the `<0xXX>` byte pieces.
+// - model "gpt2": byte-level BPE (llm_tokenizer_bpe). The text is pre-split by the pre-tokenizer's
+//   regexes (`tokenizer.ggml.pre`: GPT-2's by default), each word's UTF-8 bytes are mapped to
+//   printable characters (GPT-2's bytes_to_unicode), and adjacent symbols are merged by the rank of
+//   the pair in `tokenizer.ggml.merges` (lowest first, leftmost on ties).
+//
+// User-defined tokens are matched in the text before either algorithm, as llama.cpp does; control
+// tokens only when `encode(.., { special: true })`. Decoding is llama.cpp's token_to_piece without
+// special tokens (control and unknown tokens decode to nothing), with no clean-up of spaces, so
+// decode(encode(text)) is the text. Runs in browsers too.
+
+import type { GgufFile, GgufValue } from './gguf';
+import type { EncodeOptions } from './tokenizer';
+
+/** What generation, training and the CLI need from a tokenizer; `Tokenizer` (llama2.c) has it too. */
+export interface TextTokenizer {
+  readonly vocabSize: number;
+  readonly bosId: number;
+  readonly eosId: number;
+  encode(text: string, opts: EncodeOptions): number[];
+  /** The bytes that `token` prints when it follows `prev`. */
+  decodeBytes(prev: number, token: number): Uint8Array;
+  decode(tokens: number[]): string;
+}
+
+/** llama.cpp's LLAMA_TOKEN_TYPE_* (`tokenizer.ggml.token_type`). */
+export const TokenType = { undefined: 0, normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 } as const;
+
+// Pre-tokenizer regexes (llama-vocab.cpp, by `tokenizer.ggml.pre`). `\s` is written as the White_Space
+// class that llama.cpp's tables use (Python's \s), so JS's own \s (which adds U+FEFF) is never used.
+const WS = '\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const GPT2 = `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^${WS}\\p{L}\\p{N}]+|[${WS}]+(?![^${WS}])|[${WS}]+`;
+const CONTRACTIONS = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])";
+const LLAMA3 = `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^${WS}\\p{L}\\p{N}]+[\\r\\n]*|[${WS}]*[\\r\\n]+|[${WS}]+(?![^${WS}])|[${WS}]+`;
+const QWEN2 = `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^${WS}\\p{L}\\p{N}]+[\\r\\n]*|[${WS}]*[\\r\\n]+|[${WS}]+(?![^${WS}])|[${WS}]+`;
+const PRE_TOKENIZERS: Record<string, { regexes: string[]; ignoreMerges?: boolean }> = {
+  'gpt-2': { regexes: [GPT2] },
+  default: { regexes: ['[\\p{P}\\$\\+<=>\\^~\\|]+', GPT2, '\\p{N}+', '[0-9][0-9][0-9]'] },
+  llama3: { regexes: [LLAMA3], ignoreMerges: true },
+  qwen2: { regexes: [QWEN2] },
+  smollm: { regexes: ['\\p{N}', GPT2] },
+};
+const PRE_ALIASES: Record<string, string> = {
+  'phi-2': 'gpt-2', mpt: 'gpt-2', olmo: 'gpt-2', jais: 'gpt-2', 'llama-v3': 'llama3', 'llama-bpe': 'llama3',
+  'deepseek-r1-qwen': 'qwen2', stablelm2: 'qwen2', starcoder: 'smollm', refact: 'smollm',
+};
+
+/** GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to U+0100 upwards. */
+const BYTE_TO_CHAR: string[] = [];
+const CHAR_TO_BYTE = new Map<string, number>();
+{
+  let n = 0;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+    BYTE_TO_CHAR[b] = String.fromCodePoint(printable ? b : 256 + n++);
+    CHAR_TO_BYTE.set(BYTE_TO_CHAR[b], b);
+  }
+}
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true }); // keep a leading U+FEFF
+
+/** Code points of a string as strings; a lone surrogate becomes U+FFFD (as UTF-8 encoding does). */
+function codePoints(s: string): string[] {
+  const out: string[] = [];
+  for (const ch of s) out.push(ch.length === 1 && ch >= '\ud800' && ch <= '\udfff' ? '\ufffd' : ch);
+  return out;
+}
+
+/** A min-heap of candidate merges keyed by (priority, left position). */
+class PairHeap {
+  private items: { p: number; left: number; right: number; text: string }[] = [];
+  get size(): number {
+    return this.items.length;
+  }
+  private less(a: number, b: number): boolean {
+    const x = this.items[a];
+    const y = this.items[b];
+    return x.p < y.p || (x.p === y.p && x.left < y.left);
+  }
+  push(p: number, left: number, right: number, text: string): void {
+    const it = this.items;
+    it.push({ p, left, right, text });
+    for (let i = it.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(i, parent)) break;
+      [it[i], it[parent]] = [it[parent], it[i]];
+      i = parent;
+    }
+  }
+  pop(): { left: number; right: number; text: string } {
+    const it = this.items;
+    const top = it[0];
+    const last = it.pop()!;
+    if (it.length > 0) {
+      it[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        let m = i;
+        if (l < it.length && this.less(l, m)) m = l;
+        if (l + 1 < it.length && this.less(l + 1, m)) m = l + 1;
+        if (m === i) break;
+        [it[i], it[m]] = [it[m], it[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+/** The merge loop shared by SPM and BPE: repeatedly merge the adjacent pair of lowest priority
+ * (leftmost on ties) while `priority` gives one. Returns the final symbols in order. */
+function mergeSymbols(symbols: string[], priority: (a: string, b: string) => number | undefined): string[] {
+  const n = symbols.length;
+  const sym = symbols.slice();
+  const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
+  const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
+  const alive = new Uint8Array(n).fill(1);
+  const heap = new PairHeap();
+  const consider = (left: number, right: number) => {
+    if (left < 0 || right < 0) return;
+    const p = priority(sym[left], sym[right]);
+    if (p !== undefined) heap.push(p, left, right, sym[left] + sym[right]);
+  };
+  for (let i = 0; i + 1 < n; i++) consider(i, i + 1);
+  while (heap.size > 0) {
+    const { left, right, text } = heap.pop();
+    // Stale when either side was merged away or has grown since the pair was queued.
+    if (!alive[left] || !alive[right] || next[left] !== right || sym[left].length + sym[right].length !== text.length) continue;
+    sym[left] = text;
+    alive[right] = 0;
+    next[left] = next[right];
+    if (next[right] >= 0) prev[next[right]] = left;
+    consider(prev[left], left);
+    consider(left, next[left]);
+  }
+  const out: string[] = [];
+  for (let i = n > 0 ? 0 : -1; i >= 0; i = next[i]) out.push(sym[i]);
+  return out;
+}
+
+type Fragment = string | number; // raw text, or a token matched as a special/user-defined token
+
+function arrayOf(meta: Map<string, GgufValue>, key: string, source: string): ArrayLike<unknown> | undefined {
+  const v = meta.get(key);
+  if (v === undefined) return undefined;
+  if (v.type !== 'ARRAY') throw new Error(`${source}: GGUF metadata "${key}" is ${v.type}, expected an array`);
+  return v.value as ArrayLike<unknown>;
+}
+
+function scalarOf(meta: Map<string, GgufValue>, key: string): number | boolean | string | undefined {
+  const v = meta.get(key);
+  if (v === undefined || v.type === 'ARRAY') return undefined;
+  return typeof v.value === 'bigint' ? Number(v.value) : v.value;
+}
+
+export class GgufTokenizer implements TextTokenizer {
+  readonly model: 'llama' | 'gpt2';
+  readonly vocabSize: number;
+  readonly bosId: number; // -1 when the vocabulary has none
+  readonly eosId: number;
+  readonly unkId: number;
+  readonly addBos: boolean; // the model expects BOS before a text (tokenizer.ggml.add_bos_token)
+  readonly addEos: boolean;
+  readonly addSpacePrefix: boolean;
+  readonly pieces: string[]; // [vocabSize] as stored: '▁' for spaces (llama), byte-mapped chars (gpt2)
+  readonly scores: Float32Array; // [vocabSize]
+  readonly types: Int32Array; // [vocabSize] TokenType
+  private readonly lookup = new Map<string, number>(); // piece -> id (the first id of a duplicate)
+  private readonly ranks = new Map<string, number>(); // "left\0right" -> merge rank (gpt2)
+  private readonly regexes: RegExp[] = [];
+  private readonly ignoreMerges: boolean = false;
+  private readonly byteIds = new Int32Array(256).fill(-1); // [256] the piece of each byte
+  private readonly specials: number[]; // user-defined and control ids, longest text first
+  private readonly wordCache = new Map<string, number[]>();
+
+  private constructor(meta: Map<string, GgufValue>, source: string) {
+    const model = scalarOf(meta, 'tokenizer.ggml.model');
+    if (model !== 'llama' && model !== 'gpt2') {
+      throw new Error(`${source}: GGUF tokenizer model ${JSON.stringify(model)} is not supported (supported: llama, gpt2)`);
+    }
+    this.model = model;
+    const tokens = arrayOf(meta, 'tokenizer.ggml.tokens', source);
+    if (!tokens || tokens.length === 0 || typeof tokens[0] !== 'string') throw new Error(`${source}: GGUF has no tokenizer.ggml.tokens string array`);
+    const n = tokens.length;
+    this.vocabSize = n;
+    this.pieces = Array.from(tokens as ArrayLike<string>);
+    const scores = arrayOf(meta, 'tokenizer.ggml.scores', source);
+    const types = arrayOf(meta, 'tokenizer.ggml.token_type', source);
+    for (const [k, a] of [['scores', scores], ['token_type', types]] as const) {
+      if (a && a.length < n) throw new Error(`${source}: GGUF tokenizer.ggml.${k} has ${a.length} entries for ${n} tokens`);
+    }
+    this.scores = Float32Array.from({ length: n }, (_, i) => (scores ? Number(scores[i]) : 0));
+    this.types = Int32Array.from({ length: n }, (_, i) => (types ? Number(types[i]) : TokenType.normal));
+    for (let i = 0; i < n; i++) if (!this.lookup.has(this.pieces[i])) this.lookup.set(this.pieces[i], i);
+
+    const id = (key: string, fallback: number) => {
+      const v = scalarOf(meta, `tokenizer.ggml.${key}`);
+      const x = typeof v === 'number' && v < n ? v : fallback;
+      return x < n ? x : -1;
+    };
+    const flag = (key: string, fallback: boolean) => {
+      const v = scalarOf(meta, `tokenizer.ggml.${key}`);
+      return typeof v === 'boolean' ? v : fallback;
+    };
+    const spm = model === 'llama';
+    this.bosId = id('bos_token_id', spm ? 1 : 11);
+    this.eosId = id('eos_token_id', spm ? 2 : 11);
+    this.unkId = id('unknown_token_id', spm ? 0 : -1);
+    this.addBos = flag('add_bos_token', spm);
+    this.addEos = flag('add_eos_token', false);
+    this.addSpacePrefix = spm && flag('add_space_prefix', true);
+
+    if (spm) {
+      for (let b = 0; b < 256; b++) {
+        const hex = `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
+        this.byteIds[b] = this.lookup.get(hex) ?? (b < 0x80 ? (this.lookup.get(String.fromCharCode(b)) ?? -1) : -1);
+      }
+    } else {
+      const merges = arrayOf(meta, 'tokenizer.ggml.merges', source);
+      if (!merges) throw new Error(`${source}: GGUF gpt2 tokenizer has no tokenizer.ggml.merges`);
+      for (let i = 0; i < merges.length; i++) {
+        const m = merges[i] as string;
+        const pos = m.indexOf(' ', 1);
+        const key = pos < 0 ? '\0' : `${m.slice(0, pos)}\0${m.slice(pos + 1)}`;
+        if (!this.ranks.has(key)) this.ranks.set(key, i);
+      }
+      const preName = scalarOf(meta, 'tokenizer.ggml.pre');
+      const pre = typeof preName === 'string' ? (PRE_ALIASES[preName] ?? preName) : 'gpt-2';
+      const spec = PRE_TOKENIZERS[pre];
+      if (!spec) throw new Error(`${source}: GGUF pre-tokenizer "${String(preName)}" is not supported (supported: ${Object.keys(PRE_TOKENIZERS).join(', ')})`);
+      this.regexes = spec.regexes.map((r) => new RegExp(r, 'gu'));
+      this.ignoreMerges = spec.ignoreMerges ?? false;
+      for (let b = 0; b < 256; b++) this.byteIds[b] = this.lookup.get(BYTE_TO_CHAR[b]) ?? -1;
+    }
+    this.specials = [];
+    for (let i = 0; i < n; i++) if (this.types[i] === TokenType.userDefined || this.types[i] === TokenType.control) this.specials.push(i);
+    this.specials.sort((a, b) => this.pieces[b].length - this.pieces[a].length || a - b);
+  }
+
+  /** The tokenizer in a parsed GGUF file's metadata. */
+  static fromGguf(g: GgufFile, source: string): GgufTokenizer {
+    return new GgufTokenizer(g.metadata, source);
+  }
+
+  static fromMetadata(metadata: Map<string, GgufValue>, source: string): GgufTokenizer {
+    return new GgufTokenizer(metadata, source);
+  }
+
+  /** The id of a piece as stored in the vocabulary, or -1. */
+  pieceId(piece: string): number {
+    return this.lookup.get(piece) ?? -1;
+  }
+
+  /** Tokens of `text`; `special: true` also matches control tokens such as "<|endoftext|>" in the text. */
+  encode(text: string, opts: EncodeOptions & { special?: boolean }): number[] {
+    const out: number[] = [];
+    if (opts.bos) {
+      if (this.bosId < 0) throw new Error('tokenizer has no BOS token');
+      out.push(this.bosId);
+    }
+    let prevSpecial = true;
+    for (const f of text.length > 0 ? this.partition(text, opts.special ?? false) : []) {
+      if (typeof f === 'number') {
+        out.push(f);
+        prevSpecial = true;
+      } else if (this.model === 'llama') {
+        this.encodeSpm((this.addSpacePrefix && prevSpecial ? ' ' : '') + f, out);
+        prevSpecial = false;
+      } else {
+        this.encodeBpe(f, out);
+      }
+    }
+    if (opts.eos) {
+      if (this.eosId < 0) throw new Error('tokenizer has no EOS token');
+      out.push(this.eosId);
+    }
+    return out;
+  }
+
+  /** llama.cpp tokenizer_st_partition: cut the text at occurrences of special tokens, longest first. */
+  private partition(text: string, withControl: boolean): Fragment[] {
+    let frags: Fragment[] = [text];
+    for (const id of this.specials) {
+      if (this.types[id] === TokenType.control && !withControl) continue;
+      const piece = this.pieces[id];
+      const next: Fragment[] = [];
+      for (const f of frags) {
+        if (typeof f === 'number' || !f.includes(piece)) {
+          next.push(f);
+          continue;
+        }
+        const parts = f.split(piece);
+        parts.forEach((p, i) => {
+          if (i > 0) next.push(id);
+          if (p.length > 0) next.push(p);
+        });
+      }
+      frags = next;
+    }
+    return frags;
+  }
+
+  private encodeSpm(text: string, out: number[]): void {
+    const symbols = codePoints(text.replaceAll(' ', '\u2581'));
+    const merged = mergeSymbols(symbols, (a, b) => {
+      const id = this.lookup.get(a + b);
+      return id === undefined ? undefined : -this.scores[id];
+    });
+    for (const s of merged) {
+      const id = this.lookup.get(s);
+      if (id !== undefined) out.push(id);
+      else for (const b of utf8Encoder.encode(s)) out.push(this.byteToken(b));
+    }
+  }
+
+  private byteToken(b: number): number {
+    const id = this.byteIds[b] >= 0 ? this.byteIds[b] : this.unkId;
+    if (id < 0) throw new Error(`tokenizer has no piece for byte 0x${b.toString(16).padStart(2, '0')}`);
+    return id;
+  }
+
+  private encodeBpe(text: string, out: number[]): void {
+    // Pre-split: each regex in turn cuts every piece into its matches and the text between them.
+    let words = [text];
+    for (const re of this.regexes) {
+      const next: string[] = [];
+      for (const w of words) {
+        let last = 0;
+        for (const m of w.matchAll(re)) {
+          if (m[0].length === 0) continue;
+          if (m.index! > last) next.push(w.slice(last, m.index));
+          next.push(m[0]);
+          last = m.index! + m[0].length;
+        }
+        if (last < w.length) next.push(w.slice(last));
+      }
+      words = next;
+    }
+    for (const w of words) {
+      let ids = this.wordCache.get(w);
+      if (!ids) {
+        ids = this.bpeWord(w);
+        if (this.wordCache.size < 65536) this.wordCache.set(w, ids);
+      }
+      for (const id of ids) out.push(id);
+    }
+  }
+
+  private bpeWord(word: string): number[] {
+    let mapped = '';
+    for (const b of utf8Encoder.encode(word)) mapped += BYTE_TO_CHAR[b];
+    const whole = this.lookup.get(mapped);
+    if (this.ignoreMerges && whole !== undefined) return [whole];
+    const merged = mergeSymbols(codePoints(mapped), (a, b) => this.ranks.get(`${a}\0${b}`));
+    const ids: number[] = [];
+    for (const s of merged) {
+      const id = this.lookup.get(s);
+      if (id !== undefined) ids.push(id);
+      else for (const ch of s) if (ch < '\x80' && this.lookup.has(ch)) ids.push(this.lookup.get(ch)!);
+    }
+    return ids;
+  }
+
+  /** The bytes `token` prints after `prev`: control and unknown tokens print nothing, byte pieces
+   * their byte; with add_space_prefix, the leading space of the piece after BOS is dropped. */
+  decodeBytes(prev: number, token: number): Uint8Array {
+    if (!Number.isInteger(token) || token < 0 || token >= this.vocabSize) {
+      throw new Error(`token id ${token} is out of range [0, ${this.vocabSize})`);
+    }
+    const type = this.types[token];
+    const piece = this.pieces[token];
+    if (type === TokenType.control || type === TokenType.unknown) return new Uint8Array(0);
+    if (type === TokenType.userDefined) return utf8Encoder.encode(piece);
+    if (type === TokenType.byte) {
+      const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
+      if (m) return Uint8Array.of(parseInt(m[1], 16));
+    }
+    if (this.model === 'llama') {
+      let text = piece.replaceAll('\u2581', ' ');
+      if (this.addSpacePrefix && prev === this.bosId && text.startsWith(' ')) text = text.slice(1);
+      return utf8Encoder.encode(text);
+    }
+    const bytes: number[] = [];
+    for (const ch of piece) {
+      const b = CHAR_TO_BYTE.get(ch);
+      if (b !== undefined) bytes.push(b);
+      else bytes.push(...utf8Encoder.encode(ch));
+    }
+    return Uint8Array.from(bytes);
+  }
+
+  /** Text of a token sequence, each token decoded after the one before it, UTF-8 decoded once. */
+  decode(tokens: number[]): string {
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    let prev = -1;
+    for (const t of tokens) {
+      const b = this.decodeBytes(prev, t);
+      parts.push(b);
+      total += b.length;
+      prev = t;
+    }
+    const all = new Uint8Array(total);
+    let o = 0;
+    for (const p of parts) {
+      all.set(p, o);
+      o += p.length;
+    }
+    return utf8Decoder.decode(all);
+  }
+}

@@ -1,0 +1,151 @@
+// Tasks: readers, candidate rows, batched scoring vs the float64 reference, and eval's accuracy
+// against the same computed by hand from `mobizo logits`.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { decodeText, readClassification, readJsonlChoice, readLines, readTable } from '../src/data/examples';
+import { candidate, choiceItems, classifyItems, ItemDataset, sample, type Item } from '../src/data/tasks';
+import type { LlamaModelFile } from '../src/model/config';
+import { parseLlama2c } from '../src/model/llama2c';
+import { Model } from '../src/model/model';
+import { Tokenizer } from '../src/model/tokenizer';
+import { LoraState } from '../src/zo/lora';
+import { writeAdapter } from '../src/zo/peft';
+import { scoreItems, taskMetrics } from '../src/zo/score';
+import { assetPath } from './assets';
+import { gpuFixture, randoms } from './gpu';
+import { referenceForward } from './reference/cpu_model';
+import { logSumExp } from './reference/ops';
+
+const root = path.resolve(import.meta.dirname, '..');
+const enc = (s: string) => new TextEncoder().encode(s);
+
+describe('tasks', function () {
+  let file: LlamaModelFile;
+  let tok: Tokenizer;
+  let tmp: string;
+  before(() => {
+    file = parseLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+    tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-tasks-'));
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  describe('readers', () => {
+    it('TSV and CSV with a header, quoted fields, named columns', () => {
+      assert.deepEqual(readTable('sentence\tlabel\na good film \t1\n\nbad\t0\n', 't.tsv'), [
+        { text: 'a good film', label: '1' },
+        { text: 'bad', label: '0' },
+      ]);
+      assert.deepEqual(readTable('id,review,class\n1,"fine, really ""fine""",pos\n', 'r.csv'), [{ text: 'fine, really "fine"', label: 'pos' }]);
+      assert.deepEqual(readTable('Label\tSMS\nspam\twin now\n', 's.tsv', { text: 'SMS', label: 'Label' }), [{ text: 'win now', label: 'spam' }]);
+    });
+    it('JSONL classification and choice; per-class line files', () => {
+      assert.deepEqual(readClassification('{"sentence":"ok","label":1}\n{"text":"no","label":"0"}\n', 'c.jsonl'), [
+        { text: 'ok', label: '1' },
+        { text: 'no', label: '0' },
+      ]);
+      assert.deepEqual(readJsonlChoice('{"premise":"p","choices":["a","b"],"label":1}', 'x.jsonl'), [{ premise: 'p', choices: ['a', 'b'], label: 1 }]);
+      assert.deepEqual(readLines('one\n\n two \n', 'pos.txt', 'pos'), [
+        { text: 'one', label: 'pos' },
+        { text: 'two', label: 'pos' },
+      ]);
+    });
+    it('errors: missing column, bad rows, empty files, bad JSON, bad encoding with the line number', () => {
+      assert.throws(() => readTable('text\tscore\nx\t1\n', 'a.tsv'), /a\.tsv: no label column \(looked for label, labels, class, category\); the header has text, score/);
+      assert.throws(() => readTable('sentence\tlabel\nonly-one-field\n', 'b.tsv'), /b\.tsv:2: 1 fields, the header has 2/);
+      assert.throws(() => readTable('', 'e.tsv'), /e\.tsv: the file is empty/);
+      assert.throws(() => readClassification('{"sentence":"x"}\n', 'n.jsonl'), /n\.jsonl:1: no "label"/);
+      assert.throws(() => readJsonlChoice('{"premise":"p","choices":["a","b"],"label":2}', 'q.jsonl'), /q\.jsonl:1: "label" must be an index into the 2 choices/);
+      assert.throws(() => readJsonlChoice('{"premise":"p",\n', 'j.jsonl'), /j\.jsonl:1: invalid JSON/);
+      const bad = new Uint8Array([...enc('ok\nfine\n'), 0xe9, ...enc('t\xe9\n')]);
+      assert.throws(() => decodeText(bad, 'l1.txt'), /l1\.txt:3: not valid UTF-8 .*--encoding latin1/);
+      assert.equal(decodeText(new Uint8Array([0x63, 0x61, 0x66, 0xe9]), 'l1.txt', 'latin1'), 'café');
+    });
+    it('an unknown label names the example and the classes', () => {
+      const task = { template: '{text} It was', classes: ['0', '1'], labelWords: [' bad', ' good'] };
+      assert.throws(() => classifyItems(tok, [{ text: 'x', label: '2' }], task, 64, 'd.tsv'), /d\.tsv: example 1 has label "2", not one of "0", "1"/);
+    });
+  });
+
+  it('candidates: continuation tokens after the prompt; long texts lose their start, not the template tail', () => {
+    const c = candidate(tok, 'a fine day. It was', ' great', 64, 'x');
+    assert.equal(tok.decode(c.tokens.slice(c.start)).trim(), 'great');
+    assert.deepEqual(c.tokens, tok.encode('a fine day. It was great', { bos: true, eos: false }));
+    const long = candidate(tok, 'word '.repeat(100) + 'It was', ' great', 16, 'x');
+    assert.equal(long.tokens.length, 16);
+    assert.equal(long.tokens[0], 1);
+    assert.match(tok.decode(long.tokens), /It was great$/);
+    assert.throws(() => candidate(tok, 'It was', ' great', 2, 'x'), /do not fit --seq 2/);
+    // training rows: labels on the continuation only
+    const items = classifyItems(tok, [{ text: 'nice', label: '1' }], { template: '{text} It was', classes: ['0', '1'], labelWords: [' bad', ' great'] }, 16, 'x');
+    const b = new ItemDataset(items, 16).batchAt(0, 1, 0);
+    const labelled = [...b.labels].map((l, i) => [i, l]).filter(([, l]) => l >= 0);
+    const cand = items[0].candidates[1];
+    assert.deepEqual(labelled.map(([i]) => i), Array.from({ length: cand.tokens.length - cand.start }, (_, k) => cand.start - 1 + k));
+    assert.deepEqual(labelled.map(([, l]) => l), cand.tokens.slice(cand.start));
+  });
+
+  it('choice: batched GPU scores equal the float64 reference and decide the handmade items', async () => {
+    const { gpu } = await gpuFixture();
+    const model = await Model.load(gpu, file);
+    const items: Item[] = choiceItems(tok, [
+      { premise: 'Once upon a time, there was a little', choices: ['girl', 'table spoon river'], label: 0 },
+      { premise: 'Lily went to the park. She saw a big', choices: ['dog', 'of the'], label: 0 },
+      { premise: 'The sun was', choices: ['the the the', 'shining'], label: 1 },
+    ], 64, 'handmade');
+    const batched = await scoreItems(model, null, items, 16);
+    const single = await scoreItems(model, null, items, 1);
+    items.forEach((it, i) =>
+      it.candidates.forEach((c, j) => {
+        const logits = referenceForward(file, c.tokens.slice(0, -1));
+        let s = 0;
+        for (let t = c.start; t < c.tokens.length; t++) s += logits[t - 1][c.tokens[t]] - logSumExp(logits[t - 1]);
+        const want = s / (c.tokens.length - c.start);
+        assert.ok(Math.abs(batched[i][j] - want) < 1e-4 * Math.abs(want), `item ${i} choice ${j}: ${batched[i][j]} vs ${want}`);
+        assert.ok(Math.abs(single[i][j] - batched[i][j]) < 1e-5 * Math.abs(want));
+      }),
+    );
+    assert.equal(taskMetrics(items, batched).accuracy, 1);
+    model.destroy();
+  });
+
+  it('eval --preset sst2: accuracy equals the hand computation from mobizo logits (base and adapter)', () => {
+    const modelArgs = ['--model', assetPath('models', 'stories260K.bin'), '--tokenizer', assetPath('models', 'tok512.bin')];
+    // an adapter with random B on q,v
+    const host = LoraState.initHost(file.config, { rank: 4, alpha: 8, targets: ['q', 'v'] }, 1);
+    host.layers.forEach((e, l) => (['q', 'v'] as const).forEach((t) => (e[t]!.B = randoms(e[t]!.B.length, 50 + l, 0.3))));
+    const adapter = path.join(tmp, 'adapter');
+    fs.mkdirSync(adapter);
+    for (const [name, data] of Object.entries(writeAdapter(host))) fs.writeFileSync(path.join(adapter, name), data);
+    const n = 4;
+    const dev = readTable(fs.readFileSync(assetPath('data', 'sst2', 'dev.tsv'), 'utf8'), 'dev.tsv');
+    for (const extra of [[], ['--adapter', adapter]]) {
+      const r = spawnSync(process.execPath, [path.join(root, 'bin', 'mobizo.js'), 'eval', ...modelArgs, ...extra, '--preset', 'sst2', '--eval-size', String(n), '--json'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const got = JSON.parse(r.stdout);
+      assert.equal(got.n, n);
+      // the same examples, scored by hand from the logits command
+      const items = classifyItems(tok, sampleLikeEval(dev, n), { template: '{text} It was', classes: ['0', '1'], labelWords: [' terrible', ' great'] }, 64, 'dev');
+      let correct = 0;
+      for (const it of items) {
+        const scores = it.candidates.map((c) => {
+          const out = spawnSync(process.execPath, [path.join(root, 'bin', 'mobizo.js'), 'logits', ...modelArgs, ...extra, '--tokens', c.tokens.join(',')], { encoding: 'utf8' });
+          const logits = JSON.parse(out.stdout).logits as number[][];
+          let s = 0;
+          for (let t = c.start; t < c.tokens.length; t++) s += logits[t - 1][c.tokens[t]] - logSumExp(logits[t - 1]);
+          return s / (c.tokens.length - c.start);
+        });
+        if ((scores[1] > scores[0] ? 1 : 0) === it.answer) correct++;
+      }
+      assert.equal(got.accuracy, correct / n, `eval ${got.accuracy} vs by hand ${correct / n} (${extra.length ? 'adapter' : 'base'})`);
+    }
+  });
+});
+
+/** The examples `eval --eval-size n --seed 0` samples. */
+function sampleLikeEval<X>(xs: X[], n: number): X[] {
+  return sample(xs, n, 0);
+}
