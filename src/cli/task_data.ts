@@ -30,6 +30,8 @@ export interface TaskFlags {
   evalFraction: string;
   encoding: string;
   assets?: string;
+  textColumn?: string;
+  labelColumn?: string;
 }
 
 /** Adds the task options to a command. */
@@ -45,6 +47,8 @@ export function taskOptions(cmd: Command): Command {
     .option('--eval-size <n>', 'examples sampled for evaluation by seed (0: all)', '500')
     .option('--eval-fraction <f>', 'share held out when there is no eval data', '0.1')
     .option('--encoding <e>', 'text encoding of data files: utf-8 | latin1', 'utf-8')
+    .option('--text-column <name>', 'classify: the text column of a TSV/CSV (default: sentence, text, sms, ...)')
+    .option('--label-column <name>', 'classify: the label column of a TSV/CSV (default: label, class, ...)')
     .option('--assets <dir>', 'folder of the shared data sets for --preset (default ../shared/assets or MOBIZO_ASSETS)');
 }
 
@@ -141,10 +145,11 @@ export function loadTask(f: TaskFlags, tok: Tokenizer, seq: number, seed: number
   if (kind === 'classify') {
     const template = f.template ?? preset?.template;
     if (!template) throw new Error('--template is required for --task classify without --preset');
-    const given = f.evalData ? readClassification(readText(f.evalData, '--eval-data', enc), f.evalData) : preset?.eval ? readSpec(preset.eval, assetsDir(f)) : null;
+    const cols = { text: f.textColumn, label: f.labelColumn };
+    const given = f.evalData ? readClassification(readText(f.evalData, '--eval-data', enc), f.evalData, cols) : preset?.eval ? readSpec(preset.eval, assetsDir(f)) : null;
     // evaluating a preset with its own eval set needs no training data
     const skipTrain = purpose === 'eval' && given && !f.data;
-    const train = skipTrain ? given : preset ? readSpec(preset.train, assetsDir(f)) : f.data ? readClassification(readText(f.data, '--data', enc), f.data) : null;
+    const train = skipTrain ? given : preset ? readSpec(preset.train, assetsDir(f)) : f.data ? readClassification(readText(f.data, '--data', enc), f.data, cols) : null;
     if (!train) throw new Error('--data or --preset is required');
     const classes = preset?.classes ?? classesOf(train);
     const labelWords = f.labels ? f.labels.split(',') : preset?.labelWords;

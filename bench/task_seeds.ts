@@ -1,0 +1,58 @@
+// Classification fine-tuning vs zero-shot, over 3 seeds: the table of the tasks issue.
+// Run: npm run bench:tasks -- [--preset sms-spam] [--steps 60] [--lr 3e-3] [--seq 48] [--eval-size 200]
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import fs from 'node:fs';
+import { createGpu } from '../src/gpu/device';
+import { loadTask } from '../src/cli/task_data';
+import { parseLlama2c } from '../src/model/llama2c';
+import { Model } from '../src/model/model';
+import { Tokenizer } from '../src/model/tokenizer';
+import { LoraState } from '../src/zo/lora';
+import { train } from '../src/zo/trainer';
+
+const { values } = parseArgs({
+  options: {
+    preset: { type: 'string', default: 'sms-spam' },
+    steps: { type: 'string', default: '60' },
+    lr: { type: 'string', default: '3e-3' },
+    seq: { type: 'string', default: '48' },
+    q: { type: 'string', default: '4' },
+    batch: { type: 'string', default: '4' },
+    'eval-size': { type: 'string', default: '200' },
+    seeds: { type: 'string', default: '0,1,2' },
+  },
+});
+const assets = path.resolve(import.meta.dirname, '..', '..', 'shared', 'assets');
+const gpu = await createGpu();
+const model = await Model.load(gpu, parseLlama2c(new Uint8Array(fs.readFileSync(path.join(assets, 'models/stories260K.bin'))), 'stories260K.bin'));
+const tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(path.join(assets, 'models/tok512.bin'))), 512, 'tok512.bin');
+const seq = Number(values.seq);
+const steps = Number(values.steps);
+const flags = { preset: values.preset, trainSize: '0', evalSize: values['eval-size']!, evalFraction: '0.1', encoding: 'utf-8', assets };
+const lcfg = { rank: 16, alpha: 32, targets: ['q', 'v'] as ('q' | 'v')[] };
+const accs: number[] = [];
+let zeroShot = NaN;
+let wall = 0;
+for (const seed of values.seeds!.split(',').map(Number)) {
+  // the eval sample is fixed (seed 0) so seeds differ only in training
+  const evalTask = loadTask({ ...flags }, tok, seq, 0);
+  const task = loadTask({ ...flags }, tok, seq, seed);
+  if (Number.isNaN(zeroShot)) {
+    const base = LoraState.create(gpu, model.config, lcfg, 0);
+    zeroShot = (await evalTask.evaluate(model, base, 64)).accuracy!;
+    base.destroy();
+    console.log(`${values.preset}: zero-shot accuracy ${(100 * zeroShot).toFixed(1)}% on ${evalTask.evalCount} examples`);
+  }
+  const t0 = performance.now();
+  const s = await train(model, task.train, { mode: 'prge', q: Number(values.q), eps: 1e-2, lr: Number(values.lr), batch: Number(values.batch), seq, seed, steps, evalEvery: 0, checkpointEvery: 0, lora: lcfg, lossPerExample: true });
+  wall += (performance.now() - t0) / 1000;
+  const acc = (await evalTask.evaluate(model, s.lora, 64)).accuracy!;
+  accs.push(acc);
+  console.log(`seed ${seed}: fine-tuned accuracy ${(100 * acc).toFixed(1)}%, last losses ${s.state.history.slice(-3).map((h) => h.loss.toFixed(3)).join(' ')}`);
+  s.lora.destroy();
+}
+const mean = accs.reduce((a, b) => a + b, 0) / accs.length;
+const std = Math.sqrt(accs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, accs.length - 1));
+console.log('task\tzero-shot\tfine-tuned mean +/- std\tsteps\twall s/run');
+console.log(`${values.preset}\t${(100 * zeroShot).toFixed(1)}%\t${(100 * mean).toFixed(1)}% +/- ${(100 * std).toFixed(1)}\t${steps}\t${(wall / accs.length).toFixed(0)}`);
