@@ -118,7 +118,9 @@ class Cursor {
   count(max: number, what: () => string): number {
     const at = this.pos;
     const v = this.u64(what);
-    if (v > BigInt(max)) throw new Error(`${this.source}: GGUF ${what()} at byte ${at} is ${v}, more than the ${max} the file can hold`);
+    if (v > BigInt(max)) {
+      throw new Error(`${this.source}: GGUF ${what()} at byte ${at} is ${v}, more than the ${max} that ${this.bytes.length} bytes can hold (a truncated file or a wrong count)`);
+    }
     return Number(v);
   }
   string(what: () => string): string {

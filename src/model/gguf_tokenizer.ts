@@ -367,15 +367,16 @@ export class GgufTokenizer implements TextTokenizer {
     return ids;
   }
 
-  /** The bytes `token` prints after `prev`: control and unknown tokens print nothing, byte pieces
-   * their byte; with add_space_prefix, the leading space of the piece after BOS is dropped. */
+  /** The bytes `token` prints after `prev`: control, unknown and unused tokens print nothing, byte
+   * pieces their byte; with add_space_prefix, the leading space of the piece after BOS is dropped. */
   decodeBytes(prev: number, token: number): Uint8Array {
     if (!Number.isInteger(token) || token < 0 || token >= this.vocabSize) {
       throw new Error(`token id ${token} is out of range [0, ${this.vocabSize})`);
     }
     const type = this.types[token];
     const piece = this.pieces[token];
-    if (type === TokenType.control || type === TokenType.unknown) return new Uint8Array(0);
+    // llama.cpp prints only normal, byte and user-defined tokens (special ones with special = true).
+    if (type !== TokenType.normal && type !== TokenType.byte && type !== TokenType.userDefined) return new Uint8Array(0);
     if (type === TokenType.userDefined) return utf8Encoder.encode(piece);
     if (type === TokenType.byte) {
       const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
