@@ -7,6 +7,10 @@ import { matmul } from '../src/gpu/kernels/matmul';
 import { rmsnorm } from '../src/gpu/kernels/rmsnorm';
 import { rope, ropeTable } from '../src/gpu/kernels/rope';
 import { swiglu } from '../src/gpu/kernels/swiglu';
+import { uploadCompressed } from '../src/gpu/weight';
+import { dequantizeQ4_0, dequantizeQ8_0 } from '../src/model/gguf';
+import { floatToF16Bits, quantizeQ4_0, quantizeQ8_0 } from '../src/model/gguf_writer';
+import { f16BitsToFloat } from '../src/model/safetensors';
 import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
 import * as ref from './reference/ops';
 
@@ -135,5 +139,57 @@ describe('kernels vs float64 reference', () => {
       const err = relError(got.subarray(b * T * nH * hd, (b + 1) * T * nH * hd), want);
       assert.ok(err < TOL, `sequence ${b}: rel error ${err}`);
     }
+  });
+});
+
+describe('compressed matmul (f16, Q8_0, Q4_0) vs float64 on the dequantised weights', () => {
+  const shapes: [number, number, number][] = [
+    [1, 70, 64],
+    [37, 33, 96],
+    [5, 512, 32],
+  ];
+  for (const type of ['f16', 'q8_0', 'q4_0'] as const) {
+    for (const [M, N, K] of shapes) {
+      it(`${type} [${M}x${K}] x [${N}x${K}]^T, accumulate`, async () => {
+        const { gpu, ks } = await gpuFixture();
+        const xd = randoms(M * K, M + K);
+        const wd = randoms(N * K, N * 3 + K, 0.5);
+        let bytes: Uint8Array;
+        let deq: Float32Array;
+        if (type === 'f16') {
+          const h = Uint16Array.from(wd, (v) => floatToF16Bits(v));
+          bytes = new Uint8Array(h.buffer);
+          deq = Float32Array.from(h, (b) => f16BitsToFloat(b));
+        } else if (type === 'q8_0') {
+          bytes = quantizeQ8_0(wd);
+          deq = dequantizeQ8_0(bytes, N * K);
+        } else {
+          bytes = quantizeQ4_0(wd);
+          deq = dequantizeQ4_0(bytes, N * K);
+        }
+        const w = uploadCompressed(gpu, 'w', type, [N, K], bytes);
+        const y0 = randoms(M * N, 77);
+        for (const accumulate of [false, true]) {
+          const y = accumulate ? input(gpu, 'y', [M, N], y0) : poisoned(gpu, 'y', [M, N]);
+          run(gpu, matmul(ks, 'test', input(gpu, 'x', [M, K], xd), w, y, accumulate));
+          const want = ref.matmulT(xd, deq, K);
+          if (accumulate) for (let i = 0; i < want.length; i++) want[i] += y0[i];
+          const err = relError(await y.read(), want);
+          assert.ok(err < 1e-5, `rel error ${err}`);
+        }
+      });
+    }
+  }
+
+  it('the ledger holds the compressed bytes: Q8_0 about 1/4, Q4_0 about 1/7 of f32', async () => {
+    const { gpu } = await gpuFixture();
+    const [N, K] = [64, 256];
+    const wd = randoms(N * K, 5);
+    const q8 = uploadCompressed(gpu, 'q8', 'q8_0', [N, K], quantizeQ8_0(wd));
+    const q4 = uploadCompressed(gpu, 'q4', 'q4_0', [N, K], quantizeQ4_0(wd));
+    assert.equal(q8.bytes, (N * K * 34) / 32);
+    assert.equal(q4.bytes, (N * K * 18) / 32);
+    const f32 = N * K * 4;
+    assert.ok(Math.abs(f32 / q8.bytes - 3.76) < 0.01 && Math.abs(f32 / q4.bytes - 7.11) < 0.01);
   });
 });

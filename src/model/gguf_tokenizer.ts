@@ -17,16 +17,8 @@
 import type { GgufFile, GgufValue } from './gguf';
 import type { EncodeOptions } from './tokenizer';
 
-/** What generation, training and the CLI need from a tokenizer; `Tokenizer` (llama2.c) has it too. */
-export interface TextTokenizer {
-  readonly vocabSize: number;
-  readonly bosId: number;
-  readonly eosId: number;
-  encode(text: string, opts: EncodeOptions): number[];
-  /** The bytes that `token` prints when it follows `prev`. */
-  decodeBytes(prev: number, token: number): Uint8Array;
-  decode(tokens: number[]): string;
-}
+import type { TextTokenizer } from './tokenizer';
+export type { TextTokenizer };
 
 /** llama.cpp's LLAMA_TOKEN_TYPE_* (`tokenizer.ggml.token_type`). */
 export const TokenType = { undefined: 0, normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 } as const;

@@ -3,26 +3,32 @@ import type { Gpu } from '../gpu/device';
 import { Kernels } from '../gpu/kernels/registry';
 import { ropeTable } from '../gpu/kernels/rope';
 import { tensor, type Tensor } from '../gpu/tensor';
+import { uploadCompressed, type CompressedType, type Weight } from '../gpu/weight';
 import type { LlamaConfig, LlamaModelFile } from './config';
+
+/** Tensors as stored in the file (GGUF), by GGUF name: compressed ones are uploaded as they are. */
+export type RawTensors = Map<string, { type: string; shape: number[]; bytes: Uint8Array }>;
+
+const COMPRESSED: Record<string, CompressedType> = { F16: 'f16', Q8_0: 'q8_0', Q4_0: 'q4_0' };
 
 /** Weights of one block on the GPU; shapes as in LayerWeights. */
 export interface GpuLayer {
   attnNorm: Tensor; // [dim]
-  wq: Tensor; // [nHeads * headDim, dim]
-  wk: Tensor; // [nKvHeads * headDim, dim]
-  wv: Tensor; // [nKvHeads * headDim, dim]
-  wo: Tensor; // [dim, nHeads * headDim]
+  wq: Weight; // [nHeads * headDim, dim]
+  wk: Weight; // [nKvHeads * headDim, dim]
+  wv: Weight; // [nKvHeads * headDim, dim]
+  wo: Weight; // [dim, nHeads * headDim]
   ffnNorm: Tensor; // [dim]
-  w1: Tensor; // gate [hiddenDim, dim]
-  w2: Tensor; // down [dim, hiddenDim]
-  w3: Tensor; // up   [hiddenDim, dim]
+  w1: Weight; // gate [hiddenDim, dim]
+  w2: Weight; // down [dim, hiddenDim]
+  w3: Weight; // up   [hiddenDim, dim]
 }
 
 export interface GpuWeights {
   tokenEmbedding: Tensor; // [vocabSize, dim]
   layers: GpuLayer[]; // [nLayers]
   finalNorm: Tensor; // [dim]
-  classifier: Tensor; // [vocabSize, dim] (the embedding tensor itself when shared)
+  classifier: Weight; // [vocabSize, dim] (the embedding tensor itself when shared)
   ropeTable: Tensor; // [seqLen, headDim / 2, 2] cos, sin
 }
 
@@ -34,30 +40,39 @@ export class Model {
     readonly kernels: Kernels,
   ) {}
 
-  /** Uploads a parsed checkpoint and compiles the kernels. */
-  static async load(gpu: Gpu, file: LlamaModelFile): Promise<Model> {
+  /**
+   * Uploads a parsed checkpoint and compiles the kernels. With `raw` (GGUF), matrices stored as
+   * F16 / Q8_0 / Q4_0 are uploaded in that form; everything else as f32.
+   */
+  static async load(gpu: Gpu, file: LlamaModelFile, raw?: RawTensors): Promise<Model> {
     const c = file.config;
     const w = file.weights;
     const q = c.nHeads * c.headDim;
     const kv = c.nKvHeads * c.headDim;
     const up = (label: string, shape: number[], data: Float32Array) => tensor(gpu, label, shape, 'weights', { data });
+    const mat = (label: string, ggufName: string, shape: [number, number], data: Float32Array): Weight => {
+      const r = raw?.get(ggufName);
+      const type = r && COMPRESSED[r.type];
+      if (r && type && (type === 'f16' ? shape[1] % 4 === 0 : shape[1] % 32 === 0)) return uploadCompressed(gpu, label, type, shape, r.bytes);
+      return up(label, shape, data);
+    };
     const tokenEmbedding = up('token_embedding', [c.vocabSize, c.dim], w.tokenEmbedding);
     const layers = w.layers.map((l, i) => ({
       attnNorm: up(`layers.${i}.attn_norm`, [c.dim], l.attnNorm),
-      wq: up(`layers.${i}.wq`, [q, c.dim], l.wq),
-      wk: up(`layers.${i}.wk`, [kv, c.dim], l.wk),
-      wv: up(`layers.${i}.wv`, [kv, c.dim], l.wv),
-      wo: up(`layers.${i}.wo`, [c.dim, q], l.wo),
+      wq: mat(`layers.${i}.wq`, `blk.${i}.attn_q.weight`, [q, c.dim], l.wq),
+      wk: mat(`layers.${i}.wk`, `blk.${i}.attn_k.weight`, [kv, c.dim], l.wk),
+      wv: mat(`layers.${i}.wv`, `blk.${i}.attn_v.weight`, [kv, c.dim], l.wv),
+      wo: mat(`layers.${i}.wo`, `blk.${i}.attn_output.weight`, [c.dim, q], l.wo),
       ffnNorm: up(`layers.${i}.ffn_norm`, [c.dim], l.ffnNorm),
-      w1: up(`layers.${i}.w1`, [c.hiddenDim, c.dim], l.w1),
-      w2: up(`layers.${i}.w2`, [c.dim, c.hiddenDim], l.w2),
-      w3: up(`layers.${i}.w3`, [c.hiddenDim, c.dim], l.w3),
+      w1: mat(`layers.${i}.w1`, `blk.${i}.ffn_gate.weight`, [c.hiddenDim, c.dim], l.w1),
+      w2: mat(`layers.${i}.w2`, `blk.${i}.ffn_down.weight`, [c.dim, c.hiddenDim], l.w2),
+      w3: mat(`layers.${i}.w3`, `blk.${i}.ffn_up.weight`, [c.hiddenDim, c.dim], l.w3),
     }));
     const weights: GpuWeights = {
       tokenEmbedding,
       layers,
       finalNorm: up('final_norm', [c.dim], w.finalNorm),
-      classifier: c.sharedClassifier ? tokenEmbedding : up('classifier', [c.vocabSize, c.dim], w.classifier),
+      classifier: c.sharedClassifier ? tokenEmbedding : mat('classifier', 'output.weight', [c.vocabSize, c.dim], w.classifier),
       ropeTable: up('rope_table', [c.seqLen, c.headDim / 2, 2], ropeTable(c.seqLen, c.headDim, c.ropeTheta)),
     };
     const kernels = await Kernels.load(gpu);
@@ -66,8 +81,8 @@ export class Model {
   }
 
   destroy(): void {
-    const seen = new Set<Tensor>();
-    const all = [this.weights.tokenEmbedding, this.weights.finalNorm, this.weights.classifier, this.weights.ropeTable];
+    const seen = new Set<Weight>();
+    const all: Weight[] = [this.weights.tokenEmbedding, this.weights.finalNorm, this.weights.classifier, this.weights.ropeTable];
     for (const l of this.weights.layers) all.push(...Object.values(l));
     for (const t of all) if (!seen.has(t)) (seen.add(t), t.destroy());
   }

@@ -120,12 +120,23 @@ class MergeHeap {
   }
 }
 
+/** What generation, training and the CLI need from a tokenizer; `Tokenizer` (llama2.c) has it too. */
+export interface TextTokenizer {
+  readonly vocabSize: number;
+  readonly bosId: number;
+  readonly eosId: number;
+  encode(text: string, opts: EncodeOptions): number[];
+  /** The bytes that `token` prints when it follows `prev`. */
+  decodeBytes(prev: number, token: number): Uint8Array;
+  decode(tokens: number[]): string;
+}
+
 export interface EncodeOptions {
   bos: boolean; // prepend BOS (1)
   eos: boolean; // append EOS (2)
 }
 
-export class Tokenizer {
+export class Tokenizer implements TextTokenizer {
   readonly bosId = 1;
   readonly eosId = 2;
   readonly vocabSize: number;
@@ -326,7 +337,7 @@ export class StreamDecoder {
 
   /** `prev`: the token before the first one pushed (BOS when generation starts from BOS). */
   constructor(
-    private readonly tokenizer: Tokenizer,
+    private readonly tokenizer: TextTokenizer,
     prev = -1,
   ) {
     this.prev = prev;

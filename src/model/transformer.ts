@@ -15,6 +15,7 @@ import type { LoraState } from '../zo/lora';
 import type { Target } from '../zo/peft';
 import { CopyRows, Program } from '../gpu/program';
 import { tensor, type Tensor } from '../gpu/tensor';
+import type { Weight } from '../gpu/weight';
 import type { Model } from './model';
 
 /** Keys and values of past positions, per layer: [B * capacity, nKvHeads * headDim]. */
@@ -132,7 +133,7 @@ export class ForwardPass {
     const attShape: AttentionShape = { B, T, S, pos0: 0, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
 
     // y = x W^T (+ y), plus the target's MP-LoRA term when it has an adapter
-    const linear = (l: number, target: Target, x: Tensor, w: Tensor, y: Tensor, accumulate = false) => {
+    const linear = (l: number, target: Target, x: Tensor, w: Weight, y: Tensor, accumulate = false) => {
       p.add(matmul(ks, `l${l}.${target}`, x, w, y, accumulate));
       const ad = lora?.layers[l][target];
       if (!ad) return;

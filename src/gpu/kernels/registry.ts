@@ -3,6 +3,7 @@
 import attentionSrc from '../../../shaders/attention.wgsl';
 import gatherSrc from '../../../shaders/gather.wgsl';
 import matmulSrc from '../../../shaders/matmul.wgsl';
+import matmulQuantSrc from '../../../shaders/matmul_quant.wgsl';
 import mploraSrc from '../../../shaders/mplora.wgsl';
 import rmsnormSrc from '../../../shaders/rmsnorm.wgsl';
 import rngSrc from '../../../shaders/rng.wgsl';
@@ -36,6 +37,7 @@ export const SHADERS: Record<string, [string, string[]]> = {
   attention: [attentionSrc, ['attention']],
   gather: [gatherSrc, ['gather']],
   matmul: [matmulSrc, ['matmul', 'matmul_vec4']],
+  matmul_quant: [matmulQuantSrc, ['matmul_f16', 'matmul_q8_0', 'matmul_q4_0']],
   mplora: [mploraSrc, ['mplora']],
   rmsnorm: [rmsnormSrc, ['rmsnorm']],
   rng_fill: [rngFillSrc, ['rng_fill', 'rng_bits']],
