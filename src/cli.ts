@@ -5,6 +5,7 @@ import { registerFetch } from './cli/fetch';
 import { registerFinetune } from './cli/finetune';
 import { registerGenerate } from './cli/generate';
 import { registerLogits } from './cli/logits';
+import { registerQuantize } from './cli/quantize';
 
 const program = new Command();
 program
@@ -16,5 +17,6 @@ registerGenerate(program);
 registerLogits(program);
 registerFinetune(program);
 registerEval(program);
+registerQuantize(program);
 registerFetch(program);
 await program.parseAsync(process.argv);

@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createGpu, type Gpu } from '../gpu/device';
-import { parseModelFile } from '../model/load';
+import { parseModel, type ParsedModel } from '../model/load';
 import { Model } from '../model/model';
-import { Tokenizer } from '../model/tokenizer';
+import { Tokenizer, type TextTokenizer } from '../model/tokenizer';
 import { toyModel, toyTokenizerBytes } from '../model/toy';
 import { LoraState } from '../zo/lora';
 import { loadAdapterDir } from './adapter_dir';
@@ -55,35 +55,40 @@ export interface ModelOptions {
 export interface Loaded {
   gpu: Gpu;
   model: Model;
-  tokenizer: Tokenizer;
+  tokenizer: TextTokenizer;
   name: string;
   lora?: LoraState; // loaded from --adapter
 }
 
-/** Opens the GPU, loads model + tokenizer (default tokenizer: tokenizer.bin beside the model). */
+/**
+ * Opens the GPU, loads model + tokenizer: a GGUF carries its own tokenizer; a llama2.c checkpoint
+ * takes --tokenizer (default: tokenizer.bin beside it). No --model: the built-in toy model.
+ */
 export async function openModel(opts: ModelOptions, log: (s: string) => void): Promise<Loaded> {
-  let bytes: Uint8Array | null = null;
-  let tokBytes: Uint8Array;
-  let tokName: string;
+  let parsed: ParsedModel;
+  let tokenizer: TextTokenizer;
   if (opts.model) {
-    bytes = readUserFile(opts.model, 'model');
-    tokName = opts.tokenizer ?? path.join(path.dirname(opts.model), 'tokenizer.bin');
-    if (!opts.tokenizer && !fs.existsSync(tokName)) {
-      throw new Error(`no tokenizer given and none at ${tokName}: pass --tokenizer FILE`);
+    parsed = parseModel(readUserFile(opts.model, 'model'), opts.model);
+    if (opts.tokenizer || !parsed.tokenizer) {
+      const tokName = opts.tokenizer ?? path.join(path.dirname(opts.model), 'tokenizer.bin');
+      if (!opts.tokenizer && !fs.existsSync(tokName)) throw new Error(`no tokenizer given and none at ${tokName}: pass --tokenizer FILE`);
+      tokenizer = Tokenizer.fromLlama2c(readUserFile(tokName, 'tokenizer'), parsed.file.config.vocabSize, tokName);
+    } else {
+      tokenizer = parsed.tokenizer;
+      if (tokenizer.vocabSize !== parsed.file.config.vocabSize) {
+        throw new Error(`${opts.model}: the embedded tokenizer has ${tokenizer.vocabSize} tokens, the model's vocabulary ${parsed.file.config.vocabSize}`);
+      }
     }
-    tokBytes = readUserFile(tokName, 'tokenizer');
   } else {
     if (opts.tokenizer) throw new Error('--tokenizer needs --model');
     log('no --model given: using the built-in toy model (random weights, its text is noise); try `mobizo fetch stories260K`');
-    tokName = 'toy tokenizer';
-    tokBytes = toyTokenizerBytes();
+    parsed = { file: toyModel(), format: 'llama2c' };
+    tokenizer = Tokenizer.fromLlama2c(toyTokenizerBytes(), parsed.file.config.vocabSize, 'toy tokenizer');
   }
-  // Parse everything before touching the GPU, so bad files fail fast and alone.
-  const file = bytes ? parseModelFile(bytes, opts.model!) : toyModel();
-  const tokenizer = Tokenizer.fromLlama2c(tokBytes, file.config.vocabSize, tokName);
+  // Everything was parsed before touching the GPU, so bad files fail fast and alone.
   const gpu = await createGpu();
   log(`adapter: ${gpu.adapterInfo}`);
-  const model = await Model.load(gpu, file);
+  const model = await Model.load(gpu, parsed.file, parsed.raw);
   const lora = opts.adapter ? LoraState.fromAdapter(gpu, model.config, loadAdapterDir(opts.adapter, model.config)) : undefined;
   if (lora) log(`adapter: ${opts.adapter} (rank ${lora.config.rank}, targets ${lora.config.targets.join(',')})`);
   return { gpu, model, tokenizer, name: opts.model ?? 'toy', lora };

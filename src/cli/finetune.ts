@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { demoDocuments } from '../data/demo';
 import { LmDataset } from '../data/lm';
 import { readTextDocuments } from '../data/readers';
-import type { Tokenizer } from '../model/tokenizer';
+import type { TextTokenizer } from '../model/tokenizer';
 import { evaluateLm } from '../zo/evaluate';
 import type { Model } from '../model/model';
 import { LoraState } from '../zo/lora';
@@ -57,7 +57,7 @@ export function readDocuments(file: string, what: string): string[] {
 }
 
 /** The built-in demo task: causal LM on the built-in text. */
-function demoTask(tok: Tokenizer, seq: number, seed: number, f: TaskFlags): LoadedTask {
+function demoTask(tok: TextTokenizer, seq: number, seed: number, f: TaskFlags): LoadedTask {
   const all = new LmDataset(demoDocuments(), tok, seq, { source: 'built-in demo text' });
   const { train, eval: ev } = all.split(parseFloatOption(f.evalFraction, '--eval-fraction'), seed);
   return {

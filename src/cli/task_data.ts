@@ -9,7 +9,7 @@ import { PRESETS, type DataSpec } from '../data/presets';
 import { readTextDocuments } from '../data/readers';
 import { choiceItems, classifyItems, ItemDataset, sample, type Item } from '../data/tasks';
 import type { Model } from '../model/model';
-import type { Tokenizer } from '../model/tokenizer';
+import type { TextTokenizer } from '../model/tokenizer';
 import { evaluateLm } from '../zo/evaluate';
 import type { LoraState } from '../zo/lora';
 import { scoreItems, taskMetrics } from '../zo/score';
@@ -95,7 +95,7 @@ function classesOf(xs: ClassExample[]): string[] {
  * `purpose` train: training data plus a held-out evaluation set. eval: everything in --data is
  * evaluated (a preset's own eval set when it has one).
  */
-export function loadTask(f: TaskFlags, tok: Tokenizer, seq: number, seed: number, purpose: 'train' | 'eval' = 'train'): LoadedTask {
+export function loadTask(f: TaskFlags, tok: TextTokenizer, seq: number, seed: number, purpose: 'train' | 'eval' = 'train'): LoadedTask {
   const enc = f.encoding as Encoding;
   if (enc !== 'utf-8' && enc !== 'latin1') throw new Error(`--encoding must be utf-8 or latin1, got ${f.encoding}`);
   const preset = f.preset ? PRESETS[f.preset] : undefined;

@@ -4,7 +4,7 @@
 import type { LoraState } from '../zo/lora';
 import type { Model } from './model';
 import { Sampler, type SamplerOptions } from './sampler';
-import { StreamDecoder, type Tokenizer } from './tokenizer';
+import { StreamDecoder, type TextTokenizer } from './tokenizer';
 import { ForwardPass, KvCache } from './transformer';
 
 export interface GenerateOptions extends Partial<SamplerOptions> {
@@ -23,7 +23,7 @@ export interface GenerateResult {
   ms: number;
 }
 
-export async function generateText(model: Model, tok: Tokenizer, opts: GenerateOptions = {}): Promise<GenerateResult> {
+export async function generateText(model: Model, tok: TextTokenizer, opts: GenerateOptions = {}): Promise<GenerateResult> {
   const c = model.config;
   if (tok.vocabSize !== c.vocabSize) {
     throw new Error(`tokenizer has ${tok.vocabSize} tokens but the model's vocabulary is ${c.vocabSize}`);

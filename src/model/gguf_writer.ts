@@ -371,3 +371,35 @@ export function quantizeModelGguf(src: QuantizeSource, type: GgufWriteType): Uin
   return writeGguf({ metadata: meta, tensors });
 }
 
+
+/**
+ * GGUF tokenizer metadata (SentencePiece, `tokenizer.ggml.model = llama`) of a llama2.c tokenizer,
+ * as llama.cpp's llama2.c converter writes it: spaces back to U+2581, <unk> / <s> / </s> and
+ * <0xXX> byte pieces typed, scores kept.
+ */
+export function llama2cTokenizerMetadata(tok: { vocabSize: number; pieces: Uint8Array[]; scores: Float32Array }): Map<string, GgufValue> {
+  const dec = new TextDecoder();
+  const tokens: string[] = [];
+  const types = new Int32Array(tok.vocabSize);
+  for (let i = 0; i < tok.vocabSize; i++) {
+    if (i < 3) {
+      tokens.push(['<unk>', '<s>', '</s>'][i]);
+      types[i] = i === 0 ? 2 : 3; // unknown, control
+      continue;
+    }
+    const piece = dec.decode(tok.pieces[i]);
+    const isByte = /^<0x[0-9A-F]{2}>$/.test(piece);
+    tokens.push(isByte ? piece : piece.replaceAll(' ', '\u2581'));
+    types[i] = isByte ? 6 : 1; // byte, normal
+  }
+  const u32 = (value: number): GgufValue => ({ type: 'UINT32', value });
+  return new Map<string, GgufValue>([
+    ['tokenizer.ggml.model', { type: 'STRING', value: 'llama' }],
+    ['tokenizer.ggml.tokens', { type: 'ARRAY', itemType: 'STRING', value: tokens }],
+    ['tokenizer.ggml.scores', { type: 'ARRAY', itemType: 'FLOAT32', value: Float32Array.from(tok.scores) }],
+    ['tokenizer.ggml.token_type', { type: 'ARRAY', itemType: 'INT32', value: types }],
+    ['tokenizer.ggml.unknown_token_id', u32(0)],
+    ['tokenizer.ggml.bos_token_id', u32(1)],
+    ['tokenizer.ggml.eos_token_id', u32(2)],
+  ]);
+}

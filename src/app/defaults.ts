@@ -1,0 +1,84 @@
+// The fine-tuning settings a person (or an embedding app) can change, with the CLI's defaults and
+// a one-line help each. The values mirror `mobizo finetune` (src/cli/finetune.ts, which imports
+// node: modules and so cannot be bundled for the browser); test/embed.spec.ts checks they agree.
+import type { ZoMode } from '../zo/scheduler';
+
+export interface FineTuneOptions {
+  mode: ZoMode;
+  q: number;
+  eps: number;
+  lr: number;
+  batch: number;
+  seq: number;
+  steps: number;
+  seed: number;
+  targets: string; // comma-separated, any of q,k,v,o,gate,up,down
+  rank: number;
+  alpha: number;
+  evalEvery: number; // 0: before and after only
+  checkpointEvery: number; // 0: at the end only
+  trainSize: number; // task examples sampled for training (0: all)
+  evalSize: number; // examples (or chunks) sampled for evaluation (0: all)
+}
+
+/** `mobizo finetune`'s defaults (a real checkpoint). */
+export const CLI_DEFAULTS: FineTuneOptions = {
+  mode: 'prge',
+  q: 4,
+  eps: 1e-2,
+  lr: 3e-3,
+  batch: 4,
+  seq: 64,
+  steps: 100,
+  seed: 0,
+  targets: 'q,v',
+  rank: 16,
+  alpha: 32,
+  evalEvery: 0,
+  checkpointEvery: 50,
+  trainSize: 0,
+  evalSize: 500,
+};
+
+/** `mobizo finetune` without --model: the built-in toy model learns its tiny grammar with these. */
+export const DEMO_OVERRIDES: Partial<FineTuneOptions> = { lr: 0.1, batch: 4, seq: 32, steps: 60 };
+
+/**
+ * The app's cadence of evaluation and checkpoints: a live eval curve, and a checkpoint often
+ * enough that a closed tab loses little (a resumed run recomputes the same steps exactly).
+ * Pause and Stop take effect at the next checkpoint, so it also bounds their delay.
+ */
+export const APP_OVERRIDES: Partial<FineTuneOptions> = { evalEvery: 10, checkpointEvery: 5, evalSize: 200 };
+
+export interface OptionHelp {
+  key: keyof FineTuneOptions;
+  label: string;
+  help: string;
+  kind: 'int' | 'float' | 'mode' | 'targets';
+  min?: number;
+  /** Must stay the same for a resumed run to reproduce the uninterrupted one. */
+  fixedOnResume?: boolean;
+}
+
+export const OPTION_HELP: OptionHelp[] = [
+  { key: 'mode', label: 'Mode', kind: 'mode', help: 'prge: one pass of 2q x batch rows; outer: 2 passes; mezo: 2q sequential passes (the baseline). Same losses.' },
+  { key: 'q', label: 'q (queries)', kind: 'int', min: 1, fixedOnResume: true, help: 'Random perturbations per step; more = a less noisy gradient estimate, more rows per pass.' },
+  { key: 'eps', label: 'eps', kind: 'float', min: 0, fixedOnResume: true, help: 'Perturbation size: the loss is compared at B + eps Z and B - eps Z.' },
+  { key: 'lr', label: 'Learning rate', kind: 'float', min: 0, fixedOnResume: true, help: 'Step size of the update B -= lr/q * sum g_i Z_i. Too high diverges.' },
+  { key: 'steps', label: 'Steps', kind: 'int', min: 0, help: 'Total training steps; a resumed run continues up to this number.' },
+  { key: 'batch', label: 'Batch', kind: 'int', min: 1, fixedOnResume: true, help: 'Examples per step (each evaluated at all 2q perturbations).' },
+  { key: 'seq', label: 'Sequence length', kind: 'int', min: 2, fixedOnResume: true, help: 'Tokens per example; text is cut into chunks of this many tokens.' },
+  { key: 'targets', label: 'Targets', kind: 'targets', fixedOnResume: true, help: 'Linear layers that get a LoRA adapter: any of q,k,v,o,gate,up,down.' },
+  { key: 'rank', label: 'Rank', kind: 'int', min: 1, fixedOnResume: true, help: 'LoRA rank r: A is [r, in] (frozen), B is [out, r] (trained).' },
+  { key: 'alpha', label: 'Alpha', kind: 'float', min: 0, fixedOnResume: true, help: 'LoRA scale alpha / r applied to B A x.' },
+  { key: 'seed', label: 'Seed', kind: 'int', min: 0, fixedOnResume: true, help: 'Seeds the adapters, the data order and the perturbations: same seed, same run.' },
+  { key: 'evalEvery', label: 'Eval every', kind: 'int', min: 0, help: 'Evaluate on held-out data every n steps (0: before and after only).' },
+  { key: 'checkpointEvery', label: 'Checkpoint every', kind: 'int', min: 0, help: 'Save adapter + state in this browser every n steps; Pause/Stop wait for the next one.' },
+  { key: 'evalSize', label: 'Eval size', kind: 'int', min: 0, help: 'Held-out examples (or text chunks) scored per evaluation (0: all).' },
+  { key: 'trainSize', label: 'Train size', kind: 'int', min: 0, help: 'Task examples sampled for training by seed (0: all).' },
+];
+
+/** The defaults for a model: the CLI's, with the demo's for the built-in toy model, and the app's cadence. */
+export function defaultOptions(demo: boolean, app = true): FineTuneOptions {
+  return { ...CLI_DEFAULTS, ...(demo ? DEMO_OVERRIDES : {}), ...(app ? APP_OVERRIDES : {}) };
+}

@@ -1,0 +1,44 @@
+// `mobizo quantize`: writes a GGUF whose weight matrices are Q8_0 or Q4_0 (readable by this
+// engine and by llama.cpp). Input: a GGUF, or a llama2.c checkpoint + tokenizer.
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import { parseGguf } from '../model/gguf';
+import { llama2cTokenizerMetadata, quantizeModelGguf } from '../model/gguf_writer';
+import { isGguf, parseModel } from '../model/load';
+import { Tokenizer } from '../model/tokenizer';
+import { readUserFile, runAction } from './common';
+
+interface QuantizeFlags {
+  model: string;
+  tokenizer?: string;
+  type: string;
+  out: string;
+}
+
+export function registerQuantize(program: Command): void {
+  program
+    .command('quantize')
+    .description('write a Q8_0 / Q4_0 GGUF of a model (GGUF or llama2.c .bin + tokenizer)')
+    .requiredOption('--model <file>', 'GGUF or llama2.c checkpoint')
+    .option('--tokenizer <file>', 'llama2.c tokenizer (llama2.c input; default: tokenizer.bin beside the model)')
+    .requiredOption('--type <t>', 'q8_0 | q4_0')
+    .requiredOption('--out <file>', 'output .gguf')
+    .action((f: QuantizeFlags) =>
+      runAction('quantize', async () => {
+        const type = f.type.toUpperCase();
+        if (type !== 'Q8_0' && type !== 'Q4_0') throw new Error(`--type must be q8_0 or q4_0, got ${f.type}`);
+        const bytes = readUserFile(f.model, 'model');
+        let out: Uint8Array;
+        if (isGguf(bytes)) {
+          out = quantizeModelGguf({ gguf: parseGguf(bytes, f.model), bytes, source: f.model }, type);
+        } else {
+          const model = parseModel(bytes, f.model).file;
+          const tokPath = f.tokenizer ?? `${f.model.replace(/[^/\\]*$/, '')}tokenizer.bin`;
+          const tok = Tokenizer.fromLlama2c(readUserFile(tokPath, 'tokenizer'), model.config.vocabSize, tokPath);
+          out = quantizeModelGguf({ model, metadata: llama2cTokenizerMetadata(tok) }, type);
+        }
+        fs.writeFileSync(f.out, out);
+        process.stderr.write(`wrote ${f.out}: ${type}, ${(out.length / 2 ** 20).toFixed(2)} MiB (input ${(bytes.length / 2 ** 20).toFixed(2)} MiB)\n`);
+      }),
+    );
+}

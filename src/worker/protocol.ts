@@ -1,0 +1,123 @@
+// Messages between the app page and the engine worker (src/worker/engine_worker.ts). The page
+// sends { id, cmd, args }; the worker answers { id, ok, value | error } and, meanwhile, sends
+// events { event, data } (training progress, generated text, memory). Everything is structured-
+// cloneable: Files and Blobs travel by reference, typed arrays by copy.
+import type { FineTuneOptions } from '../app/defaults';
+import type { EvalDetail, FineTuneStatus, StepDetail } from '../app/finetuner';
+import type { ModelRef } from '../app/session_store';
+import type { PreviewRow, TaskKind, TaskSpec } from '../app/task_source';
+import type { LlamaConfig } from '../model/config';
+
+export interface LedgerReport {
+  current: Record<string, number>;
+  peak: Record<string, number>;
+  peakTotal: number;
+}
+
+export interface GpuInfo {
+  adapterInfo: string;
+  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number };
+  features: string[];
+}
+
+export type ModelSource =
+  | { kind: 'demo' }
+  | { kind: 'files'; model: Blob; modelName: string; tokenizer?: Blob; tokenizerName?: string };
+
+export interface ModelInfo {
+  name: string;
+  format: 'demo' | 'llama2c' | 'gguf';
+  config: LlamaConfig;
+  params: number; // weights (the classifier counted once when tied)
+  fileBytes: number;
+  gpuBytes: number; // the ledger's 'weights' after loading
+  memory: LedgerReport;
+}
+
+export interface DataInfo {
+  kind: TaskKind;
+  describe: string;
+  trainCount: number;
+  evalCount: number;
+  evalIsTrain: boolean;
+  preview: PreviewRow[];
+  classify?: { template: string; classes: string[]; labelWords: string[] };
+}
+
+export interface RunInfo {
+  status: FineTuneStatus;
+  step: number;
+  steps: number;
+  history: { step: number; loss: number }[];
+  evals: EvalDetail[];
+  hasAdapter: boolean;
+  persisted: boolean; // checkpoints go to IndexedDB
+}
+
+export interface Restored {
+  model: ModelInfo | null; // null: the model was not stored, open it again
+  modelRef: ModelRef;
+  data: DataInfo | null;
+  spec: TaskSpec;
+  options: FineTuneOptions;
+  run: RunInfo;
+  error?: string; // why the session could not be fully restored
+}
+
+export interface GenerateInfo {
+  text: string;
+  tokensPerSecond: number;
+  generatedTokens: number;
+}
+
+export interface ClassifyInfo {
+  classes: string[];
+  labelWords: string[];
+  prompt: string;
+  base: number[]; // probability per class (softmax of mean log-probs), base model
+  adapted: number[] | null; // with the adapter (null: none yet)
+}
+
+export interface AdapterExport {
+  'adapter_config.json': string;
+  'adapter_model.safetensors': Uint8Array;
+  'trainer_state.json'?: string;
+}
+
+export interface Commands {
+  init: { args: Record<string, never>; result: GpuInfo };
+  restore: { args: Record<string, never>; result: Restored | null };
+  loadModel: { args: { source: ModelSource }; result: ModelInfo };
+  prepareData: { args: { spec: TaskSpec; seq: number; seed: number; batch: number }; result: DataInfo };
+  start: { args: { options: FineTuneOptions }; result: RunInfo };
+  resume: { args: { options: FineTuneOptions }; result: RunInfo };
+  pause: { args: Record<string, never>; result: void };
+  stop: { args: Record<string, never>; result: void };
+  generate: { args: { prompt: string; steps: number; temperature: number; seed: number; adapter: boolean; stream: string }; result: GenerateInfo };
+  classify: { args: { text: string }; result: ClassifyInfo };
+  exportAdapter: { args: Record<string, never>; result: AdapterExport };
+  importAdapter: { args: { config: string; safetensors: Uint8Array; name: string }; result: { rank: number; targets: string[] } };
+  memory: { args: Record<string, never>; result: LedgerReport };
+  forget: { args: Record<string, never>; result: void };
+}
+
+export type CommandName = keyof Commands;
+
+export interface Events {
+  step: StepDetail & { memory: LedgerReport };
+  eval: EvalDetail;
+  checkpoint: { step: number; persisted: boolean };
+  status: { status: FineTuneStatus; step: number; error?: string };
+  token: { stream: string; text: string };
+  log: { message: string };
+}
+
+export type EventName = keyof Events;
+
+export type Request = { [K in CommandName]: { id: number; cmd: K; args: Commands[K]['args'] } }[CommandName];
+
+export type Reply =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: string; hint?: string };
+
+export type EventMessage = { [K in EventName]: { event: K; data: Events[K] } }[EventName];
