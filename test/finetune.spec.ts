@@ -14,6 +14,8 @@ import { toyModel, toyTokenizerBytes } from '../src/model/toy';
 import { evaluateLm } from '../src/zo/evaluate';
 import type { LoraState } from '../src/zo/lora';
 import { readAdapter } from '../src/zo/peft';
+import { parseGguf } from '../src/model/gguf';
+import { quantizeModelGguf } from '../src/model/gguf_writer';
 import { parseCheckpoint, train, type CheckpointFiles, type TrainConfig } from '../src/zo/trainer';
 import { assetPath } from './assets';
 import { gpuFixture } from './gpu';
@@ -21,7 +23,7 @@ import { referenceLoss } from './reference/cpu_model';
 
 const root = path.resolve(import.meta.dirname, '..');
 function mobizo(...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'mobizo.js'), ...args], { encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'mobizo.js'), ...args], { encoding: 'utf8', timeout: 600_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -118,6 +120,27 @@ describe('fine-tuning', function () {
     const want = steps(a.stdout).slice(5).map((s) => [s.step, s.slotLosses]);
     assert.deepEqual(steps(b.stdout).map((s) => [s.step, s.slotLosses]), want);
     assert.deepEqual(fs.readFileSync(path.join(lost, 'adapter_model.safetensors')), fs.readFileSync(path.join(full, 'adapter_model.safetensors')));
+  });
+
+  it('an adapter fine-tuned on a Q8_0 base also improves the F32 base', () => {
+    const q8 = path.join(tmp, 'q8.gguf');
+    const gg = new Uint8Array(fs.readFileSync(assetPath('models', 'stories260K.gguf')));
+    fs.writeFileSync(q8, quantizeModelGguf({ gguf: parseGguf(gg, 'stories260K.gguf'), bytes: gg, source: 'stories260K.gguf' }, 'Q8_0'));
+    const lines = fs.readFileSync(assetPath('data', 'rt-polarity', 'rt-polarity.pos'), 'utf8').split('\n');
+    const trainFile = path.join(tmp, 'q8-train.txt');
+    const evalFile = path.join(tmp, 'q8-eval.txt');
+    fs.writeFileSync(trainFile, lines.slice(0, 400).join('\n<|endoftext|>\n'));
+    fs.writeFileSync(evalFile, lines.slice(400, 480).join('\n<|endoftext|>\n'));
+    const out = path.join(tmp, 'q8-adapter');
+    const ft = mobizo('finetune', '--model', q8, '--data', trainFile, '--eval-data', evalFile, '--steps', '20', '--seq', '32', '--batch', '4', '--q', '2', '--out', out, '--json');
+    assert.equal(ft.code, 0, ft.stderr);
+    const done = JSON.parse(ft.stdout.trim().split('\n').at(-1)!);
+    assert.ok(done.evalLoss < done.evalLossBefore, `Q8_0 base: ${done.evalLossBefore} -> ${done.evalLoss}`);
+    const f32 = ['--model', assetPath('models', 'stories260K.bin'), '--tokenizer', assetPath('models', 'tok512.bin'), '--data', evalFile, '--seq', '32', '--json'];
+    const base = JSON.parse(mobizo('eval', ...f32).stdout);
+    const tuned = JSON.parse(mobizo('eval', ...f32, '--adapter', out).stdout);
+    console.log(`      Q8_0 base ${done.evalLossBefore.toFixed(4)} -> ${done.evalLoss.toFixed(4)}; F32 base ${base.loss.toFixed(4)} -> with the adapter ${tuned.loss.toFixed(4)}`);
+    assert.ok(tuned.loss < base.loss - 0.01, `F32 base ${base.loss} vs with the Q8_0-trained adapter ${tuned.loss}`);
   });
 
   describe('bad input: one-line errors', () => {

@@ -74,8 +74,8 @@ export const OPTION_HELP: OptionHelp[] = [
   { key: 'seed', label: 'Seed', kind: 'int', min: 0, fixedOnResume: true, help: 'Seeds the adapters, the data order and the perturbations: same seed, same run.' },
   { key: 'evalEvery', label: 'Eval every', kind: 'int', min: 0, help: 'Evaluate on held-out data every n steps (0: before and after only).' },
   { key: 'checkpointEvery', label: 'Checkpoint every', kind: 'int', min: 0, help: 'Save adapter + state in this browser every n steps; Pause/Stop wait for the next one.' },
-  { key: 'evalSize', label: 'Eval size', kind: 'int', min: 0, help: 'Held-out examples (or text chunks) scored per evaluation (0: all).' },
-  { key: 'trainSize', label: 'Train size', kind: 'int', min: 0, help: 'Task examples sampled for training by seed (0: all).' },
+  { key: 'evalSize', label: 'Eval size', kind: 'int', min: 0, fixedOnResume: true, help: 'Held-out examples (or text chunks) scored per evaluation (0: all).' },
+  { key: 'trainSize', label: 'Train size', kind: 'int', min: 0, fixedOnResume: true, help: 'Task examples sampled for training by seed (0: all).' },
 ];
 
 /** The defaults for a model: the CLI's, with the demo's for the built-in toy model, and the app's cadence. */

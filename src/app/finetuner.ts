@@ -256,7 +256,7 @@ export class FineTuner extends EventTarget {
 }
 
 /** One evaluation per step (a resumed run evaluates its first step again): the latest wins. */
-function dedupeEvals(evals: EvalDetail[]): EvalDetail[] {
+export function dedupeEvals(evals: EvalDetail[]): EvalDetail[] {
   const byStep = new Map<number, EvalDetail>();
   for (const e of evals) byStep.set(e.step, e);
   return [...byStep.values()].sort((a, b) => a.step - b.step);

@@ -1,130 +1,629 @@
-// The app page (index.html): pick a llama2.c checkpoint and tokenizer, generate text on the
-// user's GPU with streaming output. Built to dist/app.js by scripts/build.mjs.
-import { createGpu, loadModel, Tokenizer, generateText } from '../index';
+// The app page (index.html): private on-device fine-tuning. The page only shows and asks; the
+// engine (GPU, model, data, trainer) runs in a Web Worker (src/worker/engine_worker.ts), so the
+// page stays responsive during a step. Sections: 1 model, 2 data, 3 train (live charts, memory),
+// 4 try it (base vs adapter), 5 keep (download / open adapters; sessions persist in IndexedDB).
+// Built to dist/app.js (+ app.css, worker.js) by scripts/build.mjs.
+import 'uplot/dist/uPlot.min.css';
+import { PRESETS } from '../data/presets';
+import type { DataInfo, Events, ModelInfo, Restored, RunInfo } from '../worker/protocol';
+import { LineChart, loadCharts } from './charts';
+import { defaultOptions, OPTION_HELP, type FineTuneOptions } from './defaults';
+import { EngineClient, EngineError } from './engine_client';
+import type { EvalDetail, FineTuneStatus } from './finetuner';
+import { presetFiles, type TaskSpec } from './task_source';
+import { $, fmtBytes, fmtDuration, fmtRate, h, renderClassify, renderMemory, renderModel, renderPreview } from './views';
 
-type Gpu = Awaited<ReturnType<typeof createGpu>>;
-type Model = Awaited<ReturnType<typeof loadModel>>;
-
-function $<T extends HTMLElement>(id: string): T {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`index.html has no #${id}`);
-  return el as T;
-}
-
-const ui = {
-  form: $<HTMLFormElement>('form'),
-  modelFile: $<HTMLInputElement>('model-file'),
-  tokFile: $<HTMLInputElement>('tok-file'),
-  prompt: $<HTMLTextAreaElement>('prompt'),
-  steps: $<HTMLInputElement>('steps'),
-  temperature: $<HTMLInputElement>('temperature'),
-  seed: $<HTMLInputElement>('seed'),
-  generate: $<HTMLButtonElement>('generate'),
-  adapter: $<HTMLElement>('adapter'),
-  status: $<HTMLElement>('status'),
-  output: $<HTMLElement>('output'),
-  noWebgpu: $<HTMLElement>('no-webgpu'),
+// ---- page state ----------------------------------------------------------------------------
+const st = {
+  gpu: false,
+  model: null as ModelInfo | null,
+  data: null as DataInfo | null,
+  run: null as RunInfo | null, // null: no run in this session
+  busy: '' as string, // a command in progress (not training)
+  training: false,
+  history: [] as { step: number; loss: number }[],
+  evals: [] as EvalDetail[],
+  recentMs: [] as number[],
 };
 
-function setStatus(text: string, isError = false): void {
-  ui.status.textContent = text;
-  ui.status.classList.toggle('error', isError);
+const ui = {
+  gpuInfo: $('gpu-info'),
+  noWebgpu: $('no-webgpu'),
+  errorBox: $('error-box'),
+  restoreBox: $('restore-box'),
+  modelFile: $<HTMLInputElement>('model-file'),
+  tokFile: $<HTMLInputElement>('tok-file'),
+  loadModel: $<HTMLButtonElement>('load-model'),
+  demoModel: $<HTMLButtonElement>('demo-model'),
+  modelInfo: $('model-info'),
+  task: $<HTMLSelectElement>('task'),
+  source: $<HTMLSelectElement>('data-source'),
+  encoding: $<HTMLSelectElement>('encoding'),
+  dataText: $<HTMLTextAreaElement>('data-text'),
+  dataFile: $<HTMLInputElement>('data-file'),
+  preset: $<HTMLSelectElement>('preset'),
+  presetFiles: $<HTMLInputElement>('preset-files'),
+  template: $<HTMLInputElement>('template'),
+  labels: $<HTMLInputElement>('labels'),
+  useData: $<HTMLButtonElement>('use-data'),
+  dataSummary: $('data-summary'),
+  preview: $('preview'),
+  options: $('options'),
+  start: $<HTMLButtonElement>('start'),
+  pause: $<HTMLButtonElement>('pause'),
+  resume: $<HTMLButtonElement>('resume'),
+  stop: $<HTMLButtonElement>('stop'),
+  newRun: $<HTMLButtonElement>('new-run'),
+  runStatus: $('run-status'),
+  progress: $<HTMLProgressElement>('progress'),
+  memory: $('memory'),
+  tryPrompt: $<HTMLInputElement>('try-prompt'),
+  trySteps: $<HTMLInputElement>('try-steps'),
+  tryTemp: $<HTMLInputElement>('try-temp'),
+  trySeed: $<HTMLInputElement>('try-seed'),
+  tryGenerate: $<HTMLButtonElement>('try-generate'),
+  outBase: $('out-base'),
+  outAdapter: $('out-adapter'),
+  clsBox: $('cls-box'),
+  clsText: $<HTMLInputElement>('cls-text'),
+  clsRun: $<HTMLButtonElement>('cls-run'),
+  clsResult: $('cls-result'),
+  download: $<HTMLButtonElement>('download'),
+  adapterFiles: $<HTMLInputElement>('adapter-files'),
+  loadAdapter: $<HTMLButtonElement>('load-adapter'),
+  saved: $('saved'),
+  log: $('log'),
+};
+
+let engine: EngineClient;
+let lossChart: LineChart;
+let evalChart: LineChart;
+
+// ---- messages ------------------------------------------------------------------------------
+function showError(err: unknown): void {
+  console.error(err);
+  const msg = err instanceof Error ? err.message : String(err);
+  $('error-text').textContent = msg;
+  $('error-hint').textContent = err instanceof EngineError && err.hint ? err.hint : '';
+  ui.errorBox.hidden = false;
 }
 
-/** A file's identity, so the same selection is not parsed and uploaded twice. */
-const fileKey = (f: File) => `${f.name}:${f.size}:${f.lastModified}`;
-
-let gpu: Gpu | undefined;
-let gpuPromise: Promise<Gpu> | undefined; // one device, however many callers ask at once
-let loaded: { key: string; model: Model; tok: Tokenizer } | undefined;
-
-function getGpu(): Promise<Gpu> {
-  return (gpuPromise ??= createGpu().then(
-    (g) => {
-      gpu = g;
-      ui.adapter.textContent = `Adapter: ${g.adapterInfo}`;
-      return g;
-    },
-    (err) => {
-      gpuPromise = undefined; // let the next Generate try again
-      ui.adapter.textContent = `No WebGPU adapter: ${err instanceof Error ? err.message : String(err)}`;
-      throw err;
-    },
-  ));
+function clearError(): void {
+  ui.errorBox.hidden = true;
 }
 
-async function getModel(modelFile: File, tokFile: File): Promise<{ model: Model; tok: Tokenizer }> {
-  const key = `${fileKey(modelFile)}|${fileKey(tokFile)}`;
-  if (loaded?.key === key) return loaded;
-  loaded = undefined; // drop the old model before loading the next one
-  const g = await getGpu();
-  setStatus(`Loading ${modelFile.name} (${(modelFile.size / 2 ** 20).toFixed(1)} MiB) ...`);
-  const [modelBytes, tokBytes] = await Promise.all([modelFile.arrayBuffer(), tokFile.arrayBuffer()]);
-  const model = await loadModel(g, new Uint8Array(modelBytes), modelFile.name);
-  const tok = Tokenizer.fromLlama2c(new Uint8Array(tokBytes), model.config.vocabSize, tokFile.name);
-  loaded = { key, model, tok };
-  return loaded;
+function log(text: string): void {
+  ui.log.textContent = text;
 }
 
-function readNumber(input: HTMLInputElement, name: string, min: number): number {
-  const v = Number(input.value);
-  if (input.value.trim() === '' || !Number.isFinite(v) || v < min) throw new Error(`${name} must be a number >= ${min}`);
-  return v;
-}
-
-async function onGenerate(ev: SubmitEvent): Promise<void> {
-  ev.preventDefault();
-  const modelFile = ui.modelFile.files?.[0];
-  const tokFile = ui.tokFile.files?.[0];
-  if (!modelFile || !tokFile) {
-    setStatus('Choose a llama2.c model file and its tokenizer file first.', true);
-    return;
-  }
-  ui.generate.disabled = true;
+/** Shows the GPU memory ledger as it is now. */
+async function refreshMemory(): Promise<void> {
   try {
-    const steps = Math.floor(readNumber(ui.steps, 'Steps', 1));
-    const temperature = readNumber(ui.temperature, 'Temperature', 0);
-    const seed = Math.floor(readNumber(ui.seed, 'Seed', 0));
-    const { model, tok } = await getModel(modelFile, tokFile);
-    setStatus('Generating ...');
-    ui.output.textContent = '';
-    let count = 0;
-    const t0 = performance.now();
-    const { text, tokensPerSecond } = await generateText(model, tok, {
-      prompt: ui.prompt.value,
-      steps,
-      temperature,
-      seed,
-      onToken: (piece: string) => {
-        ui.output.textContent += piece;
-        count++;
-        if (count % 8 === 0) setStatus(`Generating ... ${count} tokens, ${((count * 1000) / (performance.now() - t0)).toFixed(1)} tokens/s`);
-      },
-    });
-    ui.output.textContent = text; // the complete text is authoritative
-    setStatus(`Done: ${tokensPerSecond.toFixed(1)} tokens/s${gpu ? ` on ${gpu.adapterInfo}` : ''}.`);
-  } catch (err) {
-    console.error(err);
-    setStatus(err instanceof Error ? err.message : String(err), true);
-  } finally {
-    ui.generate.disabled = false;
+    const r = await engine.call('memory', {});
+    renderMemory(ui.memory, r);
+    $('st-mem').textContent = fmtBytes(Object.values(r.current).reduce((a, b) => a + b, 0));
+  } catch {
+    // the ledger is informative only
   }
 }
 
-function main(): void {
+/** Runs a command with the page marked busy; errors go to the error box. */
+async function busy<T>(what: string, body: () => Promise<T>): Promise<T | undefined> {
+  clearError();
+  st.busy = what;
+  log(`${what} ...`);
+  render();
+  try {
+    const r = await body();
+    log('');
+    return r;
+  } catch (e) {
+    log('');
+    showError(e);
+    return undefined;
+  } finally {
+    st.busy = '';
+    render();
+    void refreshMemory();
+  }
+}
+
+// ---- options form --------------------------------------------------------------------------
+function buildOptions(): void {
+  ui.options.replaceChildren(
+    ...OPTION_HELP.map((o) => {
+      const id = `opt-${o.key}`;
+      let input: HTMLInputElement | HTMLSelectElement;
+      if (o.kind === 'mode') {
+        input = h('select', { id }, ...['prge', 'outer', 'mezo'].map((m) => h('option', { value: m, textContent: m })));
+      } else {
+        input = h('input', { id, type: o.kind === 'targets' ? 'text' : 'number' });
+        if (o.kind !== 'targets') {
+          if (o.min !== undefined) input.min = String(o.min);
+          input.step = o.kind === 'int' ? '1' : 'any';
+        }
+      }
+      return h('div', { className: 'opt', id: `opt-box-${o.key}` }, h('label', { htmlFor: id, textContent: o.label }), input, h('small', { textContent: o.help }));
+    }),
+  );
+}
+
+function setOptions(o: FineTuneOptions): void {
+  for (const { key } of OPTION_HELP) ($<HTMLInputElement>(`opt-${key}`)).value = String(o[key]);
+}
+
+function readOptions(): FineTuneOptions {
+  const out: Record<string, unknown> = {};
+  for (const o of OPTION_HELP) {
+    const raw = $<HTMLInputElement>(`opt-${o.key}`).value.trim();
+    if (o.kind === 'mode' || o.kind === 'targets') {
+      if (!raw) throw new Error(`${o.label} is empty`);
+      out[o.key] = raw;
+      continue;
+    }
+    const v = Number(raw);
+    if (raw === '' || !Number.isFinite(v) || (o.kind === 'int' && !Number.isInteger(v)) || (o.min !== undefined && v < o.min)) {
+      throw new Error(`${o.label} must be ${o.kind === 'int' ? 'an integer' : 'a number'}${o.min !== undefined ? ` >= ${o.min}` : ''}, got "${raw}"`);
+    }
+    out[o.key] = v;
+  }
+  return out as unknown as FineTuneOptions;
+}
+
+// ---- rendering -----------------------------------------------------------------------------
+const STATUS_TEXT: Record<FineTuneStatus, string> = {
+  idle: 'ready',
+  running: 'training ...',
+  pausing: 'pausing at the next checkpoint ...',
+  paused: 'paused',
+  stopping: 'stopping at the next checkpoint ...',
+  done: 'done',
+  failed: 'failed',
+};
+
+function render(): void {
+  const free = st.gpu && !st.busy && !st.training;
+  const run = st.run;
+  ui.loadModel.disabled = !free;
+  ui.demoModel.disabled = !free;
+  ui.useData.disabled = !free || !st.model;
+  ui.start.disabled = !free || !st.model || !st.data || !!run;
+  ui.pause.disabled = !st.training || run?.status !== 'running';
+  ui.stop.disabled = !st.training || run?.status === 'stopping';
+  const wanted = Number($<HTMLInputElement>('opt-steps').value);
+  ui.resume.disabled = !free || !run || !st.model || !st.data || !(run.step < wanted);
+  ui.resume.textContent = run && run.status === 'done' ? 'Train more' : 'Resume';
+  ui.newRun.disabled = !free || !run;
+  const hasAdapter = !!run?.hasAdapter;
+  ui.tryGenerate.disabled = !free || !st.model;
+  ui.clsRun.disabled = !free || !st.model;
+  ui.download.disabled = !free || !hasAdapter;
+  ui.loadAdapter.disabled = !free || !st.model;
+  for (const o of OPTION_HELP) {
+    const locked = !!run && !!o.fixedOnResume;
+    $<HTMLInputElement>(`opt-${o.key}`).disabled = locked || st.training;
+    $(`opt-box-${o.key}`).classList.toggle('locked', locked);
+  }
+  for (const id of ['sec-data', 'sec-train', 'sec-try', 'sec-keep']) $(id).classList.toggle('disabled', !st.model);
+  ui.runStatus.textContent = run ? `${STATUS_TEXT[run.status]}${st.busy ? ` — ${st.busy}` : ''}` : st.busy || 'no run yet';
+  ui.runStatus.dataset.status = run?.status ?? 'none';
+  ui.clsBox.hidden = !st.data?.classify;
+  document.body.dataset.busy = st.busy ? 'true' : 'false';
+}
+
+function renderRun(): void {
+  const run = st.run;
+  const steps = run?.steps || 0;
+  const step = run?.step ?? 0;
+  ui.progress.max = Math.max(1, steps);
+  ui.progress.value = step;
+  $('st-step').textContent = run ? `${step} / ${steps}` : '-';
+  const last = st.history[st.history.length - 1];
+  $('st-loss').textContent = last ? last.loss.toFixed(4) : '-';
+  const e = st.evals[st.evals.length - 1];
+  $('st-eval').textContent = e ? (e.accuracy !== undefined ? `${(100 * e.accuracy).toFixed(1)}% acc` : `${e.loss.toFixed(4)}`) : '-';
+  if (run?.hasAdapter || run) {
+    ui.saved.textContent = run.persisted
+      ? `Saved in this browser (IndexedDB) at step ${lastCheckpointStep ?? step}: a reload or a crash resumes here. Nothing was uploaded.`
+      : 'This run is not saved in the browser (storage unavailable): download the adapter to keep it.';
+  }
+  $('adapter-title').textContent = run?.hasAdapter ? `With the adapter (step ${step})` : 'With the adapter';
+  render();
+}
+
+let lastCheckpointStep: number | null = null;
+
+function ema(xs: number[], a = 0.8): number[] {
+  let m = xs[0] ?? 0;
+  return xs.map((x, i) => (m = i ? a * m + (1 - a) * x : x));
+}
+
+function redrawCharts(): void {
+  const xs = st.history.map((p) => p.step + 1);
+  const ls = st.history.map((p) => p.loss);
+  lossChart.set(xs, [ls, ema(ls)]);
+  const cls = st.evals.some((e) => e.accuracy !== undefined);
+  $('eval-title').textContent = cls ? 'Held-out accuracy' : 'Held-out loss';
+  evalChart.set(
+    st.evals.map((e) => e.step),
+    [st.evals.map((e) => (cls ? 100 * (e.accuracy ?? 0) : e.loss))],
+  );
+}
+
+function applyRun(r: RunInfo): void {
+  st.run = r;
+  st.history = r.history.slice();
+  st.evals = r.evals.slice();
+  redrawCharts();
+  renderRun();
+}
+
+// ---- 1 model -------------------------------------------------------------------------------
+async function onModelLoaded(m: ModelInfo): Promise<void> {
+  st.model = m;
+  st.data = null;
+  st.run = null;
+  st.history = [];
+  st.evals = [];
+  renderModel(ui.modelInfo, m);
+  renderMemory(ui.memory, m.memory);
+  $('st-mem').textContent = fmtBytes(m.gpuBytes);
+  setOptions(defaultOptions(m.format === 'demo'));
+  ui.preview.replaceChildren();
+  ui.dataSummary.textContent = 'choose the data, then press "Use this data"';
+  if (m.format === 'demo') {
+    ui.task.value = 'lm';
+    ui.source.value = 'demo';
+    showSource();
+  }
+  redrawCharts();
+  renderRun();
+}
+
+async function loadFiles(): Promise<void> {
+  const model = ui.modelFile.files?.[0];
+  const tok = ui.tokFile.files?.[0];
+  if (!model) return showError(new Error('Choose a checkpoint file first (llama2.c .bin or .gguf).'));
+  if (!tok && !/\.gguf$/i.test(model.name)) return showError(new Error('Choose the tokenizer file too (llama2.c checkpoints come with a tokenizer .bin, e.g. tok512.bin).'));
+  const m = await busy(`Loading ${model.name} (${fmtBytes(model.size)})`, () =>
+    engine.call('loadModel', { source: { kind: 'files', model, modelName: model.name, tokenizer: tok, tokenizerName: tok?.name } }),
+  );
+  if (m) await onModelLoaded(m);
+}
+
+// ---- 2 data --------------------------------------------------------------------------------
+function showSource(): void {
+  const s = ui.source.value;
+  $('src-paste').hidden = s !== 'paste';
+  $('src-file').hidden = s !== 'file';
+  $('src-preset').hidden = s !== 'preset';
+  $('src-demo').hidden = s !== 'demo';
+  if (s === 'preset') ui.task.value = 'classify';
+  if (s === 'demo') ui.task.value = 'lm';
+  $('cls-fields').hidden = ui.task.value !== 'classify' || s === 'preset';
+  const p = PRESETS[ui.preset.value];
+  if (p) {
+    $('preset-need').textContent = `(open ${presetFiles(p.name).join(' and ')} from the ${p.name} data folder)`;
+    $('preset-desc').textContent = `${p.description}. Template ${JSON.stringify(p.template)}, label words ${p.labelWords.map((w) => JSON.stringify(w)).join(', ')}.`;
+  }
+}
+
+async function readSpec(o: FineTuneOptions): Promise<TaskSpec> {
+  const task = ui.task.value as TaskSpec['task'];
+  const spec: TaskSpec = { task, encoding: ui.encoding.value as 'utf-8' | 'latin1', trainSize: o.trainSize, evalSize: o.evalSize };
+  const src = ui.source.value;
+  if (src === 'paste') {
+    if (!ui.dataText.value.trim()) throw new Error('Paste some text first.');
+    spec.text = ui.dataText.value;
+  } else if (src === 'file') {
+    const f = ui.dataFile.files?.[0];
+    if (!f) throw new Error('Open a data file first.');
+    spec.files = [{ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) }];
+  } else if (src === 'preset') {
+    spec.preset = ui.preset.value;
+    spec.task = 'classify';
+    const files = [...(ui.presetFiles.files ?? [])];
+    if (!files.length) throw new Error(`Open the preset's data files: ${presetFiles(spec.preset).join(', ')}.`);
+    spec.files = await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
+  } else {
+    spec.demo = true;
+    spec.task = 'lm';
+  }
+  if (spec.task === 'classify' && !spec.preset) {
+    spec.template = ui.template.value;
+    spec.labels = ui.labels.value.split(',');
+  }
+  return spec;
+}
+
+function showData(d: DataInfo): void {
+  st.data = d;
+  ui.dataSummary.textContent = d.describe;
+  renderPreview(ui.preview, d);
+  render();
+}
+
+async function useData(): Promise<void> {
+  const d = await busy('Reading the data', async () => {
+    const o = readOptions();
+    const spec = await readSpec(o);
+    return engine.call('prepareData', { spec, seq: o.seq, seed: o.seed, batch: o.batch });
+  });
+  if (d) showData(d);
+}
+
+// ---- 3 train -------------------------------------------------------------------------------
+async function train(kind: 'start' | 'resume'): Promise<void> {
+  clearError();
+  let options: FineTuneOptions;
+  try {
+    options = readOptions();
+  } catch (e) {
+    return showError(e);
+  }
+  if (kind === 'start') {
+    st.history = [];
+    st.evals = [];
+    lastCheckpointStep = null;
+    redrawCharts();
+  }
+  st.run = { ...(st.run ?? { history: [], evals: [], hasAdapter: false, persisted: false }), status: 'running', step: st.run?.step ?? 0, steps: options.steps };
+  st.training = true;
+  st.recentMs = [];
+  ui.restoreBox.hidden = true;
+  renderRun();
+  try {
+    const r = await engine.call(kind, { options });
+    applyRun(r);
+  } catch (e) {
+    showError(e);
+    if (st.run) st.run.status = 'failed';
+  } finally {
+    st.training = false;
+    renderRun();
+    void refreshMemory();
+  }
+}
+
+function onStep(d: Events['step']): void {
+  if (!st.run) return;
+  st.history.push({ step: d.step, loss: d.loss });
+  st.run.step = d.step + 1;
+  st.run.steps = d.steps;
+  lossChart.push(d.step + 1, [d.loss, ema(st.history.map((p) => p.loss)).pop()!]);
+  st.recentMs.push(d.ms);
+  if (st.recentMs.length > 10) st.recentMs.shift();
+  const ms = [...st.recentMs].sort((a, b) => a - b)[st.recentMs.length >> 1];
+  $('st-ms').textContent = `${d.ms.toFixed(0)} ms`;
+  $('st-rows').textContent = fmtRate(d.rowsPerSecond);
+  $('st-tokens').textContent = fmtRate(d.tokensPerSecond);
+  $('st-eta').textContent = fmtDuration((d.steps - d.step - 1) * ms);
+  $('st-mem').textContent = fmtBytes(Object.values(d.memory.current).reduce((a, b) => a + b, 0));
+  renderMemory(ui.memory, d.memory);
+  renderRun();
+}
+
+function onEval(e: Events['eval']): void {
+  st.evals = [...st.evals.filter((x) => x.step !== e.step), e].sort((a, b) => a.step - b.step);
+  redrawCharts();
+  renderRun();
+}
+
+// ---- 4 try it ------------------------------------------------------------------------------
+const streams: Record<string, HTMLElement> = {};
+
+async function tryGenerate(): Promise<void> {
+  const args = {
+    prompt: ui.tryPrompt.value,
+    steps: Math.max(1, Math.floor(Number(ui.trySteps.value) || 64)),
+    temperature: Math.max(0, Number(ui.tryTemp.value) || 0),
+    seed: Math.max(0, Math.floor(Number(ui.trySeed.value) || 0)),
+  };
+  ui.outBase.textContent = '';
+  ui.outAdapter.textContent = '';
+  $('foot-base').textContent = '';
+  $('foot-adapter').textContent = '';
+  await busy('Generating', async () => {
+    for (const [stream, out] of [
+      ['base', ui.outBase],
+      ['adapter', ui.outAdapter],
+    ] as const) {
+      const foot = $(`foot-${stream}`);
+      if (stream === 'adapter' && !st.run?.hasAdapter) {
+        foot.textContent = 'no adapter yet: train one, or open one below';
+        continue;
+      }
+      streams[stream] = out;
+      out.textContent = args.prompt;
+      const r = await engine.call('generate', { ...args, adapter: stream === 'adapter', stream });
+      out.textContent = r.text;
+      foot.textContent = `${r.generatedTokens} tokens, ${r.tokensPerSecond.toFixed(1)} tokens/s`;
+      out.dataset.done = 'true';
+    }
+  });
+}
+
+async function tryClassify(): Promise<void> {
+  const text = ui.clsText.value.trim();
+  if (!text) return showError(new Error('Type a text to classify.'));
+  const r = await busy('Classifying', () => engine.call('classify', { text }));
+  if (r) renderClassify(ui.clsResult, r);
+}
+
+// ---- 5 keep --------------------------------------------------------------------------------
+function saveFile(name: string, data: BlobPart, type: string): void {
+  const url = URL.createObjectURL(new Blob([data], { type }));
+  const a = h('a', { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+async function download(): Promise<void> {
+  const files = await busy('Preparing the adapter files', () => engine.call('exportAdapter', {}));
+  if (!files) return;
+  saveFile('adapter_config.json', files['adapter_config.json'], 'application/json');
+  saveFile('adapter_model.safetensors', files['adapter_model.safetensors'] as Uint8Array<ArrayBuffer>, 'application/octet-stream');
+  log('Downloaded adapter_config.json and adapter_model.safetensors (load them with PEFT, or open them here again).');
+}
+
+async function openAdapter(): Promise<void> {
+  const files = [...(ui.adapterFiles.files ?? [])];
+  const cfg = files.find((f) => f.name.endsWith('.json'));
+  const st8 = files.find((f) => f.name.endsWith('.safetensors'));
+  if (!cfg || !st8) return showError(new Error('Open both adapter_config.json and adapter_model.safetensors (select the two files together).'));
+  const r = await busy('Opening the adapter', async () =>
+    engine.call('importAdapter', { config: await cfg.text(), safetensors: new Uint8Array(await st8.arrayBuffer()), name: st8.name }),
+  );
+  if (!r) return;
+  st.run = st.run ? { ...st.run, hasAdapter: true } : null;
+  $('adapter-title').textContent = `With the opened adapter (rank ${r.rank}, ${r.targets.join(',')})`;
+  log(`Opened an adapter: rank ${r.rank}, targets ${r.targets.join(',')}. "Try it" uses it now.`);
+  if (!st.run) {
+    // no run: still let Try it and Download use the opened adapter
+    st.run = { status: 'done', step: 0, steps: 0, history: [], evals: [], hasAdapter: true, persisted: false };
+  }
+  render();
+}
+
+async function newRun(): Promise<void> {
+  await busy('Forgetting the saved session', () => engine.call('forget', {}));
+  st.run = null;
+  st.history = [];
+  st.evals = [];
+  lastCheckpointStep = null;
+  redrawCharts();
+  renderRun();
+  ui.saved.textContent = 'Nothing saved yet. Training checkpoints are kept in this browser (IndexedDB), so a reload or a crash resumes where it stopped.';
+}
+
+// ---- restore -------------------------------------------------------------------------------
+function restoreSpecUi(spec: TaskSpec): void {
+  ui.task.value = spec.task ?? (spec.preset ? 'classify' : 'lm');
+  ui.source.value = spec.demo ? 'demo' : spec.preset ? 'preset' : spec.text !== undefined ? 'paste' : 'file';
+  if (spec.text !== undefined) ui.dataText.value = spec.text;
+  if (spec.preset) ui.preset.value = spec.preset;
+  if (spec.template) ui.template.value = spec.template;
+  if (spec.labels) ui.labels.value = spec.labels.join(',');
+  if (spec.encoding) ui.encoding.value = spec.encoding;
+  showSource();
+}
+
+async function restore(r: Restored): Promise<void> {
+  if (r.model) {
+    await onModelLoaded(r.model);
+    if (r.modelRef.kind === 'files') ui.modelInfo.prepend(h('div', {}, h('dt', { textContent: 'opened from' }), h('dd', { textContent: 'saved in this browser' })));
+  }
+  restoreSpecUi(r.spec);
+  setOptions(r.options);
+  if (r.data) showData(r.data);
+  if (r.spec.files?.length && !r.spec.preset) ui.dataSummary.textContent = `${r.data?.describe ?? ''} (from ${r.spec.files[0].name}, kept in this browser)`;
+  lastCheckpointStep = r.run.step;
+  applyRun(r.run);
+  const what = r.run.status === 'done' ? `finished at step ${r.run.step}` : `at step ${r.run.step} of ${r.run.steps}`;
+  ui.restoreBox.replaceChildren(`Restored your last fine-tuning session from this browser: ${r.modelRef.kind === 'demo' ? 'the demo model' : r.modelRef.name}, ${what}.`);
+  if (r.error) ui.restoreBox.append(h('span', { className: 'hint', textContent: r.error }));
+  ui.restoreBox.hidden = false;
+  ui.restoreBox.dataset.step = String(r.run.step);
+}
+
+// ---- start-up ------------------------------------------------------------------------------
+function bind(): void {
+  ui.loadModel.onclick = () => void loadFiles();
+  ui.demoModel.onclick = async () => {
+    const m = await busy('Loading the built-in demo model', () => engine.call('loadModel', { source: { kind: 'demo' } }));
+    if (m) await onModelLoaded(m);
+  };
+  ui.source.onchange = showSource;
+  ui.task.onchange = showSource;
+  ui.preset.onchange = showSource;
+  ui.useData.onclick = () => void useData();
+  ui.start.onclick = () => void train('start');
+  ui.resume.onclick = () => void train('resume');
+  ui.pause.onclick = () => {
+    if (st.run) st.run.status = 'pausing';
+    renderRun();
+    void engine.call('pause', {});
+  };
+  ui.stop.onclick = () => {
+    if (st.run) st.run.status = 'stopping';
+    renderRun();
+    void engine.call('stop', {});
+  };
+  ui.newRun.onclick = () => void newRun();
+  $('opt-steps').addEventListener('input', render);
+  ui.tryGenerate.onclick = () => void tryGenerate();
+  ui.clsRun.onclick = () => void tryClassify();
+  ui.download.onclick = () => void download();
+  ui.loadAdapter.onclick = () => void openAdapter();
+  engine.on('step', onStep);
+  engine.on('eval', onEval);
+  engine.on('status', (s) => {
+    if (!st.run) return;
+    st.run.status = s.status;
+    if (s.status === 'paused' || s.status === 'done') st.run.hasAdapter = true;
+    renderRun();
+  });
+  engine.on('checkpoint', (c) => {
+    lastCheckpointStep = c.step;
+    if (st.run) (st.run.persisted = c.persisted), (st.run.hasAdapter = true);
+    renderRun();
+  });
+  engine.on('token', (t) => streams[t.stream]?.append(t.text));
+  engine.on('log', (l) => log(l.message));
+}
+
+async function main(): Promise<void> {
+  buildOptions();
+  setOptions(defaultOptions(false));
+  ui.preset.replaceChildren(...Object.values(PRESETS).map((p) => h('option', { value: p.name, textContent: p.name })));
+  showSource();
+  await loadCharts();
+  lossChart = new LineChart($('loss-chart'), {
+    yLabel: 'loss',
+    series: [
+      { label: 'loss', color: '#3b6fd880', width: 1 },
+      { label: 'smoothed', color: '#3b6fd8', width: 2 },
+    ],
+  });
+  evalChart = new LineChart($('eval-chart'), { yLabel: '', series: [{ label: 'eval', color: '#e07b00', width: 2, points: true }] });
+  render();
   if (!('gpu' in navigator) || !navigator.gpu) {
     ui.noWebgpu.hidden = false;
     ui.noWebgpu.textContent = window.isSecureContext
-      ? 'WebGPU is not available in this browser: use Chrome/Edge 113+ (or a browser with WebGPU enabled) on a device with a supported GPU.'
-      : 'WebGPU is not available on this page: it needs a secure context. Open it from http://localhost / http://127.0.0.1 or over https.';
-    ui.form.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLTextAreaElement>('input, textarea, button').forEach((el) => {
-      el.disabled = true;
-    });
+      ? 'This browser has no WebGPU, which the fine-tuning engine needs. Use a current Chrome or Edge (113 or newer) on a device with a supported GPU; on Linux, start Chrome with --enable-unsafe-webgpu. chrome://gpu shows whether WebGPU is available.'
+      : 'WebGPU needs a secure context: open this page from http://localhost or http://127.0.0.1 (npm start prints the address), or over https.';
+    ui.gpuInfo.textContent = 'No WebGPU';
+    ui.gpuInfo.className = 'bad';
     return;
   }
-  ui.form.addEventListener('submit', (ev) => void onGenerate(ev));
-  // Show the adapter early; a failure is shown there and again when the user clicks Generate.
-  getGpu().catch(() => {});
+  // The worker starts with the page, so its script is part of the initial load.
+  engine = new EngineClient(new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'mobizo-engine' }));
+  bind();
+  try {
+    const g = await engine.call('init', {});
+    st.gpu = true;
+    ui.gpuInfo.textContent = `GPU: ${g.adapterInfo} · largest buffer ${fmtBytes(g.limits.maxStorageBufferBindingSize)}`;
+    ui.gpuInfo.className = 'ok';
+    ui.gpuInfo.dataset.ready = 'true';
+  } catch (e) {
+    ui.gpuInfo.textContent = 'No GPU adapter';
+    ui.gpuInfo.className = 'bad';
+    showError(e);
+    return;
+  }
+  render();
+  const r = await busy('Looking for a saved session', () => engine.call('restore', {}));
+  if (r) await restore(r);
+  document.body.dataset.ready = 'true';
 }
 
-main();
+// For tests and curious users: what the page shows, as data.
+(window as unknown as { mobizo: unknown }).mobizo = {
+  get state() {
+    return { status: st.run?.status ?? 'none', step: st.run?.step ?? 0, steps: st.run?.steps ?? 0, history: st.history, evals: st.evals, busy: st.busy, training: st.training };
+  },
+};
+
+void main();

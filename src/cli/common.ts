@@ -3,12 +3,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createGpu, type Gpu } from '../gpu/device';
+import { parseHfModel } from '../model/hf';
 import { parseModel, type ParsedModel } from '../model/load';
 import { Model } from '../model/model';
 import { Tokenizer, type TextTokenizer } from '../model/tokenizer';
 import { toyModel, toyTokenizerBytes } from '../model/toy';
 import { LoraState } from '../zo/lora';
 import { loadAdapterDir } from './adapter_dir';
+import { isHfDir, readHfDir } from './hf_dir';
 
 /** Runs a command body; any error becomes `mobizo <cmd>: <message>` on stderr and exit code 1. */
 export async function runAction(cmd: string, body: () => Promise<void>): Promise<void> {
@@ -61,22 +63,25 @@ export interface Loaded {
 }
 
 /**
- * Opens the GPU, loads model + tokenizer: a GGUF carries its own tokenizer; a llama2.c checkpoint
- * takes --tokenizer (default: tokenizer.bin beside it). No --model: the built-in toy model.
+ * Opens the GPU, loads model + tokenizer. --model is a GGUF (its own tokenizer), a Hugging Face
+ * directory (tokenizer.json) or a llama2.c checkpoint (--tokenizer, default tokenizer.bin beside
+ * it); --tokenizer overrides with a llama2.c tokenizer. No --model: the built-in toy model.
  */
 export async function openModel(opts: ModelOptions, log: (s: string) => void): Promise<Loaded> {
   let parsed: ParsedModel;
   let tokenizer: TextTokenizer;
   if (opts.model) {
-    parsed = parseModel(readUserFile(opts.model, 'model'), opts.model);
+    const model = opts.model;
+    parsed = isHfDir(model) ? parseHfModel(readHfDir(model), model) : parseModel(readUserFile(model, 'model'), model);
+    const file = parsed.file;
     if (opts.tokenizer || !parsed.tokenizer) {
-      const tokName = opts.tokenizer ?? path.join(path.dirname(opts.model), 'tokenizer.bin');
+      const tokName = opts.tokenizer ?? path.join(path.dirname(model), 'tokenizer.bin');
       if (!opts.tokenizer && !fs.existsSync(tokName)) throw new Error(`no tokenizer given and none at ${tokName}: pass --tokenizer FILE`);
-      tokenizer = Tokenizer.fromLlama2c(readUserFile(tokName, 'tokenizer'), parsed.file.config.vocabSize, tokName);
+      tokenizer = Tokenizer.fromLlama2c(readUserFile(tokName, 'tokenizer'), file.config.vocabSize, tokName);
     } else {
       tokenizer = parsed.tokenizer;
-      if (tokenizer.vocabSize !== parsed.file.config.vocabSize) {
-        throw new Error(`${opts.model}: the embedded tokenizer has ${tokenizer.vocabSize} tokens, the model's vocabulary ${parsed.file.config.vocabSize}`);
+      if (tokenizer.vocabSize !== file.config.vocabSize) {
+        throw new Error(`${model}: the embedded tokenizer has ${tokenizer.vocabSize} tokens, the model's vocabulary ${file.config.vocabSize}`);
       }
     }
   } else {

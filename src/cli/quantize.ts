@@ -5,7 +5,10 @@ import type { Command } from 'commander';
 import { parseGguf } from '../model/gguf';
 import { llama2cTokenizerMetadata, quantizeModelGguf } from '../model/gguf_writer';
 import { isGguf, parseModel } from '../model/load';
+import { parseHfModel } from '../model/hf';
+import { hfTokenizerMetadata } from '../model/hf_tokenizer';
 import { Tokenizer } from '../model/tokenizer';
+import { isHfDir, readHfDir } from './hf_dir';
 import { readUserFile, runAction } from './common';
 
 interface QuantizeFlags {
@@ -18,8 +21,8 @@ interface QuantizeFlags {
 export function registerQuantize(program: Command): void {
   program
     .command('quantize')
-    .description('write a Q8_0 / Q4_0 GGUF of a model (GGUF or llama2.c .bin + tokenizer)')
-    .requiredOption('--model <file>', 'GGUF or llama2.c checkpoint')
+    .description('write a Q8_0 / Q4_0 GGUF of a model (GGUF, Hugging Face directory, or llama2.c .bin + tokenizer)')
+    .requiredOption('--model <file>', 'GGUF, Hugging Face directory (config.json + safetensors + tokenizer.json) or llama2.c checkpoint')
     .option('--tokenizer <file>', 'llama2.c tokenizer (llama2.c input; default: tokenizer.bin beside the model)')
     .requiredOption('--type <t>', 'q8_0 | q4_0')
     .requiredOption('--out <file>', 'output .gguf')
@@ -27,8 +30,18 @@ export function registerQuantize(program: Command): void {
       runAction('quantize', async () => {
         const type = f.type.toUpperCase();
         if (type !== 'Q8_0' && type !== 'Q4_0') throw new Error(`--type must be q8_0 or q4_0, got ${f.type}`);
-        const bytes = readUserFile(f.model, 'model');
         let out: Uint8Array;
+        if (isHfDir(f.model)) {
+          const files = readHfDir(f.model);
+          const model = parseHfModel(files, f.model).file;
+          if (!files.tokenizerJson) throw new Error(`${f.model}: no tokenizer.json to carry into the GGUF`);
+          const meta = hfTokenizerMetadata(files.tokenizerJson, `${f.model}/tokenizer.json`, { vocabSize: model.config.vocabSize }).metadata;
+          out = quantizeModelGguf({ model, metadata: meta }, type);
+          fs.writeFileSync(f.out, out);
+          process.stderr.write(`wrote ${f.out}: ${type}, ${(out.length / 2 ** 20).toFixed(2)} MiB\n`);
+          return;
+        }
+        const bytes = readUserFile(f.model, 'model');
         if (isGguf(bytes)) {
           out = quantizeModelGguf({ gguf: parseGguf(bytes, f.model), bytes, source: f.model }, type);
         } else {

@@ -10,7 +10,7 @@ import type { TextTokenizer } from './tokenizer';
 
 export interface ParsedModel {
   file: LlamaModelFile;
-  format: 'gguf' | 'llama2c';
+  format: 'gguf' | 'llama2c' | 'hf';
   tokenizer?: TextTokenizer; // embedded (GGUF)
   raw?: GgufModelFile['rawTensors']; // GGUF tensors as stored (for quantised weights)
 }

@@ -7,6 +7,7 @@ import type { EvalDetail, FineTuneStatus, StepDetail } from '../app/finetuner';
 import type { ModelRef } from '../app/session_store';
 import type { PreviewRow, TaskKind, TaskSpec } from '../app/task_source';
 import type { LlamaConfig } from '../model/config';
+import type { ParsedModel } from '../model/load';
 
 export interface LedgerReport {
   current: Record<string, number>;
@@ -26,7 +27,7 @@ export type ModelSource =
 
 export interface ModelInfo {
   name: string;
-  format: 'demo' | 'llama2c' | 'gguf';
+  format: 'demo' | ParsedModel['format'];
   config: LlamaConfig;
   params: number; // weights (the classifier counted once when tied)
   fileBytes: number;

@@ -1,0 +1,118 @@
+// Small DOM helpers and the renderers of the page's read-only parts: model facts, the data
+// preview, the memory ledger, classification results.
+import type { ClassifyInfo, DataInfo, LedgerReport, ModelInfo } from '../worker/protocol';
+
+export function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`index.html has no #${id}`);
+  return el as T;
+}
+
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> & { className?: string } = {}, ...kids: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...kids);
+  return e;
+}
+
+export function fmtBytes(n: number): string {
+  if (!Number.isFinite(n)) return '-';
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) (v /= 1024), u++;
+  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${units[u]}`;
+}
+
+export function fmtCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} K`;
+  return String(Math.round(n));
+}
+
+export function fmtRate(n: number): string {
+  return n >= 1000 ? fmtCount(n) : n.toFixed(n >= 100 ? 0 : 1);
+}
+
+export function fmtDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '-';
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+export function renderModel(dl: HTMLElement, m: ModelInfo): void {
+  const c = m.config;
+  const facts: [string, string][] = [
+    ['model', m.name],
+    ['parameters', fmtCount(m.params)],
+    ['file size', m.fileBytes ? fmtBytes(m.fileBytes) : 'built in'],
+    ['layers', String(c.nLayers)],
+    ['width / FFN', `${c.dim} / ${c.hiddenDim}`],
+    ['heads (kv)', `${c.nHeads} (${c.nKvHeads})`],
+    ['vocabulary', fmtCount(c.vocabSize)],
+    ['context', `${c.seqLen} tokens`],
+    ['GPU memory', fmtBytes(m.gpuBytes)],
+  ];
+  dl.replaceChildren(...facts.map(([k, v]) => h('div', {}, h('dt', { textContent: k }), h('dd', { textContent: v, title: v }))));
+  dl.hidden = false;
+}
+
+/** The preview: each row as the model reads it, the tokens that carry loss marked. */
+export function renderPreview(box: HTMLElement, d: DataInfo): void {
+  const legend =
+    d.kind === 'lm'
+      ? 'The first training rows, as the model reads them (⟨s⟩ starts a document). Every token after the first is predicted from the ones before it.'
+      : 'The first training rows, as the model reads them (template applied). The loss is computed on the marked tokens only: ';
+  box.replaceChildren(
+    h('div', { className: 'legend' }, legend, ...(d.kind === 'lm' ? [] : [h('mark', { textContent: 'the label word' })])),
+    ...d.preview.map((r) =>
+      h(
+        'div',
+        { className: `ex ${d.kind}` },
+        h('span', { className: 'meta', textContent: `${r.tokens} tokens, ${r.labelTokens} scored` }),
+        ...r.pieces.map((p) => (p.label ? h('mark', { textContent: p.text, title: 'trained on (label tokens)' }) : h('span', { className: 'ctx', textContent: p.text }))),
+      ),
+    ),
+  );
+}
+
+export function renderMemory(table: HTMLElement, r: LedgerReport): void {
+  const cats = [...new Set([...Object.keys(r.current), ...Object.keys(r.peak)])].sort();
+  const total = Object.values(r.current).reduce((a, b) => a + b, 0);
+  table.replaceChildren(
+    h('tr', {}, h('th', { textContent: 'category' }), h('th', { textContent: 'now' }), h('th', { textContent: 'peak' })),
+    ...cats.map((c) => h('tr', {}, h('td', { textContent: c }), h('td', { textContent: fmtBytes(r.current[c] ?? 0) }), h('td', { textContent: fmtBytes(r.peak[c] ?? 0) }))),
+    h('tr', {}, h('th', { textContent: 'total' }), h('th', { textContent: fmtBytes(total) }), h('th', { textContent: fmtBytes(r.peakTotal) })),
+  );
+}
+
+function bar(p: number): HTMLSpanElement {
+  const b = h('span', { className: 'bar' });
+  b.style.width = `${Math.round(p * 80)}px`;
+  return b;
+}
+
+export function renderClassify(box: HTMLElement, r: ClassifyInfo): void {
+  const argmax = (xs: number[]) => xs.indexOf(Math.max(...xs));
+  const pb = argmax(r.base);
+  const pa = r.adapted ? argmax(r.adapted) : -1;
+  const cell = (p: number | undefined, win: boolean) =>
+    h('td', { className: win ? 'win' : '' }, ...(p === undefined ? ['-'] : [bar(p), `${(100 * p).toFixed(1)}%`]));
+  box.replaceChildren(
+    h('p', { className: 'small muted', textContent: `The model reads: ${JSON.stringify(r.prompt)} and scores each label word.` }),
+    h(
+      'table',
+      {},
+      h('tr', {}, h('th', { textContent: 'class' }), h('th', { textContent: 'label word' }), h('th', { textContent: 'base model' }), h('th', { textContent: 'with the adapter' })),
+      ...r.classes.map((c, i) => h('tr', {}, h('td', { textContent: c }), h('td', { textContent: JSON.stringify(r.labelWords[i]) }), cell(r.base[i], i === pb), cell(r.adapted?.[i], i === pa))),
+    ),
+    h('p', {
+      className: 'small',
+      id: 'cls-verdict',
+      textContent: `Predicted: ${r.classes[pb]} (base)${r.adapted ? `, ${r.classes[pa]} (with the adapter)` : ' — no adapter yet'}`,
+    }),
+  );
+}

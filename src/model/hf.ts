@@ -1,0 +1,276 @@
+// Hugging Face checkpoints: a model directory's config.json, its safetensors weights (one
+// model.safetensors, or shards listed by model.safetensors.index.json) and tokenizer.json, as a
+// LlamaModelFile with its tokenizer.
+//
+// Architectures with the Llama tensor layout: LlamaForCausalLM, MistralForCausalLM (full attention
+// up to the sliding window, which caps the context) and Qwen2ForCausalLM (only without its q/k/v
+// biases, which this engine has no place for: an error naming them). Tensors, [out, in] row-major:
+//   model.embed_tokens.weight                       [vocab, hidden]
+//   model.layers.N.input_layernorm.weight           [hidden]
+//   model.layers.N.self_attn.{q,k,v,o}_proj.weight  [heads*hd, hidden], [kv*hd, hidden] x 2, [hidden, heads*hd]
+//   model.layers.N.post_attention_layernorm.weight  [hidden]
+//   model.layers.N.mlp.{gate,up}_proj.weight        [intermediate, hidden]
+//   model.layers.N.mlp.down_proj.weight             [hidden, intermediate]
+//   model.norm.weight                               [hidden]
+//   lm_head.weight                                  [vocab, hidden]; absent or tied: the embedding
+// F32, F16 and BF16 are read (exactly) into float32.
+//
+// RoPE: transformers rotates pairs (i, i + hd/2) of each head (rotate_half) on the q/k rows as
+// stored, which convert_llama_weights_to_hf.py permuted from Meta's interleaved order. So the
+// model is 'halfsplit' with the rows kept as they are: no permutation back.
+//
+// Every error is one line naming the source (and the tensor, field or file). Runs in browsers.
+
+import { validateConfig, type LayerWeights, type LlamaConfig } from './config';
+import { hfTokenizer } from './hf_tokenizer';
+import type { ParsedModel } from './load';
+import { parseSafetensors, tensorToFloat32, type SafetensorsTensor } from './safetensors';
+
+export interface HfModelFiles {
+  config: string; // config.json
+  safetensors: { name: string; bytes: Uint8Array }[]; // model.safetensors, or the shards
+  index?: string; // model.safetensors.index.json, when sharded
+  tokenizerJson?: string; // tokenizer.json
+}
+
+/** Architectures read, by config.json `architectures[0]` (and `model_type` when that is absent). */
+export const HF_ARCHITECTURES: Readonly<Record<string, string>> = {
+  LlamaForCausalLM: 'llama',
+  MistralForCausalLM: 'mistral',
+  Qwen2ForCausalLM: 'qwen2',
+};
+
+export interface HfConfig {
+  architecture: string;
+  config: LlamaConfig;
+  tieWordEmbeddings: boolean;
+  bosTokenId?: number | null;
+  eosTokenId?: number | number[] | null;
+}
+
+type Json = Record<string, unknown>;
+
+function parseJson(text: string, what: string, source: string): Json {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${source}: ${what} is not JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (j === null || typeof j !== 'object' || Array.isArray(j)) throw new Error(`${source}: ${what} is not a JSON object`);
+  return j as Json;
+}
+
+/** Reads config.json into our LlamaConfig (ropeStyle 'halfsplit'), rejecting what the engine cannot run. */
+export function parseHfConfig(configJson: string, source: string): HfConfig {
+  const c = parseJson(configJson, 'config.json', source);
+  const err = (msg: string) => new Error(`${source}: config.json: ${msg}`);
+  const archs = c.architectures;
+  let architecture: string | undefined;
+  if (Array.isArray(archs) && archs.length > 0 && typeof archs[0] === 'string') {
+    architecture = archs[0];
+  } else if (typeof c.model_type === 'string') {
+    architecture = Object.keys(HF_ARCHITECTURES).find((a) => HF_ARCHITECTURES[a] === c.model_type) ?? `model_type "${c.model_type}"`;
+  }
+  if (architecture === undefined) throw err('no "architectures" (or "model_type") names the model');
+  if (!(architecture in HF_ARCHITECTURES)) {
+    throw err(`architecture "${architecture}" is not supported (supported: ${Object.keys(HF_ARCHITECTURES).join(', ')})`);
+  }
+
+  const num = (key: string, integer: boolean, fallback?: number): number => {
+    const v = c[key];
+    if (v === undefined || v === null) {
+      if (fallback === undefined) throw err(`field "${key}" is missing`);
+      return fallback;
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+      throw err(`field "${key}" = ${JSON.stringify(v)} is not ${integer ? 'an integer' : 'a number'}`);
+    }
+    return v;
+  };
+  const dim = num('hidden_size', true);
+  const nHeads = num('num_attention_heads', true);
+  const maxPos = num('max_position_embeddings', true);
+
+  if (c.rope_scaling !== undefined && c.rope_scaling !== null) {
+    const s = c.rope_scaling as Json;
+    const kind = typeof s === 'object' ? (s.rope_type ?? s.type) : undefined;
+    if (kind !== 'default') throw err(`rope_scaling ${JSON.stringify(c.rope_scaling)} is not supported (only plain RoPE)`);
+  }
+  const act = c.hidden_act ?? c.hidden_activation;
+  if (act !== undefined && act !== 'silu') throw err(`hidden_act ${JSON.stringify(act)} is not supported (only "silu")`);
+  for (const flag of ['attention_bias', 'mlp_bias'] as const) {
+    if (c[flag] === true) throw err(`${flag} true is not supported (the Llama layout has no biases)`);
+  }
+  if (c.head_dim !== undefined && c.head_dim !== null && c.head_dim !== dim / nHeads) {
+    throw err(`head_dim ${JSON.stringify(c.head_dim)} is not hidden_size / num_attention_heads = ${dim / nHeads}`);
+  }
+  if (c.partial_rotary_factor !== undefined && c.partial_rotary_factor !== null && c.partial_rotary_factor !== 1) {
+    throw err(`partial_rotary_factor ${JSON.stringify(c.partial_rotary_factor)} is not supported`);
+  }
+  // Sliding-window attention equals full attention over a context no longer than the window.
+  let seqLen = maxPos;
+  const window = c.sliding_window;
+  const windowed = architecture === 'Qwen2ForCausalLM' ? c.use_sliding_window === true : typeof window === 'number';
+  if (windowed && typeof window === 'number' && window > 0) seqLen = Math.min(seqLen, window);
+
+  const config: LlamaConfig = {
+    dim,
+    hiddenDim: num('intermediate_size', true),
+    nLayers: num('num_hidden_layers', true),
+    nHeads,
+    nKvHeads: num('num_key_value_heads', true, nHeads),
+    headDim: dim / nHeads,
+    vocabSize: num('vocab_size', true),
+    seqLen,
+    normEps: num('rms_norm_eps', false, 1e-6),
+    ropeTheta: num('rope_theta', false, 10000),
+    ropeStyle: 'halfsplit',
+    sharedClassifier: false, // decided by the tensors
+  };
+  if (!Number.isInteger(config.headDim)) throw err(`hidden_size ${dim} is not a multiple of num_attention_heads ${nHeads}`);
+  validateConfig(config, `${source}: config.json`);
+  const tie = c.tie_word_embeddings;
+  if (tie !== undefined && typeof tie !== 'boolean') throw err(`field "tie_word_embeddings" = ${JSON.stringify(tie)} is not a boolean`);
+  const ids = (k: string) => {
+    const v = c[k];
+    return typeof v === 'number' || (Array.isArray(v) && v.every((x) => typeof x === 'number')) ? (v as number | number[]) : undefined;
+  };
+  const bos = ids('bos_token_id');
+  return {
+    architecture,
+    config,
+    tieWordEmbeddings: tie === true,
+    bosTokenId: Array.isArray(bos) ? bos[0] : bos,
+    eosTokenId: ids('eos_token_id'),
+  };
+}
+
+const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The tensors of all shards by name, checked against the index when there is one. */
+function collectTensors(files: HfModelFiles, source: string): Map<string, { t: SafetensorsTensor; file: string }> {
+  if (files.safetensors.length === 0) throw new Error(`${source}: no safetensors file given (model.safetensors or the shards of model.safetensors.index.json)`);
+  const byFile = new Map<string, Uint8Array>();
+  for (const f of files.safetensors) {
+    if (byFile.has(f.name)) throw new Error(`${source}: safetensors file ${f.name} given twice`);
+    byFile.set(f.name, f.bytes);
+  }
+  let weightMap: Record<string, string> | undefined;
+  if (files.index !== undefined) {
+    const idx = parseJson(files.index, 'model.safetensors.index.json', source);
+    const wm = idx.weight_map;
+    if (wm === null || typeof wm !== 'object' || Array.isArray(wm) || !Object.values(wm).every((v) => typeof v === 'string')) {
+      throw new Error(`${source}: model.safetensors.index.json has no "weight_map" object of file names`);
+    }
+    weightMap = wm as Record<string, string>;
+    const shards = [...new Set(Object.values(weightMap))];
+    const missing = shards.filter((s) => !byFile.has(s));
+    if (missing.length > 0) {
+      throw new Error(`${source}: model.safetensors.index.json references shard${missing.length > 1 ? 's' : ''} that ${missing.length > 1 ? 'are' : 'is'} absent: ${missing.join(', ')} (of ${shards.length})`);
+    }
+  }
+  const tensors = new Map<string, { t: SafetensorsTensor; file: string }>();
+  for (const [name, bytes] of byFile) {
+    const st = parseSafetensors(bytes, `${source}/${name}`);
+    for (const [tname, t] of st.tensors) {
+      const had = tensors.get(tname);
+      if (had) throw new Error(`${source}: tensor "${tname}" is in both ${had.file} and ${name}`);
+      if (weightMap && weightMap[tname] !== undefined && weightMap[tname] !== name) {
+        throw new Error(`${source}: tensor "${tname}" is in ${name}, but model.safetensors.index.json puts it in ${weightMap[tname]}`);
+      }
+      tensors.set(tname, { t, file: name });
+    }
+  }
+  if (weightMap) {
+    for (const [tname, file] of Object.entries(weightMap)) {
+      if (!tensors.has(tname)) throw new Error(`${source}: tensor "${tname}" is not in ${file}, where model.safetensors.index.json puts it`);
+    }
+  }
+  return tensors;
+}
+
+/** A Hugging Face model directory's files as a model (and its tokenizer when tokenizer.json is given). */
+export function parseHfModel(files: HfModelFiles, source: string): ParsedModel {
+  const hf = parseHfConfig(files.config, source);
+  const config = hf.config;
+  const tensors = collectTensors(files, source);
+  const where = files.safetensors.length === 1 ? files.safetensors[0].name : `${files.safetensors.length} shards`;
+
+  // Tensors the Llama layout has no place for, named before any conversion work.
+  const biases = [...tensors.keys()].filter((n) => /^model\.layers\.\d+\.self_attn\.[qkvo]_proj\.bias$/.test(n));
+  if (biases.length > 0) {
+    const list = biases.slice(0, 3).join(', ') + (biases.length > 3 ? `, ... (${biases.length} in all)` : '');
+    throw new Error(`${source}: ${hf.architecture} attention biases are not supported (the Llama layout has none): ${list}`);
+  }
+  const used = new Set<string>();
+  const ignorable = (n: string) => /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/.test(n);
+  const unused = [...tensors.keys()].filter((n) => !ignorable(n) && !isLlamaTensor(n, config.nLayers));
+  if (unused.length > 0) {
+    const list = unused.slice(0, 4).join(', ') + (unused.length > 4 ? `, ... (${unused.length} in all)` : '');
+    throw new Error(`${source}: tensors not in the ${hf.architecture} layout of ${config.nLayers} layers: ${list}`);
+  }
+
+  const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = config;
+  const sizes = `hidden_size ${dim}, intermediate_size ${hiddenDim}, heads ${nHeads}/${nKvHeads}, vocab_size ${vocabSize}`;
+  const take = (name: string, shape: number[]): Float32Array => {
+    const e = tensors.get(name);
+    if (!e) throw new Error(`${source}: tensor "${name}" is missing (from ${where})`);
+    const { t } = e;
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new Error(`${source}: tensor "${name}" has shape ${fmt(t.shape)}, expected ${fmt(shape)} (config.json: ${sizes})`);
+    }
+    if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') {
+      throw new Error(`${source}: tensor "${name}" has dtype ${t.dtype}, not supported (only F32, F16 and BF16)`);
+    }
+    used.add(name);
+    return tensorToFloat32(t, name, `${source}/${e.file}`);
+  };
+  const q = nHeads * headDim;
+  const kv = nKvHeads * headDim;
+  const tokenEmbedding = take('model.embed_tokens.weight', [vocabSize, dim]);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.nLayers; l++) {
+    const p = `model.layers.${l}.`;
+    layers.push({
+      attnNorm: take(`${p}input_layernorm.weight`, [dim]),
+      wq: take(`${p}self_attn.q_proj.weight`, [q, dim]),
+      wk: take(`${p}self_attn.k_proj.weight`, [kv, dim]),
+      wv: take(`${p}self_attn.v_proj.weight`, [kv, dim]),
+      wo: take(`${p}self_attn.o_proj.weight`, [dim, q]),
+      ffnNorm: take(`${p}post_attention_layernorm.weight`, [dim]),
+      w1: take(`${p}mlp.gate_proj.weight`, [hiddenDim, dim]),
+      w2: take(`${p}mlp.down_proj.weight`, [dim, hiddenDim]),
+      w3: take(`${p}mlp.up_proj.weight`, [hiddenDim, dim]),
+    });
+  }
+  const finalNorm = take('model.norm.weight', [dim]);
+  const head = tensors.get('lm_head.weight');
+  const embed = tensors.get('model.embed_tokens.weight')!;
+  // Tied, absent, or a byte-for-byte copy of the embedding: one shared matrix.
+  const shared = hf.tieWordEmbeddings || !head || (head.t.dtype === embed.t.dtype && sameBytes(head.t.data, embed.t.data));
+  if (shared && head && (head.t.shape.length !== 2 || head.t.shape[0] !== vocabSize || head.t.shape[1] !== dim)) {
+    throw new Error(`${source}: tensor "lm_head.weight" has shape ${fmt(head.t.shape)}, expected ${fmt([vocabSize, dim])} (config.json: ${sizes})`);
+  }
+  const classifier = shared ? tokenEmbedding : take('lm_head.weight', [vocabSize, dim]);
+  config.sharedClassifier = shared;
+
+  const tokenizer =
+    files.tokenizerJson === undefined
+      ? undefined
+      : hfTokenizer(files.tokenizerJson, `${source}/tokenizer.json`, { bosTokenId: hf.bosTokenId, eosTokenId: hf.eosTokenId, vocabSize });
+  return { file: { config, weights: { tokenEmbedding, layers, finalNorm, classifier } }, format: 'hf', ...(tokenizer ? { tokenizer } : {}) };
+}
+
+/** A tensor name of the Llama layout (any layer below nLayers). */
+function isLlamaTensor(name: string, nLayers: number): boolean {
+  if (name === 'model.embed_tokens.weight' || name === 'model.norm.weight' || name === 'lm_head.weight') return true;
+  const m = /^model\.layers\.(\d+)\.(input_layernorm|post_attention_layernorm|self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)\.weight$/.exec(name);
+  return m !== null && Number(m[1]) < nLayers && String(Number(m[1])) === m[1];
+}

@@ -1,0 +1,388 @@
+// The engine worker: the GPU device, the model, the data and the FineTuner live here, off the page's
+// main thread, so the page stays responsive while a step runs (WebGPU works in dedicated workers).
+// It answers the commands of ./protocol.ts and streams events (progress, tokens). Every checkpoint
+// goes to IndexedDB with the session (settings, data, model files), and `restore` rebuilds the
+// session after a reload or a crash. Built to dist/worker.js by scripts/build.mjs.
+import { dedupeEvals, FineTuner } from '../app/finetuner';
+import { IndexedDbCheckpointStore, sessionStore, type ModelRef, type StoredModel } from '../app/session_store';
+import { prepareTask, type PreparedTask, type TaskSpec } from '../app/task_source';
+import type { FineTuneOptions } from '../app/defaults';
+import { classifyItems } from '../data/tasks';
+import { createGpu, type Gpu } from '../gpu/device';
+import { generateText } from '../model/generate';
+import { parseModel } from '../model/load';
+import { Model } from '../model/model';
+import { Tokenizer, type TextTokenizer } from '../model/tokenizer';
+import { toyModel, toyTokenizerBytes } from '../model/toy';
+import type { LlamaModelFile } from '../model/config';
+import { LoraState } from '../zo/lora';
+import { readAdapter, writeAdapter } from '../zo/peft';
+import { scoreItems } from '../zo/score';
+import type { CheckpointFiles } from '../zo/trainer';
+import { explainError } from './errors';
+import type { AdapterExport, ClassifyInfo, Commands, DataInfo, EventMessage, Events, GpuInfo, ModelInfo, ModelSource, Reply, Request, Restored, RunInfo } from './protocol';
+
+interface WorkerScope {
+  postMessage(message: unknown): void;
+  onmessage: ((ev: MessageEvent) => void) | null;
+}
+const scope = self as unknown as WorkerScope;
+
+function post<E extends keyof Events>(event: E, data: Events[E]): void {
+  scope.postMessage({ event, data } as EventMessage);
+}
+
+// ---- state ---------------------------------------------------------------------------------
+let gpu: Gpu | null = null;
+let loaded: { model: Model; tok: TextTokenizer; info: ModelInfo; ref: ModelRef; blobs: StoredModel | null } | null = null;
+let data: { spec: TaskSpec; seq: number; seed: number; task: PreparedTask } | null = null;
+let tuner: FineTuner | null = null;
+let imported: LoraState | null = null; // an adapter the user opened (for Try it); a new run drops it
+let running = false;
+let persisted = false; // the current session is in IndexedDB
+const checkpoints = new IndexedDbCheckpointStore();
+
+async function ensureGpu(): Promise<Gpu> {
+  gpu ??= await createGpu();
+  return gpu;
+}
+
+function needModel(): NonNullable<typeof loaded> {
+  if (!loaded) throw new Error('load a model first');
+  return loaded;
+}
+
+function notWhileTraining(what: string): void {
+  if (running) throw new Error(`${what}: training is running; pause or stop it first`);
+}
+
+// ---- model ---------------------------------------------------------------------------------
+function countParams(f: LlamaModelFile): number {
+  const w = f.weights;
+  let n = w.tokenEmbedding.length + w.finalNorm.length + (f.config.sharedClassifier ? 0 : w.classifier.length);
+  for (const l of w.layers) for (const a of Object.values(l)) n += (a as Float32Array).length;
+  return n;
+}
+
+function dropModel(): void {
+  tuner?.destroy();
+  tuner = null;
+  imported?.destroy();
+  imported = null;
+  data = null;
+  loaded?.model.destroy();
+  loaded = null;
+}
+
+async function loadModel(source: ModelSource): Promise<ModelInfo> {
+  notWhileTraining('loading a model');
+  const g = await ensureGpu();
+  let file: LlamaModelFile;
+  let tok: TextTokenizer;
+  let raw;
+  let name: string;
+  let format: ModelInfo['format'];
+  let fileBytes: number;
+  if (source.kind === 'demo') {
+    file = toyModel();
+    tok = Tokenizer.fromLlama2c(toyTokenizerBytes(), file.config.vocabSize, 'toy tokenizer');
+    name = 'built-in demo model';
+    format = 'demo';
+    fileBytes = 0;
+  } else {
+    name = source.modelName;
+    fileBytes = source.model.size;
+    const parsed = parseModel(new Uint8Array(await source.model.arrayBuffer()), name);
+    file = parsed.file;
+    raw = parsed.raw;
+    format = parsed.format;
+    if (parsed.tokenizer) tok = parsed.tokenizer;
+    else {
+      if (!source.tokenizer) throw new Error(`${name} is a llama2.c checkpoint: open its tokenizer file too (e.g. tokenizer.bin / tok512.bin)`);
+      tok = Tokenizer.fromLlama2c(new Uint8Array(await source.tokenizer.arrayBuffer()), file.config.vocabSize, source.tokenizerName ?? 'tokenizer');
+    }
+  }
+  dropModel();
+  const before = g.ledger.report().current.weights ?? 0;
+  const model = await Model.load(g, file, raw);
+  const report = g.ledger.report();
+  const info: ModelInfo = {
+    name,
+    format,
+    config: file.config,
+    params: countParams(file),
+    fileBytes,
+    gpuBytes: (report.current.weights ?? 0) - before,
+    memory: report,
+  };
+  const ref: ModelRef =
+    source.kind === 'demo'
+      ? { kind: 'demo' }
+      : { kind: 'files', name, size: source.model.size, tokenizerName: source.tokenizerName, stored: false };
+  const blobs = source.kind === 'demo' ? null : { model: source.model, ...(source.tokenizer ? { tokenizer: source.tokenizer } : {}) };
+  loaded = { model, tok, info, ref, blobs };
+  return info;
+}
+
+// ---- data ----------------------------------------------------------------------------------
+function dataInfo(task: PreparedTask, batch: number, seed: number): DataInfo {
+  const { tok } = needModel();
+  return {
+    kind: task.kind,
+    describe: task.describe,
+    trainCount: task.trainCount,
+    evalCount: task.evalCount,
+    evalIsTrain: task.evalIsTrain,
+    preview: task.preview(tok, 6, batch, seed),
+    ...(task.classify ? { classify: { ...task.classify } } : {}),
+  };
+}
+
+function prepare(spec: TaskSpec, seq: number, seed: number): PreparedTask {
+  const { tok, model } = needModel();
+  if (seq > model.config.seqLen) throw new Error(`sequence length ${seq} exceeds the model's context of ${model.config.seqLen}`);
+  const task = prepareTask(spec, tok, seq, seed);
+  data = { spec, seq, seed, task };
+  return task;
+}
+
+/** The prepared data for these options (prepared again when seq, seed or the sizes changed). */
+function taskFor(o: FineTuneOptions): PreparedTask {
+  if (!data) throw new Error('choose the training data first');
+  const s = data.spec;
+  if (data.seq === o.seq && data.seed === o.seed && s.trainSize === o.trainSize && s.evalSize === o.evalSize) return data.task;
+  return prepare({ ...s, trainSize: o.trainSize, evalSize: o.evalSize }, o.seq, o.seed);
+}
+
+// ---- training ------------------------------------------------------------------------------
+function makeTuner(task: PreparedTask, options: FineTuneOptions, resumeFrom?: CheckpointFiles): FineTuner {
+  const { model, tok, info } = needModel();
+  const t = new FineTuner(model, tok, task, { ...options }, { store: persisted ? checkpoints : undefined, resumeFrom, baseModelName: info.name });
+  t.addEventListener('step', (e) => post('step', { ...e.detail, memory: model.gpu.ledger.report() }));
+  t.addEventListener('eval', (e) => post('eval', e.detail));
+  t.addEventListener('checkpoint', (e) => post('checkpoint', { step: e.detail.step, persisted }));
+  t.addEventListener('status', (e) => {
+    post('status', e.detail);
+    if (persisted && t === tuner) void sessionStore.update({ status: e.detail.status }).catch(() => {});
+  });
+  return t;
+}
+
+function runInfo(): RunInfo {
+  const t = tuner;
+  return {
+    status: t?.status ?? 'idle',
+    step: t?.step ?? 0,
+    steps: t?.options.steps ?? 0,
+    history: t?.history ?? [],
+    evals: t?.evals ?? [],
+    hasAdapter: !!currentLora(),
+    persisted,
+  };
+}
+
+async function runTuner(): Promise<RunInfo> {
+  const t = tuner!;
+  running = true;
+  try {
+    await t.run();
+  } catch (e) {
+    if (persisted) await sessionStore.update({ status: 'failed', error: (e as Error).message }).catch(() => {});
+    throw e;
+  } finally {
+    running = false;
+  }
+  if (persisted) await sessionStore.update({ status: t.status, step: t.step, evals: t.evals, options: t.options }).catch(() => {});
+  return runInfo();
+}
+
+async function start(options: FineTuneOptions): Promise<RunInfo> {
+  notWhileTraining('start');
+  const { ref, blobs } = needModel();
+  const task = taskFor(options);
+  tuner?.destroy();
+  tuner = null;
+  imported?.destroy();
+  imported = null;
+  persisted = false;
+  try {
+    await sessionStore.create(
+      { created: Date.now(), updated: Date.now(), model: ref.kind === 'files' ? { ...ref, stored: !!blobs } : ref, data: data!.spec, options, status: 'running', step: 0, evals: [] },
+      blobs,
+    );
+    persisted = true;
+  } catch (e) {
+    post('log', { message: `this run is not saved in the browser (${(e as Error).message}); download the adapter to keep it` });
+  }
+  tuner = makeTuner(task, options);
+  return runTuner();
+}
+
+const CHANGEABLE: (keyof FineTuneOptions)[] = ['steps', 'mode', 'evalEvery', 'checkpointEvery'];
+
+async function resume(options: FineTuneOptions): Promise<RunInfo> {
+  notWhileTraining('resume');
+  if (!tuner) throw new Error('there is no run to resume: press Start');
+  const o = tuner.options;
+  for (const k of Object.keys(o) as (keyof FineTuneOptions)[]) {
+    if (!CHANGEABLE.includes(k) && o[k] !== options[k]) throw new Error(`${k} was ${o[k]} in this run (now ${options[k]}): start a new run to change it`);
+  }
+  for (const k of CHANGEABLE) (o as unknown as Record<string, unknown>)[k] = options[k];
+  if (tuner.step >= o.steps) throw new Error(`the run already has ${tuner.step} steps: raise Steps to train more`);
+  imported?.destroy();
+  imported = null;
+  if (persisted) await sessionStore.update({ options: { ...o }, status: 'running' }).catch(() => {});
+  return runTuner();
+}
+
+function currentLora(): LoraState | null {
+  return imported ?? tuner?.lora ?? null;
+}
+
+// ---- try it --------------------------------------------------------------------------------
+async function generate(a: Commands['generate']['args']) {
+  notWhileTraining('generate');
+  const { model, tok } = needModel();
+  const lora = a.adapter ? currentLora() : null;
+  if (a.adapter && !lora) throw new Error('no adapter yet: train or open one');
+  const r = await generateText(model, tok as Tokenizer, {
+    prompt: a.prompt,
+    steps: a.steps,
+    temperature: a.temperature,
+    seed: a.seed,
+    lora: lora ?? undefined,
+    onToken: (text) => post('token', { stream: a.stream, text }),
+  });
+  return { text: r.text, tokensPerSecond: r.tokensPerSecond, generatedTokens: r.generatedTokens };
+}
+
+function softmax(xs: number[]): number[] {
+  const m = Math.max(...xs);
+  const e = xs.map((x) => Math.exp(x - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / s);
+}
+
+async function classify(text: string): Promise<ClassifyInfo> {
+  notWhileTraining('classify');
+  const { model, tok } = needModel();
+  const c = data?.task.classify;
+  if (!c) throw new Error('the data is not a classification task');
+  const item = classifyItems(tok, [{ text, label: c.classes[0] }], c, data!.seq, 'your text')[0];
+  const rows = item.candidates.length;
+  const base = (await scoreItems(model, null, [item], rows))[0];
+  const lora = currentLora();
+  const adapted = lora ? (await scoreItems(model, lora, [item], rows))[0] : null;
+  return { classes: c.classes, labelWords: c.labelWords, prompt: c.template.replace('{text}', text), base: softmax(base), adapted: adapted && softmax(adapted) };
+}
+
+// ---- keep the work -------------------------------------------------------------------------
+async function exportAdapter(): Promise<AdapterExport> {
+  notWhileTraining('download');
+  const { info } = needModel();
+  const cp = tuner?.checkpoint;
+  if (!imported && tuner && cp && (JSON.parse(cp['trainer_state.json']) as { step: number }).step === tuner.step) return { ...cp };
+  const lora = currentLora();
+  if (!lora) throw new Error('no adapter yet: train or open one');
+  return writeAdapter(await lora.toHost(), { baseModelName: info.name });
+}
+
+function importAdapter(a: Commands['importAdapter']['args']) {
+  notWhileTraining('opening an adapter');
+  const { model } = needModel();
+  const tensors = readAdapter({ config: a.config, safetensors: a.safetensors }, model.config, a.name);
+  imported?.destroy();
+  imported = LoraState.fromAdapter(model.gpu, model.config, tensors);
+  return { rank: tensors.rank, targets: [...tensors.targets] };
+}
+
+// ---- restore -------------------------------------------------------------------------------
+async function restore(): Promise<Restored | null> {
+  const saved = await sessionStore.load();
+  if (!saved) return null;
+  const { session, checkpoint, model: blobs } = saved;
+  const out: Restored = {
+    model: null,
+    modelRef: session.model,
+    data: null,
+    spec: session.data,
+    options: session.options,
+    run: { status: session.status, step: session.step, steps: session.options.steps, history: [], evals: session.evals, hasAdapter: false, persisted: true },
+  };
+  try {
+    if (session.model.kind === 'demo') out.model = await loadModel({ kind: 'demo' });
+    else if (blobs) {
+      out.model = await loadModel({ kind: 'files', model: blobs.model, modelName: session.model.name, tokenizer: blobs.tokenizer, tokenizerName: session.model.tokenizerName });
+      loaded!.ref = session.model;
+      loaded!.blobs = blobs;
+    } else throw new Error(`the model ${session.model.name} was not saved in this browser: open it again`);
+    const o = session.options;
+    const task = prepare({ ...session.data, trainSize: o.trainSize, evalSize: o.evalSize }, o.seq, o.seed);
+    out.data = dataInfo(task, o.batch, o.seed);
+    persisted = true;
+    tuner = makeTuner(task, o, checkpoint ?? undefined);
+    tuner.evals = dedupeEvals([...tuner.evals, ...session.evals]);
+    // A run that was going when the page went away continues from its last checkpoint on Resume.
+    tuner.status = tuner.step >= o.steps ? 'done' : tuner.step > 0 || session.status !== 'running' ? 'paused' : 'idle';
+    if (session.status === 'running' && tuner.step < o.steps) out.error = `training stopped when the page closed; the last checkpoint is step ${tuner.step}: press Resume`;
+    out.run = runInfo();
+  } catch (e) {
+    out.error = (e as Error).message;
+  }
+  return out;
+}
+
+async function forget(): Promise<void> {
+  notWhileTraining('forget');
+  tuner?.destroy();
+  tuner = null;
+  persisted = false;
+  await sessionStore.clear();
+}
+
+// ---- dispatch ------------------------------------------------------------------------------
+const handlers: { [K in keyof Commands]: (args: Commands[K]['args']) => Promise<Commands[K]['result']> | Commands[K]['result'] } = {
+  init: async (): Promise<GpuInfo> => {
+    const g = await ensureGpu();
+    const l = g.limits;
+    return { adapterInfo: g.adapterInfo, limits: { maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize }, features: [...g.features] };
+  },
+  restore: () => restore(),
+  loadModel: (a) => loadModel(a.source),
+  prepareData: (a) => {
+    notWhileTraining('changing the data');
+    return dataInfo(prepare(a.spec, a.seq, a.seed), a.batch, a.seed);
+  },
+  start: (a) => start(a.options),
+  resume: (a) => resume(a.options),
+  pause: () => tuner?.pause(),
+  stop: () => tuner?.stop(),
+  generate: (a) => generate(a),
+  classify: (a) => classify(a.text),
+  exportAdapter: () => exportAdapter(),
+  importAdapter: (a) => importAdapter(a),
+  memory: () => (gpu ? gpu.ledger.report() : { current: {}, peak: {}, peakTotal: 0 }),
+  forget: () => forget(),
+};
+
+// Commands that use the GPU run one at a time, in order; pause, stop and memory answer at once.
+const IMMEDIATE = new Set<keyof Commands>(['pause', 'stop', 'memory']);
+let queue: Promise<unknown> = Promise.resolve();
+
+scope.onmessage = (ev: MessageEvent) => {
+  const req = ev.data as Request;
+  const run = () => Promise.resolve().then(() => (handlers[req.cmd] as (a: unknown) => unknown)(req.args));
+  // start/resume hold the queue for the whole run; the page disables what would wait behind them
+  const p = IMMEDIATE.has(req.cmd)
+    ? run()
+    : running
+      ? Promise.reject(new Error(`${req.cmd}: training is running; pause or stop it first`))
+      : (queue = queue.then(run, run));
+  p.then(
+    (value) => scope.postMessage({ id: req.id, ok: true, value } satisfies Reply),
+    (err: unknown) => {
+      const { message, hint } = explainError(err);
+      scope.postMessage({ id: req.id, ok: false, error: message, ...(hint ? { hint } : {}) } satisfies Reply);
+    },
+  );
+};

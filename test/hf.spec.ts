@@ -1,0 +1,606 @@
+// Hugging Face checkpoints: model directories built here from stories260K.bin the way
+// transformers' convert_llama_weights_to_hf.py builds them (q/k rows permuted from Meta's
+// interleaved order to HF's half-split order), in F32, F16, BF16 and as two shards with an index,
+// with a Llama-2-style tokenizer.json made from tok512.bin the way transformers' LlamaConverter
+// makes one. The loaded model must give the .bin's logits on the GPU, its greedy text, and every
+// malformed directory a one-line error that names the problem. The tokenizer.json reader is also
+// checked against llama.cpp's tokenizer tests (a real Llama 2 and the GPT-2 vocabulary).
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readHfDir } from '../src/cli/hf_dir';
+import type { LlamaModelFile } from '../src/model/config';
+import { generateText } from '../src/model/generate';
+import { parseGguf } from '../src/model/gguf';
+import { GgufTokenizer, TokenType } from '../src/model/gguf_tokenizer';
+import { floatToF16Bits } from '../src/model/gguf_writer';
+import { parseHfModel, type HfModelFiles } from '../src/model/hf';
+import { hfTokenizer, hfTokenizerMetadata } from '../src/model/hf_tokenizer';
+import { parseLlama2c } from '../src/model/llama2c';
+import { Model } from '../src/model/model';
+import { f16BitsToFloat, writeSafetensors, type Float32TensorIn } from '../src/model/safetensors';
+import { Tokenizer, type TextTokenizer } from '../src/model/tokenizer';
+import { ForwardPass } from '../src/model/transformer';
+import { permuteQkRows } from '../src/zo/peft';
+import { assetPath, knownOutput } from './assets';
+import { gpuFixture, relError } from './gpu';
+
+// ---- building HF files ----------------------------------------------------------------------------
+
+/**
+ * convert_llama_weights_to_hf.py's permute, written as the torch ops it does:
+ * w.view(n_heads, dim1 // n_heads // 2, 2, dim2).transpose(1, 2).reshape(dim1, dim2).
+ */
+function permuteForHf(w: Float32Array, nHeads: number, rows: number, cols: number): Float32Array {
+  const half = rows / nHeads / 2;
+  const out = new Float32Array(w.length);
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let j = 0; j < 2; j++) {
+        const src = ((h * half + i) * 2 + j) * cols; // view index [h, i, j]
+        const dst = ((h * 2 + j) * half + i) * cols; // after transpose(1, 2): [h, j, i]
+        out.set(w.subarray(src, src + cols), dst);
+      }
+    }
+  }
+  return out;
+}
+
+/** The tensors of a llama2.c model under their HF names, q/k rows in HF order. */
+function hfTensors(m: LlamaModelFile, opts: { lmHead?: boolean } = {}): Float32TensorIn[] {
+  const c = m.config;
+  const w = m.weights;
+  const q = c.nHeads * c.headDim;
+  const kv = c.nKvHeads * c.headDim;
+  const out: Float32TensorIn[] = [{ name: 'model.embed_tokens.weight', shape: [c.vocabSize, c.dim], data: w.tokenEmbedding }];
+  w.layers.forEach((l, i) => {
+    const p = `model.layers.${i}.`;
+    out.push(
+      { name: `${p}input_layernorm.weight`, shape: [c.dim], data: l.attnNorm },
+      { name: `${p}self_attn.q_proj.weight`, shape: [q, c.dim], data: permuteForHf(l.wq, c.nHeads, q, c.dim) },
+      { name: `${p}self_attn.k_proj.weight`, shape: [kv, c.dim], data: permuteForHf(l.wk, c.nKvHeads, kv, c.dim) },
+      { name: `${p}self_attn.v_proj.weight`, shape: [kv, c.dim], data: l.wv },
+      { name: `${p}self_attn.o_proj.weight`, shape: [c.dim, q], data: l.wo },
+      { name: `${p}post_attention_layernorm.weight`, shape: [c.dim], data: l.ffnNorm },
+      { name: `${p}mlp.gate_proj.weight`, shape: [c.hiddenDim, c.dim], data: l.w1 },
+      { name: `${p}mlp.down_proj.weight`, shape: [c.dim, c.hiddenDim], data: l.w2 },
+      { name: `${p}mlp.up_proj.weight`, shape: [c.hiddenDim, c.dim], data: l.w3 },
+    );
+  });
+  out.push({ name: 'model.norm.weight', shape: [c.dim], data: w.finalNorm });
+  if (opts.lmHead) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, c.dim], data: w.classifier.slice() });
+  return out;
+}
+
+function hfConfig(m: LlamaModelFile, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const c = m.config;
+  return {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: c.dim,
+    intermediate_size: c.hiddenDim,
+    num_hidden_layers: c.nLayers,
+    num_attention_heads: c.nHeads,
+    num_key_value_heads: c.nKvHeads,
+    rms_norm_eps: c.normEps,
+    rope_theta: c.ropeTheta,
+    max_position_embeddings: c.seqLen,
+    vocab_size: c.vocabSize,
+    tie_word_embeddings: c.sharedClassifier,
+    hidden_act: 'silu',
+    bos_token_id: 1,
+    eos_token_id: 2,
+    rope_scaling: null,
+    torch_dtype: 'float32',
+    ...extra,
+  };
+}
+
+function bf16Bits(x: number): number {
+  const u = new Uint32Array(new Float32Array([x]).buffer)[0];
+  return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16; // round to nearest even (no NaN here)
+}
+const bf16ToFloat = (h: number) => new Float32Array(new Uint32Array([h << 16]).buffer)[0];
+
+type Dtype = 'F32' | 'F16' | 'BF16' | 'I8';
+
+/** A safetensors file in any dtype (the repo's writer writes F32 only): header by hand, names sorted. */
+function writeSafetensorsAs(tensors: Float32TensorIn[], dtype: Dtype): Uint8Array {
+  if (dtype === 'F32') return writeSafetensors(tensors, { format: 'pt' });
+  const size = dtype === 'I8' ? 1 : 2;
+  const ordered = [...tensors].sort((a, b) => (a.name < b.name ? -1 : 1));
+  let offset = 0;
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  for (const t of ordered) {
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + t.data.length * size] };
+    offset += t.data.length * size;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const out = new Uint8Array(8 + json.length + offset);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, json.length, true);
+  out.set(new TextEncoder().encode(json), 8);
+  let pos = 8 + json.length;
+  for (const t of ordered) {
+    for (let i = 0; i < t.data.length; i++) {
+      if (dtype === 'I8') view.setInt8(pos + i, Math.max(-128, Math.min(127, Math.round(t.data[i] * 100))));
+      else view.setUint16(pos + i * 2, dtype === 'F16' ? floatToF16Bits(t.data[i]) : bf16Bits(t.data[i]), true);
+    }
+    pos += t.data.length * size;
+  }
+  return out;
+}
+
+/** A model whose weights are those of `m` rounded through a 16-bit format (what a F16/BF16 file holds). */
+function rounded(m: LlamaModelFile, dtype: 'F16' | 'BF16'): LlamaModelFile {
+  const r = (a: Float32Array) => a.map((x) => (dtype === 'F16' ? f16BitsToFloat(floatToF16Bits(x)) : bf16ToFloat(bf16Bits(x))));
+  const w = m.weights;
+  const tokenEmbedding = r(w.tokenEmbedding);
+  return {
+    config: { ...m.config },
+    weights: {
+      tokenEmbedding,
+      layers: w.layers.map((l) => ({
+        attnNorm: r(l.attnNorm), wq: r(l.wq), wk: r(l.wk), wv: r(l.wv), wo: r(l.wo), ffnNorm: r(l.ffnNorm), w1: r(l.w1), w2: r(l.w2), w3: r(l.w3),
+      })),
+      finalNorm: r(w.finalNorm),
+      classifier: m.config.sharedClassifier ? tokenEmbedding : r(w.classifier),
+    },
+  };
+}
+
+/**
+ * transformers' SentencePieceExtractor.extract(vocab_scores): for every piece (in id order), each
+ * split into two pieces of the vocabulary, ordered by the ids of the halves; then all of them
+ * stably sorted by the piece's score, best first.
+ */
+function extractMerges(pieces: string[], scores: ArrayLike<number>): [string, string][] {
+  const vocab = new Map<string, number>();
+  pieces.forEach((p, i) => vocab.set(p, i));
+  const merges: { l: string; r: string; score: number }[] = [];
+  pieces.forEach((piece, i) => {
+    const cps = Array.from(piece);
+    const local: { l: string; r: string; score: number }[] = [];
+    for (let k = 1; k < cps.length; k++) {
+      const l = cps.slice(0, k).join('');
+      const r = cps.slice(k).join('');
+      if (vocab.has(l) && vocab.has(r)) local.push({ l, r, score: scores[i] });
+    }
+    local.sort((a, b) => vocab.get(a.l)! - vocab.get(b.l)! || vocab.get(a.r)! - vocab.get(b.r)!);
+    merges.push(...local);
+  });
+  merges.sort((a, b) => b.score - a.score);
+  return merges.map((m) => [m.l, m.r]);
+}
+
+/** A tokenizer.json as transformers' LlamaConverter writes it (legacy Llama 2 layout). */
+function llamaTokenizerJson(pieces: string[], scores: ArrayLike<number>, mergesAsPairs = false): string {
+  const merges = extractMerges(pieces, scores);
+  const special = (id: number) => ({ id, content: pieces[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  return JSON.stringify({
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [special(0), special(1), special(2)],
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] },
+    pre_tokenizer: null,
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
+    },
+    decoder: {
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        { type: 'Strip', content: ' ', start: 1, stop: 0 },
+      ],
+    },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: '<unk>',
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      ignore_merges: false,
+      vocab: Object.fromEntries(pieces.map((p, i) => [p, i])),
+      merges: mergesAsPairs ? merges : merges.map(([a, b]) => `${a} ${b}`),
+    },
+  });
+}
+
+/** tok512.bin's pieces as SentencePiece writes them ('▁' for spaces, "<s>" rather than "\n<s>\n"). */
+function tok512Pieces(tok: Tokenizer): string[] {
+  const d = new TextDecoder('utf-8', { fatal: true });
+  return tok.pieces.map((p, i) => (i === 0 ? '<unk>' : i === 1 ? '<s>' : i === 2 ? '</s>' : d.decode(p).replaceAll(' ', '▁')));
+}
+
+/** GPT-2's tokenizer.json (byte-level BPE) from llama.cpp's GPT-2 vocabulary. */
+function gpt2TokenizerJson(pre?: unknown, extraModel: Record<string, unknown> = {}, normalizer: unknown = null): string {
+  const g = parseGguf(new Uint8Array(readFileSync(assetPath('vocab', 'ggml-vocab-gpt-2.gguf'))), 'gpt-2');
+  const tokens = g.metadata.get('tokenizer.ggml.tokens')!.value as string[];
+  const merges = g.metadata.get('tokenizer.ggml.merges')!.value as string[];
+  return JSON.stringify({
+    version: '1.0',
+    added_tokens: [{ id: 50256, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    normalizer,
+    pre_tokenizer: pre ?? { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab: Object.fromEntries(tokens.map((t, i) => [t, i])), merges, ...extraModel },
+  });
+}
+
+/** llama.cpp test-tokenizer-0 cases (ids without BOS). */
+function vocabCases(name: string): { text: string; ids: number[] }[] {
+  const texts = readFileSync(assetPath('vocab', `${name}.inp`), 'utf8').split('\n__ggml_vocab_test__\n');
+  texts.pop();
+  const lines = readFileSync(assetPath('vocab', `${name}.out`), 'utf8').split('\n');
+  return texts.map((text, i) => ({ text, ids: lines[i].trim() === '' ? [] : lines[i].trim().split(/\s+/).map(Number) }));
+}
+
+function throwsNaming(f: () => unknown, source: string, problem: RegExp): void {
+  assert.throws(f, (e: unknown) => {
+    assert.ok(e instanceof Error);
+    assert.ok(e.message.startsWith(`${source}`), `message should name the source: ${e.message}`);
+    assert.match(e.message, problem);
+    assert.ok(!e.message.includes('\n'), `message should be one line: ${e.message}`);
+    return true;
+  });
+}
+
+async function logitsOf(model: Model, tokens: number[]): Promise<Float32Array> {
+  const pass = new ForwardPass(model, { B: 1, T: tokens.length, nSelect: tokens.length });
+  try {
+    return await pass.run(tokens, tokens.map((_, i) => i));
+  } finally {
+    pass.destroy();
+  }
+}
+
+// ---- the specs ------------------------------------------------------------------------------------
+
+describe('HF checkpoints: stories260K converted to a Hugging Face directory', function () {
+  let bin: LlamaModelFile;
+  let tok512: Tokenizer;
+  let tokenizerJson: string;
+  let tmp: string;
+  const dirs: Record<'f32' | 'f16' | 'bf16' | 'sharded', string> = { f32: '', f16: '', bf16: '', sharded: '' };
+  let binModel: Model;
+  let binLogits: Float32Array;
+  let tokens: number[];
+  const loaded: Model[] = [];
+
+  before(async () => {
+    bin = parseLlama2c(new Uint8Array(readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+    tok512 = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+    tokenizerJson = llamaTokenizerJson(tok512Pieces(tok512), tok512.scores);
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'mobizo-hf-'));
+    const write = (name: keyof typeof dirs, files: Record<string, string | Uint8Array>) => {
+      dirs[name] = path.join(tmp, name);
+      mkdirSync(dirs[name]);
+      for (const [f, data] of Object.entries(files)) writeFileSync(path.join(dirs[name], f), data);
+    };
+    const config = JSON.stringify(hfConfig(bin), null, 2);
+    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+      write(dtype.toLowerCase() as 'f32', { 'config.json': config, 'model.safetensors': writeSafetensorsAs(hfTensors(bin), dtype), 'tokenizer.json': tokenizerJson });
+    }
+    // Two shards, untied config with an lm_head that is a copy of the embedding.
+    const all = hfTensors(bin, { lmHead: true });
+    const first = all.filter((t) => t.name === 'model.embed_tokens.weight' || /^model\.layers\.[0-2]\./.test(t.name));
+    const second = all.filter((t) => !first.includes(t));
+    const shard = (i: number) => `model-0000${i}-of-00002.safetensors`;
+    const weightMap = Object.fromEntries([...first.map((t) => [t.name, shard(1)]), ...second.map((t) => [t.name, shard(2)])].sort());
+    const total = all.reduce((s, t) => s + t.data.byteLength, 0);
+    write('sharded', {
+      'config.json': JSON.stringify(hfConfig(bin, { tie_word_embeddings: false })),
+      [shard(1)]: writeSafetensors(first, { format: 'pt' }),
+      [shard(2)]: writeSafetensors(second, { format: 'pt' }),
+      'model.safetensors.index.json': JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2),
+      'tokenizer.json': tokenizerJson,
+    });
+
+    const { gpu } = await gpuFixture();
+    binModel = await Model.load(gpu, bin);
+    tokens = tok512.encode('Once upon a time, a cat sat on the mat. It was happy.', { bos: true, eos: false });
+    binLogits = await logitsOf(binModel, tokens);
+  });
+
+  after(() => {
+    binModel?.destroy();
+    for (const m of loaded) m.destroy();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const load = async (file: LlamaModelFile) => {
+    const m = await Model.load((await gpuFixture()).gpu, file);
+    loaded.push(m);
+    return m;
+  };
+
+  it("the test's permutation is HF's convert script's, the inverse of permuteQkRows(.., false)", () => {
+    const w = bin.weights.layers[1].wk;
+    const { nKvHeads, headDim, dim } = bin.config;
+    assert.deepEqual(permuteForHf(w, nKvHeads, nKvHeads * headDim, dim), permuteQkRows(w, nKvHeads, headDim, dim, true));
+    assert.deepEqual(permuteQkRows(permuteForHf(w, nKvHeads, nKvHeads * headDim, dim), nKvHeads, headDim, dim, false), w);
+  });
+
+  it('reads the F32 directory: the config, halfsplit RoPE, q/k rows as stored, every other weight exactly', () => {
+    const p = parseHfModel(readHfDir(dirs.f32), dirs.f32);
+    assert.equal(p.format, 'hf');
+    assert.deepEqual(p.file.config, { ...bin.config, ropeStyle: 'halfsplit' });
+    const { nHeads, nKvHeads, headDim, dim } = bin.config;
+    p.file.weights.layers.forEach((l, i) => {
+      const b = bin.weights.layers[i];
+      assert.deepEqual(l.wq, permuteForHf(b.wq, nHeads, nHeads * headDim, dim));
+      assert.deepEqual(l.wk, permuteForHf(b.wk, nKvHeads, nKvHeads * headDim, dim));
+      for (const k of ['attnNorm', 'wv', 'wo', 'ffnNorm', 'w1', 'w2', 'w3'] as const) assert.deepEqual(l[k], b[k], `layer ${i} ${k}`);
+    });
+    assert.deepEqual(p.file.weights.tokenEmbedding, bin.weights.tokenEmbedding);
+    assert.deepEqual(p.file.weights.finalNorm, bin.weights.finalNorm);
+    assert.equal(p.file.weights.classifier, p.file.weights.tokenEmbedding); // tied
+    assert.ok(p.tokenizer);
+    assert.deepEqual([p.tokenizer.vocabSize, p.tokenizer.bosId, p.tokenizer.eosId], [512, 1, 2]);
+  });
+
+  it('logits on the GPU equal the .bin model’s within 1e-5', async () => {
+    const p = parseHfModel(readHfDir(dirs.f32), dirs.f32);
+    const got = await logitsOf(await load(p.file), tokens);
+    const err = relError(got, binLogits);
+    console.log(`      ${tokens.length} positions, rel error ${err.toExponential(2)}`);
+    assert.ok(err < 1e-5, `rel error ${err}`);
+  });
+
+  it('greedy generation (200 steps, the tokenizer from tokenizer.json) reproduces the known output', async () => {
+    const p = parseHfModel(readHfDir(dirs.f32), dirs.f32);
+    const r = await generateText(await load(p.file), p.tokenizer!, { prompt: '', steps: 200, temperature: 0 });
+    assert.equal(r.text, knownOutput());
+  });
+
+  it('two shards with an index (untied config, lm_head a copy of the embedding): the same weights and logits', async () => {
+    const files = readHfDir(dirs.sharded);
+    assert.deepEqual(files.safetensors.map((f) => f.name), ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+    const p = parseHfModel(files, dirs.sharded);
+    const single = parseHfModel(readHfDir(dirs.f32), dirs.f32);
+    assert.deepEqual(p.file, single.file);
+    assert.ok(p.file.config.sharedClassifier);
+    const err = relError(await logitsOf(await load(p.file), tokens), binLogits);
+    assert.ok(err < 1e-5, `rel error ${err}`);
+  });
+
+  for (const [dtype, tol] of [['F16', 2e-3], ['BF16', 2e-2]] as const) {
+    it(`${dtype}: weights decode exactly to the rounded values; logits within ${dtype}'s precision`, async () => {
+      const dir = dtype === 'F16' ? dirs.f16 : dirs.bf16;
+      const p = parseHfModel(readHfDir(dir), dir);
+      const want = rounded(bin, dtype);
+      const { nHeads, headDim, dim } = bin.config;
+      assert.deepEqual(p.file.weights.tokenEmbedding, want.weights.tokenEmbedding);
+      assert.deepEqual(p.file.weights.layers[2].wq, permuteForHf(want.weights.layers[2].wq, nHeads, nHeads * headDim, dim));
+      assert.deepEqual(p.file.weights.layers[4].w2, want.weights.layers[4].w2);
+      const got = await logitsOf(await load(p.file), tokens);
+      // the same 16-bit weights in the llama2.c layout: equal up to float32 rounding
+      const same = relError(got, await logitsOf(await load(want), tokens));
+      // against the float32 original: the precision of the format
+      const vsF32 = relError(got, binLogits);
+      console.log(`      vs the rounded .bin ${same.toExponential(2)}, vs the F32 .bin ${vsF32.toExponential(2)}`);
+      assert.ok(same < 1e-5, `vs rounded: ${same}`);
+      assert.ok(vsF32 < tol && vsF32 > 0, `vs F32: ${vsF32}`);
+    });
+  }
+
+  describe('errors name the problem in one line', () => {
+    let base: Float32TensorIn[];
+    let config: Record<string, unknown>;
+    const S = 'hf-model';
+    before(() => {
+      base = hfTensors(bin);
+      config = hfConfig(bin);
+    });
+    const files = (opts: { config?: Record<string, unknown>; tensors?: Float32TensorIn[]; dtype?: Dtype } = {}): HfModelFiles => ({
+      config: JSON.stringify(opts.config ?? config),
+      safetensors: [{ name: 'model.safetensors', bytes: writeSafetensorsAs(opts.tensors ?? base, opts.dtype ?? 'F32') }],
+    });
+
+    it('a missing tensor', () => {
+      const tensors = base.filter((t) => t.name !== 'model.layers.3.mlp.up_proj.weight');
+      throwsNaming(() => parseHfModel(files({ tensors }), S), S, /tensor "model\.layers\.3\.mlp\.up_proj\.weight" is missing/);
+    });
+
+    it('a tensor whose shape disagrees with the config (actual vs expected)', () => {
+      const tensors = base.map((t) => (t.name === 'model.layers.1.self_attn.k_proj.weight' ? { ...t, shape: [64, 32] } : t));
+      throwsNaming(() => parseHfModel(files({ tensors }), S), S, /tensor "model\.layers\.1\.self_attn\.k_proj\.weight" has shape \[64, 32\], expected \[32, 64\]/);
+      const wide = { ...config, intermediate_size: 200 };
+      throwsNaming(() => parseHfModel(files({ config: wide }), S), S, /tensor "model\.layers\.0\.mlp\.gate_proj\.weight" has shape \[172, 64\], expected \[200, 64\]/);
+    });
+
+    it('a missing config field, rope_scaling, an unknown architecture, other unsupported settings', () => {
+      const without = { ...config };
+      delete without.hidden_size;
+      throwsNaming(() => parseHfModel(files({ config: without }), S), S, /config\.json: field "hidden_size" is missing/);
+      throwsNaming(() => parseHfModel(files({ config: { ...config, num_hidden_layers: '5' } }), S), S, /field "num_hidden_layers" = "5" is not an integer/);
+      throwsNaming(
+        () => parseHfModel(files({ config: { ...config, rope_scaling: { type: 'linear', factor: 2 } } }), S),
+        S,
+        /rope_scaling \{"type":"linear","factor":2\} is not supported/,
+      );
+      throwsNaming(() => parseHfModel(files({ config: { ...config, architectures: ['GPT2LMHeadModel'] } }), S), S, /architecture "GPT2LMHeadModel" is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM\)/);
+      throwsNaming(() => parseHfModel(files({ config: { ...config, hidden_act: 'gelu' } }), S), S, /hidden_act "gelu" is not supported/);
+      throwsNaming(() => parseHfModel(files({ config: { ...config, head_dim: 16 } }), S), S, /head_dim 16 is not hidden_size \/ num_attention_heads = 8/);
+      throwsNaming(() => parseHfModel(files({ config: { ...config, attention_bias: true } }), S), S, /attention_bias true is not supported/);
+      throwsNaming(() => parseHfModel({ ...files(), config: '{"hidden_size": 64,' }, S), S, /config\.json is not JSON/);
+      // plain RoPE spelled out is fine
+      assert.equal(parseHfModel(files({ config: { ...config, rope_scaling: { rope_type: 'default' } } }), S).format, 'hf');
+    });
+
+    it('Mistral and Qwen2 configs with the Llama layout load; Qwen2 q/k/v biases are named', () => {
+      const mistral = parseHfModel(files({ config: { ...config, architectures: ['MistralForCausalLM'], model_type: 'mistral', sliding_window: 256 } }), S);
+      assert.equal(mistral.file.config.seqLen, 256); // full attention is the sliding window's within it
+      const qwen = { ...config, architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', use_sliding_window: false, sliding_window: 256 };
+      assert.equal(parseHfModel(files({ config: qwen }), S).file.config.seqLen, 512);
+      const biases = [...base];
+      for (let l = 0; l < bin.config.nLayers; l++) {
+        for (const [p, n] of [['q', 64], ['k', 32], ['v', 32]] as const) biases.push({ name: `model.layers.${l}.self_attn.${p}_proj.bias`, shape: [n], data: new Float32Array(n) });
+      }
+      throwsNaming(() => parseHfModel(files({ config: qwen, tensors: biases }), S), S, /Qwen2ForCausalLM attention biases are not supported.*model\.layers\.0\.self_attn\.k_proj\.bias, model\.layers\.0\.self_attn\.q_proj\.bias, model\.layers\.0\.self_attn\.v_proj\.bias, \.\.\. \(15 in all\)/);
+      const extra = [...base, { name: 'model.layers.0.mlp.experts.weight', shape: [2], data: new Float32Array(2) }];
+      throwsNaming(() => parseHfModel(files({ tensors: extra }), S), S, /tensors not in the LlamaForCausalLM layout of 5 layers: model\.layers\.0\.mlp\.experts\.weight/);
+      // rotary_emb.inv_freq buffers of old checkpoints are ignored
+      const inv = [...base, { name: 'model.layers.0.self_attn.rotary_emb.inv_freq', shape: [4], data: new Float32Array(4) }];
+      assert.equal(parseHfModel(files({ tensors: inv }), S).format, 'hf');
+    });
+
+    it('an unsupported dtype', () => {
+      throwsNaming(() => parseHfModel(files({ dtype: 'I8' }), S), S, /tensor "model\.embed_tokens\.weight" has dtype I8, not supported \(only F32, F16 and BF16\)/);
+    });
+
+    it('an untied lm_head of the wrong shape; a separate lm_head is kept separate', () => {
+      const head = (rows: number) => [...base, { name: 'lm_head.weight', shape: [rows, 64], data: new Float32Array(rows * 64).fill(0.5) }];
+      const untied = { ...config, tie_word_embeddings: false };
+      throwsNaming(() => parseHfModel(files({ config: untied, tensors: head(500) }), S), S, /tensor "lm_head\.weight" has shape \[500, 64\], expected \[512, 64\]/);
+      const p = parseHfModel(files({ config: untied, tensors: head(512) }), S);
+      assert.equal(p.file.config.sharedClassifier, false);
+      assert.equal(p.file.weights.classifier[0], 0.5);
+    });
+
+    it('a shard referenced by the index but absent (in memory and on disk)', () => {
+      const f = readHfDir(dirs.sharded);
+      const one = { ...f, safetensors: f.safetensors.slice(0, 1) };
+      throwsNaming(() => parseHfModel(one, S), S, /model\.safetensors\.index\.json references shard that is absent: model-00002-of-00002\.safetensors/);
+      const dir = path.join(tmp, 'missing-shard');
+      mkdirSync(dir);
+      for (const n of ['config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors']) writeFileSync(path.join(dir, n), readFileSync(path.join(dirs.sharded, n)));
+      throwsNaming(() => readHfDir(dir), dir, /1 of the 2 shards in model\.safetensors\.index\.json is missing: model-00002-of-00002\.safetensors/);
+      // a tensor the index puts in a shard that lacks it
+      const index = JSON.parse(f.index!);
+      index.weight_map['model.layers.9.mlp.up_proj.weight'] = 'model-00002-of-00002.safetensors';
+      throwsNaming(() => parseHfModel({ ...f, index: JSON.stringify(index) }, S), S, /tensor "model\.layers\.9\.mlp\.up_proj\.weight" is not in model-00002-of-00002\.safetensors/);
+    });
+
+    it('readHfDir: a missing directory, config.json or weights', () => {
+      const nowhere = path.join(tmp, 'nowhere');
+      throwsNaming(() => readHfDir(nowhere), nowhere, /no such directory/);
+      const dir = path.join(tmp, 'empty');
+      mkdirSync(dir);
+      throwsNaming(() => readHfDir(dir), dir, /no config\.json/);
+      writeFileSync(path.join(dir, 'config.json'), '{}');
+      throwsNaming(() => readHfDir(dir), dir, /no model\.safetensors or model\.safetensors\.index\.json/);
+      writeFileSync(path.join(dir, 'pytorch_model.bin'), '');
+      throwsNaming(() => readHfDir(dir), dir, /has pytorch_model\.bin but no model\.safetensors/);
+      unlinkSync(path.join(dir, 'pytorch_model.bin'));
+    });
+  });
+});
+
+describe('HF tokenizer.json: Llama-2-style SentencePiece BPE made from tok512.bin', () => {
+  const tok512 = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+  const pieces = tok512Pieces(tok512);
+  const stories = readFileSync(assetPath('data', 'tinystories', 'tinystories-head-2MiB.txt'), 'utf8').slice(0, 20000).split('<|endoftext|>');
+  const samples = [
+    '', ' ', 'Once upon a time', 'Once upon a time, there was a little girl named Lily.', '  two  spaces\n\nand\ttabs ',
+    'Ünïcödé: café, naïve, 中文, 😀🦙 and the byte fallback', 'Lily\'s mom said, "Let\'s go!"', '\n', 'a\u200ab', 'non\u00a0breaking', ...stories,
+  ];
+
+  for (const pairs of [false, true]) {
+    it(`encodes and decodes every sample as tok512 (merges as ${pairs ? '[a, b] pairs' : '"a b" strings'})`, () => {
+      const tok = hfTokenizer(llamaTokenizerJson(pieces, tok512.scores, pairs), 'tokenizer.json');
+      assert.deepEqual([tok.vocabSize, tok.bosId, tok.eosId], [512, 1, 2]);
+      for (const s of samples) {
+        for (const [bos, eos] of [[true, false], [false, false], [true, true]]) {
+          assert.deepEqual(tok.encode(s, { bos, eos }), tok512.encode(s, { bos, eos }), JSON.stringify(s.slice(0, 60)));
+        }
+        const ids = tok512.encode(s, { bos: true, eos: true });
+        assert.equal(tok.decode(ids), s);
+      }
+      for (const prev of [-1, 1, 300]) {
+        for (let t = 3; t < 512; t++) assert.deepEqual(tok.decodeBytes(prev, t), tok512.decodeBytes(prev, t), `decodeBytes(${prev}, ${t})`);
+      }
+    });
+  }
+
+  it('the metadata: scores are -(rank of the first merge making the piece), token types, BOS added by the template', () => {
+    const json = llamaTokenizerJson(pieces, tok512.scores);
+    const merges = JSON.parse(json).model.merges as string[];
+    const m = hfTokenizerMetadata(json, 'tokenizer.json').metadata;
+    const scores = m.get('tokenizer.ggml.scores')!.value as Float32Array;
+    const types = m.get('tokenizer.ggml.token_type')!.value as Int32Array;
+    assert.equal(scores[pieces.indexOf('▁the')], -merges.findIndex((x) => x.replace(' ', '') === '▁the'));
+    assert.equal(scores[pieces.indexOf('e')], 0);
+    assert.deepEqual([types[0], types[1], types[2], types[3], types[258], types[259]], [TokenType.unknown, TokenType.control, TokenType.control, TokenType.byte, TokenType.byte, TokenType.normal]);
+    assert.deepEqual([m.get('tokenizer.ggml.add_bos_token')!.value, m.get('tokenizer.ggml.add_eos_token')!.value, m.get('tokenizer.ggml.add_space_prefix')!.value], [true, false, true]);
+  });
+
+  it('a Metaspace pre-tokenizer (transformers legacy: false) tokenizes the same; padding to the model vocabulary', () => {
+    const j = JSON.parse(llamaTokenizerJson(pieces, tok512.scores));
+    j.normalizer = null;
+    j.pre_tokenizer = { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false };
+    const tok = hfTokenizer(JSON.stringify(j), 'tokenizer.json', { vocabSize: 520, eosTokenId: [2, 7] });
+    assert.deepEqual([tok.vocabSize, tok.eosId], [520, 2]);
+    for (const s of samples.slice(0, 12)) assert.deepEqual(tok.encode(s, { bos: true, eos: false }), tok512.encode(s, { bos: true, eos: false }));
+    throwsNaming(() => hfTokenizer(JSON.stringify(j), 'tokenizer.json', { vocabSize: 500 }), 'tokenizer.json', /token ids up to 511, past the model's vocab_size 500/);
+  });
+});
+
+describe('HF tokenizer.json against llama.cpp test-tokenizer-0', () => {
+  it('Llama 2 (32000 pieces, merges as transformers extracts them): every case', () => {
+    const g = GgufTokenizer.fromGguf(parseGguf(new Uint8Array(readFileSync(assetPath('vocab', 'ggml-vocab-llama-spm.gguf'))), 'spm'), 'spm');
+    const tok = hfTokenizer(llamaTokenizerJson(g.pieces, g.scores), 'llama-2/tokenizer.json');
+    assert.equal(tok.vocabSize, 32000);
+    for (const { text, ids } of vocabCases('ggml-vocab-llama-spm.gguf')) {
+      assert.deepEqual(tok.encode(text, { bos: false, eos: false }), ids, JSON.stringify(text));
+      assert.equal(tok.decode(tok.encode(text, { bos: true, eos: false })), text);
+    }
+  });
+
+  it('GPT-2 (byte-level BPE, ByteLevel pre-tokenizer or Split + ByteLevel): every case', () => {
+    const split = {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+" }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    };
+    for (const pre of [undefined, split]) {
+      const tok: TextTokenizer = hfTokenizer(gpt2TokenizerJson(pre), 'gpt-2/tokenizer.json');
+      assert.deepEqual([tok.vocabSize, tok.bosId, tok.eosId], [50257, 50256, 50256]);
+      for (const { text, ids } of vocabCases('ggml-vocab-gpt-2.gguf')) {
+        assert.deepEqual(tok.encode(text, { bos: false, eos: false }), ids, JSON.stringify(text));
+        assert.equal(tok.decode(ids), text);
+      }
+    }
+  });
+
+  it('Llama 3 and Qwen2 regexes map to their pre-tokenizers; NFC is applied; the rest is a named error', () => {
+    const splitBy = (regex: string) => ({
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    });
+    const llama3 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    const qwen2 = llama3.replace('\\p{N}{1,3}', '\\p{N}');
+    const pre = (json: string) => hfTokenizerMetadata(json, 't').metadata.get('tokenizer.ggml.pre')!.value;
+    assert.equal(pre(gpt2TokenizerJson(splitBy(llama3), { ignore_merges: true })), 'llama3');
+    assert.equal(pre(gpt2TokenizerJson(splitBy(qwen2))), 'qwen2');
+    const nfc = hfTokenizer(gpt2TokenizerJson(splitBy(qwen2), {}, { type: 'NFC' }), 't');
+    assert.deepEqual(nfc.encode('cafe\u0301', { bos: false, eos: false }), nfc.encode('café', { bos: false, eos: false }));
+
+    const S = 'tokenizer.json';
+    throwsNaming(() => hfTokenizer(gpt2TokenizerJson(splitBy('\\w+')), S), S, /pre_tokenizer Split by \{"Regex":"\\\\w\+"\} is not supported/);
+    throwsNaming(() => hfTokenizer(gpt2TokenizerJson(splitBy(llama3)), S), S, /ignore_merges false with the llama3 pre-tokenizer is not supported/);
+    throwsNaming(() => hfTokenizer(gpt2TokenizerJson({ type: 'ByteLevel', add_prefix_space: true }), S), S, /ByteLevel with add_prefix_space is not supported/);
+    throwsNaming(() => hfTokenizer(gpt2TokenizerJson(undefined, {}, { type: 'NFKC' }), S), S, /normalizer \{"type":"NFKC"\} is not supported/);
+    const j = JSON.parse(gpt2TokenizerJson());
+    throwsNaming(() => hfTokenizer(JSON.stringify({ ...j, model: { type: 'Unigram', vocab: [] } }), S), S, /model type "Unigram" is not supported/);
+    throwsNaming(() => hfTokenizer(JSON.stringify({ ...j, model: { type: 'WordPiece', vocab: {} } }), S), S, /model type "WordPiece" is not supported/);
+    throwsNaming(() => hfTokenizer(JSON.stringify({ ...j, pre_tokenizer: { type: 'Whitespace' } }), S), S, /neither byte-level .* nor SentencePiece-style .*pre-tokenizer: Whitespace/);
+    throwsNaming(() => hfTokenizer('{"model": ', S), S, /tokenizer\.json is not JSON/);
+  });
+});
