@@ -72,12 +72,15 @@ export class Dispatch {
     private readonly bindGroup: GPUBindGroup,
     private readonly uniform: GPUBuffer | null,
     public workgroups: [number, number, number],
+    /** The params last written (for profilers: FLOPs and bytes are derived from them). */
+    public params: Params | null,
   ) {}
 
   /** Rewrites this dispatch's uniforms (e.g. the position during generation). */
   setParams(params: Params): void {
     if (!this.uniform) throw new Error(`kernel ${this.kernel.name} has no Params`);
     this.kernel.gpu.device.queue.writeBuffer(this.uniform, 0, this.kernel.pack(params));
+    this.params = params;
   }
 
   destroy(): void {
@@ -186,7 +189,7 @@ export class Kernel {
     if (given.size) throw new Error(`kernel ${this.name} (${label}): unknown binding(s) ${[...given].join(', ')}`);
     if (params && !uniform) throw new Error(`kernel ${this.name} (${label}): takes no params`);
     const bindGroup = this.gpu.device.createBindGroup({ label, layout: this.layout, entries });
-    return new Dispatch(this, label, bindGroup, uniform, workgroups);
+    return new Dispatch(this, label, bindGroup, uniform, workgroups, params);
   }
 }
 

@@ -14,9 +14,6 @@ import { Dispatch, type Params } from './kernel';
 import { SHADERS, preprocess } from './kernels/registry';
 import { Program, type Op } from './program';
 
-/** Finds the params a dispatch was recorded with (its wrapper's Params, by shader field name). */
-export type ParamsResolver = (d: Dispatch) => Params | undefined;
-
 /** Counted work of one launch: useful float operations and compulsory bytes moved. */
 export interface Cost {
   flops: number;
@@ -69,7 +66,6 @@ export interface ProfileResult {
 export interface ProfileOptions {
   label?: string;
   repeats?: number; // runs of the whole op list; each dispatch reports its median (default 1)
-  params?: ParamsResolver; // where dispatches do not carry their params
   findings?: boolean; // attach analyzePerformance findings (default true)
 }
 
@@ -239,11 +235,10 @@ export class Profiler {
       ns.forEach((v, i) => samples[i].push(v));
     }
     this.gpu.throwIfFailed('profile');
-    const resolve: ParamsResolver = (d) => (d as unknown as { params?: Params }).params ?? opts.params?.(d);
     const rows: DispatchTiming[] = dispatches.map((d, i) => {
       const ns = median(samples[i]);
       const row: DispatchTiming = { label: d.label, kernel: d.kernel.name, ns, workgroups: [...d.workgroups] };
-      const c = dispatchCost(d.kernel.name, resolve(d));
+      const c = dispatchCost(d.kernel.name, d.params ?? undefined);
       if (c) {
         row.flops = c.flops;
         row.bytes = c.bytes;
