@@ -37,3 +37,21 @@ fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     out[base + i] = x[base + i] * inv * weight[i];
   }
 }
+
+// The same with one thread per row and no barriers: for batches of many short rows (training
+// passes), where a workgroup per row spends its time synchronising (measured on SwiftShader).
+@compute @workgroup_size(WG)
+fn rmsnorm_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x + gid.y * 65535u * WG;
+  if (row >= params.rows) { return; }
+  let base = row * params.width;
+  var ss = 0.0;
+  for (var i = 0u; i < params.width; i++) {
+    let v = x[base + i];
+    ss += v * v;
+  }
+  let inv = inverseSqrt(ss / f32(params.width) + params.eps);
+  for (var i = 0u; i < params.width; i++) {
+    out[base + i] = x[base + i] * inv * weight[i];
+  }
+}

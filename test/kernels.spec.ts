@@ -49,7 +49,8 @@ describe('kernels vs float64 reference', () => {
 
   it('rmsnorm, ragged widths', async () => {
     const { gpu, ks } = await gpuFixture();
-    for (const [rows, width] of [[1, 64], [7, 100], [3, 1], [5, 300]]) {
+    // the last two take the thread-per-row variant (rows >= 256)
+    for (const [rows, width] of [[1, 64], [7, 100], [3, 1], [5, 300], [300, 64], [257, 37]]) {
       const xd = randoms(rows * width, rows + width, 3);
       const wd = randoms(width, width);
       const out = poisoned(gpu, 'out', [rows, width]);

@@ -39,7 +39,7 @@ export const SHADERS: Record<string, [string, string[]]> = {
   matmul: [matmulSrc, ['matmul', 'matmul_vec4']],
   matmul_quant: [matmulQuantSrc, ['matmul_f16', 'matmul_q8_0', 'matmul_q4_0']],
   mplora: [mploraSrc, ['mplora']],
-  rmsnorm: [rmsnormSrc, ['rmsnorm']],
+  rmsnorm: [rmsnormSrc, ['rmsnorm', 'rmsnorm_rows']],
   rng_fill: [rngFillSrc, ['rng_fill', 'rng_bits']],
   rope: [ropeSrc, ['rope']],
   swiglu: [swigluSrc, ['swiglu']],
