@@ -44,15 +44,34 @@ fn mplora(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
   let query = g % params.q;
   let sign = select(-1.0, 1.0, g < params.q);
 
-  for (var t = lid.y * OT + lid.x; t < OT * rank; t += OT * RL) {
-    let o = o0 + t / rank;
-    let e = o * rank + t % rank;
-    var v = 0.0;
-    if (o < params.outDim) {
-      v = b[e];
-      if (params.eps != 0.0) { v += sign * params.eps * zo_normal(params.seed, params.tensor, query, e); }
+  let li = lid.y * OT + lid.x;
+  let perturbed = params.eps != 0.0;
+  if (rank % 4u == 0u) {
+    // four consecutive elements share one Philox block: draw them together
+    for (var t = 4u * li; t < OT * rank; t += 4u * OT * RL) {
+      let o = o0 + t / rank;
+      let e = o * rank + t % rank;
+      var v = vec4<f32>(0.0);
+      if (o < params.outDim) {
+        v = vec4<f32>(b[e], b[e + 1u], b[e + 2u], b[e + 3u]);
+        if (perturbed) { v += sign * params.eps * zo_normal4(params.seed, params.tensor, query, e / 4u); }
+      }
+      bp[t] = v.x;
+      bp[t + 1u] = v.y;
+      bp[t + 2u] = v.z;
+      bp[t + 3u] = v.w;
     }
-    bp[t] = v;
+  } else {
+    for (var t = li; t < OT * rank; t += OT * RL) {
+      let o = o0 + t / rank;
+      let e = o * rank + t % rank;
+      var v = 0.0;
+      if (o < params.outDim) {
+        v = b[e];
+        if (perturbed) { v += sign * params.eps * zo_normal(params.seed, params.tensor, query, e); }
+      }
+      bp[t] = v;
+    }
   }
   workgroupBarrier();
 

@@ -11,9 +11,10 @@ import { logSumExp } from './reference/ops';
 describe('MobiZO kernels vs float64 reference', () => {
   it('mplora: every slot gets B + sign eps Z_i, Z regenerated from the key', async () => {
     const { gpu, ks } = await gpuFixture();
-    // q = 3 queries, a prge pass of all 2q slots, 70 rows per slot (two row chunks), ragged out
-    const [q, rowsPerSlot, outDim, rank, eps, scale, seed, tensorId] = [3, 70, 37, 5, 1e-2, 2, 12345, 9];
-    for (const [slotBase, slots] of [[0, 2 * q], [q, q], [4, 1]]) {
+    // q = 3 queries, a prge pass of all 2q slots, 70 rows per slot (two row chunks), ragged out;
+    // rank 5 draws Z one element at a time, rank 8 four at a time
+    const [q, rowsPerSlot, outDim, eps, scale, seed, tensorId] = [3, 70, 37, 1e-2, 2, 12345, 9];
+    for (const [slotBase, slots, rank] of [[0, 2 * q, 5], [q, q, 5], [4, 1, 5], [0, 2 * q, 8]]) {
       const rows = slots * rowsPerSlot;
       const ax = randoms(rows * rank, 1);
       const b = randoms(outDim * rank, 2, 0.5);
@@ -34,7 +35,7 @@ describe('MobiZO kernels vs float64 reference', () => {
         }
       }
       const err = relError(await y.read(), want);
-      assert.ok(err < 1e-5, `slots ${slotBase}+${slots}: rel error ${err}`);
+      assert.ok(err < 1e-5, `slots ${slotBase}+${slots}, rank ${rank}: rel error ${err}`);
     }
   });
 
