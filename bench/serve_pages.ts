@@ -2,18 +2,12 @@
 // folder and serves it on 127.0.0.1 (scripts/serve.mjs): the shared assets at /assets/, gpu.js's
 // browser bundle at /vendor/. Used by bench/cli.ts and test/browser/profile.spec.ts.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { buildBrowser, repoRoot } from '../scripts/build.mjs';
-import { startServer } from '../scripts/serve.mjs';
-import { assetsDir } from '../test/browser/harness.ts';
+import { repoRoot } from '../scripts/build.mjs';
+import { assetsDir, serveBuilt, type ServedPage } from '../test/browser/harness.ts';
 
-export interface ServedBench {
-  url: string; // http://127.0.0.1:PORT/
-  dir: string;
-  close(): Promise<void>;
-}
+export type ServedBench = ServedPage;
 
 /** gpu.js's dist folder (gpu-browser.min.js), or null when gpu.js is not installed. */
 export function gpujsDist(): string | null {
@@ -31,27 +25,11 @@ export function gpujsDist(): string | null {
  * (name -> contents, e.g. HTML pages) into one folder, then serves it.
  */
 export async function serveBench(entries: Record<string, string>, files: Record<string, string>): Promise<ServedBench> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-bench-'));
-  try {
-    await buildBrowser({ entryPoints: Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, path.resolve(repoRoot, v)])), outdir: dir });
-    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
-    const routes: Record<string, string> = {};
-    if (fs.existsSync(assetsDir)) routes['/assets/'] = assetsDir;
-    const vendor = gpujsDist();
-    if (vendor) routes['/vendor/'] = vendor;
-    const server = await startServer({ root: dir, routes });
-    return {
-      url: server.url,
-      dir,
-      close: async () => {
-        await server.close();
-        fs.rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  } catch (e) {
-    fs.rmSync(dir, { recursive: true, force: true });
-    throw e;
-  }
+  const routes: Record<string, string> = {};
+  if (fs.existsSync(assetsDir)) routes['/assets/'] = assetsDir;
+  const vendor = gpujsDist();
+  if (vendor) routes['/vendor/'] = vendor;
+  return serveBuilt({ entries, files, routes });
 }
 
 /** The HTML of the bench page: gpu.js's bundle first (window.GPU), then the bench script. */

@@ -17,7 +17,7 @@
 import type { GgufFile, GgufValue } from './gguf';
 import type { EncodeOptions } from './tokenizer';
 
-import type { TextTokenizer } from './tokenizer';
+import { decodeTokens, type TextTokenizer } from './tokenizer';
 export type { TextTokenizer };
 
 /** llama.cpp's LLAMA_TOKEN_TYPE_* (`tokenizer.ggml.token_type`). */
@@ -55,7 +55,6 @@ const CHAR_TO_BYTE = new Map<string, number>();
 }
 
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true }); // keep a leading U+FEFF
 
 /** Code points of a string as strings; a lone surrogate becomes U+FFFD (as UTF-8 encoding does). */
 function codePoints(s: string): string[] {
@@ -390,21 +389,6 @@ export class GgufTokenizer implements TextTokenizer {
 
   /** Text of a token sequence, each token decoded after the one before it, UTF-8 decoded once. */
   decode(tokens: number[]): string {
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    let prev = -1;
-    for (const t of tokens) {
-      const b = this.decodeBytes(prev, t);
-      parts.push(b);
-      total += b.length;
-      prev = t;
-    }
-    const all = new Uint8Array(total);
-    let o = 0;
-    for (const p of parts) {
-      all.set(p, o);
-      o += p.length;
-    }
-    return utf8Decoder.decode(all);
+    return decodeTokens(this, tokens);
   }
 }

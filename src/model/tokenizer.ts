@@ -131,6 +131,23 @@ export interface TextTokenizer {
   decode(tokens: number[]): string;
 }
 
+/**
+ * Text of a token sequence: each token's bytes after the token before it, UTF-8 decoded once.
+ * Tokens for which `silent` holds print nothing but still count as the previous token.
+ */
+export function decodeTokens(tok: Pick<TextTokenizer, 'decodeBytes'>, tokens: number[], silent: (t: number) => boolean = () => false): string {
+  const parts: Uint8Array[] = [];
+  let prev = -1;
+  for (const t of tokens) {
+    if (!silent(t)) parts.push(tok.decodeBytes(prev, t));
+    prev = t;
+  }
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) (all.set(p, o), (o += p.length));
+  return new TextDecoder('utf-8', { ignoreBOM: true }).decode(all); // a leading U+FEFF is text too
+}
+
 export interface EncodeOptions {
   bos: boolean; // prepend BOS (1)
   eos: boolean; // append EOS (2)
@@ -308,24 +325,7 @@ export class Tokenizer implements TextTokenizer {
   /** Text of a token sequence: each token decoded after the one before it, control tokens (BOS,
    * EOS) skipped, the bytes UTF-8 decoded once at the end (malformed bytes become U+FFFD). */
   decode(tokens: number[]): string {
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    let prev = -1;
-    for (const t of tokens) {
-      if (t !== this.bosId && t !== this.eosId) {
-        const b = this.decodeBytes(prev, t);
-        parts.push(b);
-        total += b.length;
-      }
-      prev = t;
-    }
-    const all = new Uint8Array(total);
-    let o = 0;
-    for (const p of parts) {
-      all.set(p, o);
-      o += p.length;
-    }
-    return new TextDecoder().decode(all);
+    return decodeTokens(this, tokens, (t) => t === this.bosId || t === this.eosId);
   }
 }
 

@@ -172,25 +172,17 @@ export interface ServedPage {
 }
 
 /**
- * Bundles `entry` (a TS module, path relative to the repo root) with the project's browser build
- * into a temporary folder, writes an index.html that loads it, and serves it on 127.0.0.1 with
- * `/assets/` mounted on the shared test assets (pass `assets: false` to skip the mount).
+ * Bundles `entries` (name -> TS module, path relative to the repo root) with the project's browser
+ * build into a temporary folder, writes `files` (name -> text, e.g. HTML pages) beside them, and
+ * serves the folder on 127.0.0.1 with extra `routes` (URL prefix -> folder).
  */
-export async function serveTestPage(opts: { entry: string; title?: string; assets?: string | false }): Promise<ServedPage> {
-  const entry = path.resolve(repoRoot, opts.entry);
-  const name = path.basename(entry).replace(/\.[cm]?[jt]s$/, '');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mobizo-${name}-`));
+export async function serveBuilt(opts: { entries: Record<string, string>; files?: Record<string, string>; routes?: Record<string, string> }): Promise<ServedPage> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mobizo-${Object.keys(opts.entries)[0] ?? 'page'}-`));
   try {
-    await buildBrowser({ entryPoints: { [name]: entry }, outdir: dir });
-    const title = opts.title ?? name;
-    fs.writeFileSync(
-      path.join(dir, 'index.html'),
-      `<!doctype html>\n<html><head><meta charset="utf-8"><title>${title}</title></head>\n` +
-        `<body><script type="module" src="./${name}.js"></script></body></html>\n`,
-    );
-    const assets = opts.assets === undefined ? assetsDir : opts.assets;
-    const routes: Record<string, string> = assets ? { '/assets/': assets } : {};
-    const server = await startServer({ root: dir, routes });
+    const entryPoints = Object.fromEntries(Object.entries(opts.entries).map(([k, v]) => [k, path.resolve(repoRoot, v)]));
+    await buildBrowser({ entryPoints, outdir: dir });
+    for (const [name, text] of Object.entries(opts.files ?? {})) fs.writeFileSync(path.join(dir, name), text);
+    const server = await startServer({ root: dir, routes: opts.routes ?? {} });
     return {
       url: server.url,
       dir,
@@ -203,4 +195,16 @@ export async function serveTestPage(opts: { entry: string; title?: string; asset
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * Serves `entry` (a TS module, path relative to the repo root) under an index.html that loads it,
+ * with `/assets/` mounted on the shared test assets (pass `assets: false` to skip the mount).
+ */
+export async function serveTestPage(opts: { entry: string; title?: string; assets?: string | false }): Promise<ServedPage> {
+  const name = path.basename(opts.entry).replace(/\.[cm]?[jt]s$/, '');
+  const title = opts.title ?? name;
+  const html = `<!doctype html>\n<html><head><meta charset="utf-8"><title>${title}</title></head>\n` + `<body><script type="module" src="./${name}.js"></script></body></html>\n`;
+  const assets = opts.assets === undefined ? assetsDir : opts.assets;
+  return serveBuilt({ entries: { [name]: opts.entry }, files: { 'index.html': html }, routes: assets ? { '/assets/': assets } : {} });
 }
