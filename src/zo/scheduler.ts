@@ -235,6 +235,11 @@ export class ZoScheduler {
     };
   }
 
+  /** The dispatches a step adds after the forward pass, in order (for profilers). */
+  stepOps(): Dispatch[] {
+    return [this.xentD, this.slotD, this.gradD, ...this.updates.map((u) => u.d)];
+  }
+
   destroy(): void {
     this.pass.destroy();
     for (const t of [this.labels, this.rowLoss, this.losses, this.grad]) t.destroy();
