@@ -2,7 +2,6 @@
 // the update of every B) profiled dispatch by dispatch. Shared by the profile page (profile.html)
 // and `npm run profile -- --node`.
 import type { Gpu } from '../src/gpu/device';
-import type { Dispatch } from '../src/gpu/kernel';
 import { Profiler, type ProfileResult } from '../src/gpu/profiler';
 import type { Op } from '../src/gpu/program';
 import type { LlamaConfig, LlamaModelFile } from '../src/model/config';

@@ -22,7 +22,7 @@ import { ZoScheduler, ZO_MODES, type TokenBatch, type ZoMode } from '../src/zo/s
 import { flatRows, GpuJs, type GpuJsMode, type GpuJsModule } from './gpujs';
 import { GpuJsLlama } from './gpujs_llama';
 import { PRESETS, weightSizes, whyNotFits, randomPreset, type PresetName } from './presets';
-import { geomean, median, timeIt, type Timing } from './timing';
+import { geomean, median, timeIt } from './timing';
 
 export type ScenarioName = 'matmul' | 'forward' | 'zo';
 export const SCENARIOS: readonly ScenarioName[] = ['matmul', 'forward', 'zo'];

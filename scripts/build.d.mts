@@ -7,9 +7,12 @@ export interface BrowserBuild {
   /** output folder (absolute, or relative to the repository root). */
   outdir: string;
   minify?: boolean;
+  /** import specifier -> file, e.g. { 'mobizo-webgpu': '/tmp/x/index.js' } */
+  alias?: Record<string, string>;
 }
 
 export const repoRoot: string;
 export function browserBuildOptions(opts: BrowserBuild): BuildOptions;
 export function buildBrowser(opts: BrowserBuild): Promise<{ outputs: string[]; warnings: Message[] }>;
 export function buildApp(opts?: { outdir?: string; minify?: boolean }): Promise<{ outputs: string[]; warnings: Message[] }>;
+export function buildLibrary(opts?: { outdir?: string; minify?: boolean; types?: boolean }): Promise<{ outputs: string[]; warnings: Message[] }>;

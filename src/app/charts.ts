@@ -30,6 +30,7 @@ export class LineChart {
   private xs: number[] = [];
   private ys: (number | null)[][];
   private pending = false;
+  private xMax = 0; // the x axis reaches at least this far (the run's steps)
 
   constructor(
     private readonly el: HTMLElement,
@@ -46,7 +47,7 @@ export class LineChart {
         height: opts.height ?? 220,
         legend: { show: true },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: false } },
+        scales: { x: { time: false, auto: false, range: (_u, min, max) => [min, max] } }, // set in redraw()
         axes: [
           { ...axis, label: 'step', labelSize: 18, size: 36 },
           { ...axis, ...(opts.yLabel ? { label: opts.yLabel, labelSize: 18 } : {}), size: 56, values: (_u, vals) => vals.map((v) => (v == null ? '' : fmt(v))) },
@@ -77,6 +78,13 @@ export class LineChart {
     return this.xs.length;
   }
 
+  /** Makes the x axis reach `x` (e.g. the run's total steps). */
+  setXMax(x: number): void {
+    if (x === this.xMax) return;
+    this.xMax = x;
+    this.redraw();
+  }
+
   /** Replaces the data. */
   set(xs: number[], ys: (number | null)[][]): void {
     this.xs = xs.slice();
@@ -103,6 +111,8 @@ export class LineChart {
     requestAnimationFrame(() => {
       this.pending = false;
       this.plot.setData([this.xs, ...this.ys] as uPlot.AlignedData);
+      // the x axis runs from 0 to the run's last step, however few points there are yet
+      this.plot.setScale('x', { min: 0, max: Math.max(1, this.xMax, ...this.xs.slice(-1)) });
     });
   }
 }

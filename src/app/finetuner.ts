@@ -10,9 +10,9 @@ import type { Model } from '../model/model';
 import type { TextTokenizer } from '../model/tokenizer';
 import { LoraState } from '../zo/lora';
 import { parseTargets, writeAdapter, type AdapterFiles } from '../zo/peft';
-import { parseCheckpoint, train, type CheckpointFiles, type CheckpointStore, type EvalResult, type TrainConfig, type TrainData, type TrainerState } from '../zo/trainer';
+import { parseCheckpoint, train, type CheckpointFiles, type CheckpointStore, type EvalResult, type TrainConfig, type TrainData } from '../zo/trainer';
 import { defaultOptions, type FineTuneOptions } from './defaults';
-import { prepareTask, type PreparedTask, type TaskSpec } from './task_source';
+import { prepareTask, type PreparedTask, type TaskSpec } from '../data/task_source';
 
 export type FineTuneStatus = 'idle' | 'running' | 'pausing' | 'paused' | 'stopping' | 'done' | 'failed';
 

@@ -8,125 +8,15 @@ import { PRESETS } from '../data/presets';
 import type { DataInfo, Events, ModelInfo, Restored, RunInfo } from '../worker/protocol';
 import { LineChart, loadCharts } from './charts';
 import { defaultOptions, OPTION_HELP, type FineTuneOptions } from './defaults';
-import { EngineClient, EngineError } from './engine_client';
-import type { EvalDetail, FineTuneStatus } from './finetuner';
-import { presetFiles, type TaskSpec } from './task_source';
-import { $, fmtBytes, fmtDuration, fmtRate, h, renderClassify, renderMemory, renderModel, renderPreview } from './views';
+import { EngineClient } from './engine_client';
+import type { FineTuneStatus } from './finetuner';
+import { busy, clearError, engine, hooks, log, refreshMemory, setEngine, showError, st, ui } from './page';
+import { presetFiles, type TaskSpec } from '../data/task_source';
+import { download, openAdapter, streams, tryClassify, tryGenerate } from './try_keep';
+import { $, fmtBytes, fmtDuration, fmtRate, h, renderMemory, renderModel, renderPreview } from './views';
 
-// ---- page state ----------------------------------------------------------------------------
-const st = {
-  gpu: false,
-  model: null as ModelInfo | null,
-  data: null as DataInfo | null,
-  run: null as RunInfo | null, // null: no run in this session
-  busy: '' as string, // a command in progress (not training)
-  training: false,
-  history: [] as { step: number; loss: number }[],
-  evals: [] as EvalDetail[],
-  recentMs: [] as number[],
-};
-
-const ui = {
-  gpuInfo: $('gpu-info'),
-  noWebgpu: $('no-webgpu'),
-  errorBox: $('error-box'),
-  restoreBox: $('restore-box'),
-  modelFile: $<HTMLInputElement>('model-file'),
-  tokFile: $<HTMLInputElement>('tok-file'),
-  loadModel: $<HTMLButtonElement>('load-model'),
-  demoModel: $<HTMLButtonElement>('demo-model'),
-  modelInfo: $('model-info'),
-  task: $<HTMLSelectElement>('task'),
-  source: $<HTMLSelectElement>('data-source'),
-  encoding: $<HTMLSelectElement>('encoding'),
-  dataText: $<HTMLTextAreaElement>('data-text'),
-  dataFile: $<HTMLInputElement>('data-file'),
-  preset: $<HTMLSelectElement>('preset'),
-  presetFiles: $<HTMLInputElement>('preset-files'),
-  template: $<HTMLInputElement>('template'),
-  labels: $<HTMLInputElement>('labels'),
-  useData: $<HTMLButtonElement>('use-data'),
-  dataSummary: $('data-summary'),
-  preview: $('preview'),
-  options: $('options'),
-  start: $<HTMLButtonElement>('start'),
-  pause: $<HTMLButtonElement>('pause'),
-  resume: $<HTMLButtonElement>('resume'),
-  stop: $<HTMLButtonElement>('stop'),
-  newRun: $<HTMLButtonElement>('new-run'),
-  runStatus: $('run-status'),
-  progress: $<HTMLProgressElement>('progress'),
-  memory: $('memory'),
-  tryPrompt: $<HTMLInputElement>('try-prompt'),
-  trySteps: $<HTMLInputElement>('try-steps'),
-  tryTemp: $<HTMLInputElement>('try-temp'),
-  trySeed: $<HTMLInputElement>('try-seed'),
-  tryGenerate: $<HTMLButtonElement>('try-generate'),
-  outBase: $('out-base'),
-  outAdapter: $('out-adapter'),
-  clsBox: $('cls-box'),
-  clsText: $<HTMLInputElement>('cls-text'),
-  clsRun: $<HTMLButtonElement>('cls-run'),
-  clsResult: $('cls-result'),
-  download: $<HTMLButtonElement>('download'),
-  adapterFiles: $<HTMLInputElement>('adapter-files'),
-  loadAdapter: $<HTMLButtonElement>('load-adapter'),
-  saved: $('saved'),
-  log: $('log'),
-};
-
-let engine: EngineClient;
 let lossChart: LineChart;
 let evalChart: LineChart;
-
-// ---- messages ------------------------------------------------------------------------------
-function showError(err: unknown): void {
-  console.error(err);
-  const msg = err instanceof Error ? err.message : String(err);
-  $('error-text').textContent = msg;
-  $('error-hint').textContent = err instanceof EngineError && err.hint ? err.hint : '';
-  ui.errorBox.hidden = false;
-}
-
-function clearError(): void {
-  ui.errorBox.hidden = true;
-}
-
-function log(text: string): void {
-  ui.log.textContent = text;
-}
-
-/** Shows the GPU memory ledger as it is now. */
-async function refreshMemory(): Promise<void> {
-  try {
-    const r = await engine.call('memory', {});
-    renderMemory(ui.memory, r);
-    $('st-mem').textContent = fmtBytes(Object.values(r.current).reduce((a, b) => a + b, 0));
-  } catch {
-    // the ledger is informative only
-  }
-}
-
-/** Runs a command with the page marked busy; errors go to the error box. */
-async function busy<T>(what: string, body: () => Promise<T>): Promise<T | undefined> {
-  clearError();
-  st.busy = what;
-  log(`${what} ...`);
-  render();
-  try {
-    const r = await body();
-    log('');
-    return r;
-  } catch (e) {
-    log('');
-    showError(e);
-    return undefined;
-  } finally {
-    st.busy = '';
-    render();
-    void refreshMemory();
-  }
-}
 
 // ---- options form --------------------------------------------------------------------------
 function buildOptions(): void {
@@ -186,7 +76,8 @@ function render(): void {
   const run = st.run;
   ui.loadModel.disabled = !free;
   ui.demoModel.disabled = !free;
-  ui.useData.disabled = !free || !st.model;
+  ui.useData.disabled = !free || !st.model || !!run; // a run keeps its data: "New run" to change it
+  ui.useData.title = run ? 'This run keeps its data: press "New run" to train on other data' : '';
   ui.start.disabled = !free || !st.model || !st.data || !!run;
   ui.pause.disabled = !st.training || run?.status !== 'running';
   ui.stop.disabled = !st.training || run?.status === 'stopping';
@@ -194,7 +85,7 @@ function render(): void {
   ui.resume.disabled = !free || !run || !st.model || !st.data || !(run.step < wanted);
   ui.resume.textContent = run && run.status === 'done' ? 'Train more' : 'Resume';
   ui.newRun.disabled = !free || !run;
-  const hasAdapter = !!run?.hasAdapter;
+  const hasAdapter = !!run?.hasAdapter || !!st.imported;
   ui.tryGenerate.disabled = !free || !st.model;
   ui.clsRun.disabled = !free || !st.model;
   ui.download.disabled = !free || !hasAdapter;
@@ -216,22 +107,36 @@ function renderRun(): void {
   const steps = run?.steps || 0;
   const step = run?.step ?? 0;
   ui.progress.max = Math.max(1, steps);
+  lossChart.setXMax(steps);
+  evalChart.setXMax(steps);
   ui.progress.value = step;
   $('st-step').textContent = run ? `${step} / ${steps}` : '-';
   const last = st.history[st.history.length - 1];
   $('st-loss').textContent = last ? last.loss.toFixed(4) : '-';
   const e = st.evals[st.evals.length - 1];
   $('st-eval').textContent = e ? (e.accuracy !== undefined ? `${(100 * e.accuracy).toFixed(1)}% acc` : `${e.loss.toFixed(4)}`) : '-';
-  if (run?.hasAdapter || run) {
-    ui.saved.textContent = run.persisted
-      ? `Saved in this browser (IndexedDB) at step ${lastCheckpointStep ?? step}: a reload or a crash resumes here. Nothing was uploaded.`
-      : 'This run is not saved in the browser (storage unavailable): download the adapter to keep it.';
+  if (run) {
+    ui.saved.textContent =
+      savedState === 'unknown'
+        ? 'Starting ...'
+        : savedState === 'no'
+          ? 'This run is not saved in the browser (storage unavailable): download the adapter to keep it.'
+          : lastCheckpointStep === null
+            ? 'This run is saved in this browser (IndexedDB) at each checkpoint; none yet.'
+            : `Saved in this browser (IndexedDB) at step ${lastCheckpointStep}: a reload or a crash resumes here. Nothing was uploaded.`;
   }
-  $('adapter-title').textContent = run?.hasAdapter ? `With the adapter (step ${step})` : 'With the adapter';
+  $('adapter-title').textContent = st.imported ? `With ${st.imported}` : run?.hasAdapter ? `With the adapter (step ${step})` : 'With the adapter';
   render();
 }
 
+/** Clears the live numbers of the last run (step time, throughput, time left). */
+function resetStats(): void {
+  for (const id of ['st-ms', 'st-rows', 'st-tokens', 'st-eta']) $(id).textContent = '-';
+  st.recentMs = [];
+}
+
 let lastCheckpointStep: number | null = null;
+let savedState: 'unknown' | 'yes' | 'no' = 'unknown'; // is the run in IndexedDB?
 
 function ema(xs: number[], a = 0.8): number[] {
   let m = xs[0] ?? 0;
@@ -260,7 +165,9 @@ function applyRun(r: RunInfo): void {
 
 // ---- 1 model -------------------------------------------------------------------------------
 async function onModelLoaded(m: ModelInfo): Promise<void> {
+  resetStats();
   st.model = m;
+  st.imported = null;
   st.data = null;
   st.run = null;
   st.history = [];
@@ -271,6 +178,8 @@ async function onModelLoaded(m: ModelInfo): Promise<void> {
   setOptions(defaultOptions(m.format === 'demo'));
   ui.preview.replaceChildren();
   ui.dataSummary.textContent = 'choose the data, then press "Use this data"';
+  lastCheckpointStep = null;
+  ui.saved.textContent = 'Nothing saved yet. Training checkpoints are kept in this browser (IndexedDB), so a reload or a crash resumes where it stopped.';
   if (m.format === 'demo') {
     ui.task.value = 'lm';
     ui.source.value = 'demo';
@@ -365,11 +274,14 @@ async function train(kind: 'start' | 'resume'): Promise<void> {
     st.history = [];
     st.evals = [];
     lastCheckpointStep = null;
+    savedState = 'unknown';
+    resetStats();
     redrawCharts();
   }
   st.run = { ...(st.run ?? { history: [], evals: [], hasAdapter: false, persisted: false }), status: 'running', step: st.run?.step ?? 0, steps: options.steps };
   st.training = true;
   st.recentMs = [];
+  st.imported = null; // the worker drops an opened adapter when training starts
   ui.restoreBox.hidden = true;
   renderRun();
   try {
@@ -409,86 +321,10 @@ function onEval(e: Events['eval']): void {
   renderRun();
 }
 
-// ---- 4 try it ------------------------------------------------------------------------------
-const streams: Record<string, HTMLElement> = {};
-
-async function tryGenerate(): Promise<void> {
-  const args = {
-    prompt: ui.tryPrompt.value,
-    steps: Math.max(1, Math.floor(Number(ui.trySteps.value) || 64)),
-    temperature: Math.max(0, Number(ui.tryTemp.value) || 0),
-    seed: Math.max(0, Math.floor(Number(ui.trySeed.value) || 0)),
-  };
-  ui.outBase.textContent = '';
-  ui.outAdapter.textContent = '';
-  $('foot-base').textContent = '';
-  $('foot-adapter').textContent = '';
-  await busy('Generating', async () => {
-    for (const [stream, out] of [
-      ['base', ui.outBase],
-      ['adapter', ui.outAdapter],
-    ] as const) {
-      const foot = $(`foot-${stream}`);
-      if (stream === 'adapter' && !st.run?.hasAdapter) {
-        foot.textContent = 'no adapter yet: train one, or open one below';
-        continue;
-      }
-      streams[stream] = out;
-      out.textContent = args.prompt;
-      const r = await engine.call('generate', { ...args, adapter: stream === 'adapter', stream });
-      out.textContent = r.text;
-      foot.textContent = `${r.generatedTokens} tokens, ${r.tokensPerSecond.toFixed(1)} tokens/s`;
-      out.dataset.done = 'true';
-    }
-  });
-}
-
-async function tryClassify(): Promise<void> {
-  const text = ui.clsText.value.trim();
-  if (!text) return showError(new Error('Type a text to classify.'));
-  const r = await busy('Classifying', () => engine.call('classify', { text }));
-  if (r) renderClassify(ui.clsResult, r);
-}
-
 // ---- 5 keep --------------------------------------------------------------------------------
-function saveFile(name: string, data: BlobPart, type: string): void {
-  const url = URL.createObjectURL(new Blob([data], { type }));
-  const a = h('a', { href: url, download: name });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
-
-async function download(): Promise<void> {
-  const files = await busy('Preparing the adapter files', () => engine.call('exportAdapter', {}));
-  if (!files) return;
-  saveFile('adapter_config.json', files['adapter_config.json'], 'application/json');
-  saveFile('adapter_model.safetensors', files['adapter_model.safetensors'] as Uint8Array<ArrayBuffer>, 'application/octet-stream');
-  log('Downloaded adapter_config.json and adapter_model.safetensors (load them with PEFT, or open them here again).');
-}
-
-async function openAdapter(): Promise<void> {
-  const files = [...(ui.adapterFiles.files ?? [])];
-  const cfg = files.find((f) => f.name.endsWith('.json'));
-  const st8 = files.find((f) => f.name.endsWith('.safetensors'));
-  if (!cfg || !st8) return showError(new Error('Open both adapter_config.json and adapter_model.safetensors (select the two files together).'));
-  const r = await busy('Opening the adapter', async () =>
-    engine.call('importAdapter', { config: await cfg.text(), safetensors: new Uint8Array(await st8.arrayBuffer()), name: st8.name }),
-  );
-  if (!r) return;
-  st.run = st.run ? { ...st.run, hasAdapter: true } : null;
-  $('adapter-title').textContent = `With the opened adapter (rank ${r.rank}, ${r.targets.join(',')})`;
-  log(`Opened an adapter: rank ${r.rank}, targets ${r.targets.join(',')}. "Try it" uses it now.`);
-  if (!st.run) {
-    // no run: still let Try it and Download use the opened adapter
-    st.run = { status: 'done', step: 0, steps: 0, history: [], evals: [], hasAdapter: true, persisted: false };
-  }
-  render();
-}
-
 async function newRun(): Promise<void> {
   await busy('Forgetting the saved session', () => engine.call('forget', {}));
+  resetStats();
   st.run = null;
   st.history = [];
   st.evals = [];
@@ -520,6 +356,7 @@ async function restore(r: Restored): Promise<void> {
   if (r.data) showData(r.data);
   if (r.spec.files?.length && !r.spec.preset) ui.dataSummary.textContent = `${r.data?.describe ?? ''} (from ${r.spec.files[0].name}, kept in this browser)`;
   lastCheckpointStep = r.run.step;
+  savedState = 'yes';
   applyRun(r.run);
   const what = r.run.status === 'done' ? `finished at step ${r.run.step}` : `at step ${r.run.step} of ${r.run.steps}`;
   ui.restoreBox.replaceChildren(`Restored your last fine-tuning session from this browser: ${r.modelRef.kind === 'demo' ? 'the demo model' : r.modelRef.name}, ${what}.`);
@@ -565,8 +402,13 @@ function bind(): void {
     if (s.status === 'paused' || s.status === 'done') st.run.hasAdapter = true;
     renderRun();
   });
+  engine.on('session', (x) => {
+    savedState = x.persisted ? 'yes' : 'no';
+    renderRun();
+  });
   engine.on('checkpoint', (c) => {
     lastCheckpointStep = c.step;
+    savedState = c.persisted ? 'yes' : 'no';
     if (st.run) (st.run.persisted = c.persisted), (st.run.hasAdapter = true);
     renderRun();
   });
@@ -575,6 +417,8 @@ function bind(): void {
 }
 
 async function main(): Promise<void> {
+  hooks.render = render;
+  hooks.renderRun = renderRun;
   buildOptions();
   setOptions(defaultOptions(false));
   ui.preset.replaceChildren(...Object.values(PRESETS).map((p) => h('option', { value: p.name, textContent: p.name })));
@@ -599,7 +443,7 @@ async function main(): Promise<void> {
     return;
   }
   // The worker starts with the page, so its script is part of the initial load.
-  engine = new EngineClient(new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'mobizo-engine' }));
+  setEngine(new EngineClient(new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'mobizo-engine' })));
   bind();
   try {
     const g = await engine.call('init', {});

@@ -5,7 +5,7 @@
 import type { CheckpointFiles, CheckpointStore } from '../zo/trainer';
 import type { FineTuneOptions } from './defaults';
 import type { EvalDetail, FineTuneStatus } from './finetuner';
-import type { TaskSpec } from './task_source';
+import type { TaskSpec } from '../data/task_source';
 
 const DB_NAME = 'mobizo-webgpu';
 const DB_VERSION = 1;

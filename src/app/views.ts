@@ -64,7 +64,7 @@ export function renderModel(dl: HTMLElement, m: ModelInfo): void {
 export function renderPreview(box: HTMLElement, d: DataInfo): void {
   const legend =
     d.kind === 'lm'
-      ? 'The first training rows, as the model reads them (⟨s⟩ starts a document). Every token after the first is predicted from the ones before it.'
+      ? 'The first training rows (chunks of the token stream), as the model reads them; BOS starts a document. Every token after the first is predicted from the ones before it.'
       : 'The first training rows, as the model reads them (template applied). The loss is computed on the marked tokens only: ';
   box.replaceChildren(
     h('div', { className: 'legend' }, legend, ...(d.kind === 'lm' ? [] : [h('mark', { textContent: 'the label word' })])),
@@ -73,7 +73,13 @@ export function renderPreview(box: HTMLElement, d: DataInfo): void {
         'div',
         { className: `ex ${d.kind}` },
         h('span', { className: 'meta', textContent: `${r.tokens} tokens, ${r.labelTokens} scored` }),
-        ...r.pieces.map((p) => (p.label ? h('mark', { textContent: p.text, title: 'trained on (label tokens)' }) : h('span', { className: 'ctx', textContent: p.text }))),
+        ...r.pieces.map((p) =>
+          p.special
+            ? h('span', { className: 'special', textContent: p.text, title: p.text === 'BOS' ? 'beginning of a document' : 'end of a document' })
+            : p.label
+              ? h('mark', { textContent: p.text, title: 'the loss is computed on these tokens' })
+              : h('span', { className: 'ctx', textContent: p.text }),
+        ),
       ),
     ),
   );

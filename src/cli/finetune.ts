@@ -5,19 +5,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { demoDocuments } from '../data/demo';
-import { LmDataset } from '../data/lm';
-import { readTextDocuments } from '../data/readers';
-import type { TextTokenizer } from '../model/tokenizer';
-import { evaluateLm } from '../zo/evaluate';
 import type { Model } from '../model/model';
 import { LoraState } from '../zo/lora';
 import { parseTargets } from '../zo/peft';
 import { ZoScheduler, type ZoMode } from '../zo/scheduler';
 import { train, validateTrainConfig, type EvalResult, type TrainConfig, type TrainData } from '../zo/trainer';
 import { directoryStore, loadCheckpointDir } from './adapter_dir';
-import { openModel, parseFloatOption, parseIntOption, readUserFile, runAction } from './common';
-import { loadTask, taskOptions, type LoadedTask, type TaskFlags, type TaskKind } from './task_data';
+import { openModel, parseFloatOption, parseIntOption, runAction } from './common';
+import { loadTask, taskOptions, type TaskFlags, type TaskKind } from './task_data';
+import { prepareTask } from '../data/task_source';
 
 interface FinetuneFlags extends TaskFlags {
   lr?: string;
@@ -44,31 +40,6 @@ interface FinetuneFlags extends TaskFlags {
 export const FINETUNE_DEFAULTS = { lr: '3e-3', batch: '4', seq: '64', steps: '100' };
 // The built-in demo (toy model, tiny grammar) learns in a minute with these.
 export const DEMO_DEFAULTS = { lr: '0.1', batch: '4', seq: '32', steps: '60' };
-
-export function readDocuments(file: string, what: string): string[] {
-  const bytes = readUserFile(file, what);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new Error(`${what} ${file}: not valid UTF-8 text`);
-  }
-  return readTextDocuments(text, file);
-}
-
-/** The built-in demo task: causal LM on the built-in text. */
-function demoTask(tok: TextTokenizer, seq: number, seed: number, f: TaskFlags): LoadedTask {
-  const all = new LmDataset(demoDocuments(), tok, seq, { source: 'built-in demo text' });
-  const { train, eval: ev } = all.split(parseFloatOption(f.evalFraction, '--eval-fraction'), seed);
-  return {
-    kind: 'lm',
-    describe: `built-in demo text: ${train.chunks} chunks of ${seq} tokens, ${ev.chunks} held out`,
-    train,
-    lossPerExample: false,
-    evalCount: ev.chunks,
-    evaluate: (model, lora, batch) => evaluateLm(model, lora, ev, batch),
-  };
-}
 
 /** Rows per evaluation pass: as many as a training pass holds. */
 function evalRows(cfg: TrainConfig, kind: TaskKind): number {
@@ -155,7 +126,10 @@ export function registerFinetune(program: Command): void {
         const log = (s: string) => process.stderr.write(`${s}\n`);
         const { gpu, model, tokenizer, name } = await openModel(f, log);
         if (cfg.seq > model.config.seqLen) throw new Error(`--seq ${cfg.seq} exceeds the model's context of ${model.config.seqLen}`);
-        const task = demo && !f.data && !f.preset ? demoTask(tokenizer, cfg.seq, cfg.seed, f) : loadTask(f, tokenizer, cfg.seq, cfg.seed);
+        const task =
+          demo && !f.data && !f.preset
+            ? prepareTask({ demo: true, evalFraction: parseFloatOption(f.evalFraction, '--eval-fraction') }, tokenizer, cfg.seq, cfg.seed)
+            : loadTask(f, tokenizer, cfg.seq, cfg.seed);
         cfg.lossPerExample = task.lossPerExample;
         log(`data: ${task.describe}`);
         const evaluate = task.evalCount ? (lora: LoraState) => task.evaluate(model, lora, evalRows(cfg, task.kind)) : undefined;

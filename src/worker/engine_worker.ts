@@ -5,7 +5,7 @@
 // session after a reload or a crash. Built to dist/worker.js by scripts/build.mjs.
 import { dedupeEvals, FineTuner } from '../app/finetuner';
 import { IndexedDbCheckpointStore, sessionStore, type ModelRef, type StoredModel } from '../app/session_store';
-import { prepareTask, type PreparedTask, type TaskSpec } from '../app/task_source';
+import { prepareTask, type PreparedTask, type TaskSpec } from '../data/task_source';
 import type { FineTuneOptions } from '../app/defaults';
 import { classifyItems } from '../data/tasks';
 import { createGpu, type Gpu } from '../gpu/device';
@@ -214,6 +214,7 @@ async function start(options: FineTuneOptions): Promise<RunInfo> {
   } catch (e) {
     post('log', { message: `this run is not saved in the browser (${(e as Error).message}); download the adapter to keep it` });
   }
+  post('session', { persisted });
   tuner = makeTuner(task, options);
   return runTuner();
 }
@@ -324,7 +325,7 @@ async function restore(): Promise<Restored | null> {
     tuner.evals = dedupeEvals([...tuner.evals, ...session.evals]);
     // A run that was going when the page went away continues from its last checkpoint on Resume.
     tuner.status = tuner.step >= o.steps ? 'done' : tuner.step > 0 || session.status !== 'running' ? 'paused' : 'idle';
-    if (session.status === 'running' && tuner.step < o.steps) out.error = `training stopped when the page closed; the last checkpoint is step ${tuner.step}: press Resume`;
+    if (session.status === 'running' && tuner.step < o.steps) out.error = `Training stopped when the page closed; its last checkpoint is step ${tuner.step}: press Resume to continue.`;
     out.run = runInfo();
   } catch (e) {
     out.error = (e as Error).message;

@@ -5,7 +5,7 @@
 import type { FineTuneOptions } from '../app/defaults';
 import type { EvalDetail, FineTuneStatus, StepDetail } from '../app/finetuner';
 import type { ModelRef } from '../app/session_store';
-import type { PreviewRow, TaskKind, TaskSpec } from '../app/task_source';
+import type { PreviewRow, TaskKind, TaskSpec } from '../data/task_source';
 import type { LlamaConfig } from '../model/config';
 import type { ParsedModel } from '../model/load';
 
@@ -108,6 +108,7 @@ export interface Events {
   step: StepDetail & { memory: LedgerReport };
   eval: EvalDetail;
   checkpoint: { step: number; persisted: boolean };
+  session: { persisted: boolean }; // a new run: is it saved in IndexedDB?
   status: { status: FineTuneStatus; step: number; error?: string };
   token: { stream: string; text: string };
   log: { message: string };

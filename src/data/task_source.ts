@@ -2,12 +2,12 @@
 // --task/--preset/--data (src/cli/task_data.ts), from text and bytes instead of paths. A preset's
 // data files are given by the user (the page cannot read ../shared/assets): they are matched by
 // file name (train.tsv, dev.tsv, rt-polarity.neg ...).
-import { demoDocuments } from '../data/demo';
-import { decodeText, readClassification, readJsonlChoice, readJsonlPromptCompletion, readLines, type ClassExample, type Encoding } from '../data/examples';
-import { LmDataset, type LmChunkSet } from '../data/lm';
-import { PRESETS, type DataSpec } from '../data/presets';
-import { readTextDocuments } from '../data/readers';
-import { choiceItems, classifyItems, ItemDataset, sample, type ClassifyTask, type Item } from '../data/tasks';
+import { demoDocuments } from './demo';
+import { decodeText, readClassification, readJsonlChoice, readJsonlPromptCompletion, readLines, type ClassExample, type Encoding } from './examples';
+import { LmDataset, PAD_TOKEN, type LmChunkSet } from './lm';
+import { PRESETS, type DataSpec } from './presets';
+import { readTextDocuments } from './readers';
+import { choiceItems, classifyItems, ItemDataset, sample, type ClassifyTask, type Item } from './tasks';
 import type { Model } from '../model/model';
 import type { TextTokenizer } from '../model/tokenizer';
 import { evaluateLm } from '../zo/evaluate';
@@ -41,11 +41,12 @@ export interface TaskSpec {
   trainSize?: number; // 0: all
   evalSize?: number; // 0: all (default 500)
   evalFraction?: number; // default 0.1
+  purpose?: 'train' | 'eval'; // eval: everything in the data is evaluated (a preset: its eval set)
 }
 
 /** One row of the data preview: the text pieces of a training row, label tokens marked. */
 export interface PreviewRow {
-  pieces: { text: string; label: boolean }[];
+  pieces: { text: string; label: boolean; special?: boolean }[];
   tokens: number; // tokens in the row (padding excluded)
   labelTokens: number;
 }
@@ -134,6 +135,7 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
   const trainSize = spec.trainSize ?? 0;
   const evalSize = spec.evalSize ?? 500;
   const fraction = spec.evalFraction ?? 0.1;
+  const evalOnly = spec.purpose === 'eval';
 
   if (kind === 'lm') {
     const main = spec.demo ? { text: '', source: 'built-in demo text' } : mainData(spec, enc);
@@ -143,7 +145,8 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
     let train: LmChunkSet = all;
     let ev: LmChunkSet = all;
     let evalIsTrain = false;
-    if (spec.evalFile) ev = new LmDataset(lmDocuments(fileText(spec.evalFile, enc), spec.evalFile.name), tok, seq, { source: spec.evalFile.name });
+    if (evalOnly) evalIsTrain = true;
+    else if (spec.evalFile) ev = new LmDataset(lmDocuments(fileText(spec.evalFile, enc), spec.evalFile.name), tok, seq, { source: spec.evalFile.name });
     else if (fraction > 0 && all.chunks >= 2) ({ train, eval: ev } = all.split(fraction, seed));
     else evalIsTrain = true; // one chunk: nothing to hold out
     // evalSize caps the chunks scored per evaluation (a seeded sample of the held-out ones)
@@ -177,14 +180,16 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
         ? readSpec(preset.eval, files)
         : null;
     const main = preset ? null : mainData(spec, enc);
-    const train = preset ? readSpec(preset.train, files) : main ? readClassification(main.text, main.source, cols) : null;
+    // evaluating a preset with an eval set of its own needs no training data
+    const train = evalOnly && given && !main ? given : preset ? readSpec(preset.train, files) : main ? readClassification(main.text, main.source, cols) : null;
     if (!train) throw new Error('paste or open labelled data, or pick a preset');
     const classes = spec.classes ?? preset?.classes ?? classesOf(train);
     const labelWords = spec.labels ?? preset?.labelWords;
     if (!labelWords) throw new Error(`label words are needed: one per class (${classes.join(', ')})`);
     classify = { template, classes, labelWords };
     let [tr, ev] = [train, given ?? []];
-    if (!given) {
+    if (evalOnly) [tr, ev] = [[], given && !main ? given : train];
+    else if (!given) {
       if (train.length >= 2) {
         const nEval = Math.max(1, Math.round(train.length * fraction));
         const shuffled = sample(train, train.length, seed ^ 0x5eed);
@@ -201,7 +206,8 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
     const all = readJsonlChoice(main.text, main.source);
     const given = spec.evalFile ? readJsonlChoice(fileText(spec.evalFile, enc), spec.evalFile.name) : null;
     let [tr, ev] = [all, given ?? all];
-    if (!given && fraction > 0 && all.length > 1) {
+    if (evalOnly) [tr, ev] = [[], all];
+    else if (!given && fraction > 0 && all.length > 1) {
       const nEval = Math.max(1, Math.round(all.length * fraction));
       const shuffled = sample(all, all.length, seed ^ 0x5eed);
       [ev, tr] = [shuffled.slice(0, nEval), shuffled.slice(nEval)];
@@ -210,11 +216,15 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
     evalItems = choiceItems(tok, sample(ev, evalSize, seed), seq, spec.evalFile?.name ?? main.source);
     describe = 'choice: each candidate scored by the mean log-prob of its continuation';
   }
-  const train = new ItemDataset(trainItems, seq);
+  let train: ItemDataset | null = null;
   return {
     kind,
-    describe: `${describe}; ${trainItems.length} training examples, ${evalItems.length} for evaluation${evalIsTrain ? ' (the training data: too few to hold any out)' : ''}`,
-    train,
+    describe: evalOnly
+      ? `${describe}; ${evalItems.length} examples`
+      : `${describe}; ${trainItems.length} training examples, ${evalItems.length} for evaluation${evalIsTrain ? ' (the training data: too few to hold any out)' : ''}`,
+    get train() {
+      return (train ??= new ItemDataset(trainItems, seq)); // throws "no training examples" when there are none
+    },
     trainCount: trainItems.length,
     evalCount: evalItems.length,
     evalIsTrain,
@@ -224,50 +234,46 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
       const m = taskMetrics(evalItems, await scoreItems(model, lora, evalItems, rows));
       return { loss: m.loss, n: m.n, accuracy: m.accuracy, f1: m.f1 };
     },
-    preview: (t, n, batch, sd) => previewRows(t, train, n, batch, sd),
+    preview(t, n, batch, sd) {
+      return previewRows(t, this.train, n, batch, sd);
+    },
   };
 }
 
 /**
  * The first `n` training rows exactly as the trainer builds them (batch 0, 1, ... of this seed):
- * the text of each token, BOS shown as ⟨s⟩, and the tokens that carry loss (label words for
- * tasks, every next token for causal LM) marked.
+ * the text of each token, control tokens (BOS, EOS) as `special` pieces, and the tokens that carry
+ * loss (label words for tasks, every next token for causal LM) marked `label`.
  */
 export function previewRows(tok: TextTokenizer, data: TrainData, n: number, batch: number, seed: number): PreviewRow[] {
   const T = data.seqLen;
   const rows: PreviewRow[] = [];
   const utf8 = new TextDecoder();
-  for (let step = 0; rows.length < n; step++) {
+  for (let step = 0; rows.length < n && step <= n; step++) {
     const b = data.batchAt(step, batch, seed);
     for (let r = 0; r < batch && rows.length < n; r++) {
       const toks = b.tokens.subarray(r * T, (r + 1) * T);
       const labels = b.labels.subarray(r * T, (r + 1) * T);
+      // Right padding: PAD inputs that predict nothing and that no position predicts (a row's
+      // last real token either predicts the next one (LM) or is a predicted label (tasks)).
       let len = T;
-      while (len > 1 && toks[len - 1] === 0 && labels[len - 1] < 0 && labels[len - 2] < 0) len--; // right padding
+      while (len > 1 && toks[len - 1] === PAD_TOKEN && labels[len - 1] < 0 && labels[len - 2] !== PAD_TOKEN) len--;
       const pieces: PreviewRow['pieces'] = [];
-      let labelTokens = 0;
       let prev = -1;
       for (let t = 0; t < len; t++) {
         const id = toks[t];
-        const isLabel = t > 0 && labels[t - 1] >= 0;
-        if (isLabel) labelTokens++;
-        const text = id === tok.bosId ? '⟨s⟩' : id === tok.eosId ? '⟨/s⟩' : utf8.decode(tok.decodeBytes(prev, id));
+        const label = t > 0 && labels[t - 1] >= 0;
+        const special = id === tok.bosId || id === tok.eosId;
+        const text = id === tok.bosId ? 'BOS' : id === tok.eosId ? 'EOS' : utf8.decode(tok.decodeBytes(prev, id));
         prev = id;
         const last = pieces[pieces.length - 1];
-        if (last && last.label === isLabel) last.text += text;
-        else pieces.push({ text, label: isLabel });
+        if (last && !special && !last.special && last.label === label) last.text += text;
+        else pieces.push({ text, label, ...(special ? { special } : {}) });
       }
-      // the last label of an LM row is the token after the row (it is only a label): show it too
-      if (labels[len - 1] >= 0) {
-        const text = utf8.decode(tok.decodeBytes(prev, labels[len - 1]));
-        const last = pieces[pieces.length - 1];
-        if (last && last.label) last.text += text;
-        else pieces.push({ text, label: true });
-        labelTokens++;
-      }
+      let labelTokens = 0;
+      for (let t = 0; t < len; t++) if (labels[t] >= 0) labelTokens++;
       rows.push({ pieces, tokens: len, labelTokens });
     }
-    if (step > n) break;
   }
   return rows;
 }

@@ -1,0 +1,360 @@
+// The in-browser app end to end in headless Chrome (index.html + dist/app.js + dist/worker.js):
+// stories260K opened through the file inputs, a pasted text, 20 training steps with the engine in
+// a Web Worker (paused and resumed on the way), base vs adapter generation, the adapter downloaded
+// in the PEFT layout and opened again, the session restored from IndexedDB after a reload, a run
+// interrupted by a reload that resumes to the same losses, a classification task, and the
+// no-WebGPU message. Privacy: every request goes to the page's own origin, none after the initial
+// load. Responsiveness: clicks are handled within 200 ms while a step runs. Screenshots go to
+// $MOBIZO_SCREENSHOTS, or to a temporary folder that is kept (and printed) only when a test fails.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'puppeteer-core';
+import { buildApp, repoRoot } from '../../scripts/build.mjs';
+import { startServer } from '../../scripts/serve.mjs';
+import { assetsDir, launchBrowser } from './harness.ts';
+
+interface AppState {
+  status: string;
+  step: number;
+  steps: number;
+  history: { step: number; loss: number }[];
+  evals: { step: number; loss: number; accuracy?: number }[];
+  busy: string;
+  training: boolean;
+}
+
+interface Req {
+  url: string;
+  type: string;
+  afterLoad: boolean;
+}
+
+const STEPS = 20;
+const OPTIONS: Record<string, string> = { steps: String(STEPS), batch: '1', seq: '16', q: '2', evalEvery: '10', checkpointEvery: '5', evalSize: '4' };
+
+describe('browser: the app (headless Chrome)', function () {
+  this.timeout(600_000);
+  let browser: Browser;
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let dir: string;
+  let page: Page;
+  let origin: string;
+  let shots: string;
+  const downloads = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-downloads-'));
+  const requests: Req[] = [];
+  const pageErrors: string[] = [];
+  let loaded = false; // the initial load (app + worker + GPU + restore) is over
+  let firstRun: AppState;
+  let failed = false;
+  let adapterText = '';
+
+  const state = () => page.evaluate(() => (window as unknown as { mobizo: { state: AppState } }).mobizo.state);
+  const waitState = (cond: string, timeout = 300_000) => page.waitForFunction(`(() => { const s = window.mobizo.state; return ${cond}; })()`, { timeout, polling: 100 });
+  const waitIdle = () => page.waitForFunction(() => document.body.dataset.busy === 'false', { timeout: 300_000, polling: 100 });
+  const shot = async (name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  const text = (sel: string) => page.$eval(sel, (e) => (e as HTMLElement).innerText);
+  const setValue = (sel: string, value: string) =>
+    page.$eval(
+      sel,
+      (e, v) => {
+        const el = e as HTMLInputElement;
+        el.value = v as string;
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+        el.dispatchEvent(new Event('change', { bubbles: true }));
+      },
+      value,
+    );
+  const errorShown = () => page.$eval('#error-box', (e) => ((e as HTMLElement).hidden ? '' : (e as HTMLElement).innerText));
+
+  /** Opens the app with every request recorded; requests to other origins are refused. */
+  async function open(): Promise<void> {
+    loaded = false;
+    await page.goto(origin + '/', { waitUntil: 'load' });
+    await page.waitForFunction(() => document.body.dataset.ready === 'true', { timeout: 120_000, polling: 100 });
+    loaded = true;
+  }
+
+  before(async function () {
+    for (const f of ['stories260K.bin', 'tok512.bin']) {
+      if (!fs.existsSync(path.join(assetsDir, 'models', f))) throw new Error(`missing test asset models/${f} in ${assetsDir}`);
+    }
+    shots = process.env.MOBIZO_SCREENSHOTS ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-app-shots-'));
+    fs.mkdirSync(shots, { recursive: true });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-app-'));
+    await buildApp({ outdir: path.join(dir, 'dist') });
+    fs.copyFileSync(path.join(repoRoot, 'index.html'), path.join(dir, 'index.html'));
+    server = await startServer({ root: dir, routes: { '/assets/': assetsDir } });
+    origin = server.url.replace(/\/$/, '');
+    browser = await launchBrowser();
+    page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 1000 });
+    page.setDefaultTimeout(300_000);
+    await page.evaluateOnNewDocument('globalThis.__name ??= (fn) => fn;');
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+    });
+    await page.setRequestInterception(true);
+    page.on('request', (r) => {
+      requests.push({ url: r.url(), type: r.resourceType(), afterLoad: loaded });
+      if (/^(https?|wss?):/.test(r.url()) && !r.url().startsWith(origin + '/')) void r.abort('blockedbyclient');
+      else void r.continue();
+    });
+    const cdp = await browser.target().createCDPSession();
+    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads, eventsEnabled: true });
+    await open();
+    if (process.env.MOBIZO_SCREENSHOTS) console.log(`      screenshots: ${shots}`);
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') failed = true;
+  });
+
+  after(async function () {
+    if (failed) console.log(`      screenshots: ${shots}`);
+    else if (!process.env.MOBIZO_SCREENSHOTS && shots) fs.rmSync(shots, { recursive: true, force: true });
+    await browser?.close();
+    await server?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(downloads, { recursive: true, force: true });
+  });
+
+  it('loads stories260K from files, trains 20 steps on pasted text with pause/resume, stays responsive', async function () {
+    assert.match(await text('#gpu-info'), /GPU: /);
+    const modelInput = await page.$('input#model-file');
+    const tokInput = await page.$('input#tok-file');
+    await modelInput!.uploadFile(path.join(assetsDir, 'models', 'stories260K.bin'));
+    await tokInput!.uploadFile(path.join(assetsDir, 'models', 'tok512.bin'));
+    await page.click('#load-model');
+    await page.waitForSelector('#model-info:not([hidden])');
+    await waitIdle();
+    const facts = await text('#model-info');
+    assert.match(facts, /LAYERS\s+5/i, facts);
+    assert.match(facts, /VOCABULARY\s+512/i, facts);
+    assert.match(facts, /GPU MEMORY\s+1\.0\d MiB/i, facts);
+
+    // paste a text (one insertText, as a paste does)
+    const stories = fs.readFileSync(path.join(assetsDir, 'data', 'tinystories', 'tinystories-head-2MiB.txt'), 'utf8').slice(0, 4000);
+    await page.focus('#data-text');
+    await page.keyboard.sendCharacter(stories);
+    for (const [k, v] of Object.entries(OPTIONS)) await setValue(`#opt-${k}`, v);
+    await page.click('#use-data');
+    await page.waitForFunction(() => document.querySelectorAll('#preview .ex').length === 6);
+    assert.match(await text('#data-summary'), /chunks of 16 tokens/);
+    await shot('1-data');
+
+    // train; while steps run, clicks are handled at once (the engine is in a worker)
+    await page.evaluate(() => {
+      const w = window as unknown as { __lat: number[] };
+      w.__lat = [];
+      document.addEventListener('click', (e) => w.__lat.push(performance.now() - e.timeStamp), true);
+    });
+    await page.click('#start');
+    await waitState('s.step >= 2 && s.status === "running"');
+    const before = (await state()).step;
+    for (let i = 0; i < 4; i++) {
+      await page.click('#mem-details summary'); // a native toggle + the recorder above
+      await new Promise((r) => setTimeout(r, 120));
+    }
+    // Pause: the page shows "pausing" at once; the run stops at the next checkpoint
+    const latencyP = page.evaluate(
+      () =>
+        new Promise<number>((resolve) => {
+          const status = document.getElementById('run-status')!;
+          const btn = document.getElementById('pause') as HTMLButtonElement;
+          let clickAt = 0;
+          btn.addEventListener('click', (e) => (clickAt = e.timeStamp), { capture: true, once: true });
+          new MutationObserver((_, obs) => {
+            if (clickAt && /pausing/.test(status.textContent ?? '')) (obs.disconnect(), resolve(performance.now() - clickAt));
+          }).observe(status, { childList: true, characterData: true, subtree: true });
+        }),
+    );
+    const midStep = await state();
+    await page.click('#pause');
+    const pauseMs = await latencyP;
+    const lat = await page.evaluate(() => (window as unknown as { __lat: number[] }).__lat);
+    assert.equal(midStep.status, 'running', 'the clicks were made while training ran');
+    assert.ok(midStep.step > before, `steps went on during the clicks (${before} -> ${midStep.step})`);
+    console.log(`      click handling during steps: ${lat.map((x) => x.toFixed(1)).join(', ')} ms; pause shown after ${pauseMs.toFixed(1)} ms`);
+    assert.ok(lat.length >= 5 && Math.max(...lat) < 200, `click handling delays ${lat}`);
+    assert.ok(pauseMs < 200, `the page showed "pausing" after ${pauseMs} ms`);
+    await shot('2-training');
+    await waitState('s.status === "paused" && !s.training');
+    const paused = await state();
+    assert.equal(paused.step % 5, 0, `paused at a checkpoint (step ${paused.step})`);
+    assert.ok(paused.step > 0 && paused.step < STEPS, `paused at step ${paused.step}`);
+    assert.equal(paused.history.length, paused.step);
+
+    await page.click('#resume');
+    await waitState(`s.status === "done" && s.step === ${STEPS} && !s.training`);
+    firstRun = await state();
+    assert.equal(firstRun.history.length, STEPS);
+    assert.deepEqual(firstRun.history.map((h) => h.step), [...Array(STEPS).keys()]);
+    assert.ok(firstRun.history.every((h) => Number.isFinite(h.loss) && h.loss > 0));
+    // every 10 steps, and once more where the paused run went on (the trainer evaluates on resume)
+    assert.deepEqual(firstRun.evals.map((e) => e.step), [...new Set([0, paused.step, 10, 20])].sort((a, b) => a - b));
+    assert.equal(await page.$eval('#loss-chart', (e) => (e as HTMLElement).dataset.points), String(STEPS), 'the loss chart holds 20 points');
+    assert.equal(await page.$eval('#eval-chart', (e) => (e as HTMLElement).dataset.points), String(firstRun.evals.length));
+    assert.match(await text('#st-step'), /20 \/ 20/);
+    assert.match(await text('#st-rows'), /\d/);
+    assert.match(await page.$eval('#memory', (e) => e.textContent ?? ''), /adapters.*weights/s, 'the memory ledger lists the adapters and the weights');
+    assert.equal(await errorShown(), '');
+  });
+
+  it('generates with the base model and the adapter side by side', async function () {
+    await setValue('#try-prompt', 'Once upon a time');
+    await setValue('#try-steps', '40');
+    await page.click('#try-generate');
+    await page.waitForFunction(() => document.getElementById('out-adapter')!.dataset.done === 'true' && document.body.dataset.busy === 'false');
+    const base = await text('#out-base');
+    adapterText = await text('#out-adapter');
+    assert.ok(base.startsWith('Once upon a time') && base.length > 40, base);
+    assert.ok(adapterText.startsWith('Once upon a time') && adapterText.length > 40, adapterText);
+    assert.match(await text('#foot-adapter'), /tokens\/s/);
+    assert.match(await text('#adapter-title'), /step 20/);
+    await shot('3-try');
+  });
+
+  it('downloads the adapter in the PEFT layout', async function () {
+    await page.click('#download');
+    const files = ['adapter_config.json', 'adapter_model.safetensors'].map((f) => path.join(downloads, f));
+    const t0 = Date.now();
+    while (!files.every((f) => fs.existsSync(f)) && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(files.every((f) => fs.existsSync(f)), `downloaded: ${fs.readdirSync(downloads).join(', ')}`);
+    const cfg = JSON.parse(fs.readFileSync(files[0], 'utf8'));
+    assert.equal(cfg.peft_type, 'LORA');
+    assert.equal(cfg.r, 16);
+    assert.equal(cfg.lora_alpha, 32);
+    assert.deepEqual([...cfg.target_modules].sort(), ['q_proj', 'v_proj']);
+    const st = fs.readFileSync(files[1]);
+    const headerLen = Number(st.readBigUInt64LE(0));
+    const header = JSON.parse(st.subarray(8, 8 + headerLen).toString('utf8'));
+    const names = Object.keys(header).filter((k) => k !== '__metadata__');
+    assert.equal(names.length, 5 * 2 * 2, names.join(', '));
+    assert.deepEqual(header['base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight'].shape, [16, 64]);
+    assert.deepEqual(header['base_model.model.model.layers.4.self_attn.v_proj.lora_B.weight'].shape, [32, 16]);
+  });
+
+  it('made no request but to its own origin, and none after the initial load', function () {
+    const network = requests.filter((r) => /^(https?|wss?):/.test(r.url));
+    assert.ok(network.some((r) => r.url.endsWith('/dist/worker.js')), 'the worker script is part of the initial load');
+    const foreign = network.filter((r) => !r.url.startsWith(origin + '/'));
+    assert.deepEqual(foreign, [], 'requests to other origins');
+    const late = network.filter((r) => r.afterLoad);
+    assert.deepEqual(late, [], 'requests after the initial load (fine-tuning, generation, download must be local)');
+    console.log(`      ${network.length} requests, all during the initial load: ${network.map((r) => new URL(r.url).pathname).join(' ')}`);
+  });
+
+  it('restores the training state after a reload', async function () {
+    await open();
+    await waitState(`s.step === ${STEPS}`, 120_000);
+    const s = await state();
+    assert.equal(s.status, 'done');
+    assert.deepEqual(s.history, firstRun.history);
+    assert.equal(await page.$eval('#loss-chart', (e) => (e as HTMLElement).dataset.points), String(STEPS));
+    assert.match(await text('#restore-box'), /Restored your last fine-tuning session/);
+    assert.match(await text('#model-info'), /stories260K\.bin/);
+    assert.match(await text('#saved'), /IndexedDB\) at step 20/);
+    assert.equal(await page.$eval('#download', (b) => (b as HTMLButtonElement).disabled), false);
+    await shot('4-restored');
+  });
+
+  it('opens the downloaded adapter again and generates the same text', async function () {
+    const input = await page.$('input#adapter-files');
+    await input!.uploadFile(path.join(downloads, 'adapter_config.json'), path.join(downloads, 'adapter_model.safetensors'));
+    await page.click('#load-adapter');
+    await waitIdle();
+    assert.equal(await errorShown(), '');
+    assert.match(await text('#adapter-title'), /opened adapter \(rank 16, q,v\)/);
+    await setValue('#try-prompt', 'Once upon a time');
+    await setValue('#try-steps', '40');
+    await page.click('#try-generate');
+    await page.waitForFunction(() => document.getElementById('out-adapter')!.dataset.done === 'true' && document.body.dataset.busy === 'false');
+    assert.equal(await text('#out-adapter'), adapterText);
+  });
+
+  it('resumes a run interrupted by a reload mid-step, stops and trains more, to the same losses', async function () {
+    await page.click('#new-run');
+    await waitState('s.status === "none"');
+    await waitIdle();
+    for (const [k, v] of Object.entries(OPTIONS)) await setValue(`#opt-${k}`, v);
+    await page.click('#start');
+    await waitState('s.step >= 6 && s.status === "running"');
+    await open(); // the tab goes away mid-run
+    const s = await state();
+    assert.ok(s.step === 5 || s.step === 10 || s.step === 15, `restored at the last checkpoint, got step ${s.step}`);
+    assert.equal(s.status, 'paused');
+    assert.match(await text('#restore-box'), /press Resume/);
+    assert.deepEqual(s.history, firstRun.history.slice(0, s.step));
+    await shot('5-interrupted');
+    await page.click('#resume');
+    // Stop ends the run at the next checkpoint and evaluates there; "Train more" goes on to 20
+    await waitState(`s.step > ${s.step} && s.status === "running"`);
+    await page.click('#stop');
+    await waitState('s.status === "done" && !s.training');
+    const stopped = await state();
+    assert.equal(stopped.step % 5, 0, `stopped at a checkpoint (step ${stopped.step})`);
+    assert.ok(stopped.evals.some((e) => e.step === stopped.step), 'evaluated where it stopped');
+    if (stopped.step < STEPS) {
+      assert.equal(await text('#resume'), 'Train more');
+      await page.click('#resume');
+    }
+    await waitState(`s.status === "done" && s.step === ${STEPS} && !s.training`);
+    const done = await state();
+    assert.deepEqual(done.history, firstRun.history, 'the resumed run has the uninterrupted run\'s losses');
+    const at = (evals: AppState['evals'], step: number) => evals.find((e) => e.step === step)?.loss;
+    for (const step of [0, 10, 20]) assert.equal(at(done.evals, step), at(firstRun.evals, step), `eval at step ${step}`);
+  });
+
+  it('classifies with a template and label words, with and without the adapter', async function () {
+    await page.click('#new-run');
+    await waitState('s.status === "none"');
+    await waitIdle();
+    const rows = ['sentence\tlabel'];
+    const good = ['a great film', 'I loved it', 'what a fun day', 'so happy and kind', 'a nice warm story', 'the best toy ever'];
+    const bad = ['a sad mess', 'I hated it', 'what a bad day', 'so angry and mean', 'a dull cold story', 'the worst toy ever'];
+    for (let i = 0; i < good.length; i++) rows.push(`${good[i]}\t1`, `${bad[i]}\t0`);
+    await page.select('#task', 'classify');
+    await setValue('#data-text', rows.join('\n'));
+    await setValue('#template', '{text} It was');
+    await setValue('#labels', ' bad, good');
+    await setValue('#opt-steps', '5');
+    await setValue('#opt-q', '2');
+    await setValue('#opt-batch', '2');
+    await setValue('#opt-seq', '16');
+    await page.click('#use-data');
+    await page.waitForFunction(() => document.querySelectorAll('#preview .ex.classify mark').length === 6);
+    const marks = await page.$$eval('#preview .ex.classify mark', (ms) => ms.map((m) => m.textContent));
+    assert.ok(marks.every((m) => m === ' bad' || m === ' good'), `label words marked: ${JSON.stringify(marks)}`);
+    await page.click('#start');
+    await waitState('s.status === "done" && s.step === 5 && !s.training');
+    const s = await state();
+    assert.ok(s.evals.length >= 2 && s.evals.every((e) => e.accuracy !== undefined), JSON.stringify(s.evals));
+    assert.match(await text('#eval-title'), /accuracy/);
+    await setValue('#cls-text', 'a happy and fun story');
+    await page.click('#cls-run');
+    await page.waitForSelector('#cls-verdict');
+    const verdict = await text('#cls-verdict');
+    assert.match(verdict, /Predicted: [01] \(base\), [01] \(with the adapter\)/);
+    assert.equal((await page.$$('#cls-result tr')).length, 3);
+    await shot('6-classify');
+  });
+
+  it('says plainly what to do without WebGPU', async function () {
+    const p = await browser.newPage();
+    try {
+      await p.evaluateOnNewDocument('delete Navigator.prototype.gpu;');
+      await p.goto(origin + '/', { waitUntil: 'load' });
+      await p.waitForSelector('#no-webgpu:not([hidden])');
+      const msg = await p.$eval('#no-webgpu', (e) => (e as HTMLElement).innerText);
+      assert.match(msg, /Chrome or Edge \(113 or newer\)/);
+      assert.equal(await p.$eval('#load-model', (b) => (b as HTMLButtonElement).disabled), true);
+      await p.screenshot({ path: path.join(shots, '7-no-webgpu.png') });
+    } finally {
+      await p.close();
+    }
+    assert.deepEqual(pageErrors, [], 'page errors');
+  });
+});
