@@ -12,7 +12,7 @@ export { Sampler, Rng, argmax } from './model/sampler';
 // Fine-tuning (browser and Node): tasks from text, the FineTuner with typed progress events and
 // pause / stop / resume, checkpoints (IndexedDB in browsers), adapters in the PEFT layout.
 export { FineTuner, finetune, type FineTuneResult, type FineTunerEventMap, type FineTunerInit, type FineTuneStatus, type StepDetail, type EvalDetail } from './app/finetuner';
-export { CLI_DEFAULTS, DEMO_OVERRIDES, OPTION_HELP, defaultOptions, type FineTuneOptions } from './app/defaults';
+export { CLI_DEFAULTS, DEMO_OVERRIDES, OPTION_HELP, defaultOptions, type FineTuneOptions } from './zo/defaults';
 export { prepareTask, presetFiles, type TaskSpec, type DataFile, type PreparedTask, type PreviewRow, type TaskKind } from './data/task_source';
 export { IndexedDbCheckpointStore } from './app/session_store';
 export { train, parseCheckpoint, type CheckpointFiles, type CheckpointStore, type TrainConfig, type TrainerState, type EvalResult } from './zo/trainer';

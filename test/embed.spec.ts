@@ -9,9 +9,8 @@ import path from 'node:path';
 import type { Browser } from 'puppeteer-core';
 import { buildBrowser, buildLibrary, repoRoot } from '../scripts/build.mjs';
 import { startServer } from '../scripts/serve.mjs';
-import { CLI_DEFAULTS, DEMO_OVERRIDES } from '../src/app/defaults';
+import { CLI_DEFAULTS, DEMO_OVERRIDES } from '../src/zo/defaults';
 import { FineTuner, finetune, type StepDetail } from '../src/app/finetuner';
-import { DEMO_DEFAULTS, FINETUNE_DEFAULTS } from '../src/cli/finetune';
 import { createGpu, type Gpu } from '../src/gpu/device';
 import { Model } from '../src/model/model';
 import { Tokenizer } from '../src/model/tokenizer';
@@ -166,11 +165,5 @@ describe('embedding API', function () {
       assert.equal(explainError(new Error('something else')).hint, undefined);
     });
 
-    it("the app's defaults are the CLI's", function () {
-      const num = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Number(v)]));
-      const cli = num(FINETUNE_DEFAULTS);
-      for (const k of Object.keys(cli)) assert.equal(CLI_DEFAULTS[k as keyof typeof CLI_DEFAULTS], cli[k], k);
-      assert.deepEqual(DEMO_OVERRIDES, num(DEMO_DEFAULTS));
-    });
   });
 });

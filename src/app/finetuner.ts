@@ -11,7 +11,7 @@ import type { TextTokenizer } from '../model/tokenizer';
 import { LoraState } from '../zo/lora';
 import { parseTargets, writeAdapter, type AdapterFiles } from '../zo/peft';
 import { parseCheckpoint, train, type CheckpointFiles, type CheckpointStore, type EvalResult, type TrainConfig, type TrainData } from '../zo/trainer';
-import { defaultOptions, type FineTuneOptions } from './defaults';
+import { defaultOptions, type FineTuneOptions } from '../zo/defaults';
 import { prepareTask, type PreparedTask, type TaskSpec } from '../data/task_source';
 
 export type FineTuneStatus = 'idle' | 'running' | 'pausing' | 'paused' | 'stopping' | 'done' | 'failed';

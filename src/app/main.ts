@@ -7,7 +7,7 @@ import 'uplot/dist/uPlot.min.css';
 import { PRESETS } from '../data/presets';
 import type { DataInfo, Events, ModelInfo, Restored, RunInfo } from '../worker/protocol';
 import { LineChart, loadCharts } from './charts';
-import { defaultOptions, OPTION_HELP, type FineTuneOptions } from './defaults';
+import { defaultOptions, OPTION_HELP, type FineTuneOptions } from '../zo/defaults';
 import { EngineClient } from './engine_client';
 import type { FineTuneStatus } from './finetuner';
 import { busy, clearError, engine, hooks, log, refreshMemory, setEngine, showError, st, ui } from './page';

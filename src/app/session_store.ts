@@ -3,7 +3,7 @@
 // and the last checkpoint (adapter in the PEFT layout + trainer_state.json). Nothing leaves the
 // device. One session at a time ("current"). Works in pages and workers.
 import type { CheckpointFiles, CheckpointStore } from '../zo/trainer';
-import type { FineTuneOptions } from './defaults';
+import type { FineTuneOptions } from '../zo/defaults';
 import type { EvalDetail, FineTuneStatus } from './finetuner';
 import type { TaskSpec } from '../data/task_source';
 

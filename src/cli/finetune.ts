@@ -14,6 +14,7 @@ import { directoryStore, loadCheckpointDir } from './adapter_dir';
 import { openModel, parseFloatOption, parseIntOption, runAction } from './common';
 import { loadTask, taskOptions, type TaskFlags, type TaskKind } from './task_data';
 import { prepareTask } from '../data/task_source';
+import { CLI_DEFAULTS, DEMO_OVERRIDES, TASK_OVERRIDES, defaultOptions } from '../zo/defaults';
 
 interface FinetuneFlags extends TaskFlags {
   lr?: string;
@@ -36,10 +37,6 @@ interface FinetuneFlags extends TaskFlags {
   json?: boolean;
 }
 
-// Defaults picked by measurement (bench/tune_lr.ts; see README): stories260K-sized models.
-export const FINETUNE_DEFAULTS = { lr: '3e-3', batch: '4', seq: '64', steps: '100' };
-// The built-in demo (toy model, tiny grammar) learns in a minute with these.
-export const DEMO_DEFAULTS = { lr: '0.1', batch: '4', seq: '32', steps: '60' };
 
 /** Rows per evaluation pass: as many as a training pass holds. */
 function evalRows(cfg: TrainConfig, kind: TaskKind): number {
@@ -80,34 +77,36 @@ async function timeMode(model: Model, cfg: TrainConfig, mode: ZoMode, data: Trai
 }
 
 export function registerFinetune(program: Command): void {
-  const d = FINETUNE_DEFAULTS;
-  const demoNote = (k: keyof typeof DEMO_DEFAULTS) => `(default ${d[k]}; built-in demo ${DEMO_DEFAULTS[k]})`;
+  const d = CLI_DEFAULTS;
+  const demoNote = (k: 'lr' | 'batch' | 'seq' | 'steps') =>
+    `(default ${d[k]}${k === 'lr' ? `, ${TASK_OVERRIDES.lr} for classify / choice` : ''}; built-in demo ${DEMO_OVERRIDES[k]})`;
   taskOptions(program
     .command('finetune'))
     .description('ZO fine-tuning of LoRA adapters (MobiZO P-RGE); no --model runs the built-in demo')
     .option('--model <file>', 'llama2.c checkpoint (.bin)')
     .option('--tokenizer <file>', 'llama2.c tokenizer (default: tokenizer.bin beside the model)')
-    .option('--mode <m>', 'prge (one pass of 2q x batch rows) | outer | mezo (sequential baseline)', 'prge')
-    .option('--q <n>', 'perturbations (queries) per step', '4')
-    .option('--eps <x>', 'perturbation size', '1e-2')
+    .option('--mode <m>', 'prge (one pass of 2q x batch rows) | outer | mezo (sequential baseline)', d.mode)
+    .option('--q <n>', 'perturbations (queries) per step', String(d.q))
+    .option('--eps <x>', 'perturbation size', String(d.eps))
     .option('--lr <x>', `learning rate ${demoNote('lr')}`)
     .option('--batch <n>', `examples per step ${demoNote('batch')}`)
     .option('--seq <n>', `tokens per example ${demoNote('seq')}`)
     .option('--steps <n>', `total steps; a resumed run continues up to it ${demoNote('steps')}`)
-    .option('--seed <n>', 'seed of adapters, data order and perturbations', '0')
-    .option('--targets <list>', 'LoRA targets among q,k,v,o,gate,up,down', 'q,v')
-    .option('--rank <n>', 'LoRA rank', '16')
-    .option('--alpha <x>', 'LoRA alpha (scale alpha / rank)', '32')
+    .option('--seed <n>', 'seed of adapters, data order and perturbations', String(d.seed))
+    .option('--targets <list>', 'LoRA targets among q,k,v,o,gate,up,down', d.targets)
+    .option('--rank <n>', 'LoRA rank', String(d.rank))
+    .option('--alpha <x>', 'LoRA alpha (scale alpha / rank)', String(d.alpha))
     .option('--out <dir>', 'adapter directory (PEFT layout) for checkpoints and the result', 'mobizo-adapter')
-    .option('--eval-every <n>', 'evaluate every n steps (0: before and after only)', '0')
-    .option('--checkpoint-every <n>', 'checkpoint every n steps (0: at the end only)', '50')
+    .option('--eval-every <n>', 'evaluate every n steps (0: before and after only)', String(d.evalEvery))
+    .option('--checkpoint-every <n>', 'checkpoint every n steps (0: at the end only)', String(d.checkpointEvery))
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--json', 'one JSON object per step on stdout, then a summary')
     .action((f: FinetuneFlags) =>
       runAction('finetune', async () => {
         const demo = !f.model;
-        const dflt = demo ? DEMO_DEFAULTS : FINETUNE_DEFAULTS;
-        const opt = (k: keyof typeof DEMO_DEFAULTS) => f[k] ?? dflt[k];
+        const isTask = !!f.preset || (f.task !== undefined && f.task !== 'lm');
+        const dflt = defaultOptions(demo, false, isTask ? 'classify' : 'lm');
+        const opt = (k: 'lr' | 'batch' | 'seq' | 'steps') => f[k] ?? String(dflt[k]);
         const cfg: TrainConfig = {
           mode: f.mode as ZoMode,
           q: parseIntOption(f.q, '--q', 1),

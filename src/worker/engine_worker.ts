@@ -6,7 +6,7 @@
 import { dedupeEvals, FineTuner } from '../app/finetuner';
 import { IndexedDbCheckpointStore, sessionStore, type ModelRef, type StoredModel } from '../app/session_store';
 import { prepareTask, type PreparedTask, type TaskSpec } from '../data/task_source';
-import type { FineTuneOptions } from '../app/defaults';
+import type { FineTuneOptions } from '../zo/defaults';
 import { classifyItems } from '../data/tasks';
 import { createGpu, type Gpu } from '../gpu/device';
 import { generateText } from '../model/generate';

@@ -2,7 +2,7 @@
 // sends { id, cmd, args }; the worker answers { id, ok, value | error } and, meanwhile, sends
 // events { event, data } (training progress, generated text, memory). Everything is structured-
 // cloneable: Files and Blobs travel by reference, typed arrays by copy.
-import type { FineTuneOptions } from '../app/defaults';
+import type { FineTuneOptions } from '../zo/defaults';
 import type { EvalDetail, FineTuneStatus, StepDetail } from '../app/finetuner';
 import type { ModelRef } from '../app/session_store';
 import type { PreviewRow, TaskKind, TaskSpec } from '../data/task_source';
