@@ -1,6 +1,7 @@
 // What every CLI command shares: one-line errors, reading the user's files, opening the GPU and
 // the model (a checkpoint, or the built-in toy model when none is given).
 import fs from 'node:fs';
+import type { Command } from 'commander';
 import path from 'node:path';
 import { createGpu, type Gpu } from '../gpu/device';
 import { parseHfModel } from '../model/hf';
@@ -46,6 +47,15 @@ export function parseFloatOption(value: string, name: string): number {
   const n = Number(value);
   if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${value}`);
   return n;
+}
+
+/** --model, --tokenizer (and --adapter) as every model command takes them. */
+export function modelOptions(cmd: Command, opts: { adapter: boolean }): Command {
+  cmd
+    .option('--model <path>', 'llama2.c .bin, GGUF (F32/F16/BF16/Q8_0/Q4_0), or Hugging Face directory; none: the built-in toy model')
+    .option('--tokenizer <file>', 'llama2.c tokenizer (default: the GGUF/HF one, or tokenizer.bin beside a .bin)');
+  if (opts.adapter) cmd.option('--adapter <dir>', 'LoRA adapter directory (PEFT layout, e.g. from mobizo finetune --out)');
+  return cmd;
 }
 
 export interface ModelOptions {

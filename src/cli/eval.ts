@@ -2,7 +2,7 @@
 //   lm:               {"task", "loss", "tokens"}  mean token cross-entropy over every chunk
 //   classify, choice: {"task", "n", "accuracy", "f1", "loss"}
 import type { Command } from 'commander';
-import { openModel, parseIntOption, runAction } from './common';
+import { modelOptions, openModel, parseIntOption, runAction } from './common';
 import { describeEval } from './finetune';
 import { loadTask, taskOptions, type TaskFlags } from './task_data';
 
@@ -17,14 +17,11 @@ interface EvalFlags extends TaskFlags {
 }
 
 export function registerEval(program: Command): void {
-  taskOptions(program.command('eval'))
+  modelOptions(taskOptions(program.command('eval')), { adapter: true })
     .description('evaluate a task (lm loss, or classification / multiple-choice accuracy) on a data set')
-    .option('--model <file>', 'llama2.c checkpoint (.bin)')
-    .option('--tokenizer <file>', 'llama2.c tokenizer (default: tokenizer.bin beside the model)')
     .option('--seq <n>', 'tokens per row (lm: chunk length; tasks: longest prompt + continuation)', '64')
     .option('--batch <n>', 'rows per forward pass', '32')
     .option('--seed <n>', 'seed of --eval-size sampling', '0')
-    .option('--adapter <dir>', 'LoRA adapter directory (PEFT layout)')
     .option('--json', 'print the result as JSON')
     .action((f: EvalFlags) =>
       runAction('eval', async () => {

@@ -11,7 +11,7 @@ import { parseTargets } from '../zo/peft';
 import { ZoScheduler, type ZoMode } from '../zo/scheduler';
 import { train, validateTrainConfig, type EvalResult, type TrainConfig, type TrainData } from '../zo/trainer';
 import { directoryStore, loadCheckpointDir } from './adapter_dir';
-import { openModel, parseFloatOption, parseIntOption, runAction } from './common';
+import { modelOptions, openModel, parseFloatOption, parseIntOption, runAction } from './common';
 import { loadTask, taskOptions, type TaskFlags, type TaskKind } from './task_data';
 import { prepareTask } from '../data/task_source';
 import { CLI_DEFAULTS, DEMO_OVERRIDES, TASK_OVERRIDES, defaultOptions } from '../zo/defaults';
@@ -80,11 +80,8 @@ export function registerFinetune(program: Command): void {
   const d = CLI_DEFAULTS;
   const demoNote = (k: 'lr' | 'batch' | 'seq' | 'steps') =>
     `(default ${d[k]}${k === 'lr' ? `, ${TASK_OVERRIDES.lr} for classify / choice` : ''}; built-in demo ${DEMO_OVERRIDES[k]})`;
-  taskOptions(program
-    .command('finetune'))
+  modelOptions(taskOptions(program.command('finetune')), { adapter: false })
     .description('ZO fine-tuning of LoRA adapters (MobiZO P-RGE); no --model runs the built-in demo')
-    .option('--model <file>', 'llama2.c checkpoint (.bin)')
-    .option('--tokenizer <file>', 'llama2.c tokenizer (default: tokenizer.bin beside the model)')
     .option('--mode <m>', 'prge (one pass of 2q x batch rows) | outer | mezo (sequential baseline)', d.mode)
     .option('--q <n>', 'perturbations (queries) per step', String(d.q))
     .option('--eps <x>', 'perturbation size', String(d.eps))

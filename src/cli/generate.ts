@@ -1,7 +1,7 @@
 // `mobizo generate`: text from a prompt; stdout is exactly the text, diagnostics go to stderr.
 import type { Command } from 'commander';
 import { generateText } from '../model/generate';
-import { openModel, parseFloatOption, parseIntOption, runAction } from './common';
+import { modelOptions, openModel, parseFloatOption, parseIntOption, runAction } from './common';
 
 interface GenerateFlags {
   model?: string;
@@ -16,12 +16,8 @@ interface GenerateFlags {
 }
 
 export function registerGenerate(program: Command): void {
-  program
-    .command('generate')
+  modelOptions(program.command('generate'), { adapter: true })
     .description('generate text (greedy with --temperature 0); no --model runs the built-in toy model')
-    .option('--model <file>', 'llama2.c checkpoint (.bin)')
-    .option('--tokenizer <file>', 'llama2.c tokenizer (default: tokenizer.bin beside the model)')
-    .option('--adapter <dir>', 'LoRA adapter directory (PEFT layout, e.g. from mobizo finetune --out)')
     .option('--prompt <text>', 'prompt', '')
     .option('--temperature <t>', 'sampling temperature, 0 = greedy', '1.0')
     .option('--top-p <p>', 'nucleus sampling threshold in (0, 1); 0 or 1 turn it off', '0.9')

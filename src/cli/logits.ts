@@ -1,7 +1,7 @@
 // `mobizo logits`: the logits of every position of a prompt, as JSON on stdout.
 import type { Command } from 'commander';
 import { ForwardPass } from '../model/transformer';
-import { openModel, runAction } from './common';
+import { modelOptions, openModel, runAction } from './common';
 
 interface LogitsFlags {
   model?: string;
@@ -12,12 +12,8 @@ interface LogitsFlags {
 }
 
 export function registerLogits(program: Command): void {
-  program
-    .command('logits')
+  modelOptions(program.command('logits'), { adapter: true })
     .description('print {"tokens": [...], "logits": [[vocab floats] per position]} as JSON')
-    .option('--model <file>', 'llama2.c checkpoint (.bin)')
-    .option('--tokenizer <file>', 'llama2.c tokenizer (default: tokenizer.bin beside the model)')
-    .option('--adapter <dir>', 'LoRA adapter directory (PEFT layout, e.g. from mobizo finetune --out)')
     .option('--tokens <ids>', 'comma-separated token ids, e.g. 1,403,407')
     .option('--prompt <text>', 'text, encoded with BOS first')
     .action((f: LogitsFlags) =>
