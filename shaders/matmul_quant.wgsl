@@ -16,7 +16,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;    // [M, K / 4]
-@group(0) @binding(2) var<storage, read> wq: array<u32>;          // f16: [N, K / 2]; q8_0: [N, K / 4]; q4_0: [N, K / 8]
+@group(0) @binding(2) var<storage, read> wq: array<u32>;          // [N, K / 2] f16; [N, K / 4] q8_0; [N, K / 8] q4_0
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;     // [M, N]
 @group(0) @binding(4) var<storage, read> ws: array<u32>;          // [ceil(N * K / 32 / 2)] f16 block scales
 
