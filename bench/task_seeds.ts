@@ -1,5 +1,5 @@
 // Classification fine-tuning vs zero-shot, over 3 seeds: the table of the tasks issue.
-// Run: npm run bench:tasks -- [--preset sms-spam] [--steps 60] [--lr 3e-3] [--seq 48] [--eval-size 200]
+// Run: npm run bench:tasks -- [--preset sms-spam] [--steps 60] [--lr 1e-3] [--seq 48] [--eval-size 200] [--targets q,v]
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import fs from 'node:fs';
@@ -9,18 +9,20 @@ import { parseLlama2c } from '../src/model/llama2c';
 import { Model } from '../src/model/model';
 import { Tokenizer } from '../src/model/tokenizer';
 import { LoraState } from '../src/zo/lora';
+import { parseTargets } from '../src/zo/peft';
 import { train } from '../src/zo/trainer';
 
 const { values } = parseArgs({
   options: {
     preset: { type: 'string', default: 'sms-spam' },
     steps: { type: 'string', default: '60' },
-    lr: { type: 'string', default: '3e-3' },
+    lr: { type: 'string', default: '1e-3' },
     seq: { type: 'string', default: '48' },
     q: { type: 'string', default: '4' },
     batch: { type: 'string', default: '4' },
     'eval-size': { type: 'string', default: '200' },
     seeds: { type: 'string', default: '0,1,2' },
+    targets: { type: 'string', default: 'q,v' },
   },
 });
 const assets = path.resolve(import.meta.dirname, '..', '..', 'shared', 'assets');
@@ -30,7 +32,7 @@ const tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(path.join(asset
 const seq = Number(values.seq);
 const steps = Number(values.steps);
 const flags = { preset: values.preset, trainSize: '0', evalSize: values['eval-size']!, evalFraction: '0.1', encoding: 'utf-8', assets };
-const lcfg = { rank: 16, alpha: 32, targets: ['q', 'v'] as ('q' | 'v')[] };
+const lcfg = { rank: 16, alpha: 32, targets: parseTargets(values.targets!) };
 const accs: number[] = [];
 let zeroShot = NaN;
 let wall = 0;
