@@ -585,3 +585,23 @@ describe('quantised GGUF on the GPU: weights stay compressed', function () {
     }
   });
 });
+
+describe('stories260K.gguf vs stories260K.bin on the GPU', () => {
+  it('the same logits (max |diff| <= 1e-6) through loadModel', async () => {
+    const { gpu } = await gpuFixture();
+    const tok = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+    const tokens = tok.encode('Lily and Ben played with a big red ball in the sun.', { bos: true, eos: false });
+    const out: Float32Array[] = [];
+    for (const f of ['stories260K.gguf', 'stories260K.bin']) {
+      const model = await loadModel(gpu, new Uint8Array(readFileSync(assetPath('models', f))), f);
+      const pass = new ForwardPass(model, { B: 1, T: tokens.length, nSelect: tokens.length });
+      out.push(await pass.run(tokens, tokens.map((_, i) => i)));
+      pass.destroy();
+      model.destroy();
+    }
+    let maxDiff = 0;
+    for (let i = 0; i < out[0].length; i++) maxDiff = Math.max(maxDiff, Math.abs(out[0][i] - out[1][i]));
+    console.log(`      max |diff| ${maxDiff}`);
+    assert.ok(maxDiff <= 1e-6, `max |diff| ${maxDiff}`);
+  });
+});
