@@ -35,6 +35,7 @@ interface FinetuneFlags extends TaskFlags {
   checkpointEvery: string;
   resume?: boolean;
   json?: boolean;
+  compare: boolean;
 }
 
 
@@ -98,6 +99,7 @@ export function registerFinetune(program: Command): void {
     .option('--checkpoint-every <n>', 'checkpoint every n steps (0: at the end only)', String(d.checkpointEvery))
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--json', 'one JSON object per step on stdout, then a summary')
+    .option('--no-compare', 'built-in demo: skip timing prge against mezo at the end')
     .action((f: FinetuneFlags) =>
       runAction('finetune', async () => {
         const demo = !f.model;
@@ -169,7 +171,7 @@ export function registerFinetune(program: Command): void {
           out: f.out,
           memory: gpu.ledger.report(),
         };
-        if (demo) {
+        if (demo && f.compare) {
           const prge = await timeMode(model, cfg, 'prge', task.train);
           const mezo = await timeMode(model, cfg, 'mezo', task.train);
           final.stepMs = { prge, mezo, speedup: mezo / prge };
