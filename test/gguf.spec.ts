@@ -18,18 +18,9 @@ import { generateText } from '../src/model/generate';
 import { ForwardPass } from '../src/model/transformer';
 import { assetPath, knownOutput } from './assets';
 import { gpuFixture, relError } from './gpu';
+import { throwsNaming } from './expect';
 
 const SOURCE = 'stories260K.gguf';
-
-function throwsNaming(f: () => unknown, source: string, problem: RegExp): void {
-  assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof Error);
-    assert.ok(e.message.startsWith(`${source}:`), `message should name the source: ${e.message}`);
-    assert.match(e.message, problem);
-    assert.ok(!e.message.includes('\n'), `message should be one line: ${e.message}`);
-    return true;
-  });
-}
 
 /** Float32 weights of a model, by GGUF tensor name (shared classifier: no output.weight). */
 function namedWeights(m: LlamaModelFile): Map<string, Float32Array> {

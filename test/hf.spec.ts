@@ -25,6 +25,7 @@ import { ForwardPass } from '../src/model/transformer';
 import { permuteQkRows } from '../src/zo/peft';
 import { assetPath, knownOutput } from './assets';
 import { gpuFixture, relError } from './gpu';
+import { throwsNaming } from './expect';
 
 // ---- building HF files ----------------------------------------------------------------------------
 
@@ -246,16 +247,6 @@ function vocabCases(name: string): { text: string; ids: number[] }[] {
   return texts.map((text, i) => ({ text, ids: lines[i].trim() === '' ? [] : lines[i].trim().split(/\s+/).map(Number) }));
 }
 
-function throwsNaming(f: () => unknown, source: string, problem: RegExp): void {
-  assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof Error);
-    assert.ok(e.message.startsWith(`${source}`), `message should name the source: ${e.message}`);
-    assert.match(e.message, problem);
-    assert.ok(!e.message.includes('\n'), `message should be one line: ${e.message}`);
-    return true;
-  });
-}
-
 async function logitsOf(model: Model, tokens: number[]): Promise<Float32Array> {
   const pass = new ForwardPass(model, { B: 1, T: tokens.length, nSelect: tokens.length });
   try {
@@ -410,31 +401,32 @@ describe('HF checkpoints: stories260K converted to a Hugging Face directory', fu
 
     it('a missing tensor', () => {
       const tensors = base.filter((t) => t.name !== 'model.layers.3.mlp.up_proj.weight');
-      throwsNaming(() => parseHfModel(files({ tensors }), S), S, /tensor "model\.layers\.3\.mlp\.up_proj\.weight" is missing/);
+      throwsNaming(() => parseHfModel(files({ tensors }), S), S, /tensor "model\.layers\.3\.mlp\.up_proj\.weight" is missing/, { inside: true });
     });
 
     it('a tensor whose shape disagrees with the config (actual vs expected)', () => {
       const tensors = base.map((t) => (t.name === 'model.layers.1.self_attn.k_proj.weight' ? { ...t, shape: [64, 32] } : t));
-      throwsNaming(() => parseHfModel(files({ tensors }), S), S, /tensor "model\.layers\.1\.self_attn\.k_proj\.weight" has shape \[64, 32\], expected \[32, 64\]/);
+      throwsNaming(() => parseHfModel(files({ tensors }), S), S, /tensor "model\.layers\.1\.self_attn\.k_proj\.weight" has shape \[64, 32\], expected \[32, 64\]/, { inside: true });
       const wide = { ...config, intermediate_size: 200 };
-      throwsNaming(() => parseHfModel(files({ config: wide }), S), S, /tensor "model\.layers\.0\.mlp\.gate_proj\.weight" has shape \[172, 64\], expected \[200, 64\]/);
+      throwsNaming(() => parseHfModel(files({ config: wide }), S), S, /tensor "model\.layers\.0\.mlp\.gate_proj\.weight" has shape \[172, 64\], expected \[200, 64\]/, { inside: true });
     });
 
     it('a missing config field, rope_scaling, an unknown architecture, other unsupported settings', () => {
       const without = { ...config };
       delete without.hidden_size;
-      throwsNaming(() => parseHfModel(files({ config: without }), S), S, /config\.json: field "hidden_size" is missing/);
-      throwsNaming(() => parseHfModel(files({ config: { ...config, num_hidden_layers: '5' } }), S), S, /field "num_hidden_layers" = "5" is not an integer/);
+      throwsNaming(() => parseHfModel(files({ config: without }), S), S, /config\.json: field "hidden_size" is missing/, { inside: true });
+      throwsNaming(() => parseHfModel(files({ config: { ...config, num_hidden_layers: '5' } }), S), S, /field "num_hidden_layers" = "5" is not an integer/, { inside: true });
       throwsNaming(
         () => parseHfModel(files({ config: { ...config, rope_scaling: { type: 'linear', factor: 2 } } }), S),
         S,
         /rope_scaling \{"type":"linear","factor":2\} is not supported/,
+        { inside: true },
       );
-      throwsNaming(() => parseHfModel(files({ config: { ...config, architectures: ['GPT2LMHeadModel'] } }), S), S, /architecture "GPT2LMHeadModel" is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM\)/);
-      throwsNaming(() => parseHfModel(files({ config: { ...config, hidden_act: 'gelu' } }), S), S, /hidden_act "gelu" is not supported/);
-      throwsNaming(() => parseHfModel(files({ config: { ...config, head_dim: 16 } }), S), S, /head_dim 16 is not hidden_size \/ num_attention_heads = 8/);
-      throwsNaming(() => parseHfModel(files({ config: { ...config, attention_bias: true } }), S), S, /attention_bias true is not supported/);
-      throwsNaming(() => parseHfModel({ ...files(), config: '{"hidden_size": 64,' }, S), S, /config\.json is not JSON/);
+      throwsNaming(() => parseHfModel(files({ config: { ...config, architectures: ['GPT2LMHeadModel'] } }), S), S, /architecture "GPT2LMHeadModel" is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM\)/, { inside: true });
+      throwsNaming(() => parseHfModel(files({ config: { ...config, hidden_act: 'gelu' } }), S), S, /hidden_act "gelu" is not supported/, { inside: true });
+      throwsNaming(() => parseHfModel(files({ config: { ...config, head_dim: 16 } }), S), S, /head_dim 16 is not hidden_size \/ num_attention_heads = 8/, { inside: true });
+      throwsNaming(() => parseHfModel(files({ config: { ...config, attention_bias: true } }), S), S, /attention_bias true is not supported/, { inside: true });
+      throwsNaming(() => parseHfModel({ ...files(), config: '{"hidden_size": 64,' }, S), S, /config\.json is not JSON/, { inside: true });
       // plain RoPE spelled out is fine
       assert.equal(parseHfModel(files({ config: { ...config, rope_scaling: { rope_type: 'default' } } }), S).format, 'hf');
     });
@@ -448,16 +440,16 @@ describe('HF checkpoints: stories260K converted to a Hugging Face directory', fu
       for (let l = 0; l < bin.config.nLayers; l++) {
         for (const [p, n] of [['q', 64], ['k', 32], ['v', 32]] as const) biases.push({ name: `model.layers.${l}.self_attn.${p}_proj.bias`, shape: [n], data: new Float32Array(n) });
       }
-      throwsNaming(() => parseHfModel(files({ config: qwen, tensors: biases }), S), S, /Qwen2ForCausalLM attention biases are not supported.*model\.layers\.0\.self_attn\.k_proj\.bias, model\.layers\.0\.self_attn\.q_proj\.bias, model\.layers\.0\.self_attn\.v_proj\.bias, \.\.\. \(15 in all\)/);
+      throwsNaming(() => parseHfModel(files({ config: qwen, tensors: biases }), S), S, /Qwen2ForCausalLM attention biases are not supported.*model\.layers\.0\.self_attn\.k_proj\.bias, model\.layers\.0\.self_attn\.q_proj\.bias, model\.layers\.0\.self_attn\.v_proj\.bias, \.\.\. \(15 in all\)/, { inside: true });
       const extra = [...base, { name: 'model.layers.0.mlp.experts.weight', shape: [2], data: new Float32Array(2) }];
-      throwsNaming(() => parseHfModel(files({ tensors: extra }), S), S, /tensors not in the LlamaForCausalLM layout of 5 layers: model\.layers\.0\.mlp\.experts\.weight/);
+      throwsNaming(() => parseHfModel(files({ tensors: extra }), S), S, /tensors not in the LlamaForCausalLM layout of 5 layers: model\.layers\.0\.mlp\.experts\.weight/, { inside: true });
       // rotary_emb.inv_freq buffers of old checkpoints are ignored
       const inv = [...base, { name: 'model.layers.0.self_attn.rotary_emb.inv_freq', shape: [4], data: new Float32Array(4) }];
       assert.equal(parseHfModel(files({ tensors: inv }), S).format, 'hf');
     });
 
     it('an unsupported dtype', () => {
-      throwsNaming(() => parseHfModel(files({ dtype: 'I8' }), S), S, /tensor "model\.embed_tokens\.weight" has dtype I8, not supported \(only F32, F16 and BF16\)/);
+      throwsNaming(() => parseHfModel(files({ dtype: 'I8' }), S), S, /tensor "model\.embed_tokens\.weight" has dtype I8, not supported \(only F32, F16 and BF16\)/, { inside: true });
     });
 
     it('an untied lm_head of the wrong shape; a separate lm_head is kept separate', () => {
@@ -472,27 +464,27 @@ describe('HF checkpoints: stories260K converted to a Hugging Face directory', fu
     it('a shard referenced by the index but absent (in memory and on disk)', () => {
       const f = readHfDir(dirs.sharded);
       const one = { ...f, safetensors: f.safetensors.slice(0, 1) };
-      throwsNaming(() => parseHfModel(one, S), S, /model\.safetensors\.index\.json references shard that is absent: model-00002-of-00002\.safetensors/);
+      throwsNaming(() => parseHfModel(one, S), S, /model\.safetensors\.index\.json references shard that is absent: model-00002-of-00002\.safetensors/, { inside: true });
       const dir = path.join(tmp, 'missing-shard');
       mkdirSync(dir);
       for (const n of ['config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors']) writeFileSync(path.join(dir, n), readFileSync(path.join(dirs.sharded, n)));
-      throwsNaming(() => readHfDir(dir), dir, /1 of the 2 shards in model\.safetensors\.index\.json is missing: model-00002-of-00002\.safetensors/);
+      throwsNaming(() => readHfDir(dir), dir, /1 of the 2 shards in model\.safetensors\.index\.json is missing: model-00002-of-00002\.safetensors/, { inside: true });
       // a tensor the index puts in a shard that lacks it
       const index = JSON.parse(f.index!);
       index.weight_map['model.layers.9.mlp.up_proj.weight'] = 'model-00002-of-00002.safetensors';
-      throwsNaming(() => parseHfModel({ ...f, index: JSON.stringify(index) }, S), S, /tensor "model\.layers\.9\.mlp\.up_proj\.weight" is not in model-00002-of-00002\.safetensors/);
+      throwsNaming(() => parseHfModel({ ...f, index: JSON.stringify(index) }, S), S, /tensor "model\.layers\.9\.mlp\.up_proj\.weight" is not in model-00002-of-00002\.safetensors/, { inside: true });
     });
 
     it('readHfDir: a missing directory, config.json or weights', () => {
       const nowhere = path.join(tmp, 'nowhere');
-      throwsNaming(() => readHfDir(nowhere), nowhere, /no such directory/);
+      throwsNaming(() => readHfDir(nowhere), nowhere, /no such directory/, { inside: true });
       const dir = path.join(tmp, 'empty');
       mkdirSync(dir);
-      throwsNaming(() => readHfDir(dir), dir, /no config\.json/);
+      throwsNaming(() => readHfDir(dir), dir, /no config\.json/, { inside: true });
       writeFileSync(path.join(dir, 'config.json'), '{}');
-      throwsNaming(() => readHfDir(dir), dir, /no model\.safetensors or model\.safetensors\.index\.json/);
+      throwsNaming(() => readHfDir(dir), dir, /no model\.safetensors or model\.safetensors\.index\.json/, { inside: true });
       writeFileSync(path.join(dir, 'pytorch_model.bin'), '');
-      throwsNaming(() => readHfDir(dir), dir, /has pytorch_model\.bin but no model\.safetensors/);
+      throwsNaming(() => readHfDir(dir), dir, /has pytorch_model\.bin but no model\.safetensors/, { inside: true });
       unlinkSync(path.join(dir, 'pytorch_model.bin'));
     });
   });
@@ -543,7 +535,7 @@ describe('HF tokenizer.json: Llama-2-style SentencePiece BPE made from tok512.bi
     const tok = hfTokenizer(JSON.stringify(j), 'tokenizer.json', { vocabSize: 520, eosTokenId: [2, 7] });
     assert.deepEqual([tok.vocabSize, tok.eosId], [520, 2]);
     for (const s of samples.slice(0, 12)) assert.deepEqual(tok.encode(s, { bos: true, eos: false }), tok512.encode(s, { bos: true, eos: false }));
-    throwsNaming(() => hfTokenizer(JSON.stringify(j), 'tokenizer.json', { vocabSize: 500 }), 'tokenizer.json', /token ids up to 511, past the model's vocab_size 500/);
+    throwsNaming(() => hfTokenizer(JSON.stringify(j), 'tokenizer.json', { vocabSize: 500 }), 'tokenizer.json', /token ids up to 511, past the model's vocab_size 500/, { inside: true });
   });
 });
 
@@ -595,12 +587,12 @@ describe('HF tokenizer.json against llama.cpp test-tokenizer-0', () => {
     const S = 'tokenizer.json';
     throwsNaming(() => hfTokenizer(gpt2TokenizerJson(splitBy('\\w+')), S), S, /pre_tokenizer Split by \{"Regex":"\\\\w\+"\} is not supported/);
     throwsNaming(() => hfTokenizer(gpt2TokenizerJson(splitBy(llama3)), S), S, /ignore_merges false with the llama3 pre-tokenizer is not supported/);
-    throwsNaming(() => hfTokenizer(gpt2TokenizerJson({ type: 'ByteLevel', add_prefix_space: true }), S), S, /ByteLevel with add_prefix_space is not supported/);
-    throwsNaming(() => hfTokenizer(gpt2TokenizerJson(undefined, {}, { type: 'NFKC' }), S), S, /normalizer \{"type":"NFKC"\} is not supported/);
+    throwsNaming(() => hfTokenizer(gpt2TokenizerJson({ type: 'ByteLevel', add_prefix_space: true }), S), S, /ByteLevel with add_prefix_space is not supported/, { inside: true });
+    throwsNaming(() => hfTokenizer(gpt2TokenizerJson(undefined, {}, { type: 'NFKC' }), S), S, /normalizer \{"type":"NFKC"\} is not supported/, { inside: true });
     const j = JSON.parse(gpt2TokenizerJson());
-    throwsNaming(() => hfTokenizer(JSON.stringify({ ...j, model: { type: 'Unigram', vocab: [] } }), S), S, /model type "Unigram" is not supported/);
-    throwsNaming(() => hfTokenizer(JSON.stringify({ ...j, model: { type: 'WordPiece', vocab: {} } }), S), S, /model type "WordPiece" is not supported/);
-    throwsNaming(() => hfTokenizer(JSON.stringify({ ...j, pre_tokenizer: { type: 'Whitespace' } }), S), S, /neither byte-level .* nor SentencePiece-style .*pre-tokenizer: Whitespace/);
-    throwsNaming(() => hfTokenizer('{"model": ', S), S, /tokenizer\.json is not JSON/);
+    throwsNaming(() => hfTokenizer(JSON.stringify({ ...j, model: { type: 'Unigram', vocab: [] } }), S), S, /model type "Unigram" is not supported/, { inside: true });
+    throwsNaming(() => hfTokenizer(JSON.stringify({ ...j, model: { type: 'WordPiece', vocab: {} } }), S), S, /model type "WordPiece" is not supported/, { inside: true });
+    throwsNaming(() => hfTokenizer(JSON.stringify({ ...j, pre_tokenizer: { type: 'Whitespace' } }), S), S, /neither byte-level .* nor SentencePiece-style .*pre-tokenizer: Whitespace/, { inside: true });
+    throwsNaming(() => hfTokenizer('{"model": ', S), S, /tokenizer\.json is not JSON/, { inside: true });
   });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseLlama2c } from '../src/model/llama2c';
 import { assetPath } from './assets';
+import { throwsNaming } from './expect';
 
 const SOURCE = 'stories260K.bin';
 
@@ -39,16 +40,6 @@ function randomBytes(n: number, seed: number): Uint8Array {
     out[i] = s & 0xff;
   }
   return out;
-}
-
-function throwsNaming(f: () => unknown, source: string, problem: RegExp): void {
-  assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof Error);
-    assert.ok(e.message.startsWith(`${source}:`), `message should name the source: ${e.message}`);
-    assert.match(e.message, problem);
-    assert.ok(!e.message.includes('\n'), `message should be one line: ${e.message}`);
-    return true;
-  });
 }
 
 describe('llama2.c checkpoint loader', () => {
