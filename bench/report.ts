@@ -2,7 +2,7 @@
 // the end of a run, and a self-contained HTML report with SVG charts.
 import type { Gpu } from '../src/gpu/device';
 import { fmt, groupedBarChart, hBarChart } from './charts';
-import { MATMUL_IMPLS, type BenchOptions, type PresetResult } from './scenarios';
+import { MATMUL_IMPLS, type BenchOptions, type PresetResult, type ZoRow } from './scenarios';
 import { ZO_MODES } from '../src/zo/scheduler';
 
 export const SCHEMA = 'mobizo-bench/1';
@@ -52,6 +52,12 @@ export function adapterSlug(info: string): string {
 
 const MiB = (b: number | undefined) => (b === undefined ? 'n/a' : (b / 2 ** 20).toFixed(2));
 const x = (r: number | undefined) => (r === undefined || !Number.isFinite(r) ? 'n/a' : `x${r.toFixed(2)}`);
+
+/** The timing cells of a ZO row, shared by the text and the HTML tables. */
+function zoTimingCells(row: ZoRow): string[] {
+  const m = row.modes!;
+  return [String(row.q), fmt(m.mezo.ms), fmt(m.outer.ms), fmt(m.prge.ms), fmt(row.forward!.ms), x(row.speedup!.outer), x(row.speedup!.prge), fmt(row.overhead)];
+}
 
 function table(head: string[], rows: string[][]): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -111,20 +117,7 @@ export function textReport(r: BenchReport): string {
         table(
           ['q', 'mezo', 'outer', 'prge', 'fwd 2q*Bsz', 'outer speedup', 'prge speedup', 'ZO overhead', 'prge MiB', 'mezo MiB'],
           z.rows.map((row) =>
-            row.skipped
-              ? [String(row.q), `skipped: ${row.skipped}`]
-              : [
-                  String(row.q),
-                  fmt(row.modes!.mezo.ms),
-                  fmt(row.modes!.outer.ms),
-                  fmt(row.modes!.prge.ms),
-                  fmt(row.forward!.ms),
-                  x(row.speedup!.outer),
-                  x(row.speedup!.prge),
-                  fmt(row.overhead),
-                  MiB(row.modes!.prge.heldBytes),
-                  MiB(row.modes!.mezo.heldBytes),
-                ],
+            row.skipped ? [String(row.q), `skipped: ${row.skipped}`] : [...zoTimingCells(row), MiB(row.modes!.prge.heldBytes), MiB(row.modes!.mezo.heldBytes)],
           ),
         ),
       );
@@ -246,18 +239,7 @@ export function htmlReport(r: BenchReport): string {
           z.rows.map((row) =>
             row.skipped
               ? [String(row.q), `skipped: ${row.skipped}`, '', '', '', '', '', '', '', '']
-              : [
-                  String(row.q),
-                  fmt(row.modes!.mezo.ms),
-                  fmt(row.modes!.outer.ms),
-                  fmt(row.modes!.prge.ms),
-                  fmt(row.forward!.ms),
-                  x(row.speedup!.outer),
-                  x(row.speedup!.prge),
-                  fmt(row.overhead),
-                  ZO_MODES.map((m) => row.modes![m].submits).join('/'),
-                  ZO_MODES.map((m) => MiB(row.modes![m].heldBytes)).join('/'),
-                ],
+              : [...zoTimingCells(row), ZO_MODES.map((m) => row.modes![m].submits).join('/'), ZO_MODES.map((m) => MiB(row.modes![m].heldBytes)).join('/')],
           ),
         ),
       );
