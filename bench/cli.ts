@@ -18,12 +18,13 @@ import { repoRoot } from '../scripts/build.mjs';
 import { parseLlama2c } from '../src/model/llama2c';
 import { parseTargets } from '../src/zo/peft';
 import { assetsDir, launchBrowser, openPage, pageLog, waitForResult, type TestPage } from '../test/browser/harness.ts';
-import { dawnGpu, nodeGpu, nodeGpuJs } from './node_env';
+import { dawnGpu } from '../src/gpu/device';
+import { nodeBenchEnv, nodeGpu } from './node_env';
 import { isPreset, PRESET_NAMES, PRESETS, randomPreset, type PresetName } from './presets';
 import { PROFILE_CSS, renderProfile } from './profile_view';
 import { PROFILE_DEFAULTS, profileStep, type StepProfileOptions, type StepProfileReport } from './profile_step';
 import { adapterSlug, deviceInfo, htmlReport, SCHEMA, textReport, type BenchReport, type DeviceInfo } from './report';
-import { benchDefaults, runBench, SCENARIOS, type BenchEnv, type BenchOptions, type PresetResult, type ScenarioName } from './scenarios';
+import { benchDefaults, runBench, SCENARIOS, type BenchOptions, type PresetResult, type ScenarioName } from './scenarios';
 import { benchPageHtml, profilePageHtml, serveBench } from './serve_pages';
 
 const HOUR = 3_600_000;
@@ -84,16 +85,7 @@ async function benchInChrome(o: BenchOptions): Promise<{ userAgent: string; adap
 }
 
 async function benchInNode(o: BenchOptions): Promise<{ adapter: DeviceInfo; presets: PresetResult[] }> {
-  const { mod, why } = await nodeGpuJs();
-  const env: BenchEnv = {
-    runtime: 'node',
-    createGpu: nodeGpu,
-    gpujs: mod,
-    gpujsWhy: why,
-    gpujsModeWhy: async (mode) => (mode === 'webgpu' ? null : 'WebGL2 needs a browser (gpu.js uses headless-gl in Node, not installed)'),
-    readAsset: async (p) => new Uint8Array(fs.readFileSync(path.join(assetsDir, p))),
-    log: (line) => process.stderr.write(`  ${line}\n`),
-  };
+  const env = await nodeBenchEnv((line) => process.stderr.write(`  ${line}\n`));
   const probe = await nodeGpu();
   const adapter = deviceInfo(probe);
   probe.device.destroy();

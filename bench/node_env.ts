@@ -2,22 +2,12 @@
 // share it), navigator.gpu pointed at it so gpu.js's `webgpu` mode finds it, and gpu.js loaded
 // from node_modules. Run under bin/with-gpu.js (it sets up the Vulkan loader and SwiftShader).
 import { createRequire } from 'node:module';
-import { createGpu, type Gpu } from '../src/gpu/device';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createGpu, dawnGpu, type Gpu } from '../src/gpu/device';
+import { assetsDir } from '../test/browser/harness.ts';
+import type { BenchEnv } from './scenarios';
 import type { GpuJsModule } from './gpujs';
-
-let dawn: GPU | null = null; // lives as long as the process (Dawn tears down devices with it)
-
-/** The process's Dawn instance (npm `webgpu`), with the same options as src/gpu/device.ts. */
-export async function dawnGpu(): Promise<GPU> {
-  if (dawn) return dawn;
-  const spec = 'webgpu';
-  const mod = (await import(spec)) as { create: (o: string[]) => GPU; globals: Record<string, unknown> };
-  Object.assign(globalThis, mod.globals);
-  const opts = ['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=timestamp_quantization'];
-  if (process.env.MOBIZO_DAWN_ADAPTER) opts.push(`adapter=${process.env.MOBIZO_DAWN_ADAPTER}`);
-  dawn = mod.create(opts);
-  return dawn;
-}
 
 /** A fresh device of our engine on the shared Dawn instance. */
 export async function nodeGpu(): Promise<Gpu> {
@@ -36,4 +26,18 @@ export async function nodeGpuJs(): Promise<{ mod: GpuJsModule | null; why?: stri
   } catch (e) {
     return { mod: null, why: `gpu.js cannot be loaded (${(e as Error).message.split('\n')[0]}); run npm install` };
   }
+}
+
+/** The bench's environment in Node: our engine and gpu.js (webgpu mode) on Dawn, assets from disk. */
+export async function nodeBenchEnv(log: (line: string) => void): Promise<BenchEnv> {
+  const { mod, why } = await nodeGpuJs();
+  return {
+    runtime: 'node',
+    createGpu: nodeGpu,
+    gpujs: mod,
+    gpujsWhy: why,
+    gpujsModeWhy: async (mode) => (mode === 'webgpu' ? null : 'WebGL2 needs a browser (gpu.js uses headless-gl in Node, not installed)'),
+    readAsset: async (p) => new Uint8Array(fs.readFileSync(path.join(assetsDir, p))),
+    log,
+  };
 }

@@ -9,10 +9,10 @@ import { TOY_CONFIG, toyModel } from '../src/model/toy';
 import { ForwardPass } from '../src/model/transformer';
 import { dispatchCost, Profiler } from '../src/gpu/profiler';
 import type { Gpu } from '../src/gpu/device';
-import { nodeGpu, nodeGpuJs } from '../bench/node_env';
+import { nodeBenchEnv, nodeGpu } from '../bench/node_env';
 import { profileStep } from '../bench/profile_step';
 import { deviceInfo, htmlReport, SCHEMA, textReport, type BenchReport } from '../bench/report';
-import { benchDefaults, linearShapes, runBench, type BenchEnv, type PresetResult } from '../bench/scenarios';
+import { benchDefaults, linearShapes, runBench, type PresetResult } from '../bench/scenarios';
 import { assetPath } from './assets';
 
 describe('bench: minimal run in Node (Dawn)', function () {
@@ -21,17 +21,8 @@ describe('bench: minimal run in Node (Dawn)', function () {
   let report: BenchReport;
 
   before(async function () {
-    const { mod, why } = await nodeGpuJs();
     const log: string[] = [];
-    const env: BenchEnv = {
-      runtime: 'node',
-      createGpu: nodeGpu,
-      gpujs: mod,
-      gpujsWhy: why,
-      gpujsModeWhy: async (mode) => (mode === 'webgpu' ? null : 'no WebGL2 in Node'),
-      readAsset: async (p) => new Uint8Array(fs.readFileSync(assetPath(p))),
-      log: (l) => log.push(l),
-    };
+    const env = await nodeBenchEnv((l) => log.push(l));
     const o = { ...benchDefaults(true), batch: 1, seq: 8, qs: [1], reps: 1, minMs: 0 };
     const probe = await nodeGpu();
     const adapter = deviceInfo(probe);

@@ -9,7 +9,6 @@ import path from 'node:path';
 import type { Browser } from 'puppeteer-core';
 import { buildBrowser, buildLibrary, repoRoot } from '../scripts/build.mjs';
 import { startServer } from '../scripts/serve.mjs';
-import { CLI_DEFAULTS, DEMO_OVERRIDES } from '../src/zo/defaults';
 import { FineTuner, finetune, type StepDetail } from '../src/app/finetuner';
 import { createGpu, type Gpu } from '../src/gpu/device';
 import { Model } from '../src/model/model';

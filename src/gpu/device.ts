@@ -14,7 +14,8 @@ const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 // device made from it ("std::system_error"), so the instance lives as long as the process.
 let dawnInstance: GPU | null = null;
 
-async function nodeGpu(): Promise<GPU> {
+/** The process's Dawn instance (npm `webgpu`), created once; shared by every device in Node. */
+export async function dawnGpu(): Promise<GPU> {
   if (dawnInstance) return dawnInstance;
   // Kept out of browser bundles: the specifier is not a literal.
   const spec = 'webgpu';
@@ -118,7 +119,7 @@ export class Gpu {
 /** Opens the GPU: the adapter's own limits are requested, not the 128/256 MiB defaults. */
 export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
   let gpu = opts.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
-  if (!gpu && isNode) gpu = await nodeGpu();
+  if (!gpu && isNode) gpu = await dawnGpu();
   if (!gpu) {
     throw new Error('WebGPU is not available in this browser: use a current Chrome or Edge (113+), or enable WebGPU');
   }
