@@ -16,123 +16,22 @@ import { parseGguf } from '../src/model/gguf';
 import { GgufTokenizer, TokenType } from '../src/model/gguf_tokenizer';
 import { floatToF16Bits } from '../src/model/gguf_writer';
 import { parseHfModel, type HfModelFiles } from '../src/model/hf';
+import { hfDirFiles, planHfDir } from '../src/model/hf_dir';
 import { hfTokenizer, hfTokenizerMetadata } from '../src/model/hf_tokenizer';
-import { parseLlama2c } from '../src/model/llama2c';
 import { Model } from '../src/model/model';
-import { f16BitsToFloat, writeSafetensors, type Float32TensorIn } from '../src/model/safetensors';
+import { f16BitsToFloat, type Float32TensorIn } from '../src/model/safetensors';
 import { Tokenizer, type TextTokenizer } from '../src/model/tokenizer';
 import { ForwardPass } from '../src/model/transformer';
+import { readHfFolder } from '../src/worker/hf_folder';
 import { permuteQkRows } from '../src/zo/peft';
 import { assetPath, knownOutput } from './assets';
 import { gpuFixture, relError } from './gpu';
 import { throwsNaming } from './expect';
+import {
+  bf16Bits, bf16ToFloat, hfConfig, hfDirContents, hfTensors, llamaTokenizerJson, permuteForHf, SHARDS, stories260K, tok512Pieces, writeDir, writeSafetensorsAs, type Dtype,
+} from './hf_fixture';
 
-// ---- building HF files ----------------------------------------------------------------------------
-
-/**
- * convert_llama_weights_to_hf.py's permute, written as the torch ops it does:
- * w.view(n_heads, dim1 // n_heads // 2, 2, dim2).transpose(1, 2).reshape(dim1, dim2).
- */
-function permuteForHf(w: Float32Array, nHeads: number, rows: number, cols: number): Float32Array {
-  const half = rows / nHeads / 2;
-  const out = new Float32Array(w.length);
-  for (let h = 0; h < nHeads; h++) {
-    for (let i = 0; i < half; i++) {
-      for (let j = 0; j < 2; j++) {
-        const src = ((h * half + i) * 2 + j) * cols; // view index [h, i, j]
-        const dst = ((h * 2 + j) * half + i) * cols; // after transpose(1, 2): [h, j, i]
-        out.set(w.subarray(src, src + cols), dst);
-      }
-    }
-  }
-  return out;
-}
-
-/** The tensors of a llama2.c model under their HF names, q/k rows in HF order. */
-function hfTensors(m: LlamaModelFile, opts: { lmHead?: boolean } = {}): Float32TensorIn[] {
-  const c = m.config;
-  const w = m.weights;
-  const q = c.nHeads * c.headDim;
-  const kv = c.nKvHeads * c.headDim;
-  const out: Float32TensorIn[] = [{ name: 'model.embed_tokens.weight', shape: [c.vocabSize, c.dim], data: w.tokenEmbedding }];
-  w.layers.forEach((l, i) => {
-    const p = `model.layers.${i}.`;
-    out.push(
-      { name: `${p}input_layernorm.weight`, shape: [c.dim], data: l.attnNorm },
-      { name: `${p}self_attn.q_proj.weight`, shape: [q, c.dim], data: permuteForHf(l.wq, c.nHeads, q, c.dim) },
-      { name: `${p}self_attn.k_proj.weight`, shape: [kv, c.dim], data: permuteForHf(l.wk, c.nKvHeads, kv, c.dim) },
-      { name: `${p}self_attn.v_proj.weight`, shape: [kv, c.dim], data: l.wv },
-      { name: `${p}self_attn.o_proj.weight`, shape: [c.dim, q], data: l.wo },
-      { name: `${p}post_attention_layernorm.weight`, shape: [c.dim], data: l.ffnNorm },
-      { name: `${p}mlp.gate_proj.weight`, shape: [c.hiddenDim, c.dim], data: l.w1 },
-      { name: `${p}mlp.down_proj.weight`, shape: [c.dim, c.hiddenDim], data: l.w2 },
-      { name: `${p}mlp.up_proj.weight`, shape: [c.hiddenDim, c.dim], data: l.w3 },
-    );
-  });
-  out.push({ name: 'model.norm.weight', shape: [c.dim], data: w.finalNorm });
-  if (opts.lmHead) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, c.dim], data: w.classifier.slice() });
-  return out;
-}
-
-function hfConfig(m: LlamaModelFile, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const c = m.config;
-  return {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
-    hidden_size: c.dim,
-    intermediate_size: c.hiddenDim,
-    num_hidden_layers: c.nLayers,
-    num_attention_heads: c.nHeads,
-    num_key_value_heads: c.nKvHeads,
-    rms_norm_eps: c.normEps,
-    rope_theta: c.ropeTheta,
-    max_position_embeddings: c.seqLen,
-    vocab_size: c.vocabSize,
-    tie_word_embeddings: c.sharedClassifier,
-    hidden_act: 'silu',
-    bos_token_id: 1,
-    eos_token_id: 2,
-    rope_scaling: null,
-    torch_dtype: 'float32',
-    ...extra,
-  };
-}
-
-function bf16Bits(x: number): number {
-  const u = new Uint32Array(new Float32Array([x]).buffer)[0];
-  return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16; // round to nearest even (no NaN here)
-}
-const bf16ToFloat = (h: number) => new Float32Array(new Uint32Array([h << 16]).buffer)[0];
-
-type Dtype = 'F32' | 'F16' | 'BF16' | 'I8';
-
-/** A safetensors file in any dtype (the repo's writer writes F32 only): header by hand, names sorted. */
-function writeSafetensorsAs(tensors: Float32TensorIn[], dtype: Dtype): Uint8Array {
-  if (dtype === 'F32') return writeSafetensors(tensors, { format: 'pt' });
-  const size = dtype === 'I8' ? 1 : 2;
-  const ordered = [...tensors].sort((a, b) => (a.name < b.name ? -1 : 1));
-  let offset = 0;
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-  for (const t of ordered) {
-    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + t.data.length * size] };
-    offset += t.data.length * size;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const out = new Uint8Array(8 + json.length + offset);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, json.length, true);
-  out.set(new TextEncoder().encode(json), 8);
-  let pos = 8 + json.length;
-  for (const t of ordered) {
-    for (let i = 0; i < t.data.length; i++) {
-      if (dtype === 'I8') view.setInt8(pos + i, Math.max(-128, Math.min(127, Math.round(t.data[i] * 100))));
-      else view.setUint16(pos + i * 2, dtype === 'F16' ? floatToF16Bits(t.data[i]) : bf16Bits(t.data[i]), true);
-    }
-    pos += t.data.length * size;
-  }
-  return out;
-}
+// ---- building HF files (the rest is in ./hf_fixture.ts) -------------------------------------------
 
 /** A model whose weights are those of `m` rounded through a 16-bit format (what a F16/BF16 file holds). */
 function rounded(m: LlamaModelFile, dtype: 'F16' | 'BF16'): LlamaModelFile {
@@ -150,77 +49,6 @@ function rounded(m: LlamaModelFile, dtype: 'F16' | 'BF16'): LlamaModelFile {
       classifier: m.config.sharedClassifier ? tokenEmbedding : r(w.classifier),
     },
   };
-}
-
-/**
- * transformers' SentencePieceExtractor.extract(vocab_scores): for every piece (in id order), each
- * split into two pieces of the vocabulary, ordered by the ids of the halves; then all of them
- * stably sorted by the piece's score, best first.
- */
-function extractMerges(pieces: string[], scores: ArrayLike<number>): [string, string][] {
-  const vocab = new Map<string, number>();
-  pieces.forEach((p, i) => vocab.set(p, i));
-  const merges: { l: string; r: string; score: number }[] = [];
-  pieces.forEach((piece, i) => {
-    const cps = Array.from(piece);
-    const local: { l: string; r: string; score: number }[] = [];
-    for (let k = 1; k < cps.length; k++) {
-      const l = cps.slice(0, k).join('');
-      const r = cps.slice(k).join('');
-      if (vocab.has(l) && vocab.has(r)) local.push({ l, r, score: scores[i] });
-    }
-    local.sort((a, b) => vocab.get(a.l)! - vocab.get(b.l)! || vocab.get(a.r)! - vocab.get(b.r)!);
-    merges.push(...local);
-  });
-  merges.sort((a, b) => b.score - a.score);
-  return merges.map((m) => [m.l, m.r]);
-}
-
-/** A tokenizer.json as transformers' LlamaConverter writes it (legacy Llama 2 layout). */
-function llamaTokenizerJson(pieces: string[], scores: ArrayLike<number>, mergesAsPairs = false): string {
-  const merges = extractMerges(pieces, scores);
-  const special = (id: number) => ({ id, content: pieces[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
-  return JSON.stringify({
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [special(0), special(1), special(2)],
-    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] },
-    pre_tokenizer: null,
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
-      special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
-    },
-    decoder: {
-      type: 'Sequence',
-      decoders: [
-        { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
-        { type: 'ByteFallback' },
-        { type: 'Fuse' },
-        { type: 'Strip', content: ' ', start: 1, stop: 0 },
-      ],
-    },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: '<unk>',
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: true,
-      byte_fallback: true,
-      ignore_merges: false,
-      vocab: Object.fromEntries(pieces.map((p, i) => [p, i])),
-      merges: mergesAsPairs ? merges : merges.map(([a, b]) => `${a} ${b}`),
-    },
-  });
-}
-
-/** tok512.bin's pieces as SentencePiece writes them ('▁' for spaces, "<s>" rather than "\n<s>\n"). */
-function tok512Pieces(tok: Tokenizer): string[] {
-  const d = new TextDecoder('utf-8', { fatal: true });
-  return tok.pieces.map((p, i) => (i === 0 ? '<unk>' : i === 1 ? '<s>' : i === 2 ? '</s>' : d.decode(p).replaceAll(' ', '▁')));
 }
 
 /** GPT-2's tokenizer.json (byte-level BPE) from llama.cpp's GPT-2 vocabulary. */
@@ -270,33 +98,12 @@ describe('HF checkpoints: stories260K converted to a Hugging Face directory', fu
   const loaded: Model[] = [];
 
   before(async () => {
-    bin = parseLlama2c(new Uint8Array(readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
-    tok512 = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
-    tokenizerJson = llamaTokenizerJson(tok512Pieces(tok512), tok512.scores);
+    ({ bin, tok512, tokenizerJson } = stories260K());
     tmp = mkdtempSync(path.join(os.tmpdir(), 'mobizo-hf-'));
-    const write = (name: keyof typeof dirs, files: Record<string, string | Uint8Array>) => {
-      dirs[name] = path.join(tmp, name);
-      mkdirSync(dirs[name]);
-      for (const [f, data] of Object.entries(files)) writeFileSync(path.join(dirs[name], f), data);
-    };
-    const config = JSON.stringify(hfConfig(bin), null, 2);
-    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
-      write(dtype.toLowerCase() as 'f32', { 'config.json': config, 'model.safetensors': writeSafetensorsAs(hfTensors(bin), dtype), 'tokenizer.json': tokenizerJson });
+    for (const layout of ['F32', 'F16', 'BF16', 'sharded'] as const) {
+      const name = layout.toLowerCase() as keyof typeof dirs;
+      dirs[name] = writeDir(path.join(tmp, name), hfDirContents(bin, tokenizerJson, layout));
     }
-    // Two shards, untied config with an lm_head that is a copy of the embedding.
-    const all = hfTensors(bin, { lmHead: true });
-    const first = all.filter((t) => t.name === 'model.embed_tokens.weight' || /^model\.layers\.[0-2]\./.test(t.name));
-    const second = all.filter((t) => !first.includes(t));
-    const shard = (i: number) => `model-0000${i}-of-00002.safetensors`;
-    const weightMap = Object.fromEntries([...first.map((t) => [t.name, shard(1)]), ...second.map((t) => [t.name, shard(2)])].sort());
-    const total = all.reduce((s, t) => s + t.data.byteLength, 0);
-    write('sharded', {
-      'config.json': JSON.stringify(hfConfig(bin, { tie_word_embeddings: false })),
-      [shard(1)]: writeSafetensors(first, { format: 'pt' }),
-      [shard(2)]: writeSafetensors(second, { format: 'pt' }),
-      'model.safetensors.index.json': JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2),
-      'tokenizer.json': tokenizerJson,
-    });
 
     const { gpu } = await gpuFixture();
     binModel = await Model.load(gpu, bin);
@@ -486,6 +293,100 @@ describe('HF checkpoints: stories260K converted to a Hugging Face directory', fu
       writeFileSync(path.join(dir, 'pytorch_model.bin'), '');
       throwsNaming(() => readHfDir(dir), dir, /has pytorch_model\.bin but no model\.safetensors/, { inside: true });
       unlinkSync(path.join(dir, 'pytorch_model.bin'));
+    });
+  });
+});
+
+describe('HF directory layout: planHfDir (shared by the CLI and the app) and the app\'s readHfFolder', () => {
+  const W = 'my-models/llama';
+  const shard = (i: number, n: number) => `model-0000${i}-of-0000${n}.safetensors`;
+  const indexOf = (shards: string[]) => JSON.stringify({ weight_map: Object.fromEntries(shards.map((s, i) => [`t${i}`, s])) });
+  /** planHfDir over a listing, the JSON files' texts from `texts` ('{}' by default), recording what it read. */
+  const plan = (names: string[], texts: Record<string, string> = {}) => {
+    const read: string[] = [];
+    const p = planHfDir(W, names, (n) => (read.push(n), texts[n] ?? '{}'));
+    return { ...p, read };
+  };
+
+  it('plans model.safetensors, or the index\'s shards (sorted, once each); tokenizer.json when present; reads only those JSON files', () => {
+    assert.deepEqual(plan(['config.json', 'model.safetensors', 'tokenizer.json', 'README.md', 'pytorch_model.bin']), {
+      config: '{}', tokenizerJson: '{}', safetensors: ['model.safetensors'], read: ['config.json', 'tokenizer.json'],
+    });
+    const index = indexOf([shard(2, 2), shard(1, 2), shard(2, 2)]);
+    const p = plan(['model.safetensors.index.json', shard(1, 2), 'config.json', shard(2, 2), 'model.safetensors'], { 'model.safetensors.index.json': index });
+    assert.deepEqual(p, { config: '{}', index, safetensors: [shard(1, 2), shard(2, 2)], read: ['config.json', 'model.safetensors.index.json'] });
+    const files = hfDirFiles(p, [new Uint8Array([1]), new Uint8Array([2])]);
+    assert.deepEqual(files, { config: '{}', index, safetensors: [{ name: shard(1, 2), bytes: new Uint8Array([1]) }, { name: shard(2, 2), bytes: new Uint8Array([2]) }] });
+  });
+
+  it('every error is one line naming the directory and what is expected', () => {
+    throwsNaming(() => plan(['model.safetensors', 'tokenizer.json']), W, /^my-models\/llama: no config\.json \(a Hugging Face model directory holds config\.json, model\.safetensors \(or model\.safetensors\.index\.json and its shards\) and tokenizer\.json\)$/);
+    throwsNaming(() => plan(['config.json', 'tokenizer.json']), W, /: no model\.safetensors or model\.safetensors\.index\.json \(a Hugging Face model directory holds/);
+    throwsNaming(() => plan(['config.json', 'pytorch_model.bin.index.json']), W, /: has pytorch_model\.bin\.index\.json but no model\.safetensors: only safetensors weights are read/);
+    throwsNaming(() => plan(['config.json', 'consolidated.00.pth']), W, /: has consolidated\.00\.pth but no model\.safetensors/);
+    const idx = (text: string) => () => plan(['config.json', 'model.safetensors.index.json', 'model.safetensors'], { 'model.safetensors.index.json': text });
+    throwsNaming(idx('{"weight_map": '), W, /: model\.safetensors\.index\.json is not JSON \(/);
+    throwsNaming(idx('{"metadata": {}}'), W, /: model\.safetensors\.index\.json has no "weight_map" object of file names/);
+    throwsNaming(idx('{"weight_map": {"a": 3}}'), W, /has no "weight_map" object of file names/);
+    throwsNaming(idx(indexOf(['../model.safetensors'])), W, /: model\.safetensors\.index\.json names a shard outside the directory: "\.\.\/model\.safetensors"/);
+    throwsNaming(idx(indexOf(['sub\\x.safetensors'])), W, /names a shard outside the directory/);
+    const three = indexOf([shard(1, 3), shard(2, 3), shard(3, 3)]);
+    throwsNaming(() => plan(['config.json', 'model.safetensors.index.json', shard(2, 3)], { 'model.safetensors.index.json': three }), W, /: 2 of the 3 shards in model\.safetensors\.index\.json are missing: model-00001-of-00003\.safetensors, model-00003-of-00003\.safetensors$/);
+    // one missing: "is"
+    throwsNaming(() => plan(['config.json', 'model.safetensors.index.json', shard(1, 3), shard(2, 3)], { 'model.safetensors.index.json': three }), W, /: 1 of the 3 shards .* is missing: model-00003-of-00003\.safetensors$/);
+  });
+
+  describe('readHfFolder (the app\'s worker): Blobs by name', () => {
+    let bin: LlamaModelFile;
+    let sharded: Record<string, string | Uint8Array>;
+    let tmp: string;
+    before(() => {
+      let tokenizerJson: string;
+      ({ bin, tokenizerJson } = stories260K());
+      sharded = hfDirContents(bin, tokenizerJson, 'sharded');
+      tmp = mkdtempSync(path.join(os.tmpdir(), 'mobizo-hf-folder-'));
+    });
+    after(() => rmSync(tmp, { recursive: true, force: true }));
+    const blobs = (files: Record<string, string | Uint8Array>) => Object.entries(files).map(([name, data]) => ({ name, blob: new Blob([data as BlobPart]) }));
+
+    it('gives the model the CLI reads from the same directory, keeping only the files that make it', async () => {
+      const extra = { ...sharded, 'pytorch_model.bin': 'not read', 'README.md': '# a model' };
+      const f = await readHfFolder('sharded', blobs(extra));
+      const dir = writeDir(path.join(tmp, 'sharded'), extra);
+      const cli = parseHfModel(readHfDir(dir), dir);
+      assert.deepEqual(f.parsed.file, cli.file);
+      assert.deepEqual(f.parsed.file.config, { ...bin.config, ropeStyle: 'halfsplit' });
+      assert.equal(f.parsed.tokenizer?.vocabSize, 512);
+      assert.deepEqual(f.used.map((u) => u.name), ['config.json', 'model.safetensors.index.json', 'tokenizer.json', ...SHARDS]);
+      assert.equal(f.bytes, Object.entries(sharded).reduce((s, [, d]) => s + (typeof d === 'string' ? new TextEncoder().encode(d).length : d.length), 0));
+      const noTok = { ...sharded };
+      delete noTok['tokenizer.json'];
+      assert.equal((await readHfFolder('x', blobs(noTok))).parsed.tokenizer, undefined);
+    });
+
+    it('fails with the CLI\'s messages (a missing config.json, a missing shard)', async () => {
+      const rejects = async (files: Record<string, string | Uint8Array>, where: string, problem: RegExp) => {
+        const dir = writeDir(path.join(tmp, where), files);
+        const cli = (() => {
+          try {
+            readHfDir(dir);
+          } catch (e) {
+            return (e as Error).message;
+          }
+          return 'no error';
+        })();
+        await assert.rejects(readHfFolder(where, blobs(files)), (e: Error) => {
+          assert.match(e.message, problem);
+          assert.equal(e.message, cli.replace(dir, where), 'the CLI\'s message, naming the folder');
+          return true;
+        });
+      };
+      const noConfig = { ...sharded };
+      delete noConfig['config.json'];
+      await rejects(noConfig, 'no-config', /^no-config: no config\.json \(a Hugging Face model directory holds/);
+      const oneShard = { ...sharded };
+      delete oneShard[SHARDS[1]];
+      await rejects(oneShard, 'one-shard', /^one-shard: 1 of the 2 shards in model\.safetensors\.index\.json is missing: model-00002-of-00002\.safetensors$/);
     });
   });
 });

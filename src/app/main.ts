@@ -12,6 +12,7 @@ import { EngineClient } from './engine_client';
 import type { FineTuneStatus } from './finetuner';
 import { busy, clearError, engine, hooks, log, refreshMemory, setEngine, showError, st, ui } from './page';
 import { presetFiles, type TaskSpec } from '../data/task_source';
+import { bindModelInputs, pickedModel, type PickedModel } from './model_pick';
 import { download, openAdapter, streams, tryClassify, tryGenerate } from './try_keep';
 import { $, fmtBytes, fmtDuration, fmtRate, h, renderMemory, renderModel, renderPreview } from './views';
 
@@ -190,13 +191,13 @@ async function onModelLoaded(m: ModelInfo): Promise<void> {
 }
 
 async function loadFiles(): Promise<void> {
-  const model = ui.modelFile.files?.[0];
-  const tok = ui.tokFile.files?.[0];
-  if (!model) return showError(new Error('Choose a checkpoint file first (llama2.c .bin or .gguf).'));
-  if (!tok && !/\.gguf$/i.test(model.name)) return showError(new Error('Choose the tokenizer file too (llama2.c checkpoints come with a tokenizer .bin, e.g. tok512.bin).'));
-  const m = await busy(`Loading ${model.name} (${fmtBytes(model.size)})`, () =>
-    engine.call('loadModel', { source: { kind: 'files', model, modelName: model.name, tokenizer: tok, tokenizerName: tok?.name } }),
-  );
+  let pick: PickedModel;
+  try {
+    pick = pickedModel();
+  } catch (e) {
+    return showError(e);
+  }
+  const m = await busy(`Loading ${pick.label} (${fmtBytes(pick.bytes)})`, () => engine.call('loadModel', { source: pick.source }));
   if (m) await onModelLoaded(m);
 }
 
@@ -349,7 +350,7 @@ function restoreSpecUi(spec: TaskSpec): void {
 async function restore(r: Restored): Promise<void> {
   if (r.model) {
     await onModelLoaded(r.model);
-    if (r.modelRef.kind === 'files') ui.modelInfo.prepend(h('div', {}, h('dt', { textContent: 'opened from' }), h('dd', { textContent: 'saved in this browser' })));
+    if (r.modelRef.kind !== 'demo') ui.modelInfo.prepend(h('div', {}, h('dt', { textContent: 'opened from' }), h('dd', { textContent: 'saved in this browser' })));
   }
   restoreSpecUi(r.spec);
   setOptions(r.options);
@@ -367,6 +368,7 @@ async function restore(r: Restored): Promise<void> {
 
 // ---- start-up ------------------------------------------------------------------------------
 function bind(): void {
+  bindModelInputs();
   ui.loadModel.onclick = () => void loadFiles();
   ui.demoModel.onclick = async () => {
     const m = await busy('Loading the built-in demo model', () => engine.call('loadModel', { source: { kind: 'demo' } }));

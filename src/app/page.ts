@@ -25,6 +25,7 @@ export const ui = {
   errorBox: $('error-box'),
   restoreBox: $('restore-box'),
   modelFile: $<HTMLInputElement>('model-file'),
+  modelDir: $<HTMLInputElement>('model-dir'), // a Hugging Face model folder (webkitdirectory)
   tokFile: $<HTMLInputElement>('tok-file'),
   loadModel: $<HTMLButtonElement>('load-model'),
   demoModel: $<HTMLButtonElement>('demo-model'),

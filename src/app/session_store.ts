@@ -15,7 +15,8 @@ const KEY = 'current';
 
 export type ModelRef =
   | { kind: 'demo' }
-  | { kind: 'files'; name: string; size: number; tokenizerName?: string; stored: boolean };
+  | { kind: 'files'; name: string; size: number; tokenizerName?: string; stored: boolean }
+  | { kind: 'hf'; name: string; size: number; files: string[]; tokenizerName?: string; stored: boolean }; // a Hugging Face folder
 
 export interface SessionRecord {
   created: number;
@@ -29,10 +30,13 @@ export interface SessionRecord {
   error?: string;
 }
 
-export interface StoredModel {
-  model: Blob;
-  tokenizer?: Blob;
+export interface NamedBlob {
+  name: string;
+  blob: Blob;
 }
+
+/** A checkpoint file (+ llama2.c tokenizer), or the files of a Hugging Face folder that make the model. */
+export type StoredModel = { model: Blob; tokenizer?: Blob } | { files: NamedBlob[]; tokenizer?: Blob };
 
 function req<T>(r: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -10,7 +10,7 @@ import type { FineTuneOptions } from '../zo/defaults';
 import { classifyItems } from '../data/tasks';
 import { createGpu, type Gpu } from '../gpu/device';
 import { generateText } from '../model/generate';
-import { parseModel } from '../model/load';
+import { parseModel, type ParsedModel } from '../model/load';
 import { Model } from '../model/model';
 import { Tokenizer, type TextTokenizer } from '../model/tokenizer';
 import { toyModel, toyTokenizerBytes } from '../model/toy';
@@ -20,6 +20,7 @@ import { readAdapter, writeAdapter } from '../zo/peft';
 import { scoreItems } from '../zo/score';
 import type { CheckpointFiles } from '../zo/trainer';
 import { explainError } from './errors';
+import { readHfFolder } from './hf_folder';
 import type { AdapterExport, ClassifyInfo, Commands, DataInfo, EventMessage, Events, GpuInfo, ModelInfo, ModelSource, Reply, Request, Restored, RunInfo } from './protocol';
 
 interface WorkerScope {
@@ -83,22 +84,43 @@ async function loadModel(source: ModelSource): Promise<ModelInfo> {
   let name: string;
   let format: ModelInfo['format'];
   let fileBytes: number;
+  let blobs: StoredModel | null = null; // what a saved session keeps of the model
+  let ref: ModelRef;
   if (source.kind === 'demo') {
     file = toyModel();
     tok = Tokenizer.fromLlama2c(toyTokenizerBytes(), file.config.vocabSize, 'toy tokenizer');
     name = 'built-in demo model';
     format = 'demo';
     fileBytes = 0;
+    ref = { kind: 'demo' };
   } else {
-    name = source.modelName;
-    fileBytes = source.model.size;
-    const parsed = parseModel(new Uint8Array(await source.model.arrayBuffer()), name);
+    let parsed: ParsedModel;
+    if (source.kind === 'hf') {
+      name = source.name;
+      const folder = await readHfFolder(name, source.files);
+      parsed = folder.parsed;
+      fileBytes = folder.bytes;
+      blobs = { files: folder.used, ...(source.tokenizer && !parsed.tokenizer ? { tokenizer: source.tokenizer } : {}) };
+      ref = { kind: 'hf', name, size: fileBytes, files: folder.used.map((f) => f.name), tokenizerName: parsed.tokenizer ? undefined : source.tokenizerName, stored: false };
+    } else {
+      name = source.modelName;
+      fileBytes = source.model.size;
+      parsed = parseModel(new Uint8Array(await source.model.arrayBuffer()), name);
+      blobs = { model: source.model, ...(source.tokenizer ? { tokenizer: source.tokenizer } : {}) };
+      ref = { kind: 'files', name, size: source.model.size, tokenizerName: source.tokenizerName, stored: false };
+    }
     file = parsed.file;
     raw = parsed.raw;
     format = parsed.format;
     if (parsed.tokenizer) tok = parsed.tokenizer;
     else {
-      if (!source.tokenizer) throw new Error(`${name} is a llama2.c checkpoint: open its tokenizer file too (e.g. tokenizer.bin / tok512.bin)`);
+      if (!source.tokenizer) {
+        throw new Error(
+          source.kind === 'hf'
+            ? `${name}: no tokenizer.json: open the folder with its tokenizer.json (or choose a llama2.c tokenizer file too)`
+            : `${name} is a llama2.c checkpoint: open its tokenizer file too (e.g. tokenizer.bin / tok512.bin)`,
+        );
+      }
       tok = Tokenizer.fromLlama2c(new Uint8Array(await source.tokenizer.arrayBuffer()), file.config.vocabSize, source.tokenizerName ?? 'tokenizer');
     }
   }
@@ -115,11 +137,6 @@ async function loadModel(source: ModelSource): Promise<ModelInfo> {
     gpuBytes: (report.current.weights ?? 0) - before,
     memory: report,
   };
-  const ref: ModelRef =
-    source.kind === 'demo'
-      ? { kind: 'demo' }
-      : { kind: 'files', name, size: source.model.size, tokenizerName: source.tokenizerName, stored: false };
-  const blobs = source.kind === 'demo' ? null : { model: source.model, ...(source.tokenizer ? { tokenizer: source.tokenizer } : {}) };
   loaded = { model, tok, info, ref, blobs };
   return info;
 }
@@ -207,7 +224,7 @@ async function start(options: FineTuneOptions): Promise<RunInfo> {
   persisted = false;
   try {
     await sessionStore.create(
-      { created: Date.now(), updated: Date.now(), model: ref.kind === 'files' ? { ...ref, stored: !!blobs } : ref, data: data!.spec, options, status: 'running', step: 0, evals: [] },
+      { created: Date.now(), updated: Date.now(), model: ref.kind === 'demo' ? ref : { ...ref, stored: !!blobs }, data: data!.spec, options, status: 'running', step: 0, evals: [] },
       blobs,
     );
     persisted = true;
@@ -311,12 +328,18 @@ async function restore(): Promise<Restored | null> {
     run: { status: session.status, step: session.step, steps: session.options.steps, history: [], evals: session.evals, hasAdapter: false, persisted: true },
   };
   try {
-    if (session.model.kind === 'demo') out.model = await loadModel({ kind: 'demo' });
+    const m = session.model;
+    if (m.kind === 'demo') out.model = await loadModel({ kind: 'demo' });
     else if (blobs) {
-      out.model = await loadModel({ kind: 'files', model: blobs.model, modelName: session.model.name, tokenizer: blobs.tokenizer, tokenizerName: session.model.tokenizerName });
-      loaded!.ref = session.model;
+      const { tokenizer } = blobs;
+      out.model = await loadModel(
+        'files' in blobs
+          ? { kind: 'hf', name: m.name, files: blobs.files, tokenizer, tokenizerName: m.tokenizerName }
+          : { kind: 'files', model: blobs.model, modelName: m.name, tokenizer, tokenizerName: m.tokenizerName },
+      );
+      loaded!.ref = m;
       loaded!.blobs = blobs;
-    } else throw new Error(`the model ${session.model.name} was not saved in this browser: open it again`);
+    } else throw new Error(`the model ${m.name} was not saved in this browser: open it again`);
     const o = session.options;
     const task = prepare({ ...session.data, trainSize: o.trainSize, evalSize: o.evalSize }, o.seq, o.seed);
     out.data = dataInfo(task, o.batch, o.seed);

@@ -4,7 +4,7 @@
 // cloneable: Files and Blobs travel by reference, typed arrays by copy.
 import type { FineTuneOptions } from '../zo/defaults';
 import type { EvalDetail, FineTuneStatus, StepDetail } from '../app/finetuner';
-import type { ModelRef } from '../app/session_store';
+import type { ModelRef, NamedBlob } from '../app/session_store';
 import type { PreviewRow, TaskKind, TaskSpec } from '../data/task_source';
 import type { LlamaConfig } from '../model/config';
 import type { ParsedModel } from '../model/load';
@@ -23,7 +23,10 @@ export interface GpuInfo {
 
 export type ModelSource =
   | { kind: 'demo' }
-  | { kind: 'files'; model: Blob; modelName: string; tokenizer?: Blob; tokenizerName?: string };
+  | { kind: 'files'; model: Blob; modelName: string; tokenizer?: Blob; tokenizerName?: string }
+  // a Hugging Face folder (or its files selected together): the files directly in it, by name;
+  // the tokenizer file is used only when the folder has no tokenizer.json
+  | { kind: 'hf'; name: string; files: NamedBlob[]; tokenizer?: Blob; tokenizerName?: string };
 
 export interface ModelInfo {
   name: string;

@@ -1,0 +1,34 @@
+// A Hugging Face model folder opened in the app (a folder picked whole, or its files selected
+// together), read from Blobs for parseHfModel: the small JSON files first, then only the weight
+// files that the shared plan (src/model/hf_dir.ts, also the CLI's) names, so the checks and the
+// error messages are the CLI's.
+import type { NamedBlob } from '../app/session_store';
+import { parseHfModel } from '../model/hf';
+import { HF_INDEX, HF_TEXT_FILES, hfDirFiles, planHfDir } from '../model/hf_dir';
+import type { ParsedModel } from '../model/load';
+
+export interface HfFolder {
+  parsed: ParsedModel; // the model, with the tokenizer of tokenizer.json when there is one
+  used: NamedBlob[]; // the files that make the model (kept with a saved session)
+  bytes: number; // their total size
+}
+
+/** Reads the folder `where` from its files (names without folders); errors start with `${where}:`. */
+export async function readHfFolder(where: string, files: readonly NamedBlob[]): Promise<HfFolder> {
+  const byName = new Map(files.map((f) => [f.name, f.blob]));
+  const texts = new Map<string, string>();
+  for (const name of HF_TEXT_FILES) {
+    const blob = byName.get(name);
+    if (blob) texts.set(name, await blob.text());
+  }
+  const plan = planHfDir(where, [...byName.keys()], (name) => {
+    const text = texts.get(name);
+    if (text === undefined) throw new Error(`${where}: ${name} was not read`);
+    return text;
+  });
+  const weights = await Promise.all(plan.safetensors.map(async (name) => new Uint8Array(await byName.get(name)!.arrayBuffer())));
+  const parsed = parseHfModel(hfDirFiles(plan, weights), where);
+  const names = ['config.json', ...(plan.index !== undefined ? [HF_INDEX] : []), ...(plan.tokenizerJson !== undefined ? ['tokenizer.json'] : []), ...plan.safetensors];
+  const used = names.map((name) => ({ name, blob: byName.get(name)! }));
+  return { parsed, used, bytes: used.reduce((s, f) => s + f.blob.size, 0) };
+}
