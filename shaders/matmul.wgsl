@@ -54,28 +54,41 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;  // [M, K / 4]
 @group(0) @binding(2) var<storage, read> w4: array<vec4<f32>>;  // [N, K / 4]
 
+// The 4 x 4 block is spelled out (no private arrays indexed in loops): SwiftShader keeps dynamically
+// indexed private arrays in memory, and this loop is where a forward pass spends its time.
 @compute @workgroup_size(8, 8)
 fn matmul_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
   let n0 = gid.x * 4u;
   let m0 = gid.y * 4u;
   if (m0 >= params.M || n0 >= params.N) { return; }
   let K4 = params.K / 4u;
-  var mr: array<u32, 4>;
-  var nr: array<u32, 4>;
-  for (var i = 0u; i < 4u; i++) {
-    mr[i] = min(m0 + i, params.M - 1u) * K4;
-    nr[i] = min(n0 + i, params.N - 1u) * K4;
-  }
-  var acc: array<vec4<f32>, 4>;
+  let last = params.M - 1u;
+  let lastN = params.N - 1u;
+  let x0 = min(m0, last) * K4;
+  let x1 = min(m0 + 1u, last) * K4;
+  let x2 = min(m0 + 2u, last) * K4;
+  let x3 = min(m0 + 3u, last) * K4;
+  let w0 = min(n0, lastN) * K4;
+  let w1 = min(n0 + 1u, lastN) * K4;
+  let w2 = min(n0 + 2u, lastN) * K4;
+  let w3 = min(n0 + 3u, lastN) * K4;
+  var c0 = vec4<f32>(0.0);
+  var c1 = vec4<f32>(0.0);
+  var c2 = vec4<f32>(0.0);
+  var c3 = vec4<f32>(0.0);
   for (var k = 0u; k < K4; k++) {
-    let b0 = w4[nr[0] + k];
-    let b1 = w4[nr[1] + k];
-    let b2 = w4[nr[2] + k];
-    let b3 = w4[nr[3] + k];
-    for (var i = 0u; i < 4u; i++) {
-      let a = x4[mr[i] + k];
-      acc[i] += vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
-    }
+    let b0 = w4[w0 + k];
+    let b1 = w4[w1 + k];
+    let b2 = w4[w2 + k];
+    let b3 = w4[w3 + k];
+    let a0 = x4[x0 + k];
+    let a1 = x4[x1 + k];
+    let a2 = x4[x2 + k];
+    let a3 = x4[x3 + k];
+    c0 += vec4<f32>(dot(a0, b0), dot(a0, b1), dot(a0, b2), dot(a0, b3));
+    c1 += vec4<f32>(dot(a1, b0), dot(a1, b1), dot(a1, b2), dot(a1, b3));
+    c2 += vec4<f32>(dot(a2, b0), dot(a2, b1), dot(a2, b2), dot(a2, b3));
+    c3 += vec4<f32>(dot(a3, b0), dot(a3, b1), dot(a3, b2), dot(a3, b3));
   }
-  storeBlock(m0, n0, acc);
+  storeBlock(m0, n0, array<vec4<f32>, 4>(c0, c1, c2, c3));
 }
