@@ -2,6 +2,11 @@
 //   xent       rowLoss[i] = logsumexp(logits[i, :]) - logits[i, label[i]]  (0 where label < 0)
 //   slot_loss  losses[slotBase + p] = sum of rowLoss over the labelled rows of slot p, divided by
 //              their count (norm = 0: the mean token loss) or by norm (e.g. examples per slot)
+//   class_loss losses[slotBase + p] = mean over the examples of slot p of the cross-entropy over
+//              their candidates (MeZO's train_as_classification): an example is `group` adjacent
+//              sequences of seqLen tokens, the right candidate first; candidate c scores
+//              s_c = -(summed rowLoss of its labelled rows), and the example's loss is
+//              logsumexp_c(s_c) - s_0
 // The logits' rows are the selected rows of the pass (select[i] = row index, slot-major).
 
 struct Params {
@@ -10,6 +15,8 @@ struct Params {
   rowsPerSlot: u32,  // rows of the pass per slot (Bsz * T)
   slotBase: u32,     // global slot of the pass's first slot
   norm: f32,         // slot_loss divisor; 0: the number of labelled rows
+  seqLen: u32,       // class_loss: tokens per sequence (T)
+  group: u32,        // class_loss: sequences per example (candidates)
 }
 
 const WG: u32 = 64u;
@@ -97,4 +104,45 @@ fn slot_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
   let denom = select(cnt[0], params.norm, params.norm > 0.0);
   var nanBits = 0x7fc00000u;
   if (lid == 0u) { losses[params.slotBase + p] = select(total / denom, bitcast<f32>(nanBits), cnt[0] == 0.0); }
+}
+
+@compute @workgroup_size(WG)
+fn class_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let p = wid.x;
+  let nSeq = params.rowsPerSlot / params.seqLen;
+  let nEx = nSeq / params.group;
+  var total = 0.0;
+  var bad = 0.0;
+  for (var e = lid; e < nEx; e += WG) {
+    // online logsumexp over the candidates' scores
+    var m = -3.0e38;
+    var acc = 0.0;
+    var right = 0.0;
+    for (var c = 0u; c < params.group; c++) {
+      let sq = e * params.group + c;
+      var sum = 0.0;
+      var n = 0u;
+      for (var i = 0u; i < params.nSel; i++) {
+        let r = selRows[i];
+        if (r / params.rowsPerSlot == p && (r % params.rowsPerSlot) / params.seqLen == sq && selLabels[i] >= 0) {
+          sum += rowLossIn[i];
+          n++;
+        }
+      }
+      if (n == 0u) { bad += 1.0; }  // a candidate without label tokens: no score
+      let sc = -sum;
+      if (c == 0u) { right = sc; }
+      if (sc > m) {
+        acc = acc * exp(m - sc) + 1.0;
+        m = sc;
+      } else {
+        acc += exp(sc - m);
+      }
+    }
+    total += m + log(acc) - right;
+  }
+  let sumAll = reduceSum(lid, total);
+  let badAll = reduceSum(lid, bad);
+  var nanBits = 0x7fc00000u;
+  if (lid == 0u) { losses[params.slotBase + p] = select(sumAll / f32(nEx), bitcast<f32>(nanBits), badAll > 0.0 || nEx == 0u); }
 }

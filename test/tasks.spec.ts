@@ -12,11 +12,13 @@ import { parseLlama2c } from '../src/model/llama2c';
 import { Model } from '../src/model/model';
 import { Tokenizer } from '../src/model/tokenizer';
 import { LoraState } from '../src/zo/lora';
+import { zoNormals } from '../src/zo/philox';
+import { stepSeed, ZoScheduler } from '../src/zo/scheduler';
 import { writeAdapter } from '../src/zo/peft';
 import { scoreItems, taskMetrics } from '../src/zo/score';
 import { assetPath } from './assets';
 import { gpuFixture, randoms } from './gpu';
-import { referenceForward } from './reference/cpu_model';
+import { referenceForward, referenceLoss } from './reference/cpu_model';
 import { logSumExp } from './reference/ops';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -110,6 +112,71 @@ describe('tasks', function () {
     );
     assert.equal(taskMetrics(items, batched).accuracy, 1);
     model.destroy();
+  });
+
+  it('classification loss: every candidate is a row (right one first); the slot losses match the float64 reference', async () => {
+    const task = { template: '{text} It was', classes: ['neg', 'pos'], labelWords: [' sad', ' very happy'] };
+    const items = classifyItems(tok, [
+      { text: 'The dog ran away and never came back.', label: 'neg' },
+      { text: 'They played in the sun all day.', label: 'pos' },
+      { text: 'Tom lost his red ball.', label: 'neg' },
+    ], task, 24, 'handmade');
+    const data = new ItemDataset(items, 24, 'classes');
+    assert.equal(data.candidates, 2);
+    const b = data.batchAt(0, 3, 5);
+    assert.equal(b.tokens.length, 3 * 2 * 24);
+    // each example's rows: the right candidate, then the other one, labels on their continuations
+    const rows = Array.from({ length: 6 }, (_, r) => [...b.tokens.subarray(r * 24, (r + 1) * 24)]);
+    const starts = (row: number[], toks: number[]) => toks.every((t, i) => row[i] === t);
+    const seen = new Set<Item>();
+    for (let e = 0; e < 3; e++) {
+      const it = items.find((x) => starts(rows[2 * e], x.candidates[x.answer].tokens));
+      assert.ok(it, `row ${2 * e} is some example's right candidate`);
+      assert.ok(starts(rows[2 * e + 1], it.candidates[1 - it.answer].tokens), `row ${2 * e + 1} is the same example's other candidate`);
+      seen.add(it);
+    }
+    assert.equal(seen.size, 3);
+    rows.forEach((row, r) => {
+      const c = items.flatMap((x) => x.candidates).find((cd) => starts(row, cd.tokens))!;
+      const labelled = [...b.labels.subarray(r * 24, (r + 1) * 24)].map((l, t) => [t, l]).filter(([, l]) => l >= 0);
+      assert.deepEqual(labelled, c.tokens.slice(c.start).map((tk, k) => [c.start - 1 + k, tk]), `row ${r}: labels on its continuation`);
+    });
+    assert.throws(() => new ItemDataset([...items, { answer: 0, candidates: [items[0].candidates[0]] }], 24, 'classes'), /example 1 has 2, example 4 has 1/);
+
+    const { gpu } = await gpuFixture();
+    const model = await Model.load(gpu, file);
+    const lcfg = { rank: 4, alpha: 8, targets: ['q', 'v'] as ('q' | 'v')[] };
+    const host = LoraState.initHost(file.config, lcfg, 2);
+    host.layers.forEach((e, l) => lcfg.targets.forEach((t) => (e[t]!.B = randoms(e[t]!.B.length, 40 + l, 0.05))));
+    const lora = LoraState.upload(gpu, file.config, lcfg, host);
+    const opts = { mode: 'prge' as const, q: 2, eps: 1e-2, lr: 0, batch: 3, seq: 24, seed: 4, candidates: 2 };
+    const sched = new ZoScheduler(model, lora, opts);
+    const r = await sched.step(0, b);
+    sched.destroy();
+    lora.destroy();
+    model.destroy();
+    const seed = stepSeed(opts.seed, 0);
+    for (let g = 0; g < 2 * opts.q; g++) {
+      const sign = g < opts.q ? 1 : -1;
+      const layers = host.layers.map((e, l) => {
+        const out: Record<string, { A: Float32Array; B: Float64Array }> = {};
+        for (const t of lcfg.targets) {
+          const z = zoNormals(seed, LoraState.tensorId(l, t), g % opts.q, e[t]!.B.length);
+          out[t] = { A: e[t]!.A, B: Float64Array.from(e[t]!.B, (v, i) => v + sign * opts.eps * z[i]) };
+        }
+        return out;
+      });
+      const ref = { scale: 2, rank: 4, layers };
+      // summed label-token loss of each row, then cross-entropy over each example's two rows
+      const rowLoss = rows.map((_, r) => {
+        const l = referenceLoss(file, b.tokens.subarray(r * 24, (r + 1) * 24), b.labels.subarray(r * 24, (r + 1) * 24), 24, ref);
+        return l.loss * l.tokens;
+      });
+      let want = 0;
+      for (let e = 0; e < 3; e++) want += logSumExp([-rowLoss[2 * e], -rowLoss[2 * e + 1]]) + rowLoss[2 * e];
+      want /= 3;
+      assert.ok(Math.abs(r.slotLosses[g] - want) < 1e-4 * Math.max(1, want), `slot ${g}: ${r.slotLosses[g]} vs ${want}`);
+    }
   });
 
   it('eval --preset sst2: accuracy equals the hand computation from mobizo logits (base and adapter)', () => {

@@ -52,7 +52,7 @@ describe('MobiZO kernels vs float64 reference', () => {
     const selT = input(gpu, 'sel', [nMax], Uint32Array.from([...sel, 0, 0]), 'u32');
     const losses = poisoned(gpu, 'losses', [2 * 3]);
     const lg = input(gpu, 'logits', [nMax, vocab], logits);
-    run(gpu, xent(ks, 't', lg, lab, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab, selT, losses, { nSel: sel.length, slots, rowsPerSlot, slotBase, norm: 0 }));
+    run(gpu, xent(ks, 't', lg, lab, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab, selT, losses, { nSel: sel.length, slots, rowsPerSlot, slotBase, norm: 0, seqLen: 1, group: 0 }));
     const got = await losses.read();
     for (let p = 0; p < slots; p++) {
       let s = 0;
@@ -66,6 +66,56 @@ describe('MobiZO kernels vs float64 reference', () => {
       assert.ok(Math.abs(got[slotBase + p] - s / c) < 1e-5 * Math.abs(s / c), `slot ${p}: ${got[slotBase + p]} vs ${s / c}`);
     }
     assert.ok(Number.isNaN(got[0]), 'slots outside the pass stay untouched');
+  });
+
+  it('class_loss: cross-entropy over each example\'s candidates (right one first), mean per slot', async () => {
+    const { gpu, ks } = await gpuFixture();
+    // 3 candidates per example, 2 examples per slot, sequences of 5 tokens: 30 rows per slot; the
+    // pass holds slots 2..4 of 6. Candidates have 1 to 3 labelled tokens, at ragged positions.
+    const [vocab, T, group, examples, slots, slotBase] = [77, 5, 3, 2, 3, 2];
+    const rowsPerSlot = T * group * examples;
+    const sel: number[] = [];
+    const labels: number[] = [];
+    for (let p = 0; p < slots; p++) {
+      for (let sq = 0; sq < group * examples; sq++) {
+        const n = 1 + ((sq + p) % 3);
+        for (let t = 4 - n; t < 4; t++) (sel.push(p * rowsPerSlot + sq * T + t), labels.push((sq * 31 + t * 7 + p) % vocab));
+      }
+    }
+    sel.push(rowsPerSlot + 4), labels.push(-100); // an ignored row
+    const nMax = sel.length + 3;
+    const logits = randoms(nMax * vocab, 21, 3);
+    const rowLoss = poisoned(gpu, 'rowLoss', [nMax]);
+    const lab = tensor(gpu, 'labels', [nMax], 'scratch', { dtype: 'i32', data: Int32Array.from([...labels, 0, 0, 0]) });
+    const selT = input(gpu, 'sel', [nMax], Uint32Array.from([...sel, 0, 0, 0]), 'u32');
+    const losses = poisoned(gpu, 'losses', [6]);
+    run(gpu, xent(ks, 't', input(gpu, 'logits', [nMax, vocab], logits), lab, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab, selT, losses, { nSel: sel.length, slots, rowsPerSlot, slotBase, norm: 0, seqLen: T, group }));
+    const got = await losses.read();
+    for (let p = 0; p < slots; p++) {
+      const seqLoss = new Float64Array(group * examples);
+      sel.forEach((row, i) => {
+        if (Math.floor(row / rowsPerSlot) !== p || labels[i] < 0) return;
+        const l = logits.subarray(i * vocab, (i + 1) * vocab);
+        seqLoss[Math.floor((row % rowsPerSlot) / T)] += logSumExp(l) - l[labels[i]];
+      });
+      let want = 0;
+      for (let e = 0; e < examples; e++) {
+        const scores = Array.from(seqLoss.subarray(e * group, (e + 1) * group), (x) => -x);
+        want += logSumExp(scores) - scores[0];
+      }
+      want /= examples;
+      // absolute for small losses: the scores themselves are float32 sums of size ~10
+      assert.ok(Math.abs(got[slotBase + p] - want) < 1e-5 * Math.max(1, Math.abs(want)), `slot ${p}: ${got[slotBase + p]} vs ${want}`);
+    }
+    assert.ok(Number.isNaN(got[0]) && Number.isNaN(got[1]), 'slots outside the pass stay untouched');
+    // a candidate with no labelled token has no score: the slot's loss is NaN (the step is skipped)
+    const noLabel = Int32Array.from([...labels, 0, 0, 0]);
+    noLabel.fill(-100, 0, 3); // slot 0's first sequence (1 labelled token) and the next one's first two
+    const lab2 = tensor(gpu, 'labels2', [nMax], 'scratch', { dtype: 'i32', data: noLabel });
+    run(gpu, xent(ks, 't', input(gpu, 'logits2', [nMax, vocab], logits), lab2, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab2, selT, losses, { nSel: sel.length, slots, rowsPerSlot, slotBase, norm: 0, seqLen: T, group }));
+    const got2 = await losses.read();
+    assert.ok(Number.isNaN(got2[slotBase]) && Number.isFinite(got2[slotBase + 1]), `${got2}`);
+    assert.throws(() => slotLoss(ks, 't', rowLoss, lab, selT, losses, { nSel: sel.length, slots, rowsPerSlot: 31, slotBase, norm: 0, seqLen: T, group }), /class_loss t: 31 rows per slot are not whole examples of 3 sequences of 5 tokens/);
   });
 
   it('zo_grad and zo_update: B -= lr/q sum g_i Z_i; a non-finite loss leaves B unchanged', async () => {

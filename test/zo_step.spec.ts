@@ -12,7 +12,7 @@ import { LmDataset } from '../src/data/lm';
 import { readTextDocuments } from '../src/data/readers';
 import { LoraState, type LoraConfig } from '../src/zo/lora';
 import { zoNormals } from '../src/zo/philox';
-import { ZoScheduler, stepSeed, type TokenBatch, type ZoMode, type ZoOptions } from '../src/zo/scheduler';
+import { ZoScheduler, lrAt, stepSeed, type TokenBatch, type ZoMode, type ZoOptions } from '../src/zo/scheduler';
 import { assetPath } from './assets';
 import { gpuFixture, randoms } from './gpu';
 import { referenceLoss } from './reference/cpu_model';
@@ -43,11 +43,14 @@ describe('ZO step (stories260K)', function () {
     return LoraState.upload(model.gpu, file.config, lcfg, host);
   }
 
-  async function run(mode: ZoMode, steps: number) {
+  async function run(mode: ZoMode, steps: number, extra: Partial<ZoOptions> = {}, keep?: { after: Awaited<ReturnType<LoraState['toHost']>>[] }) {
     const lora = loraWithRandomB(9);
-    const sched = new ZoScheduler(model, lora, { ...base, mode });
+    const sched = new ZoScheduler(model, lora, { ...base, mode, ...extra });
     const results = [];
-    for (let k = 0; k < steps; k++) results.push(await sched.step(k, batches[k]));
+    for (let k = 0; k < steps; k++) {
+      results.push(await sched.step(k, batches[k]));
+      keep?.after.push(await lora.toHost());
+    }
     const host = await lora.toHost();
     sched.destroy();
     lora.destroy();
@@ -77,6 +80,25 @@ describe('ZO step (stories260K)', function () {
     const start = LoraState.initHost(file.config, lcfg, 9);
     assert.ok(runs.prge.results.every((r) => r.applied));
     assert.notDeepEqual(runs.prge.host.layers[0].q!.B, start.layers[0].q!.B);
+  });
+
+  it('a linear lr schedule scales each step\'s update by 1 - step / steps', async () => {
+    assert.equal(lrAt({ ...base, mode: 'prge', schedule: 'linear', steps: 4 }, 3), base.lr / 4);
+    assert.equal(lrAt({ ...base, mode: 'prge' }, 3), base.lr);
+    const l = loraWithRandomB(1);
+    assert.throws(() => new ZoScheduler(model, l, { ...base, mode: 'prge', schedule: 'linear' }), /a linear lr schedule needs the total number of steps/);
+    l.destroy();
+    const constant = { after: [] as Awaited<ReturnType<LoraState['toHost']>>[] };
+    const linear = { after: [] as Awaited<ReturnType<LoraState['toHost']>>[] };
+    await run('prge', 2, {}, constant);
+    await run('prge', 2, { schedule: 'linear', steps: 4 }, linear);
+    // step 0 has the full lr in both; step 1 starts from the same B, sees the same losses and Z,
+    // and moves B by 3/4 of the constant run's update
+    const B = (h: (typeof constant.after)[0]) => h.layers[2].v!.B;
+    assert.deepEqual(B(linear.after[0]), B(constant.after[0]));
+    const ratio = B(linear.after[1]).map((b, i) => (b - B(linear.after[0])[i]) / (B(constant.after[1])[i] - B(constant.after[0])[i]));
+    const worst = Math.max(...Array.from(ratio, (r, i) => (Math.abs(B(constant.after[1])[i] - B(constant.after[0])[i]) > 1e-6 ? Math.abs(r - 0.75) : 0)));
+    assert.ok(worst < 1e-2, `update ratio off 3/4 by ${worst}`);
   });
 
   it('each slot loss and the updated B match the float64 reference with B +/- eps Z_i', async () => {

@@ -116,6 +116,7 @@ export class FineTuner extends EventTarget {
       q: o.q,
       eps: o.eps,
       lr: o.lr,
+      schedule: o.schedule,
       batch: o.batch,
       seq: o.seq,
       seed: o.seed,

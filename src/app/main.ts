@@ -25,8 +25,8 @@ function buildOptions(): void {
     ...OPTION_HELP.map((o) => {
       const id = `opt-${o.key}`;
       let input: HTMLInputElement | HTMLSelectElement;
-      if (o.kind === 'mode') {
-        input = h('select', { id }, ...['prge', 'outer', 'mezo'].map((m) => h('option', { value: m, textContent: m })));
+      if (o.kind === 'choice') {
+        input = h('select', { id }, ...o.choices!.map((m) => h('option', { value: m, textContent: m })));
       } else {
         input = h('input', { id, type: o.kind === 'targets' ? 'text' : 'number' });
         if (o.kind !== 'targets') {
@@ -47,7 +47,7 @@ function readOptions(): FineTuneOptions {
   const out: Record<string, unknown> = {};
   for (const o of OPTION_HELP) {
     const raw = $<HTMLInputElement>(`opt-${o.key}`).value.trim();
-    if (o.kind === 'mode' || o.kind === 'targets') {
+    if (o.kind === 'choice' || o.kind === 'targets') {
       if (!raw) throw new Error(`${o.label} is empty`);
       out[o.key] = raw;
       continue;

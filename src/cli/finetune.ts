@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { Model } from '../model/model';
 import { LoraState } from '../zo/lora';
 import { parseTargets } from '../zo/peft';
-import { ZoScheduler, type ZoMode } from '../zo/scheduler';
+import { ZoScheduler, type LrSchedule, type ZoMode } from '../zo/scheduler';
 import { train, validateTrainConfig, type EvalResult, type TrainConfig, type TrainData } from '../zo/trainer';
 import { directoryStore, loadCheckpointDir } from './adapter_dir';
 import { modelOptions, openModel, parseFloatOption, parseIntOption, runAction } from './common';
@@ -18,16 +18,17 @@ import { CLI_DEFAULTS, DEMO_OVERRIDES, TASK_OVERRIDES, defaultOptions } from '..
 
 interface FinetuneFlags extends TaskFlags {
   lr?: string;
+  lrSchedule?: string;
   batch?: string;
   seq?: string;
   steps?: string;
   model?: string;
   tokenizer?: string;
   mode: string;
-  q: string;
+  q?: string;
   eps: string;
   seed: string;
-  targets: string;
+  targets?: string;
   rank: string;
   alpha: string;
   out: string;
@@ -77,21 +78,29 @@ async function timeMode(model: Model, cfg: TrainConfig, mode: ZoMode, data: Trai
   }
 }
 
+/** The options whose default depends on the task (classify / choice) or the built-in demo. */
+type TaskDefaulted = 'lr' | 'schedule' | 'batch' | 'seq' | 'steps' | 'q' | 'targets';
+
 export function registerFinetune(program: Command): void {
   const d = CLI_DEFAULTS;
-  const demoNote = (k: 'lr' | 'batch' | 'seq' | 'steps') =>
-    `(default ${d[k]}${k === 'lr' ? `, ${TASK_OVERRIDES.lr} for classify / choice` : ''}; built-in demo ${DEMO_OVERRIDES[k]})`;
+  // "(default 3e-3; classify / choice 1; built-in demo 0.1)": where the task or demo defaults differ
+  const note = (k: TaskDefaulted) => {
+    const t = TASK_OVERRIDES[k];
+    const demo = DEMO_OVERRIDES[k];
+    return `(default ${d[k]}${t !== undefined ? `; classify / choice ${t}` : ''}${demo !== undefined ? `; built-in demo ${demo}` : ''})`;
+  };
   modelOptions(taskOptions(program.command('finetune')), { adapter: false })
     .description('ZO fine-tuning of LoRA adapters (MobiZO P-RGE); no --model runs the built-in demo')
     .option('--mode <m>', 'prge (one pass of 2q x batch rows) | outer | mezo (sequential baseline)', d.mode)
-    .option('--q <n>', 'perturbations (queries) per step', String(d.q))
+    .option('--q <n>', `perturbations (queries) per step ${note('q')}`)
     .option('--eps <x>', 'perturbation size', String(d.eps))
-    .option('--lr <x>', `learning rate ${demoNote('lr')}`)
-    .option('--batch <n>', `examples per step ${demoNote('batch')}`)
-    .option('--seq <n>', `tokens per example ${demoNote('seq')}`)
-    .option('--steps <n>', `total steps; a resumed run continues up to it ${demoNote('steps')}`)
+    .option('--lr <x>', `learning rate ${note('lr')}`)
+    .option('--lr-schedule <s>', `constant | linear (lr falls to 0 at the last step) ${note('schedule')}`)
+    .option('--batch <n>', `examples per step ${note('batch')}`)
+    .option('--seq <n>', `tokens per example ${note('seq')}`)
+    .option('--steps <n>', `total steps; a resumed run continues up to it ${note('steps')}`)
     .option('--seed <n>', 'seed of adapters, data order and perturbations', String(d.seed))
-    .option('--targets <list>', 'LoRA targets among q,k,v,o,gate,up,down', d.targets)
+    .option('--targets <list>', `LoRA targets among q,k,v,o,gate,up,down ${note('targets')}`)
     .option('--rank <n>', 'LoRA rank', String(d.rank))
     .option('--alpha <x>', 'LoRA alpha (scale alpha / rank)', String(d.alpha))
     .option('--out <dir>', 'adapter directory (PEFT layout) for checkpoints and the result', 'mobizo-adapter')
@@ -105,17 +114,18 @@ export function registerFinetune(program: Command): void {
         const demo = !f.model;
         const isTask = !!f.preset || (f.task !== undefined && f.task !== 'lm');
         const dflt = defaultOptions(demo, false, isTask ? 'classify' : 'lm');
-        const opt = (k: 'lr' | 'batch' | 'seq' | 'steps') => f[k] ?? String(dflt[k]);
+        const opt = (k: TaskDefaulted) => (k === 'schedule' ? f.lrSchedule : f[k]) ?? String(dflt[k]);
         const cfg: TrainConfig = {
           mode: f.mode as ZoMode,
-          q: parseIntOption(f.q, '--q', 1),
+          q: parseIntOption(opt('q'), '--q', 1),
           eps: parseFloatOption(f.eps, '--eps'),
           lr: parseFloatOption(opt('lr'), '--lr'),
+          schedule: opt('schedule') as LrSchedule,
           batch: parseIntOption(opt('batch'), '--batch', 1),
           seq: parseIntOption(opt('seq'), '--seq', 2),
           seed: parseIntOption(f.seed, '--seed', 0),
           steps: parseIntOption(opt('steps'), '--steps', 0),
-          lora: { rank: parseIntOption(f.rank, '--rank', 1), alpha: parseFloatOption(f.alpha, '--alpha'), targets: parseTargets(f.targets) },
+          lora: { rank: parseIntOption(f.rank, '--rank', 1), alpha: parseFloatOption(f.alpha, '--alpha'), targets: parseTargets(opt('targets')) },
           evalEvery: parseIntOption(f.evalEvery, '--eval-every', 0),
           checkpointEvery: parseIntOption(f.checkpointEvery, '--checkpoint-every', 0),
         };

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { Encoding } from '../data/examples';
 import { PRESETS } from '../data/presets';
+import { DEFAULT_TASK_LOSS, type TaskLoss } from '../data/tasks';
 import { prepareTask, type DataFile, type PreparedTask, type TaskKind, type TaskSpec } from '../data/task_source';
 import type { TextTokenizer } from '../model/tokenizer';
 import { parseFloatOption, parseIntOption, readUserFile } from './common';
@@ -25,6 +26,7 @@ export interface TaskFlags {
   assets?: string;
   textColumn?: string;
   labelColumn?: string;
+  loss?: string;
 }
 
 /** Adds the task options to a command. */
@@ -35,6 +37,7 @@ export function taskOptions(cmd: Command): Command {
     .option('--data <file>', 'lm: text or JSONL {"text"} / {"prompt","completion"}; classify: TSV/CSV with a header or JSONL {"sentence","label"}; choice: JSONL {"premise","choices","label"}')
     .option('--eval-data <file>', 'held-out data (default: the preset\'s eval set, or a seeded split)')
     .option('--template <s>', 'classify: prompt template with {text}, e.g. "{text} It was"')
+    .option('--loss <l>', `classify / choice training loss: label (cross-entropy of the right label word's tokens) | classes (cross-entropy over the candidates, MeZO's train_as_classification; every candidate is a row)`, DEFAULT_TASK_LOSS)
     .option('--labels <words>', 'classify: label words in class order, comma-separated, e.g. " terrible, great"')
     .option('--train-size <n>', 'examples sampled for training by seed (0: all)', '0')
     .option('--eval-size <n>', 'examples sampled for evaluation by seed (0: all)', '500')
@@ -86,6 +89,7 @@ export function loadTask(f: TaskFlags, tok: TextTokenizer, seq: number, seed: nu
     labels: f.labels?.split(','),
     textColumn: f.textColumn,
     labelColumn: f.labelColumn,
+    loss: f.loss as TaskLoss | undefined,
     encoding: enc,
     trainSize: parseIntOption(f.trainSize, '--train-size', 0),
     evalSize: parseIntOption(f.evalSize, '--eval-size', 0),

@@ -7,7 +7,7 @@ import { decodeText, readClassification, readJsonlChoice, readJsonlPromptComplet
 import { LmDataset, PAD_TOKEN, type LmChunkSet } from './lm';
 import { PRESETS, type DataSpec } from './presets';
 import { readTextDocuments } from './readers';
-import { choiceItems, classifyItems, ItemDataset, sample, type ClassifyTask, type Item } from './tasks';
+import { choiceItems, classifyItems, DEFAULT_TASK_LOSS, ItemDataset, sample, TASK_LOSSES, type ClassifyTask, type Item, type TaskLoss } from './tasks';
 import type { Model } from '../model/model';
 import type { TextTokenizer } from '../model/tokenizer';
 import { evaluateLm } from '../zo/evaluate';
@@ -35,6 +35,7 @@ export interface TaskSpec {
   template?: string; // classify: "{text} It was"
   labels?: string[]; // classify: label words in class order
   classes?: string[]; // classify: the label values in class order (default: sorted, numeric when numbers)
+  loss?: TaskLoss; // classify / choice training loss (default DEFAULT_TASK_LOSS)
   textColumn?: string;
   labelColumn?: string;
   encoding?: Encoding; // of the user's files (presets know theirs)
@@ -136,6 +137,8 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
   const evalSize = spec.evalSize ?? 500;
   const fraction = spec.evalFraction ?? 0.1;
   const evalOnly = spec.purpose === 'eval';
+  const loss = spec.loss ?? DEFAULT_TASK_LOSS;
+  if (!TASK_LOSSES.includes(loss)) throw new Error(`the task loss must be one of ${TASK_LOSSES.join(', ')}, got ${loss}`);
 
   if (kind === 'lm') {
     const main = spec.demo ? { text: '', source: 'built-in demo text' } : mainData(spec, enc);
@@ -223,7 +226,7 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
       ? `${describe}; ${evalItems.length} examples`
       : `${describe}; ${trainItems.length} training examples, ${evalItems.length} for evaluation${evalIsTrain ? ' (the training data: too few to hold any out)' : ''}`,
     get train() {
-      return (train ??= new ItemDataset(trainItems, seq)); // throws "no training examples" when there are none
+      return (train ??= new ItemDataset(trainItems, seq, loss)); // throws "no training examples" when there are none
     },
     trainCount: trainItems.length,
     evalCount: evalItems.length,

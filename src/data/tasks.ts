@@ -24,6 +24,15 @@ export interface Item {
   answer: number;
 }
 
+/**
+ * The training loss of classify / choice: `label` the cross-entropy of the right label word's
+ * tokens (LM-style teacher forcing); `classes` the cross-entropy over the candidates' summed
+ * label-word log-likelihoods (MeZO's train_as_classification).
+ */
+export type TaskLoss = 'label' | 'classes';
+export const TASK_LOSSES: readonly TaskLoss[] = ['label', 'classes'];
+export const DEFAULT_TASK_LOSS: TaskLoss = 'classes';
+
 export interface ClassifyTask {
   template: string; // contains {text}
   classes: string[]; // the label values of the data, in class order
@@ -78,13 +87,28 @@ export function sample<X>(xs: X[], n: number, seed: number): X[] {
   return Array.from(perm.subarray(0, n), (i) => xs[i]);
 }
 
-/** Training batches of items: the right candidate's row, labels on its continuation only. */
+/**
+ * Training batches of items. Label-token loss (candidates 0): the right candidate's row, labels on
+ * its continuation only. Classification loss (candidates = C): every candidate's row, the right
+ * one first, labels on each continuation (see ZoOptions.candidates).
+ */
 export class ItemDataset {
+  readonly candidates: number;
+
   constructor(
     readonly items: Item[],
     readonly seqLen: number,
+    loss: TaskLoss = 'label',
   ) {
     if (!items.length) throw new Error('no training examples');
+    this.candidates = 0;
+    if (loss === 'classes') {
+      const c = items[0].candidates.length;
+      const odd = items.findIndex((it) => it.candidates.length !== c);
+      if (odd >= 0) throw new Error(`the classification loss needs the same number of candidates in every example: example 1 has ${c}, example ${odd + 1} has ${items[odd].candidates.length} (use the label loss)`);
+      if (c < 2) throw new Error('the classification loss needs at least 2 candidates per example');
+      this.candidates = c;
+    }
   }
 
   get chunks(): number {
@@ -94,8 +118,9 @@ export class ItemDataset {
   batchAt(step: number, batchSize: number, seed: number): TokenBatch {
     const T = this.seqLen;
     const n = this.items.length;
-    const tokens = new Int32Array(batchSize * T).fill(PAD_TOKEN);
-    const labels = new Int32Array(batchSize * T).fill(IGNORE_LABEL);
+    const C = Math.max(1, this.candidates);
+    const tokens = new Int32Array(batchSize * C * T).fill(PAD_TOKEN);
+    const labels = new Int32Array(batchSize * C * T).fill(IGNORE_LABEL);
     let perm: Int32Array | null = null;
     let permEpoch = -1;
     for (let b = 0; b < batchSize; b++) {
@@ -103,9 +128,13 @@ export class ItemDataset {
       const epoch = Math.floor(g / n);
       if (epoch !== permEpoch) (perm = shuffledIndices(n, epochSeed(seed, epoch))), (permEpoch = epoch);
       const item = this.items[perm![g % n]];
-      const c = item.candidates[item.answer];
-      tokens.set(c.tokens, b * T);
-      for (let t = c.start; t < c.tokens.length; t++) labels[b * T + t - 1] = c.tokens[t];
+      const order = this.candidates ? [item.answer, ...item.candidates.keys()].filter((k, i) => i === 0 || k !== item.answer) : [item.answer];
+      order.forEach((k, j) => {
+        const c = item.candidates[k];
+        const row = (b * C + j) * T;
+        tokens.set(c.tokens, row);
+        for (let t = c.start; t < c.tokens.length; t++) labels[row + t - 1] = c.tokens[t];
+      });
     }
     return { tokens, labels };
   }

@@ -19,15 +19,27 @@ import { philox4x32 } from './philox';
 export type ZoMode = 'mezo' | 'outer' | 'prge';
 export const ZO_MODES: readonly ZoMode[] = ['mezo', 'outer', 'prge'];
 
+/** constant: lr at every step; linear: lr decays linearly to 0 at step `steps`. */
+export type LrSchedule = 'constant' | 'linear';
+export const LR_SCHEDULES: readonly LrSchedule[] = ['constant', 'linear'];
+
 export interface ZoOptions {
   mode: ZoMode;
   q: number; // queries (perturbations) per step
   eps: number; // perturbation size
-  lr: number; // learning rate
+  lr: number; // learning rate (the peak of a schedule)
+  schedule?: LrSchedule; // default constant
+  steps?: number; // total steps, for a decaying schedule
   batch: number; // Bsz: examples per step
   seq: number; // T: tokens per example
   seed: number; // run seed: step seeds derive from it
   lossPerExample?: boolean; // slot loss = summed token losses / examples (tasks), not the token mean
+  /**
+   * Train as classification (MeZO's train_as_classification): each example is this many rows, its
+   * candidates with the right one first, and the slot loss is the mean cross-entropy over the
+   * candidates' summed label-token log-likelihoods. 0 or 1: the rows' label tokens are the loss.
+   */
+  candidates?: number;
 }
 
 /** A batch as the data pipeline gives it: right-padded rows, labels -100 where ignored. */
@@ -51,6 +63,19 @@ export function validateZoOptions(o: ZoOptions): void {
   if (!(o.lr >= 0) || !Number.isFinite(o.lr)) throw new Error(`--lr must be >= 0, got ${o.lr}`);
   if (!Number.isInteger(o.batch) || o.batch < 1) throw new Error(`--batch must be an integer >= 1, got ${o.batch}`);
   if (!Number.isInteger(o.seq) || o.seq < 2) throw new Error(`--seq must be an integer >= 2, got ${o.seq}`);
+  if (o.schedule !== undefined && !LR_SCHEDULES.includes(o.schedule)) throw new Error(`--lr-schedule must be one of ${LR_SCHEDULES.join(', ')}, got ${o.schedule}`);
+  if (o.schedule === 'linear' && !(Number.isInteger(o.steps) && o.steps! > 0)) throw new Error('a linear lr schedule needs the total number of steps');
+  if (o.candidates !== undefined && (!Number.isInteger(o.candidates) || o.candidates < 0)) throw new Error(`candidates must be an integer >= 0, got ${o.candidates}`);
+}
+
+/** Rows of one step's batch: examples x candidates per example when training as classification. */
+export function batchRows(o: ZoOptions): number {
+  return o.batch * Math.max(1, o.candidates ?? 0);
+}
+
+/** The learning rate of step `step` (0-based) under the run's schedule. */
+export function lrAt(o: ZoOptions, step: number): number {
+  return o.schedule === 'linear' ? o.lr * Math.max(0, 1 - step / o.steps!) : o.lr;
 }
 
 /** The RNG seed of step `step` of a run (u32). */
@@ -117,6 +142,8 @@ export class ZoScheduler {
   private readonly updates: { d: Dispatch; ad: LoraAdapter; stride: number }[];
   private readonly ring: ReadbackRing;
   private readonly lossNorm: number;
+  private readonly group: number; // candidates per example (class_loss), 0: slot_loss
+  private readonly rows: number; // rows of the batch
   /** Number of queue.submit calls made by the last step (1 for prge). */
   submitsLastStep = 0;
 
@@ -126,7 +153,10 @@ export class ZoScheduler {
     readonly opts: ZoOptions,
   ) {
     validateZoOptions(opts);
-    const { q, batch, seq, mode } = opts;
+    const { q, seq, mode } = opts;
+    const batch = batchRows(opts);
+    this.rows = batch;
+    this.group = (opts.candidates ?? 0) > 1 ? opts.candidates! : 0;
     this.lossNorm = opts.lossPerExample ? batch : 0;
     this.slotsPerPass = mode === 'prge' ? 2 * q : mode === 'outer' ? q : 1;
     this.passes = (2 * q) / this.slotsPerPass;
@@ -147,6 +177,8 @@ export class ZoScheduler {
       rowsPerSlot: this.pass.rowsPerSlot,
       slotBase: 0,
       norm: this.lossNorm,
+      seqLen: seq,
+      group: this.group,
     });
     this.gradD = zoGrad(ks, 'zo.grad', this.losses, this.grad, q, opts.eps);
     this.updates = lora.adapters().map((ad) => {
@@ -161,10 +193,11 @@ export class ZoScheduler {
    * Returns the number of labelled tokens per slot.
    */
   private setBatch(b: TokenBatch): number {
-    const { batch, seq } = this.opts;
+    const { seq } = this.opts;
+    const batch = this.rows;
     const n = batch * seq;
     if (b.tokens.length !== n || b.labels.length !== n) {
-      throw new Error(`ZO step: batch has ${b.tokens.length} tokens and ${b.labels.length} labels, expected ${batch} x ${seq} = ${n}`);
+      throw new Error(`ZO step: batch has ${b.tokens.length} tokens and ${b.labels.length} labels, expected ${batch} rows x ${seq} = ${n}`);
     }
     const P = this.slotsPerPass;
     const tokens = new Int32Array(P * n);
@@ -194,12 +227,13 @@ export class ZoScheduler {
     this.setBatch(b);
     const nSel = this.pass.selectedRows;
     const s = stepSeed(seed, step);
-    for (const u of this.updates) u.d.setParams(zoUpdateParams(u.ad.B.numel, { q, lr: this.opts.lr, seed: s, tensor: u.ad.id }, u.stride));
+    const lr = lrAt(this.opts, step);
+    for (const u of this.updates) u.d.setParams(zoUpdateParams(u.ad.B.numel, { q, lr, seed: s, tensor: u.ad.id }, u.stride));
     this.submitsLastStep = 0;
     for (let k = 0; k < this.passes; k++) {
       const slotBase = k * this.slotsPerPass;
       this.pass.setPerturbation({ slotBase, q, eps, seed: s });
-      this.slotD.setParams(slotLossParams({ nSel, slots: this.slotsPerPass, rowsPerSlot: this.pass.rowsPerSlot, slotBase, norm: this.lossNorm }));
+      this.slotD.setParams(slotLossParams({ nSel, slots: this.slotsPerPass, rowsPerSlot: this.pass.rowsPerSlot, slotBase, norm: this.lossNorm, seqLen: this.opts.seq, group: this.group }));
       const enc = dev.createCommandEncoder({ label: `zo step ${step} pass ${k}` });
       this.pass.encode(enc);
       const last = k === this.passes - 1;

@@ -9,6 +9,9 @@ import { ZoScheduler, validateZoOptions, type StepResult, type TokenBatch, type 
 /** What the trainer draws batches from (causal-LM chunks, task examples). */
 export interface TrainData {
   seqLen: number;
+  /** Rows per example when the loss is a classification over candidates (ZoOptions.candidates). */
+  candidates?: number;
+  /** `batchSize` examples: batchSize x max(1, candidates) rows. */
   batchAt(step: number, batchSize: number, seed: number): TokenBatch;
 }
 
@@ -66,7 +69,7 @@ export interface TrainSummary {
 const RESUME_FIELDS = ['q', 'eps', 'lr', 'batch', 'seq', 'seed'] as const;
 
 export function validateTrainConfig(c: TrainConfig): void {
-  validateZoOptions(c);
+  validateZoOptions({ ...c, steps: c.steps || 1 });
   if (!Number.isInteger(c.steps) || c.steps < 0) throw new Error(`--steps must be an integer >= 0, got ${c.steps}`);
   if (!Number.isInteger(c.evalEvery) || c.evalEvery < 0) throw new Error(`--eval-every must be an integer >= 0, got ${c.evalEvery}`);
   if (!Number.isInteger(c.checkpointEvery) || c.checkpointEvery < 0) throw new Error(`--checkpoint-every must be an integer >= 0`);
@@ -93,12 +96,19 @@ export async function train(
   validateTrainConfig(cfg);
   if (data.seqLen !== cfg.seq) throw new Error(`data rows are ${data.seqLen} tokens, --seq is ${cfg.seq}`);
   const { steps, evalEvery, checkpointEvery, ...config } = cfg;
+  config.candidates = data.candidates ?? 0; // the data's layout decides the loss
   let state: TrainerState = { format: 1, step: 0, config, history: [], evals: [] };
   let lora: LoraState;
   if (opts.resume) {
     const prev = opts.resume.state;
     for (const k of RESUME_FIELDS) {
-      if (prev.config[k] !== cfg[k]) throw new Error(`--resume: the checkpoint was trained with ${k} = ${prev.config[k]}, this run has ${cfg[k]}`);
+      if (prev.config[k] !== config[k]) throw new Error(`--resume: the checkpoint was trained with ${k} = ${prev.config[k]}, this run has ${config[k]}`);
+    }
+    if ((prev.config.schedule ?? 'constant') !== (config.schedule ?? 'constant')) {
+      throw new Error(`--resume: the checkpoint was trained with the ${prev.config.schedule ?? 'constant'} lr schedule, this run has ${config.schedule ?? 'constant'}`);
+    }
+    if ((prev.config.candidates ?? 0) !== config.candidates) {
+      throw new Error(`--resume: the checkpoint was trained with the ${prev.config.candidates ? 'classification' : 'label-token'} loss, this run uses the ${config.candidates ? 'classification' : 'label-token'} loss`);
     }
     const a = opts.resume.adapter;
     if (a.rank !== cfg.lora.rank || a.alpha !== cfg.lora.alpha || a.targets.join(',') !== cfg.lora.targets.join(',')) {
@@ -125,7 +135,7 @@ export async function train(
   };
 
   const evalBefore = await evaluate(state.step);
-  const sched = new ZoScheduler(model, lora, config);
+  const sched = new ZoScheduler(model, lora, { ...config, steps }); // a decaying lr needs the run's length
   let skipped = 0;
   const t0 = performance.now();
   const startStep = state.step;

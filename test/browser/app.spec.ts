@@ -11,9 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
-import { buildApp, repoRoot } from '../../scripts/build.mjs';
-import { startServer } from '../../scripts/serve.mjs';
-import { assetsDir, launchBrowser } from './harness.ts';
+import { appPage, assetsDir, serveApp, type ServedApp } from './harness.ts';
 
 interface AppState {
   status: string;
@@ -37,9 +35,9 @@ const OPTIONS: Record<string, string> = { steps: String(STEPS), batch: '1', seq:
 describe('browser: the app (headless Chrome)', function () {
   this.timeout(600_000);
   let browser: Browser;
-  let server: Awaited<ReturnType<typeof startServer>>;
-  let dir: string;
+  let app: ServedApp | undefined;
   let page: Page;
+  const { text, setValue, waitIdle, errorShown } = appPage(() => page);
   let origin: string;
   let shots: string;
   const downloads = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-downloads-'));
@@ -52,21 +50,7 @@ describe('browser: the app (headless Chrome)', function () {
 
   const state = () => page.evaluate(() => (window as unknown as { mobizo: { state: AppState } }).mobizo.state);
   const waitState = (cond: string, timeout = 300_000) => page.waitForFunction(`(() => { const s = window.mobizo.state; return ${cond}; })()`, { timeout, polling: 100 });
-  const waitIdle = () => page.waitForFunction(() => document.body.dataset.busy === 'false', { timeout: 300_000, polling: 100 });
   const shot = async (name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-  const text = (sel: string) => page.$eval(sel, (e) => (e as HTMLElement).innerText);
-  const setValue = (sel: string, value: string) =>
-    page.$eval(
-      sel,
-      (e, v) => {
-        const el = e as HTMLInputElement;
-        el.value = v as string;
-        el.dispatchEvent(new Event('input', { bubbles: true }));
-        el.dispatchEvent(new Event('change', { bubbles: true }));
-      },
-      value,
-    );
-  const errorShown = () => page.$eval('#error-box', (e) => ((e as HTMLElement).hidden ? '' : (e as HTMLElement).innerText));
 
   /** Opens the app with every request recorded; requests to other origins are refused. */
   async function open(): Promise<void> {
@@ -82,17 +66,8 @@ describe('browser: the app (headless Chrome)', function () {
     }
     shots = process.env.MOBIZO_SCREENSHOTS ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-app-shots-'));
     fs.mkdirSync(shots, { recursive: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-app-'));
-    await buildApp({ outdir: path.join(dir, 'dist') });
-    fs.copyFileSync(path.join(repoRoot, 'index.html'), path.join(dir, 'index.html'));
-    server = await startServer({ root: dir, routes: { '/assets/': assetsDir } });
-    origin = server.url.replace(/\/$/, '');
-    browser = await launchBrowser();
-    page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 1000 });
-    page.setDefaultTimeout(300_000);
-    await page.evaluateOnNewDocument('globalThis.__name ??= (fn) => fn;');
-    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    app = await serveApp({ '/assets/': assetsDir }, pageErrors);
+    ({ page, origin, browser } = app);
     page.on('console', (m) => {
       if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
     });
@@ -115,9 +90,7 @@ describe('browser: the app (headless Chrome)', function () {
   after(async function () {
     if (failed) console.log(`      screenshots: ${shots}`);
     else if (!process.env.MOBIZO_SCREENSHOTS && shots) fs.rmSync(shots, { recursive: true, force: true });
-    await browser?.close();
-    await server?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await app?.close();
     fs.rmSync(downloads, { recursive: true, force: true });
   });
 

@@ -9,41 +9,24 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, ElementHandle, Page } from 'puppeteer-core';
-import { buildApp, repoRoot } from '../../scripts/build.mjs';
-import { startServer } from '../../scripts/serve.mjs';
+import type { ElementHandle, Page } from 'puppeteer-core';
 import { knownOutput } from '../assets.ts';
 import { hfDirContents, SHARDS, stories260K, writeDir } from '../hf_fixture.ts';
-import { assetsDir, launchBrowser } from './harness.ts';
+import { appPage, assetsDir, serveApp, type ServedApp } from './harness.ts';
 
 const OPTIONS: Record<string, string> = { steps: '4', batch: '1', seq: '16', q: '2', evalEvery: '2', checkpointEvery: '2', evalSize: '4' };
 
 describe('browser: the app opens a Hugging Face model folder (headless Chrome)', function () {
   this.timeout(600_000);
-  let browser: Browser;
-  let server: Awaited<ReturnType<typeof startServer>>;
-  let dir: string; // the built app
+  let app: ServedApp | undefined;
   let tmp: string; // the HF folders
   const folders = { hf: '', sharded: '', noConfig: '', missingShard: '' };
   let page: Page;
+  const { text, setValue, waitIdle, errorShown } = appPage(() => page);
   let origin: string;
   const pageErrors: string[] = [];
   let binText = '';
 
-  const text = (sel: string) => page.$eval(sel, (e) => (e as HTMLElement).innerText);
-  const setValue = (sel: string, value: string) =>
-    page.$eval(
-      sel,
-      (e, v) => {
-        const el = e as HTMLInputElement;
-        el.value = v as string;
-        el.dispatchEvent(new Event('input', { bubbles: true }));
-        el.dispatchEvent(new Event('change', { bubbles: true }));
-      },
-      value,
-    );
-  const waitIdle = () => page.waitForFunction(() => document.body.dataset.busy === 'false', { timeout: 300_000, polling: 100 });
-  const errorShown = () => page.$eval('#error-box', (e) => ((e as HTMLElement).hidden ? '' : (e as HTMLElement).innerText));
   const upload = async (sel: string, ...files: string[]) => ((await page.$(sel)) as ElementHandle<HTMLInputElement>).uploadFile(...files);
 
   async function open(): Promise<void> {
@@ -86,24 +69,14 @@ describe('browser: the app opens a Hugging Face model folder (headless Chrome)',
     // files in a subfolder are not the folder's (only the files directly in it are read)
     writeDir(path.join(folders.missingShard, 'extra'), { [SHARDS[1]]: sharded[SHARDS[1]] });
 
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-app-'));
-    await buildApp({ outdir: path.join(dir, 'dist') });
-    fs.copyFileSync(path.join(repoRoot, 'index.html'), path.join(dir, 'index.html'));
-    server = await startServer({ root: dir, routes: {} });
-    origin = server.url.replace(/\/$/, '');
-    browser = await launchBrowser();
-    page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 1000 });
-    page.setDefaultTimeout(300_000);
-    await page.evaluateOnNewDocument('globalThis.__name ??= (fn) => fn;');
-    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    app = await serveApp({}, pageErrors);
+    ({ page, origin } = app);
     await open();
   });
 
   after(async function () {
-    await browser?.close();
-    await server?.close();
-    for (const d of [dir, tmp]) if (d) fs.rmSync(d, { recursive: true, force: true });
+    await app?.close();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   it('the .bin with its tokenizer gives llama2.c\'s greedy text (the reference)', async function () {

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { buildBrowser, repoRoot } from '../../scripts/build.mjs';
+import { buildApp, buildBrowser, repoRoot } from '../../scripts/build.mjs';
 import { startServer } from '../../scripts/serve.mjs';
 
 const debug = !!process.env.MOBIZO_DEBUG;
@@ -207,4 +207,66 @@ export async function serveTestPage(opts: { entry: string; title?: string; asset
   const html = `<!doctype html>\n<html><head><meta charset="utf-8"><title>${title}</title></head>\n` + `<body><script type="module" src="./${name}.js"></script></body></html>\n`;
   const assets = opts.assets === undefined ? assetsDir : opts.assets;
   return serveBuilt({ entries: { [name]: opts.entry }, files: { 'index.html': html }, routes: assets ? { '/assets/': assets } : {} });
+}
+
+/** Reading and driving the app page (index.html) the way a person would. */
+export function appPage(page: () => Page) {
+  return {
+    text: (sel: string) => page().$eval(sel, (e) => (e as HTMLElement).innerText),
+    /** Sets an input's value and fires input + change, as typing and leaving the field does. */
+    setValue: (sel: string, value: string) =>
+      page().$eval(
+        sel,
+        (e, v) => {
+          const el = e as HTMLInputElement;
+          el.value = v as string;
+          el.dispatchEvent(new Event('input', { bubbles: true }));
+          el.dispatchEvent(new Event('change', { bubbles: true }));
+        },
+        value,
+      ),
+    /** Resolves when the app is not busy (model loading, training, generating). */
+    waitIdle: () => page().waitForFunction(() => document.body.dataset.busy === 'false', { timeout: 300_000, polling: 100 }),
+    /** The text of the error box, '' when it is hidden. */
+    errorShown: () => page().$eval('#error-box', (e) => ((e as HTMLElement).hidden ? '' : (e as HTMLElement).innerText)),
+  };
+}
+
+/** The built app (index.html + dist/) served from a temporary folder, and a browser page on it. */
+export interface ServedApp {
+  dir: string;
+  server: { url: string; close(): Promise<void> };
+  origin: string;
+  browser: Browser;
+  page: Page;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds and serves the app (`routes`: extra folders, e.g. the shared assets) and opens a
+ * 1280 x 1000 page whose uncaught errors go to `pageErrors`. Not yet navigated.
+ */
+export async function serveApp(routes: Record<string, string>, pageErrors: string[]): Promise<ServedApp> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-app-'));
+  await buildApp({ outdir: path.join(dir, 'dist') });
+  fs.copyFileSync(path.join(repoRoot, 'index.html'), path.join(dir, 'index.html'));
+  const server = await startServer({ root: dir, routes });
+  const browser = await launchBrowser();
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1280, height: 1000 });
+  page.setDefaultTimeout(300_000);
+  await page.evaluateOnNewDocument('globalThis.__name ??= (fn) => fn;');
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  return {
+    dir,
+    server,
+    origin: server.url.replace(/\/$/, ''),
+    browser,
+    page,
+    async close() {
+      await browser.close();
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -43,7 +43,7 @@ export const SHADERS: Record<string, [string, string[]]> = {
   rng_fill: [rngFillSrc, ['rng_fill', 'rng_bits']],
   rope: [ropeSrc, ['rope']],
   swiglu: [swigluSrc, ['swiglu']],
-  xent: [xentSrc, ['xent', 'slot_loss']],
+  xent: [xentSrc, ['xent', 'slot_loss', 'class_loss']],
   zo_update: [zoUpdateSrc, ['zo_update', 'zo_grad']],
 };
 
