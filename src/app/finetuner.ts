@@ -153,6 +153,7 @@ export class FineTuner extends EventTarget {
     const inner = this.task.train;
     const data: TrainData = {
       seqLen: inner.seqLen,
+      candidates: inner.candidates,
       batchAt: (k, batch, seed) => {
         if (this.want && k === boundary) throw new Interrupt('interrupted at a checkpoint');
         return inner.batchAt(k, batch, seed);
@@ -164,7 +165,7 @@ export class FineTuner extends EventTarget {
         await this.init.store?.save(files);
       },
     };
-    const rows = 2 * cfg.q * cfg.batch;
+    const rows = 2 * cfg.q * cfg.batch * Math.max(1, inner.candidates ?? 0);
     this.setStatus('running');
     try {
       const s = await train(this.model, data, cfg, {
