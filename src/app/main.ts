@@ -7,7 +7,7 @@ import 'uplot/dist/uPlot.min.css';
 import { PRESETS } from '../data/presets';
 import type { DataInfo, Events, ModelInfo, Restored, RunInfo } from '../worker/protocol';
 import { LineChart, loadCharts } from './charts';
-import { defaultOptions, OPTION_HELP, type FineTuneOptions } from '../zo/defaults';
+import { defaultOptions, OPTION_HELP, TASK_OVERRIDES, type FineTuneOptions } from '../zo/defaults';
 import { EngineClient } from './engine_client';
 import type { FineTuneStatus } from './finetuner';
 import { busy, clearError, engine, hooks, log, refreshMemory, setEngine, showError, st, ui } from './page';
@@ -37,6 +37,19 @@ function buildOptions(): void {
       return h('div', { className: 'opt', id: `opt-box-${o.key}` }, h('label', { htmlFor: id, textContent: o.label }), input, h('small', { textContent: o.help }));
     }),
   );
+}
+
+/** The task kind the options form holds defaults for (lm, or a classify / choice task). */
+let optionsForTask = false;
+
+/** When the person switches between a causal-LM and a classify / choice task, the options whose
+ * default depends on it (q, targets, steps) take that task's defaults, as in the CLI. */
+function followTaskDefaults(): void {
+  const task = ui.task.value as 'lm' | 'classify' | 'choice';
+  if ((task !== 'lm') === optionsForTask) return;
+  optionsForTask = task !== 'lm';
+  const d = defaultOptions(st.model?.format === 'demo', true, task);
+  for (const k of Object.keys(TASK_OVERRIDES) as (keyof FineTuneOptions)[]) $<HTMLInputElement>(`opt-${k}`).value = String(d[k]);
 }
 
 function setOptions(o: FineTuneOptions): void {
@@ -177,6 +190,7 @@ async function onModelLoaded(m: ModelInfo): Promise<void> {
   renderMemory(ui.memory, m.memory);
   $('st-mem').textContent = fmtBytes(m.gpuBytes);
   setOptions(defaultOptions(m.format === 'demo'));
+  optionsForTask = false;
   ui.preview.replaceChildren();
   ui.dataSummary.textContent = 'choose the data, then press "Use this data"';
   lastCheckpointStep = null;
@@ -338,6 +352,7 @@ async function newRun(): Promise<void> {
 // ---- restore -------------------------------------------------------------------------------
 function restoreSpecUi(spec: TaskSpec): void {
   ui.task.value = spec.task ?? (spec.preset ? 'classify' : 'lm');
+  optionsForTask = ui.task.value !== 'lm'; // the restored options are the run's own
   ui.source.value = spec.demo ? 'demo' : spec.preset ? 'preset' : spec.text !== undefined ? 'paste' : 'file';
   if (spec.text !== undefined) ui.dataText.value = spec.text;
   if (spec.preset) ui.preset.value = spec.preset;
@@ -374,8 +389,8 @@ function bind(): void {
     const m = await busy('Loading the built-in demo model', () => engine.call('loadModel', { source: { kind: 'demo' } }));
     if (m) await onModelLoaded(m);
   };
-  ui.source.onchange = showSource;
-  ui.task.onchange = showSource;
+  ui.source.onchange = () => (showSource(), followTaskDefaults());
+  ui.task.onchange = () => (showSource(), followTaskDefaults());
   ui.preset.onchange = showSource;
   ui.useData.onclick = () => void useData();
   ui.start.onclick = () => void train('start');

@@ -290,6 +290,8 @@ describe('browser: the app (headless Chrome)', function () {
     const bad = ['a sad mess', 'I hated it', 'what a bad day', 'so angry and mean', 'a dull cold story', 'the worst toy ever'];
     for (let i = 0; i < good.length; i++) rows.push(`${good[i]}\t1`, `${bad[i]}\t0`);
     await page.select('#task', 'classify');
+    // the options that depend on the task take the classify defaults, as in the CLI
+    assert.equal(await page.$eval('#opt-targets', (e) => (e as HTMLInputElement).value), 'v,o');
     await setValue('#data-text', rows.join('\n'));
     await setValue('#template', '{text} It was');
     await setValue('#labels', ' bad, good');
