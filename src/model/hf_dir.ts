@@ -23,11 +23,6 @@ export interface HfDirPlan {
   safetensors: string[]; // the weight files to read: model.safetensors, or the shards (sorted)
 }
 
-/** A listing that looks like a Hugging Face model directory (it has config.json). */
-export function looksLikeHfDir(names: readonly string[]): boolean {
-  return names.includes('config.json');
-}
-
 /**
  * Which files of the directory `where` (its file names, without folders) make the model, reading
  * the small JSON files with `readText` (only names of HF_TEXT_FILES that are in `names`). Throws
