@@ -135,7 +135,7 @@ export async function train(
   };
 
   const evalBefore = await evaluate(state.step);
-  const sched = new ZoScheduler(model, lora, { ...config, steps }); // a decaying lr needs the run's length
+  const sched = new ZoScheduler(model, lora, { ...config, steps: Math.max(1, steps) }); // a decaying lr needs the run's length
   let skipped = 0;
   const t0 = performance.now();
   const startStep = state.step;
