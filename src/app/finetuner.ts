@@ -11,6 +11,7 @@ import type { TextTokenizer } from '../model/tokenizer';
 import { LoraState } from '../zo/lora';
 import { parseTargets, writeAdapter, type AdapterFiles } from '../zo/peft';
 import { parseCheckpoint, train, type CheckpointFiles, type CheckpointStore, type EvalResult, type TrainConfig, type TrainData } from '../zo/trainer';
+import { batchRows } from '../zo/scheduler';
 import { defaultOptions, type FineTuneOptions } from '../zo/defaults';
 import { prepareTask, type PreparedTask, type TaskSpec } from '../data/task_source';
 
@@ -165,7 +166,7 @@ export class FineTuner extends EventTarget {
         await this.init.store?.save(files);
       },
     };
-    const rows = 2 * cfg.q * cfg.batch * Math.max(1, inner.candidates ?? 0);
+    const rows = 2 * cfg.q * batchRows({ ...cfg, candidates: inner.candidates }); // rows of one prge pass
     this.setStatus('running');
     try {
       const s = await train(this.model, data, cfg, {
