@@ -4,7 +4,7 @@
 // output buffer call to call, so values alive at the same time come from different kernels), and
 // the residual stream ping-pongs between the two residual kernels (attention out, FFN down).
 // Attention is the textbook four kernels: scores, row max, row sum, weighted sum of values.
-import type { LlamaModelFile } from '../src/model/config';
+import type { LlamaModelFile } from '../src/formats/config';
 import { ropeTable } from '../src/gpu/kernels/rope';
 import { flatRows, type GpuJs, type GpuJsKernel, type Resident } from './gpujs';
 
@@ -22,6 +22,7 @@ interface LayerHandles {
 
 export class GpuJsLlama {
   private constructor(
+    // biome-ignore lint/correctness/noUnusedPrivateClassMembers: keeps the gpu.js instance (and its kernels' context) alive as long as the model
     private readonly g: GpuJs,
     private readonly file: LlamaModelFile,
     readonly B: number,

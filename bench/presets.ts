@@ -2,7 +2,7 @@
 // are random-initialised weights with the published shapes, enough for timing (not for text).
 // A preset whose tensors exceed the adapter's limits, or whose weights exceed the bench's memory
 // budget, is skipped with the reason.
-import type { LlamaConfig, LlamaModelFile } from '../src/model/config';
+import type { LlamaConfig, LlamaModelFile } from '../src/formats/config';
 import { toyModel } from '../src/model/toy';
 
 export type PresetName = 'stories260K' | 'stories15M' | 'stories110M' | 'tinyllama';

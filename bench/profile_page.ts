@@ -1,8 +1,9 @@
 // The script of profile.html: one ZO step profiled in this browser tab, rendered as charts and
 // tables, exportable as JSON. Sets window.__profile (the report, or { error }) for headless use.
 import { createGpu } from '../src/gpu/device';
-import { parseLlama2c } from '../src/model/llama2c';
-import type { Target } from '../src/zo/peft';
+import type { LlamaModelFile } from '../src/formats/config';
+import { parseLlama2c } from '../src/formats/llama2c';
+import type { Target } from '../src/model/targets';
 import { isPreset, PRESETS, randomPreset } from './presets';
 import { PROFILE_CSS, renderProfile } from './profile_view';
 import { PROFILE_DEFAULTS, profileStep, type StepProfileOptions, type StepProfileReport } from './profile_step';
@@ -31,7 +32,7 @@ async function run(status: HTMLElement): Promise<StepProfileReport> {
   const o = optionsFromQuery(new URLSearchParams(location.search));
   const p = PRESETS[o.preset];
   status.textContent = `loading ${o.preset}…`;
-  let file;
+  let file: LlamaModelFile;
   if (p.checkpoint) {
     const res = await fetch(`/assets/${p.checkpoint}`);
     if (!res.ok) throw new Error(`fetch /assets/${p.checkpoint}: HTTP ${res.status}`);

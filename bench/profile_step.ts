@@ -4,11 +4,11 @@
 import type { Gpu } from '../src/gpu/device';
 import { Profiler, type ProfileResult } from '../src/gpu/profiler';
 import type { Op } from '../src/gpu/program';
-import type { LlamaConfig, LlamaModelFile } from '../src/model/config';
+import type { LlamaConfig, LlamaModelFile } from '../src/formats/config';
 import { Model } from '../src/model/model';
-import { LoraState } from '../src/zo/lora';
-import type { Target } from '../src/zo/peft';
-import { ZoScheduler } from '../src/zo/scheduler';
+import { LoraState } from '../src/adapter/lora';
+import type { Target } from '../src/model/targets';
+import { ZoScheduler } from '../src/train/scheduler';
 import type { PresetName } from './presets';
 import { deviceInfo, type DeviceInfo } from './report';
 import { syntheticBatch } from './scenarios';

@@ -3,7 +3,7 @@
 import type { Gpu } from '../src/gpu/device';
 import { fmt, groupedBarChart, hBarChart } from './charts';
 import { MATMUL_IMPLS, type BenchOptions, type PresetResult, type ZoRow } from './scenarios';
-import { ZO_MODES } from '../src/zo/scheduler';
+import { ZO_MODES } from '../src/train/scheduler';
 
 export const SCHEMA = 'mobizo-bench/1';
 

@@ -7,14 +7,14 @@ import { parseArgs } from 'node:util';
 import fs from 'node:fs';
 import { createGpu } from '../src/gpu/device';
 import { loadTask } from '../src/cli/task_data';
-import { parseLlama2c } from '../src/model/llama2c';
+import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
-import { Tokenizer } from '../src/model/tokenizer';
-import { LoraState } from '../src/zo/lora';
-import { parseTargets } from '../src/zo/peft';
-import type { LrSchedule } from '../src/zo/scheduler';
-import { train } from '../src/zo/trainer';
-import { defaultOptions } from '../src/zo/defaults';
+import { Tokenizer } from '../src/formats/tokenizer';
+import { LoraState } from '../src/adapter/lora';
+import { parseTargets } from '../src/adapter/peft';
+import type { LrSchedule } from '../src/train/scheduler';
+import { train } from '../src/train/trainer';
+import { defaultOptions } from '../src/train/defaults';
 import { DEFAULT_TASK_LOSS } from '../src/data/tasks';
 
 const d = defaultOptions(false, false, 'classify'); // the CLI's defaults for a classification task

@@ -5,11 +5,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createGpu } from '../src/gpu/device';
 import { LmDataset } from '../src/data/lm';
-import { parseLlama2c } from '../src/model/llama2c';
+import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
-import { Tokenizer } from '../src/model/tokenizer';
-import { evaluateLm } from '../src/zo/evaluate';
-import { train } from '../src/zo/trainer';
+import { Tokenizer } from '../src/formats/tokenizer';
+import { evaluateLm } from '../src/eval/evaluate';
+import { train } from '../src/train/trainer';
 
 const assets = path.resolve(import.meta.dirname, '..', '..', 'shared', 'assets');
 const steps = Number(process.argv[2] ?? 40);

@@ -7,12 +7,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createGpu } from '../src/gpu/device';
 import { LmDataset } from '../src/data/lm';
-import { parseLlama2c } from '../src/model/llama2c';
+import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
-import { Tokenizer } from '../src/model/tokenizer';
-import { ForwardPass } from '../src/model/transformer';
-import { LoraState } from '../src/zo/lora';
-import { ZoScheduler, ZO_MODES, type ZoMode } from '../src/zo/scheduler';
+import { Tokenizer } from '../src/formats/tokenizer';
+import { ForwardPass } from '../src/model/forward';
+import { LoraState } from '../src/adapter/lora';
+import { ZoScheduler, ZO_MODES, type ZoMode } from '../src/train/scheduler';
 
 const { values } = parseArgs({ options: { q: { type: 'string', default: '1,2,4,8' }, reps: { type: 'string', default: '2' }, batch: { type: 'string', default: '4' }, seq: { type: 'string', default: '64' } } });
 const qs = values.q!.split(',').map(Number);

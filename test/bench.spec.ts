@@ -3,10 +3,10 @@
 // its text and HTML reports; and the kernel profiler on one forward pass and one prge step.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { parseLlama2c } from '../src/model/llama2c';
+import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
 import { TOY_CONFIG, toyModel } from '../src/model/toy';
-import { ForwardPass } from '../src/model/transformer';
+import { ForwardPass } from '../src/model/forward';
 import { dispatchCost, Profiler } from '../src/gpu/profiler';
 import type { Gpu } from '../src/gpu/device';
 import { nodeBenchEnv, nodeGpu } from '../bench/node_env';

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseLlama2c } from '../src/model/llama2c';
+import { parseLlama2c } from '../src/formats/llama2c';
 import { assetPath, knownOutput } from './assets';
 import { relError } from './gpu';
 import { referenceForward } from './reference/cpu_model';

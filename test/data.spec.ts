@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { detectFormat, readTextDocuments } from '../src/data/readers';
 import { IGNORE_LABEL, LmChunkSet, LmDataset, PAD_TOKEN, epochSeed, shuffledIndices, type LmBatch } from '../src/data/lm';
-import { Tokenizer } from '../src/model/tokenizer';
+import { Tokenizer } from '../src/formats/tokenizer';
 import { assetPath } from './assets';
 
 const tok = Tokenizer.fromLlama2c(readFileSync(assetPath('models', 'tok512.bin')), 512, 'tok512.bin');

@@ -9,13 +9,13 @@ import path from 'node:path';
 import type { Browser } from 'puppeteer-core';
 import { buildBrowser, buildLibrary, repoRoot } from '../scripts/build.mjs';
 import { startServer } from '../scripts/serve.mjs';
-import { FineTuner, finetune, type StepDetail } from '../src/app/finetuner';
+import { FineTuner, finetune, type StepDetail } from '../src/train/finetuner';
 import { createGpu, type Gpu } from '../src/gpu/device';
 import { Model } from '../src/model/model';
-import { Tokenizer } from '../src/model/tokenizer';
+import { Tokenizer } from '../src/formats/tokenizer';
 import { toyModel, toyTokenizerBytes } from '../src/model/toy';
-import { readAdapter } from '../src/zo/peft';
-import type { CheckpointFiles } from '../src/zo/trainer';
+import { readAdapter } from '../src/adapter/peft';
+import type { CheckpointFiles } from '../src/train/trainer';
 import { explainError } from '../src/worker/errors';
 import { assetsDir, launchBrowser, openPage, pageLog, waitForResult } from './browser/harness.ts';
 

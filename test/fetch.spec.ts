@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { fetchWeights, type WeightsManifest } from '../src/model/fetch';
+import { fetchWeights, type WeightsManifest } from '../src/cli/download';
 import { registerFetch } from '../src/cli/fetch';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));

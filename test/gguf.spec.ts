@@ -2,20 +2,20 @@
 // file, its one-line errors, ggml's Q8_0 / Q4_0 blocks, the writer, and quantised models.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { LlamaModelFile } from '../src/model/config';
+import type { LlamaModelFile } from '../src/formats/config';
 import {
   GGML_TYPES, Q4_0_BLOCK, Q8_0_BLOCK, dequantizeQ4_0, dequantizeQ8_0, ggufToModelFile, parseGguf, tensorBytes, tensorToFloat,
   type GgufFile, type GgufValue,
-} from '../src/model/gguf';
-import { floatToF16Bits, quantizeModelGguf, quantizeQ4_0, quantizeQ8_0, writeGguf, type GgufTensorIn } from '../src/model/gguf_writer';
-import { parseLlama2c } from '../src/model/llama2c';
+} from '../src/formats/gguf';
+import { floatToF16Bits, quantizeModelGguf, quantizeQ4_0, quantizeQ8_0, writeGguf, type GgufTensorIn } from '../src/formats/gguf_writer';
+import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
 import { loadModel } from '../src/model/load';
 import { CompressedWeight } from '../src/gpu/weight';
-import { f16BitsToFloat } from '../src/model/safetensors';
-import { Tokenizer } from '../src/model/tokenizer';
+import { f16BitsToFloat } from '../src/formats/safetensors';
+import { Tokenizer } from '../src/formats/tokenizer';
 import { generateText } from '../src/model/generate';
-import { ForwardPass } from '../src/model/transformer';
+import { ForwardPass } from '../src/model/forward';
 import { assetPath, knownOutput } from './assets';
 import { gpuFixture, relError } from './gpu';
 import { throwsNaming } from './expect';

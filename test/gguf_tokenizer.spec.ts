@@ -2,9 +2,9 @@
 // .inp strings, .out token ids without BOS), and stories260K.gguf's tokenizer against tok512.bin.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseGguf } from '../src/model/gguf';
-import { GgufTokenizer, TokenType, type TextTokenizer } from '../src/model/gguf_tokenizer';
-import { Tokenizer } from '../src/model/tokenizer';
+import { parseGguf } from '../src/formats/gguf';
+import { GgufTokenizer, TokenType, type TextTokenizer } from '../src/formats/gguf_tokenizer';
+import { Tokenizer } from '../src/formats/tokenizer';
 import { assetPath } from './assets';
 
 /** The cases of a llama.cpp vocab test: strings separated by "\n__ggml_vocab_test__\n" (the piece after the last separator is not a case). */

@@ -4,7 +4,7 @@ import { createGpu, type Gpu } from '../src/gpu/device';
 import type { Dispatch } from '../src/gpu/kernel';
 import { Kernels } from '../src/gpu/kernels/registry';
 import { tensor, type DType, type Tensor } from '../src/gpu/tensor';
-import { mulberry32 } from '../src/model/toy';
+import { mulberry32 } from '../src/util/random';
 
 let shared: Promise<{ gpu: Gpu; ks: Kernels }> | null = null;
 

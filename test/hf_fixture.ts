@@ -5,11 +5,11 @@
 // tok512.bin the way transformers' LlamaConverter makes one.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { LlamaModelFile } from '../src/model/config';
-import { floatToF16Bits } from '../src/model/gguf_writer';
-import { parseLlama2c } from '../src/model/llama2c';
-import { writeSafetensors, type Float32TensorIn } from '../src/model/safetensors';
-import { Tokenizer } from '../src/model/tokenizer';
+import type { LlamaModelFile } from '../src/formats/config';
+import { floatToF16Bits } from '../src/formats/gguf_writer';
+import { parseLlama2c } from '../src/formats/llama2c';
+import { writeSafetensors, type Float32TensorIn } from '../src/formats/safetensors';
+import { Tokenizer } from '../src/formats/tokenizer';
 import { assetPath } from './assets';
 
 /**

@@ -8,9 +8,9 @@ import { rmsnorm } from '../src/gpu/kernels/rmsnorm';
 import { rope, ropeTable } from '../src/gpu/kernels/rope';
 import { swiglu } from '../src/gpu/kernels/swiglu';
 import { uploadCompressed } from '../src/gpu/weight';
-import { dequantizeQ4_0, dequantizeQ8_0 } from '../src/model/gguf';
-import { floatToF16Bits, quantizeQ4_0, quantizeQ8_0 } from '../src/model/gguf_writer';
-import { f16BitsToFloat } from '../src/model/safetensors';
+import { dequantizeQ4_0, dequantizeQ8_0 } from '../src/formats/gguf';
+import { floatToF16Bits, quantizeQ4_0, quantizeQ8_0 } from '../src/formats/gguf_writer';
+import { f16BitsToFloat } from '../src/formats/safetensors';
 import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
 import * as ref from './reference/ops';
 

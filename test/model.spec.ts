@@ -2,13 +2,13 @@
 // checkpoint: logits, right-padded batches, the KV-cache path and greedy generation.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import type { LlamaModelFile } from '../src/model/config';
+import type { LlamaModelFile } from '../src/formats/config';
 import { generateText } from '../src/model/generate';
-import { parseLlama2c } from '../src/model/llama2c';
+import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
-import { Tokenizer } from '../src/model/tokenizer';
+import { Tokenizer } from '../src/formats/tokenizer';
 import { toyModel } from '../src/model/toy';
-import { ForwardPass, KvCache } from '../src/model/transformer';
+import { ForwardPass, KvCache } from '../src/model/forward';
 import { assetPath, knownOutput } from './assets';
 import { gpuFixture, relError } from './gpu';
 import { referenceForward } from './reference/cpu_model';

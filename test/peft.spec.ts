@@ -1,20 +1,19 @@
 import assert from 'node:assert/strict';
-import type { LlamaConfig } from '../src/model/config';
-import { parseSafetensors, tensorToFloat32, writeSafetensors, f16BitsToFloat } from '../src/model/safetensors';
-import { TOY_CONFIG, mulberry32 } from '../src/model/toy';
+import type { LlamaConfig } from '../src/formats/config';
+import { parseSafetensors, tensorToFloat32, writeSafetensors, f16BitsToFloat } from '../src/formats/safetensors';
+import { TOY_CONFIG } from '../src/model/toy';
+import { mulberry32 } from '../src/util/random';
+import { TARGETS, targetShape, type Target } from '../src/model/targets';
 import {
-  TARGETS,
   HF_TARGET_NAMES,
   parseTargets,
-  targetShape,
   loraTensorName,
   permuteQkRows,
   baseModelOf,
   writeAdapter,
   readAdapter,
   type AdapterTensors,
-  type Target,
-} from '../src/zo/peft';
+} from '../src/adapter/peft';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseLlama2c } from '../src/model/llama2c';
-import { Tokenizer } from '../src/model/tokenizer';
+import { parseLlama2c } from '../src/formats/llama2c';
+import { Tokenizer } from '../src/formats/tokenizer';
 import { assetPath, knownOutput } from './assets';
 import { ReferenceDecoder, referenceForward, referenceGreedy } from './reference/cpu_model';
 import { argmax, attention, logSumExp, matmulT, rmsnorm, rope, softmax, swiglu } from './reference/ops';

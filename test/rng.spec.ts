@@ -8,7 +8,7 @@ import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { rngBits, rngFill, type RngKey } from '../src/gpu/kernels/rng_fill';
 import { INCLUDES } from '../src/gpu/kernels/registry';
 import { tensor } from '../src/gpu/tensor';
-import { philox4x32, zoNormal, zoNormals } from '../src/zo/philox';
+import { philox4x32, zoNormal, zoNormals } from '../src/util/philox';
 import { gpuFixture, input, poisoned, run } from './gpu';
 
 const hex = (a: ArrayLike<number>) => Array.from(a, (v) => (v >>> 0).toString(16).padStart(8, '0')).join(' ');

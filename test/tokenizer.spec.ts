@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { StreamDecoder, Tokenizer } from '../src/model/tokenizer';
+import { StreamDecoder, Tokenizer } from '../src/formats/tokenizer';
 import { assetPath } from './assets';
 
 const SOURCE = 'tok512.bin';

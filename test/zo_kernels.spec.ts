@@ -4,7 +4,7 @@ import { mplora } from '../src/gpu/kernels/mplora';
 import { slotLoss, xent } from '../src/gpu/kernels/xent';
 import { zoGrad, zoUpdate } from '../src/gpu/kernels/zo_update';
 import { tensor } from '../src/gpu/tensor';
-import { zoNormals } from '../src/zo/philox';
+import { zoNormals } from '../src/util/philox';
 import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
 import { logSumExp } from './reference/ops';
 

@@ -3,16 +3,17 @@
 // the ledger holds no copies of B.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import type { LlamaModelFile } from '../src/model/config';
-import { parseLlama2c } from '../src/model/llama2c';
+import type { LlamaModelFile } from '../src/formats/config';
+import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
-import { Tokenizer } from '../src/model/tokenizer';
-import { ForwardPass } from '../src/model/transformer';
+import { Tokenizer } from '../src/formats/tokenizer';
+import { ForwardPass } from '../src/model/forward';
 import { LmDataset } from '../src/data/lm';
 import { readTextDocuments } from '../src/data/readers';
-import { LoraState, type LoraConfig } from '../src/zo/lora';
-import { zoNormals } from '../src/zo/philox';
-import { ZoScheduler, lrAt, stepSeed, type TokenBatch, type ZoMode, type ZoOptions } from '../src/zo/scheduler';
+import { LoraState, type LoraConfig } from '../src/adapter/lora';
+import { zoNormals } from '../src/util/philox';
+import { ZoScheduler, lrAt, stepSeed, type ZoMode, type ZoOptions } from '../src/train/scheduler';
+import type { TokenBatch } from '../src/data/batch';
 import { assetPath } from './assets';
 import { gpuFixture, randoms } from './gpu';
 import { referenceLoss } from './reference/cpu_model';

@@ -4,14 +4,10 @@
 // 4 try it (base vs adapter), 5 keep (download / open adapters; sessions persist in IndexedDB).
 // Built to dist/app.js (+ app.css, worker.js) by scripts/build.mjs.
 import 'uplot/dist/uPlot.min.css';
-import { PRESETS } from '../data/presets';
-import type { DataInfo, Events, ModelInfo, Restored, RunInfo } from '../worker/protocol';
+import { defaultOptions, OPTION_HELP, PRESETS, presetFiles, TASK_OVERRIDES, type DataInfo, type Events, type FineTuneOptions, type FineTuneStatus, type ModelInfo, type Restored, type RunInfo, type TaskSpec } from '../worker/protocol';
 import { LineChart, loadCharts } from './charts';
-import { defaultOptions, OPTION_HELP, TASK_OVERRIDES, type FineTuneOptions } from '../zo/defaults';
 import { EngineClient } from './engine_client';
-import type { FineTuneStatus } from './finetuner';
 import { busy, clearError, engine, hooks, log, refreshMemory, setEngine, showError, st, ui } from './page';
-import { presetFiles, type TaskSpec } from '../data/task_source';
 import { bindModelInputs, pickedModel, type PickedModel } from './model_pick';
 import { download, openAdapter, streams, tryClassify, tryGenerate } from './try_keep';
 import { $, fmtBytes, fmtDuration, fmtRate, h, renderMemory, renderModel, renderPreview } from './views';

@@ -2,9 +2,8 @@
 // tokenizer, or .gguf), or a Hugging Face model: a folder (<input webkitdirectory>) or its files
 // selected together. The page only collects the files; the worker checks the folder with the
 // CLI's rules and messages (src/worker/hf_folder.ts -> src/model/hf_dir.ts).
-import type { ModelSource } from '../worker/protocol';
+import type { ModelSource, NamedBlob } from '../worker/protocol';
 import { ui } from './page';
-import type { NamedBlob } from './session_store';
 
 /** Files only a Hugging Face model has (config.json, tokenizer.json, the index, the weights). */
 const HF_FILE = /\.(safetensors|json)$/i;

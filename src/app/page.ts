@@ -1,8 +1,7 @@
 // The page's shared state: what the page knows (model, data, run), its elements, the engine
 // client, and the messages (errors with hints, the log line, the busy state).
-import type { DataInfo, ModelInfo, RunInfo } from '../worker/protocol';
+import type { DataInfo, EvalDetail, ModelInfo, RunInfo } from '../worker/protocol';
 import { EngineError, type EngineClient } from './engine_client';
-import type { EvalDetail } from './finetuner';
 import { $, fmtBytes, renderMemory } from './views';
 
 // ---- page state ----------------------------------------------------------------------------

@@ -2,10 +2,10 @@
 // (adapter_config.json + adapter_model.safetensors) plus trainer_state.json for resuming.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { LlamaConfig } from '../model/config';
+import type { LlamaConfig } from '../formats/config';
 import type { Model } from '../model/model';
-import { readAdapter, type AdapterTensors } from '../zo/peft';
-import { parseCheckpoint, type CheckpointFiles, type CheckpointStore } from '../zo/trainer';
+import { readAdapter, type AdapterTensors } from '../adapter/peft';
+import { parseCheckpoint, type CheckpointFiles, type CheckpointStore } from '../train/trainer';
 
 function need(dir: string, name: string): string {
   const p = path.join(dir, name);

@@ -4,12 +4,12 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import path from 'node:path';
 import { createGpu, type Gpu } from '../gpu/device';
-import { parseHfModel } from '../model/hf';
-import { parseModel, type ParsedModel } from '../model/load';
+import { parseHfModel } from '../formats/hf';
+import { parseModel, type ParsedModel } from '../formats/parse';
 import { Model } from '../model/model';
-import { Tokenizer, type TextTokenizer } from '../model/tokenizer';
+import { Tokenizer, type TextTokenizer } from '../formats/tokenizer';
 import { toyModel, toyTokenizerBytes } from '../model/toy';
-import { LoraState } from '../zo/lora';
+import { LoraState } from '../adapter/lora';
 import { loadAdapterDir } from './adapter_dir';
 import { isHfDir, readHfDir } from './hf_dir';
 

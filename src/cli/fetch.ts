@@ -1,6 +1,6 @@
 // `mobizo fetch <name>`: download a known checkpoint from weights/manifest.json.
 import type { Command } from 'commander';
-import { fetchWeights, knownModels } from '../model/fetch';
+import { fetchWeights, knownModels } from './download';
 import { runAction } from './common';
 
 export function registerFetch(program: Command): void {

@@ -6,15 +6,15 @@ import path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import type { Model } from '../model/model';
-import { LoraState } from '../zo/lora';
-import { parseTargets } from '../zo/peft';
-import { ZoScheduler, type LrSchedule, type ZoMode } from '../zo/scheduler';
-import { train, validateTrainConfig, type EvalResult, type TrainConfig, type TrainData } from '../zo/trainer';
+import { LoraState } from '../adapter/lora';
+import { parseTargets } from '../adapter/peft';
+import { ZoScheduler, type LrSchedule, type ZoMode } from '../train/scheduler';
+import { train, validateTrainConfig, type EvalResult, type TrainConfig, type TrainData } from '../train/trainer';
 import { directoryStore, loadCheckpointDir } from './adapter_dir';
 import { modelOptions, openModel, parseFloatOption, parseIntOption, runAction } from './common';
 import { loadTask, taskOptions, type TaskFlags, type TaskKind } from './task_data';
-import { prepareTask } from '../data/task_source';
-import { CLI_DEFAULTS, DEMO_OVERRIDES, TASK_OVERRIDES, defaultOptions } from '../zo/defaults';
+import { prepareTask } from '../train/task_source';
+import { CLI_DEFAULTS, DEMO_OVERRIDES, TASK_OVERRIDES, defaultOptions } from '../train/defaults';
 
 interface FinetuneFlags extends TaskFlags {
   lr?: string;

@@ -2,8 +2,8 @@
 // which files are needed and the errors are src/model/hf_dir.ts (shared with the browser app).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { HfModelFiles } from '../model/hf';
-import { HF_DIR_LAYOUT, hfDirFiles, planHfDir } from '../model/hf_dir';
+import type { HfModelFiles } from '../formats/hf';
+import { HF_DIR_LAYOUT, hfDirFiles, planHfDir } from '../formats/hf_dir';
 
 export type HfDirFiles = HfModelFiles;
 

@@ -1,6 +1,6 @@
 // `mobizo logits`: the logits of every position of a prompt, as JSON on stdout.
 import type { Command } from 'commander';
-import { ForwardPass } from '../model/transformer';
+import { ForwardPass } from '../model/forward';
 import { modelOptions, openModel, runAction } from './common';
 
 interface LogitsFlags {

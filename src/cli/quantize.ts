@@ -2,12 +2,12 @@
 // engine and by llama.cpp). Input: a GGUF, or a llama2.c checkpoint + tokenizer.
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { parseGguf } from '../model/gguf';
-import { llama2cTokenizerMetadata, quantizeModelGguf } from '../model/gguf_writer';
-import { isGguf, parseModel } from '../model/load';
-import { parseHfModel } from '../model/hf';
-import { hfTokenizerMetadata } from '../model/hf_tokenizer';
-import { Tokenizer } from '../model/tokenizer';
+import { parseGguf } from '../formats/gguf';
+import { llama2cTokenizerMetadata, quantizeModelGguf } from '../formats/gguf_writer';
+import { isGguf, parseModel } from '../formats/parse';
+import { parseHfModel } from '../formats/hf';
+import { hfTokenizerMetadata } from '../formats/hf_tokenizer';
+import { Tokenizer } from '../formats/tokenizer';
 import { isHfDir, readHfDir } from './hf_dir';
 import { readUserFile, runAction } from './common';
 

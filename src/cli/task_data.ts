@@ -6,8 +6,8 @@ import type { Command } from 'commander';
 import type { Encoding } from '../data/examples';
 import { PRESETS } from '../data/presets';
 import { DEFAULT_TASK_LOSS, type TaskLoss } from '../data/tasks';
-import { prepareTask, type DataFile, type PreparedTask, type TaskKind, type TaskSpec } from '../data/task_source';
-import type { TextTokenizer } from '../model/tokenizer';
+import { prepareTask, type DataFile, type PreparedTask, type TaskKind, type TaskSpec } from '../train/task_source';
+import type { TextTokenizer } from '../formats/tokenizer';
 import { parseFloatOption, parseIntOption, readUserFile } from './common';
 
 export type { TaskKind };

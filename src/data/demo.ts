@@ -1,6 +1,6 @@
 // The built-in demo task: deterministic, simple English text that a tiny model can learn to
 // predict better within a few dozen ZO steps (used when `mobizo finetune` gets no --data).
-import { mulberry32 } from '../model/toy';
+import { mulberry32 } from '../util/random';
 
 const SUBJECTS = ['the cat', 'the dog', 'a bird', 'the girl', 'a boy', 'the sun'];
 const VERBS = ['sees', 'likes', 'finds', 'helps', 'follows'];

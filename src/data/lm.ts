@@ -16,8 +16,8 @@
 // another give batchAt(0), batchAt(1), ... with no gap and no repeat.
 //
 // Browser-safe: no Node imports; the tokenizer comes in as an object.
-import { mulberry32 } from '../model/toy';
-import type { Tokenizer } from '../model/tokenizer';
+import { mulberry32 } from '../util/random';
+import type { TokenEncoder } from './batch';
 
 /** The input token of padded positions (never attended to: padding is on the right, masking is causal). */
 export const PAD_TOKEN = 0;
@@ -25,7 +25,7 @@ export const PAD_TOKEN = 0;
 export const IGNORE_LABEL = -100;
 
 /** What the dataset needs of a tokenizer. */
-export type LmTokenizer = Pick<Tokenizer, 'encode'>;
+export type LmTokenizer = TokenEncoder;
 
 export interface LmOptions {
   /** Append EOS after each document (default false: documents are told apart by their BOS). */

@@ -21,7 +21,7 @@ export const DOC_SEPARATOR = '<|endoftext|>';
 export function detectFormat(text: string): TextFormat {
   const body = stripBom(text);
   const m = /^\s*(\S[^\r\n]*)/.exec(body);
-  if (!m || m[1][0] !== '{') return 'text';
+  if (m?.[1][0] !== '{') return 'text';
   try {
     const v: unknown = JSON.parse(m[1]);
     return isObject(v) ? 'jsonl' : 'text';

@@ -5,7 +5,7 @@
 //   choice    prompt = premise; the continuations are the choices (COPA style)
 //   lm        plain causal-LM chunks (src/data/lm.ts)
 // Training uses the right candidate's row, with labels on its continuation tokens only.
-import type { TokenBatch } from '../zo/scheduler';
+import type { TokenBatch } from './batch';
 import { epochSeed, IGNORE_LABEL, PAD_TOKEN, shuffledIndices } from './lm';
 import type { ChoiceExample, ClassExample } from './examples';
 

@@ -35,7 +35,7 @@ export async function dawnGpu(): Promise<GPU> {
 
 function describeAdapter(info: GPUAdapterInfo | undefined): string {
   if (!info) return 'unknown adapter';
-  const parts = [info.vendor, info.architecture, info.device, info.description].filter((s) => s && s.length);
+  const parts = [info.vendor, info.architecture, info.device, info.description].filter((s) => s?.length);
   return parts.length ? parts.join(' / ') : 'unknown adapter';
 }
 

@@ -1,17 +1,17 @@
 // Text generation with a KV cache: the prompt is processed in one pass (prefill), then one token
 // per pass. Positions, stopping and printing follow llama2.c's generate(): `steps` counts
 // positions including the prompt, and generation stops at BOS or EOS.
-import type { LoraState } from '../zo/lora';
+import type { LinearAdapters } from './targets';
 import type { Model } from './model';
 import { Sampler, type SamplerOptions } from './sampler';
-import { StreamDecoder, type TextTokenizer } from './tokenizer';
-import { ForwardPass, KvCache } from './transformer';
+import { StreamDecoder, type TextTokenizer } from '../formats/tokenizer';
+import { ForwardPass, KvCache } from './forward';
 
 export interface GenerateOptions extends Partial<SamplerOptions> {
   prompt?: string;
   steps?: number; // positions in all, prompt included (capped at the model's context)
   onToken?: (text: string) => void; // streamed pieces of the output text
-  lora?: LoraState; // generate with a LoRA adapter
+  lora?: LinearAdapters; // generate with a LoRA adapter
 }
 
 export interface GenerateResult {

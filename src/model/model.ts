@@ -4,7 +4,7 @@ import { Kernels } from '../gpu/kernels/registry';
 import { ropeTable } from '../gpu/kernels/rope';
 import { tensor, type Tensor } from '../gpu/tensor';
 import { uploadCompressed, type CompressedType, type Weight } from '../gpu/weight';
-import type { LlamaConfig, LlamaModelFile } from './config';
+import type { LlamaConfig, LlamaModelFile } from '../formats/config';
 
 /** Tensors as stored in the file (GGUF), by GGUF name: compressed ones are uploaded as they are. */
 export type RawTensors = Map<string, { type: string; shape: number[]; bytes: Uint8Array }>;

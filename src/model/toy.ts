@@ -1,7 +1,8 @@
 // A built-in deterministic toy model: random weights from a fixed seed and a character-level
 // tokenizer (llama2.c layout: <unk>, <s>, </s>, one piece per byte, then printable ASCII). It lets every command
 // run on a machine with no checkpoint; its text is noise until it is fine-tuned.
-import type { LlamaConfig, LlamaModelFile, LayerWeights } from './config';
+import type { LlamaConfig, LlamaModelFile, LayerWeights } from '../formats/config';
+import { mulberry32 } from '../util/random';
 
 export const TOY_CONFIG: LlamaConfig = {
   dim: 64,
@@ -17,18 +18,6 @@ export const TOY_CONFIG: LlamaConfig = {
   ropeStyle: 'adjacent',
   sharedClassifier: false, // a tied head on random weights predicts the input token (BOS) forever
 };
-
-/** mulberry32: a small seeded PRNG for reproducible weights. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function toyModel(seed = 1234, config: LlamaConfig = TOY_CONFIG): LlamaModelFile {
   const rand = mulberry32(seed);

@@ -3,22 +3,22 @@
 // It answers the commands of ./protocol.ts and streams events (progress, tokens). Every checkpoint
 // goes to IndexedDB with the session (settings, data, model files), and `restore` rebuilds the
 // session after a reload or a crash. Built to dist/worker.js by scripts/build.mjs.
-import { dedupeEvals, FineTuner } from '../app/finetuner';
-import { IndexedDbCheckpointStore, sessionStore, type ModelRef, type StoredModel } from '../app/session_store';
-import { prepareTask, type PreparedTask, type TaskSpec } from '../data/task_source';
-import type { FineTuneOptions } from '../zo/defaults';
+import { dedupeEvals, FineTuner } from '../train/finetuner';
+import { IndexedDbCheckpointStore, sessionStore, type ModelRef, type StoredModel } from '../train/session_store';
+import { prepareTask, type PreparedTask, type TaskSpec } from '../train/task_source';
+import type { FineTuneOptions } from '../train/defaults';
 import { classifyItems } from '../data/tasks';
 import { createGpu, type Gpu } from '../gpu/device';
 import { generateText } from '../model/generate';
-import { parseModel, type ParsedModel } from '../model/load';
+import { parseModel, type ParsedModel } from '../formats/parse';
 import { Model } from '../model/model';
-import { Tokenizer, type TextTokenizer } from '../model/tokenizer';
+import { Tokenizer, type TextTokenizer } from '../formats/tokenizer';
 import { toyModel, toyTokenizerBytes } from '../model/toy';
-import type { LlamaModelFile } from '../model/config';
-import { LoraState } from '../zo/lora';
-import { readAdapter, writeAdapter } from '../zo/peft';
-import { scoreItems } from '../zo/score';
-import type { CheckpointFiles } from '../zo/trainer';
+import type { LlamaModelFile } from '../formats/config';
+import { LoraState } from '../adapter/lora';
+import { readAdapter, writeAdapter } from '../adapter/peft';
+import { scoreItems } from '../eval/score';
+import type { CheckpointFiles } from '../train/trainer';
 import { explainError } from './errors';
 import { readHfFolder } from './hf_folder';
 import type { AdapterExport, ClassifyInfo, Commands, DataInfo, EventMessage, Events, GpuInfo, ModelInfo, ModelSource, Reply, Request, Restored, RunInfo } from './protocol';
@@ -80,7 +80,7 @@ async function loadModel(source: ModelSource): Promise<ModelInfo> {
   const g = await ensureGpu();
   let file: LlamaModelFile;
   let tok: TextTokenizer;
-  let raw;
+  let raw: ParsedModel['raw'];
   let name: string;
   let format: ModelInfo['format'];
   let fileBytes: number;

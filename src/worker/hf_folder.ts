@@ -2,10 +2,10 @@
 // together), read from Blobs for parseHfModel: the small JSON files first, then only the weight
 // files that the shared plan (src/model/hf_dir.ts, also the CLI's) names, so the checks and the
 // error messages are the CLI's.
-import type { NamedBlob } from '../app/session_store';
-import { parseHfModel } from '../model/hf';
-import { HF_INDEX, HF_TEXT_FILES, hfDirFiles, planHfDir } from '../model/hf_dir';
-import type { ParsedModel } from '../model/load';
+import type { NamedBlob } from '../train/session_store';
+import { parseHfModel } from '../formats/hf';
+import { HF_INDEX, HF_TEXT_FILES, hfDirFiles, planHfDir } from '../formats/hf_dir';
+import type { ParsedModel } from '../formats/parse';
 
 export interface HfFolder {
   parsed: ParsedModel; // the model, with the tokenizer of tokenizer.json when there is one

@@ -2,12 +2,20 @@
 // sends { id, cmd, args }; the worker answers { id, ok, value | error } and, meanwhile, sends
 // events { event, data } (training progress, generated text, memory). Everything is structured-
 // cloneable: Files and Blobs travel by reference, typed arrays by copy.
-import type { FineTuneOptions } from '../zo/defaults';
-import type { EvalDetail, FineTuneStatus, StepDetail } from '../app/finetuner';
-import type { ModelRef, NamedBlob } from '../app/session_store';
-import type { PreviewRow, TaskKind, TaskSpec } from '../data/task_source';
-import type { LlamaConfig } from '../model/config';
-import type { ParsedModel } from '../model/load';
+import type { FineTuneOptions } from '../train/defaults';
+import type { EvalDetail, FineTuneStatus, StepDetail } from '../train/finetuner';
+import type { ModelRef, NamedBlob } from '../train/session_store';
+import type { PreviewRow, TaskKind, TaskSpec } from '../train/task_source';
+import type { LlamaConfig } from '../formats/config';
+import type { ParsedModel } from '../formats/parse';
+
+// The app imports the engine only through this module: these are the parts of the engine's
+// vocabulary the page needs on its side of the worker boundary.
+export { PRESETS } from '../data/presets';
+export { defaultOptions, OPTION_HELP, TASK_OVERRIDES, type FineTuneOptions } from '../train/defaults';
+export type { EvalDetail, FineTuneStatus, StepDetail } from '../train/finetuner';
+export type { ModelRef, NamedBlob } from '../train/session_store';
+export { presetFiles, type PreviewRow, type TaskKind, type TaskSpec } from '../train/task_source';
 
 export interface LedgerReport {
   current: Record<string, number>;

@@ -1,8 +1,8 @@
 // Float64 CPU reference of the Llama forward pass (llama2.c `forward`), built from ./ops.
 // The oracle for the GPU transformer: logits per position, and greedy generation.
 
-import type { LlamaModelFile } from '../../src/model/config';
-import type { Target } from '../../src/zo/peft';
+import type { LlamaModelFile } from '../../src/formats/config';
+import type { Target } from '../../src/model/targets';
 import { argmax, attention, logSumExp, matmulT, rmsnorm, rope, swiglu, type Vec } from './ops';
 
 /** LoRA on target linears: y = x W^T + scale * (x A^T) B^T, with B as given (perturbed or not). */

@@ -11,8 +11,7 @@ import { swiglu } from '../gpu/kernels/swiglu';
 import { attentionParams } from '../gpu/kernels/attention';
 import { grid1d, type Dispatch } from '../gpu/kernel';
 import { checkSlots, mplora, mploraParams, type MploraShape, type Perturbation } from '../gpu/kernels/mplora';
-import type { LoraState } from '../zo/lora';
-import type { Target } from '../zo/peft';
+import type { LinearAdapters, Target } from './targets';
 import { CopyRows, Program } from '../gpu/program';
 import { tensor, type Tensor } from '../gpu/tensor';
 import type { Weight } from '../gpu/weight';
@@ -47,7 +46,7 @@ export interface ForwardShape {
   T: number; // tokens per sequence in this pass
   nSelect: number; // most rows whose logits are computed (the LM head runs on these only)
   cache?: KvCache; // generation: attend to cached positions too
-  lora?: LoraState; // adapters on the target linears (MP-LoRA)
+  lora?: LinearAdapters; // adapters on the target linears (MP-LoRA)
   slots?: number; // P: perturbation slots; the B sequences are P slots of B / P (slot-major)
 }
 

@@ -2,9 +2,10 @@
 // checkpoints (PEFT layout + trainer state) every N steps and at the end, exact resume.
 // Steps are pipelined: step k + 1 is submitted before step k's losses are read back.
 import type { Model } from '../model/model';
-import { LoraState, type LoraConfig } from './lora';
-import { readAdapter, writeAdapter, type AdapterFiles } from './peft';
-import { ZoScheduler, validateZoOptions, type StepResult, type TokenBatch, type ZoOptions } from './scheduler';
+import { LoraState, type LoraConfig } from '../adapter/lora';
+import { readAdapter, writeAdapter, type AdapterFiles } from '../adapter/peft';
+import { ZoScheduler, validateZoOptions, type StepResult, type ZoOptions } from './scheduler';
+import type { TokenBatch } from '../data/batch';
 
 /** What the trainer draws batches from (causal-LM chunks, task examples). */
 export interface TrainData {

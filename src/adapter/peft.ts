@@ -17,12 +17,10 @@
 // file then means the same thing whichever loader produced the base weights.
 //
 // Browser-safe: no node: imports; strings and Uint8Array in and out.
-import type { LlamaConfig } from '../model/config';
-import { parseSafetensors, tensorToFloat32, writeSafetensors, type Float32TensorIn } from '../model/safetensors';
+import type { LlamaConfig } from '../formats/config';
+import { TARGETS, targetShape, type Target } from '../model/targets';
+import { parseSafetensors, tensorToFloat32, writeSafetensors, type Float32TensorIn } from '../formats/safetensors';
 
-/** Linear layers an adapter can target, in canonical order. */
-export const TARGETS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
-export type Target = (typeof TARGETS)[number];
 
 /** Hugging Face module name of each target (the name in target_modules). */
 export const HF_TARGET_NAMES: Readonly<Record<Target, string>> = {
@@ -48,8 +46,6 @@ const HF_PARENT: Readonly<Record<Target, string>> = {
 
 const FROM_HF = new Map<string, Target>(TARGETS.map((t) => [HF_TARGET_NAMES[t], t]));
 
-/** The model dimensions the adapter tensors' shapes derive from. */
-export type ShapeConfig = Pick<LlamaConfig, 'dim' | 'hiddenDim' | 'nHeads' | 'nKvHeads' | 'headDim'>;
 
 /** Identity of the base model an adapter belongs to. */
 export interface BaseModelIdentity
@@ -110,25 +106,6 @@ export function parseTargets(s: string): Target[] {
   return TARGETS.filter((t) => chosen.has(t));
 }
 
-/** Input and output widths of a target's linear layer (its weight is [out, in]). */
-export function targetShape(config: ShapeConfig, target: Target): { in: number; out: number } {
-  const q = config.nHeads * config.headDim;
-  const kv = config.nKvHeads * config.headDim;
-  switch (target) {
-    case 'q':
-      return { in: config.dim, out: q };
-    case 'k':
-    case 'v':
-      return { in: config.dim, out: kv };
-    case 'o':
-      return { in: q, out: config.dim };
-    case 'gate':
-    case 'up':
-      return { in: config.dim, out: config.hiddenDim };
-    case 'down':
-      return { in: config.hiddenDim, out: config.dim };
-  }
-}
 
 /** The PEFT state-dict key of a LoRA matrix. */
 export function loraTensorName(layer: number, target: Target, which: 'A' | 'B'): string {

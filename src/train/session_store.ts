@@ -2,10 +2,10 @@
 // closed tab resumes where it stopped: the run's settings and data, the model files (as Blobs),
 // and the last checkpoint (adapter in the PEFT layout + trainer_state.json). Nothing leaves the
 // device. One session at a time ("current"). Works in pages and workers.
-import type { CheckpointFiles, CheckpointStore } from '../zo/trainer';
-import type { FineTuneOptions } from '../zo/defaults';
+import type { CheckpointFiles, CheckpointStore } from './trainer';
+import type { FineTuneOptions } from './defaults';
 import type { EvalDetail, FineTuneStatus } from './finetuner';
-import type { TaskSpec } from '../data/task_source';
+import type { TaskSpec } from './task_source';
 
 const DB_NAME = 'mobizo-webgpu';
 const DB_VERSION = 1;

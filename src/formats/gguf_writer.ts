@@ -196,10 +196,12 @@ function writeValue(s: Sink, key: string, type: GgufValueType, value: unknown, i
   switch (type) {
     case 'STRING':
       if (typeof value !== 'string') throw bad();
-      return s.string(value);
+      s.string(value);
+      return;
     case 'BOOL':
       if (typeof value !== 'boolean') throw bad();
-      return s.u8(value ? 1 : 0);
+      s.u8(value ? 1 : 0);
+      return;
     case 'ARRAY': {
       const items = value as GgufArrayItems;
       if (!itemType || !GGUF_VALUE_TYPES.includes(itemType) || items == null || typeof items.length !== 'number') throw bad();
@@ -220,7 +222,8 @@ function writeValue(s: Sink, key: string, type: GgufValueType, value: unknown, i
     default: {
       const [lo, hi] = INT_RANGE[type] ?? [-Infinity, Infinity];
       if (typeof value === 'bigint' ? value < BigInt(lo) || value > BigInt(hi) : typeof value !== 'number' || (lo !== -Infinity && !Number.isInteger(value)) || value < lo || value > hi) throw bad();
-      return s.number(type, value as number | bigint);
+      s.number(type, value as number | bigint);
+      return;
     }
   }
 }

@@ -4,8 +4,8 @@ import { xent, xentParams } from '../gpu/kernels/xent';
 import { tensor } from '../gpu/tensor';
 import type { LmChunkSet } from '../data/lm';
 import type { Model } from '../model/model';
-import { ForwardPass } from '../model/transformer';
-import type { LoraState } from './lora';
+import { ForwardPass } from '../model/forward';
+import type { LoraState } from '../adapter/lora';
 
 export interface LmEvalResult {
   loss: number; // mean token cross-entropy (nats)

@@ -7,13 +7,13 @@
 // later run() continues with exactly the steps the uninterrupted run would have made.
 // Runs in a page, a Web Worker, or Node (EventTarget and CustomEvent are globals in all three).
 import type { Model } from '../model/model';
-import type { TextTokenizer } from '../model/tokenizer';
-import { LoraState } from '../zo/lora';
-import { parseTargets, writeAdapter, type AdapterFiles } from '../zo/peft';
-import { parseCheckpoint, train, type CheckpointFiles, type CheckpointStore, type EvalResult, type TrainConfig, type TrainData } from '../zo/trainer';
-import { batchRows } from '../zo/scheduler';
-import { defaultOptions, type FineTuneOptions } from '../zo/defaults';
-import { prepareTask, type PreparedTask, type TaskSpec } from '../data/task_source';
+import type { TextTokenizer } from '../formats/tokenizer';
+import { LoraState } from '../adapter/lora';
+import { parseTargets, writeAdapter, type AdapterFiles } from '../adapter/peft';
+import { parseCheckpoint, train, type CheckpointFiles, type CheckpointStore, type EvalResult, type TrainConfig, type TrainData } from './trainer';
+import { batchRows } from './scheduler';
+import { defaultOptions, type FineTuneOptions } from './defaults';
+import { prepareTask, type PreparedTask, type TaskSpec } from './task_source';
 
 export type FineTuneStatus = 'idle' | 'running' | 'pausing' | 'paused' | 'stopping' | 'done' | 'failed';
 

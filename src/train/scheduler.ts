@@ -12,9 +12,10 @@ import { zoGrad, zoUpdate, zoUpdateParams, type UpdateShape } from '../gpu/kerne
 import { grid1d } from '../gpu/kernel';
 import { tensor, type Tensor } from '../gpu/tensor';
 import type { Model } from '../model/model';
-import { ForwardPass } from '../model/transformer';
-import type { LoraAdapter, LoraState } from './lora';
-import { philox4x32 } from './philox';
+import { ForwardPass } from '../model/forward';
+import type { LoraAdapter, LoraState } from '../adapter/lora';
+import { philox4x32 } from '../util/philox';
+import type { TokenBatch } from '../data/batch';
 
 export type ZoMode = 'mezo' | 'outer' | 'prge';
 export const ZO_MODES: readonly ZoMode[] = ['mezo', 'outer', 'prge'];
@@ -40,12 +41,6 @@ export interface ZoOptions {
    * candidates' summed label-token log-likelihoods. 0 or 1: the rows' label tokens are the loss.
    */
   candidates?: number;
-}
-
-/** A batch as the data pipeline gives it: right-padded rows, labels -100 where ignored. */
-export interface TokenBatch {
-  tokens: Int32Array; // [Bsz * T]
-  labels: Int32Array; // [Bsz * T]
 }
 
 export interface StepResult {

@@ -6,8 +6,8 @@ import type { Dispatch } from '../gpu/kernel';
 import { tensor, type Tensor } from '../gpu/tensor';
 import type { Candidate, Item } from '../data/tasks';
 import type { Model } from '../model/model';
-import { ForwardPass } from '../model/transformer';
-import type { LoraState } from './lora';
+import { ForwardPass } from '../model/forward';
+import type { LoraState } from '../adapter/lora';
 
 export interface TaskMetrics {
   n: number; // items

@@ -4,9 +4,10 @@
 import type { Gpu } from '../gpu/device';
 import { MAX_RANK } from '../gpu/kernels/mplora';
 import { tensor, type Tensor } from '../gpu/tensor';
-import type { LlamaConfig } from '../model/config';
-import { mulberry32 } from '../model/toy';
-import { TARGETS, baseModelOf, targetShape, type AdapterTensors, type Target } from './peft';
+import type { LlamaConfig } from '../formats/config';
+import { mulberry32 } from '../util/random';
+import { baseModelOf, type AdapterTensors } from './peft';
+import { TARGETS, targetShape, type Target } from '../model/targets';
 
 export interface LoraConfig {
   rank: number; // r

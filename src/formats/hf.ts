@@ -23,7 +23,7 @@
 
 import { validateConfig, type LayerWeights, type LlamaConfig } from './config';
 import { hfTokenizer } from './hf_tokenizer';
-import type { ParsedModel } from './load';
+import type { ParsedModel } from './parse';
 import { parseSafetensors, tensorToFloat32, type SafetensorsTensor } from './safetensors';
 
 export interface HfModelFiles {

@@ -2,18 +2,18 @@
 // --task/--preset/--data (src/cli/task_data.ts), from text and bytes instead of paths. A preset's
 // data files are given by the user (the page cannot read ../shared/assets): they are matched by
 // file name (train.tsv, dev.tsv, rt-polarity.neg ...).
-import { demoDocuments } from './demo';
-import { decodeText, readClassification, readJsonlChoice, readJsonlPromptCompletion, readLines, type ClassExample, type Encoding } from './examples';
-import { LmDataset, PAD_TOKEN, type LmChunkSet } from './lm';
-import { PRESETS, type DataSpec } from './presets';
-import { readTextDocuments } from './readers';
-import { choiceItems, classifyItems, DEFAULT_TASK_LOSS, ItemDataset, sample, TASK_LOSSES, type ClassifyTask, type Item, type TaskLoss } from './tasks';
+import { demoDocuments } from '../data/demo';
+import { decodeText, readClassification, readJsonlChoice, readJsonlPromptCompletion, readLines, type ClassExample, type Encoding } from '../data/examples';
+import { LmDataset, PAD_TOKEN, type LmChunkSet } from '../data/lm';
+import { PRESETS, type DataSpec } from '../data/presets';
+import { readTextDocuments } from '../data/readers';
+import { choiceItems, classifyItems, DEFAULT_TASK_LOSS, ItemDataset, sample, TASK_LOSSES, type ClassifyTask, type Item, type TaskLoss } from '../data/tasks';
 import type { Model } from '../model/model';
-import type { TextTokenizer } from '../model/tokenizer';
-import { evaluateLm } from '../zo/evaluate';
-import type { LoraState } from '../zo/lora';
-import { scoreItems, taskMetrics } from '../zo/score';
-import type { EvalResult, TrainData } from '../zo/trainer';
+import type { TextTokenizer } from '../formats/tokenizer';
+import { evaluateLm } from '../eval/evaluate';
+import type { LoraState } from '../adapter/lora';
+import { scoreItems, taskMetrics } from '../eval/score';
+import type { EvalResult, TrainData } from './trainer';
 
 export type TaskKind = 'lm' | 'classify' | 'choice';
 

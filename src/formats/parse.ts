@@ -1,0 +1,31 @@
+// Model files by content: GGUF (magic "GGUF") or a llama2.c checkpoint (Hugging Face folders: hf.ts). A GGUF file carries its
+// tokenizer and, for quantised tensors, the raw blocks the GPU matmuls read directly.
+import type { LlamaModelFile } from './config';
+import { ggufToModelFile, parseGguf, type GgufModelFile } from './gguf';
+import { GgufTokenizer } from './gguf_tokenizer';
+import { parseLlama2c } from './llama2c';
+import type { TextTokenizer } from './tokenizer';
+
+export interface ParsedModel {
+  file: LlamaModelFile;
+  format: 'gguf' | 'llama2c' | 'hf';
+  tokenizer?: TextTokenizer; // embedded (GGUF)
+  raw?: GgufModelFile['rawTensors']; // GGUF tensors as stored (for quantised weights)
+}
+
+export function isGguf(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && bytes[0] === 0x47 && bytes[1] === 0x47 && bytes[2] === 0x55 && bytes[3] === 0x46;
+}
+
+export function parseModel(bytes: Uint8Array, source: string): ParsedModel {
+  if (isGguf(bytes)) {
+    const g = parseGguf(bytes, source);
+    const file = ggufToModelFile(g, bytes, source);
+    return { file, format: 'gguf', tokenizer: GgufTokenizer.fromGguf(g, source), raw: file.rawTensors };
+  }
+  return { file: parseLlama2c(bytes, source), format: 'llama2c' };
+}
+
+export function parseModelFile(bytes: Uint8Array, source: string): LlamaModelFile {
+  return parseModel(bytes, source).file;
+}
