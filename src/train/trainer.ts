@@ -6,6 +6,7 @@ import { LoraState, type LoraConfig } from '../adapter/lora';
 import { readAdapter, writeAdapter, type AdapterFiles } from '../adapter/peft';
 import { ZoScheduler, validateZoOptions, type StepResult, type ZoOptions } from './scheduler';
 import type { TokenBatch } from '../data/batch';
+import { DivergenceWatch, type Divergence, type OnDiverge } from './divergence';
 
 /** What the trainer draws batches from (causal-LM chunks, task examples). */
 export interface TrainData {
@@ -32,6 +33,7 @@ export interface TrainConfig extends ZoOptions {
   lora: LoraConfig;
   evalEvery: number; // 0: evaluate before and after only
   checkpointEvery: number; // 0: checkpoint at the end only
+  onDiverge?: OnDiverge; // default 'stop': a diverging run ends (its last checkpoint kept)
 }
 
 /** trainer_state.json: what a resumed run needs beside the adapter. */
@@ -54,6 +56,7 @@ export interface TrainEvents {
   onStep?(r: StepResult & { ms: number }): void;
   onEval?(e: EvalResult & { step: number }): void;
   onCheckpoint?(step: number): void;
+  onDiverge?(d: Divergence): void;
 }
 
 export interface TrainSummary {
@@ -61,6 +64,7 @@ export interface TrainSummary {
   evalBefore: EvalResult | null;
   evalAfter: EvalResult | null;
   skipped: number; // steps whose update was skipped (non-finite loss)
+  diverged: Divergence | null; // the first divergence seen (the run stopped there unless onDiverge was 'warn')
   msPerStep: number;
   state: TrainerState;
   lora: LoraState;
@@ -96,7 +100,7 @@ export async function train(
 ): Promise<TrainSummary> {
   validateTrainConfig(cfg);
   if (data.seqLen !== cfg.seq) throw new Error(`data rows are ${data.seqLen} tokens, --seq is ${cfg.seq}`);
-  const { steps, evalEvery, checkpointEvery, ...config } = cfg;
+  const { steps, evalEvery, checkpointEvery, onDiverge = 'stop', ...config } = cfg;
   config.candidates = data.candidates ?? 0; // the data's layout decides the loss
   let state: TrainerState = { format: 1, step: 0, config, history: [], evals: [] };
   let lora: LoraState;
@@ -121,11 +125,22 @@ export async function train(
     lora = LoraState.create(model.gpu, model.config, cfg.lora, cfg.seed);
   }
   const events = opts.events ?? {};
+  // A uniform guess: over the candidates when training as classification, else over the vocabulary.
+  const watch = new DivergenceWatch({ uniformLoss: Math.log(config.candidates > 1 ? config.candidates : model.config.vocabSize) });
+  watch.replay(state.history, state.evals);
+  let diverged: Divergence | null = null;
+  const judge = (d: Divergence | null) => {
+    if (!d || diverged) return;
+    diverged = d;
+    events.onDiverge?.(d);
+  };
+  const stopping = () => diverged !== null && onDiverge === 'stop';
   const evaluate = async (step: number) => {
     if (!opts.evaluate) return null;
     const r = await opts.evaluate(lora);
     state.evals.push({ step, ...r });
     events.onEval?.({ step, ...r });
+    judge(watch.eval(step, r.loss));
     return r;
   };
   const checkpoint = async () => {
@@ -150,9 +165,10 @@ export async function train(
     state.history.push({ step: r.step, loss: r.loss });
     events.onStep?.({ ...r, ms: now - last });
     last = now;
+    judge(watch.step(state.step, r.loss));
   };
   try {
-    for (let k = startStep; k < steps; k++) {
+    for (let k = startStep; k < steps && !stopping(); k++) {
       inflight.push(sched.step(k, data.batchAt(k, cfg.batch, cfg.seed)));
       if (inflight.length >= 2) await finish();
       const done = k + 1;
@@ -177,5 +193,5 @@ export async function train(
   const evalAfter = ran || !evalBefore ? await evaluate(state.step) : evalBefore;
   await checkpoint();
   model.gpu.throwIfFailed('training');
-  return { steps: state.step, evalBefore, evalAfter, skipped, msPerStep, state, lora };
+  return { steps: state.step, evalBefore, evalAfter, skipped, diverged, msPerStep, state, lora };
 }

@@ -1,0 +1,93 @@
+// Divergence watch: a run whose held-out loss, or smoothed training loss, rises well above where
+// it started (or above the loss of a uniform guess) is flagged; by default the trainer stops it
+// (`onDiverge: 'stop'`), keeping the last checkpoint. Pure arithmetic, no GPU: tested alone.
+
+export const ON_DIVERGE = ['stop', 'warn'] as const;
+export type OnDiverge = (typeof ON_DIVERGE)[number];
+
+export interface Divergence {
+  step: number; // completed steps when it was seen
+  source: 'eval' | 'train'; // held-out loss, or the smoothed training loss
+  loss: number; // the loss that crossed the limit (NaN: non-finite losses)
+  start: number; // the reference it is compared with (first eval / first smoothed loss)
+  limit: number; // the loss above which the run counts as diverged
+  message: string; // one line for people
+}
+
+export interface DivergenceOptions {
+  /** Loss of a uniform guess (ln(vocab) for a causal LM, ln(classes) for a task); Infinity: none. */
+  uniformLoss?: number;
+  /** Steps before the smoothed training loss is judged (its start is its value then). */
+  warmup?: number;
+  /** Consecutive steps with a non-finite loss that count as divergence. */
+  nonFiniteSteps?: number;
+}
+
+/** How far above its start a loss may rise: max(0.5 nats, 25% of the start). */
+export function divergenceLimit(start: number, uniformLoss = Infinity): number {
+  return Math.min(start + Math.max(0.5, 0.25 * start), Math.max(uniformLoss, start + 0.5));
+}
+
+export class DivergenceWatch {
+  private readonly uniform: number;
+  private readonly warmup: number;
+  private readonly nonFiniteSteps: number;
+  private evalStart: number | null = null;
+  private trainStart: number | null = null;
+  private ema: number | null = null;
+  private seen = 0;
+  private nonFinite = 0;
+
+  constructor(opts: DivergenceOptions = {}) {
+    this.uniform = opts.uniformLoss ?? Infinity;
+    this.warmup = opts.warmup ?? 10;
+    this.nonFiniteSteps = opts.nonFiniteSteps ?? 3;
+  }
+
+  /** Restores the references of a resumed run from its history (the same verdicts as uninterrupted). */
+  replay(history: readonly { step: number; loss: number }[], evals: readonly { step: number; loss: number }[]): void {
+    for (const e of evals) this.evalStart ??= e.loss;
+    for (const h of history) this.step(h.step + 1, h.loss);
+  }
+
+  /** A held-out loss after `step` completed steps. */
+  eval(step: number, loss: number): Divergence | null {
+    if (this.evalStart === null) {
+      this.evalStart = loss;
+      return null;
+    }
+    const limit = divergenceLimit(this.evalStart, this.uniform);
+    if (Number.isFinite(loss) && loss <= limit) return null;
+    return this.flag('eval', step, loss, this.evalStart, limit);
+  }
+
+  /** The mean slot loss of the step that made `step` completed steps. */
+  step(step: number, loss: number): Divergence | null {
+    if (!Number.isFinite(loss)) {
+      this.nonFinite++;
+      if (this.nonFinite < this.nonFiniteSteps) return null;
+      return this.flag('train', step, NaN, this.trainStart ?? NaN, NaN);
+    }
+    this.nonFinite = 0;
+    this.seen++;
+    this.ema = this.ema === null ? loss : 0.9 * this.ema + 0.1 * loss;
+    if (this.seen < this.warmup) return null;
+    if (this.trainStart === null) {
+      this.trainStart = this.ema;
+      return null;
+    }
+    const limit = divergenceLimit(this.trainStart, this.uniform);
+    if (this.ema <= limit) return null;
+    return this.flag('train', step, this.ema, this.trainStart, limit);
+  }
+
+  private flag(source: Divergence['source'], step: number, loss: number, start: number, limit: number): Divergence {
+    const what = source === 'eval' ? 'the held-out loss' : 'the smoothed training loss';
+    const message = Number.isNaN(loss)
+      ? `diverged at step ${step}: ${this.nonFiniteSteps} steps in a row had a non-finite loss (lower lr or eps)`
+      : `diverged at step ${step}: ${what} rose to ${loss.toFixed(3)} from ${start.toFixed(3)} (limit ${limit.toFixed(3)}${
+          Number.isFinite(this.uniform) ? `; a uniform guess scores ${this.uniform.toFixed(3)}` : ''
+        }): lower lr`;
+    return { step, source, loss, start, limit, message };
+  }
+}
