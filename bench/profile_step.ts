@@ -42,7 +42,7 @@ export interface StepProfileReport {
 /** The dispatches and copies of one prge step, in the order step() encodes them. */
 export function zoStepOps(s: ZoScheduler): Op[] {
   if (s.passes !== 1) throw new Error(`profile: a ${s.opts.mode} step is ${s.passes} passes; only a prge step is one op list`);
-  return [...s.pass.program.ops, ...s.stepOps()];
+  return [...s.program.ops];
 }
 
 /** Loads the model, runs one prge step (warm-up: it sets every input and param), profiles it. */

@@ -115,7 +115,7 @@ export function textReport(r: BenchReport): string {
       out.push(`ZO step (Bsz ${z.batch}, T ${z.seq}, rank ${z.rank} on ${z.targets.join(',')}; median of ${z.reps}): ms per step`);
       out.push(
         table(
-          ['q', 'mezo', 'outer', 'prge', 'fwd 2q*Bsz', 'outer speedup', 'prge speedup', 'ZO overhead', 'prge MiB', 'mezo MiB'],
+          ['q', 'mezo', 'outer', 'prge', 'fwd+loss 2q*Bsz', 'outer speedup', 'prge speedup', 'ZO overhead', 'prge MiB', 'mezo MiB'],
           z.rows.map((row) =>
             row.skipped ? [String(row.q), `skipped: ${row.skipped}`] : [...zoTimingCells(row), MiB(row.modes!.prge.heldBytes), MiB(row.modes!.mezo.heldBytes)],
           ),
@@ -214,15 +214,15 @@ export function htmlReport(r: BenchReport): string {
       parts.push(`<h3>ZO step</h3><p class="sub">Bsz ${z.batch}, T ${z.seq}, LoRA rank ${z.rank} on ${z.targets.join(', ')}; median of ${z.reps} steps after a warm-up</p><div class="charts">`);
       parts.push(
         groupedBarChart({
-          title: 'ms per ZO step (and a plain forward at 2q x Bsz rows)',
+          title: 'ms per ZO step (and inference + the same loss head and readback at 2q x Bsz rows)',
           unit: 'ms',
           groups: ok.map((row) => `q=${row.q}`),
-          series: [...ZO_MODES.map((m) => ({ name: m, values: ok.map((row) => row.modes![m].ms) })), { name: 'forward 2q*Bsz', values: ok.map((row) => row.forward!.ms) }],
+          series: [...ZO_MODES.map((m) => ({ name: m, values: ok.map((row) => row.modes![m].ms) })), { name: 'forward+loss 2q*Bsz', values: ok.map((row) => row.forward!.ms) }],
         }),
       );
       parts.push(
         groupedBarChart({
-          title: 'speedup vs mezo, and ZO overhead (prge / forward)',
+          title: 'speedup vs mezo, and ZO overhead (prge / (forward + loss head))',
           unit: 'ratio',
           groups: ok.map((row) => `q=${row.q}`),
           series: [
@@ -235,7 +235,7 @@ export function htmlReport(r: BenchReport): string {
       parts.push('</div>');
       parts.push(
         htmlTable(
-          ['q', 'mezo ms', 'outer ms', 'prge ms', 'forward ms', 'outer speedup', 'prge speedup', 'ZO overhead', 'submits mezo/outer/prge', 'held MiB mezo/outer/prge'],
+          ['q', 'mezo ms', 'outer ms', 'prge ms', 'forward+loss ms', 'outer speedup', 'prge speedup', 'ZO overhead', 'submits mezo/outer/prge', 'held MiB mezo/outer/prge'],
           z.rows.map((row) =>
             row.skipped
               ? [String(row.q), `skipped: ${row.skipped}`, '', '', '', '', '', '', '', '']

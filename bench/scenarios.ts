@@ -2,12 +2,15 @@
 // (bench/cli.ts --node): what differs between runtimes comes in through BenchEnv.
 //   matmul   y = x W^T at the model's linear shapes: ours vs gpu.js webgpu / webgl2 vs plain JS
 //   forward  the Llama forward pass: ours vs the same model built from gpu.js kernels (webgpu)
-//   zo       one ZO step in each mode (mezo / outer / prge) at q = 1, 2, 4, 8, 16, and a plain
-//            forward pass at the prge step's 2q x Bsz rows (the ZO overhead)
+//   zo       one ZO step in each mode (mezo / outer / prge) at q = 1, 2, 4, 8, 16, and inference
+//            at the prge step's 2q x Bsz rows with the same loss head and readback (the ZO
+//            overhead; bench/zo_baseline.ts)
 //   memory   the memory ledger's report of each scenario (each scenario runs on a fresh device)
 // Numbers are defined in bench/README.md.
 import type { Gpu } from '../src/gpu/device';
-import { matmul } from '../src/gpu/kernels/matmul';
+import { matmul, matmulVariants } from '../src/gpu/kernels/matmul';
+import { uploadCompressed } from '../src/gpu/weight';
+import { floatToF16Bits } from '../src/formats/gguf_writer';
 import { Kernels } from '../src/gpu/kernels/registry';
 import { Profiler } from '../src/gpu/profiler';
 import { tensor } from '../src/gpu/tensor';
@@ -19,6 +22,7 @@ import { ForwardPass } from '../src/model/forward';
 import { LoraState } from '../src/adapter/lora';
 import { targetShape, TARGETS, type Target } from '../src/model/targets';
 import { ZoScheduler, ZO_MODES, type ZoMode } from '../src/train/scheduler';
+import { LossForward } from './zo_baseline';
 import type { TokenBatch } from '../src/data/batch';
 import { flatRows, GpuJs, type GpuJsMode, type GpuJsModule } from './gpujs';
 import { GpuJsLlama } from './gpujs_llama';
@@ -94,6 +98,9 @@ export interface MatmulRow {
   K: number;
   flops: number; // 2 M N K
   impls: Record<MatmulImpl, ImplResult>;
+  /** Every matmul kernel this adapter compiles for the shape (ours is the one chooseMatmul picks); `f16 NAME`: W rounded to f16. */
+  variants?: Record<string, { kernelMs: number; kernelGflops?: number; maxAbsDiff: number }>;
+  chosen?: string;
 }
 
 export interface MatmulResult {
@@ -121,9 +128,9 @@ export interface ModeTiming {
 export interface ZoRow {
   q: number;
   modes?: Record<ZoMode, ModeTiming>;
-  forward?: { ms: number; rows: number }; // plain forward at 2q x Bsz sequences
+  forward?: { ms: number; rows: number }; // inference + the step's loss head and readback at 2q x Bsz sequences
   speedup?: { outer: number; prge: number }; // mezo ms / mode ms
-  overhead?: number; // prge ms / forward ms
+  overhead?: number; // prge ms / (forward + loss head) ms
   skipped?: string;
 }
 
@@ -286,6 +293,37 @@ async function matmulScenario(env: BenchEnv, gpu: Gpu, c: LlamaConfig, o: BenchO
       const kernelMs = p.totalNs / 1e6;
       impls.ours = { ms: to.ms, reps: to.reps, gflops: flops / to.ms / 1e6, maxAbsDiff: maxAbsDiff(y, ref), kernelMs, kernelGflops: kernelMs > 0 ? flops / kernelMs / 1e6 : undefined };
       d.destroy();
+      // each variant alone: GPU time (timestamps) and its result against the float64 loop
+      const variants: NonNullable<MatmulRow['variants']> = {};
+      for (const name of matmulVariants(ks, K, 'f32')) {
+        const dv = matmul(ks, `matmul ${name}`, xt, wt, yt, false, name);
+        const pv = await prof.profile([dv], { repeats: 5, findings: false });
+        const vMs = pv.totalNs / 1e6;
+        const enc = gpu.device.createCommandEncoder({ label: dv.label });
+        const pass = enc.beginComputePass();
+        dv.encode(pass);
+        pass.end();
+        gpu.device.queue.submit([enc.finish()]);
+        variants[name] = { kernelMs: vMs, kernelGflops: vMs > 0 ? flops / vMs / 1e6 : undefined, maxAbsDiff: maxAbsDiff(await yt.read(), ref) };
+        dv.destroy();
+      }
+      // f16 weights (the same W rounded to f16): every f16 kernel, native f16 ones where `shader-f16` exists
+      if (K % 4 === 0) {
+        const w16 = uploadCompressed(gpu, 'bench.w16', 'f16', [N, K], new Uint8Array(Uint16Array.from(w, (v) => floatToF16Bits(v)).buffer));
+        for (const name of matmulVariants(ks, K, 'f16')) {
+          const dv = matmul(ks, `matmul ${name}`, xt, w16, yt, false, name);
+          const pv = await prof.profile([dv], { repeats: 5, findings: false });
+          const vMs = pv.totalNs / 1e6;
+          const enc = gpu.device.createCommandEncoder({ label: dv.label });
+          const pass = enc.beginComputePass();
+          dv.encode(pass);
+          pass.end();
+          gpu.device.queue.submit([enc.finish()]);
+          variants[`f16 ${name}`] = { kernelMs: vMs, kernelGflops: vMs > 0 ? flops / vMs / 1e6 : undefined, maxAbsDiff: maxAbsDiff(await yt.read(), ref) };
+          dv.destroy();
+        }
+        w16.destroy();
+      }
       for (const t of [xt, wt, yt]) t.destroy();
 
       // gpu.js: x and W resident (uploaded once), the kernel's result read back as rows
@@ -308,11 +346,12 @@ async function matmulScenario(env: BenchEnv, gpu: Gpu, c: LlamaConfig, o: BenchO
           impls[key] = { skipped: `failed: ${msg(e)}` };
         }
       }
-      rows.push({ names: s.names, M, N, K, flops, impls });
+      rows.push({ names: s.names, M, N, K, flops, impls, variants, chosen: d.kernel.name });
       env.log(
         `matmul ${s.names.join('/')} [${M}x${K}]x[${N}x${K}]^T: ` +
           MATMUL_IMPLS.map((k) => `${k} ${impls[k].gflops !== undefined ? impls[k].gflops!.toFixed(3) : '-'}`).join(', ') +
-          ' GFLOP/s',
+          ` GFLOP/s; kernels alone (${d.kernel.name} chosen): ` +
+          Object.entries(variants).map(([k, v]) => `${k} ${v.kernelGflops?.toFixed(3) ?? '-'}`).join(', '),
       );
     }
   } finally {
@@ -401,7 +440,7 @@ async function zoScenario(env: BenchEnv, gpu: Gpu, file: LlamaModelFile, o: Benc
     for (const q of o.qs) {
       const scheds: Partial<Record<ZoMode, ZoScheduler>> = {};
       const held: Partial<Record<ZoMode, number>> = {};
-      let fwd: ForwardPass | null = null;
+      let fwd: LossForward | null = null;
       try {
         for (const mode of ZO_MODES) {
           const before = gpu.ledger.totalBytes();
@@ -415,9 +454,7 @@ async function zoScenario(env: BenchEnv, gpu: Gpu, file: LlamaModelFile, o: Benc
           held[mode] = gpu.ledger.totalBytes() - before;
         }
         const rows = 2 * q * batch;
-        fwd = new ForwardPass(model, { B: rows, T: seq, nSelect: rows * seq });
-        const tokens = syntheticTokens(rows * seq, model.config.vocabSize, o.seed + 11);
-        const sel = Array.from({ length: rows * seq }, (_, i) => i);
+        fwd = new LossForward(model, q, batch, seq); // inference + the step's loss head and readback
         const samples: Record<ZoMode | 'forward', number[]> = { mezo: [], outer: [], prge: [], forward: [] };
         // modes interleaved per repetition, so machine noise hits all alike; r = 0 is the warm-up
         for (let r = 0; r <= reps; r++) {
@@ -428,7 +465,7 @@ async function zoScenario(env: BenchEnv, gpu: Gpu, file: LlamaModelFile, o: Benc
             if (r > 0) samples[mode].push(performance.now() - t0);
           }
           const t0 = performance.now();
-          await fwd.run(tokens, sel);
+          await fwd.run(b);
           if (r > 0) samples.forward.push(performance.now() - t0);
         }
         gpu.throwIfFailed(`ZO q=${q}`);
@@ -446,7 +483,7 @@ async function zoScenario(env: BenchEnv, gpu: Gpu, file: LlamaModelFile, o: Benc
         res.rows.push(row);
         env.log(
           `zo q=${q}: mezo ${modes.mezo.ms.toFixed(0)} ms, outer ${modes.outer.ms.toFixed(0)} ms, prge ${modes.prge.ms.toFixed(0)} ms ` +
-            `(x${row.speedup!.prge.toFixed(2)} vs mezo), forward [${rows}x${seq}] ${fms.toFixed(0)} ms (overhead ${row.overhead!.toFixed(2)})`,
+            `(x${row.speedup!.prge.toFixed(2)} vs mezo), forward + loss head [${rows}x${seq}] ${fms.toFixed(0)} ms (overhead ${row.overhead!.toFixed(2)})`,
         );
       } catch (e) {
         res.rows.push({ q, skipped: msg(e) });

@@ -1,7 +1,10 @@
-// Classification fine-tuning vs zero-shot, over 3 seeds: the table of the tasks issue.
-// Run: npm run bench:tasks -- [--preset sms-spam] [--seeds 0,1,2] [--eval-every 200] and any of --steps --lr
-// --schedule --q --batch --seq --targets --rank --eps --loss --eval-size (defaults: `mobizo finetune`'s
-// for a classification task, seq 40, eval-size 200). The eval sample is the same for every seed.
+// Classification fine-tuning vs zero-shot over seeds, on a held-out split the defaults never saw:
+// each seed draws its own seeded, stratified, deduplicated split (train / validation / test) and
+// trains on its train part; zero-shot and fine-tuned are scored on the same test part (or, with
+// --held-out validation, on validation: that is the split to choose settings on).
+// Run: npm run bench:tasks -- [--preset sms-spam] [--seeds 0,1,2] [--held-out test] [--eval-every 200] and any
+// of --steps --lr --schedule --q --batch --seq --targets --rank --eps --loss --eval-size (defaults: `mobizo
+// finetune`'s for a classification task, seq 40, eval-size 0 = the whole held-out split).
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import fs from 'node:fs';
@@ -10,12 +13,13 @@ import { loadTask } from '../src/cli/task_data';
 import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
 import { Tokenizer } from '../src/formats/tokenizer';
-import { LoraState } from '../src/adapter/lora';
+import type { LoraState } from '../src/adapter/lora';
 import { parseTargets } from '../src/adapter/peft';
 import type { LrSchedule } from '../src/train/scheduler';
 import { train } from '../src/train/trainer';
 import { defaultOptions } from '../src/train/defaults';
 import { DEFAULT_TASK_LOSS } from '../src/data/tasks';
+import type { TaskMetrics } from '../src/eval/metrics';
 
 const d = defaultOptions(false, false, 'classify'); // the CLI's defaults for a classification task
 const { values } = parseArgs({
@@ -26,7 +30,8 @@ const { values } = parseArgs({
     seq: { type: 'string', default: '40' },
     q: { type: 'string', default: String(d.q) },
     batch: { type: 'string', default: String(d.batch) },
-    'eval-size': { type: 'string', default: '200' },
+    'eval-size': { type: 'string', default: '0' },
+    'held-out': { type: 'string', default: 'test' },
     seeds: { type: 'string', default: '0,1,2' },
     targets: { type: 'string', default: d.targets },
     loss: { type: 'string', default: DEFAULT_TASK_LOSS },
@@ -42,34 +47,48 @@ const model = await Model.load(gpu, parseLlama2c(new Uint8Array(fs.readFileSync(
 const tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(path.join(assets, 'models/tok512.bin'))), 512, 'tok512.bin');
 const seq = Number(values.seq);
 const steps = Number(values.steps);
-const flags = { preset: values.preset, trainSize: '0', evalSize: values['eval-size']!, evalFraction: '0.1', encoding: 'utf-8', assets, loss: values.loss };
+const flags = { preset: values.preset, trainSize: '0', evalSize: values['eval-size']!, evalFraction: '0.1', encoding: 'utf-8', assets, loss: values.loss, heldOut: values['held-out']! };
 const lcfg = { rank: Number(values.rank), alpha: 2 * Number(values.rank), targets: parseTargets(values.targets!) };
-const accs: number[] = [];
-let zeroShot = NaN;
+interface Row {
+  seed: number;
+  zeroShot: TaskMetrics;
+  tuned: TaskMetrics;
+}
+const rows: Row[] = [];
 let wall = 0;
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const recalls = (m: TaskMetrics) => m.classes.map((c) => `${c.name} ${c.correct}/${c.count}`).join(', ');
 for (const seed of values.seeds!.split(',').map(Number)) {
-  // the eval sample is fixed (seed 0) so seeds differ only in training
-  const evalTask = loadTask({ ...flags }, tok, seq, 0);
-  const task = loadTask({ ...flags }, tok, seq, seed);
-  if (Number.isNaN(zeroShot)) {
-    const base = LoraState.create(gpu, model.config, lcfg, 0);
-    zeroShot = (await evalTask.evaluate(model, base, 64)).accuracy!;
-    base.destroy();
-    console.log(`${values.preset}: zero-shot accuracy ${(100 * zeroShot).toFixed(1)}% on ${evalTask.evalCount} examples`);
-  }
+  const task = loadTask({ ...flags }, tok, seq, seed); // this seed's split: train on train, score the held-out part
+  const score = (lora: LoraState | null) => task.metrics!(model, lora, 64);
+  const zeroShot = await score(null); // the base model
+  console.log(`${values.preset} seed ${seed}: ${task.describe}`);
+  console.log(`  zero-shot: accuracy ${pct(zeroShot.accuracy)}, macro-F1 ${zeroShot.f1.toFixed(3)} (right: ${recalls(zeroShot)})`);
   const t0 = performance.now();
   const evalEvery = Number(values['eval-every']);
   const s = await train(model, task.train, { mode: 'prge', q: Number(values.q), eps: Number(values.eps), lr: Number(values.lr), schedule: values.schedule as LrSchedule, batch: Number(values.batch), seq, seed, steps, evalEvery, checkpointEvery: 0, lora: lcfg, lossPerExample: true }, {
     // intermediate evaluations (--eval-every) print the curve; the table uses the final one
-    ...(evalEvery ? { evaluate: (lora: LoraState) => evalTask.evaluate(model, lora, 64), events: { onEval: (e: { step: number; accuracy?: number; f1?: number; loss: number }) => console.log(`  seed ${seed} step ${e.step}: accuracy ${(100 * e.accuracy!).toFixed(1)}%, F1 ${e.f1!.toFixed(3)}, eval loss ${e.loss.toFixed(3)}`) } } : {}),
+    ...(evalEvery ? { evaluate: (lora: LoraState) => task.evaluate(model, lora, 64), events: { onEval: (e: { step: number; accuracy?: number; f1?: number; loss: number }) => console.log(`  seed ${seed} step ${e.step}: accuracy ${pct(e.accuracy!)}, F1 ${e.f1!.toFixed(3)}, eval loss ${e.loss.toFixed(3)}`) } } : {}),
   });
   wall += (performance.now() - t0) / 1000;
-  const acc = (await evalTask.evaluate(model, s.lora, 64)).accuracy!;
-  accs.push(acc);
-  console.log(`seed ${seed}: fine-tuned accuracy ${(100 * acc).toFixed(1)}%, last losses ${s.state.history.slice(-3).map((h) => h.loss.toFixed(3)).join(' ')}`);
+  const tuned = await score(s.lora);
+  rows.push({ seed, zeroShot, tuned });
+  console.log(`  fine-tuned (${s.steps} steps${s.diverged ? `, diverged: ${s.diverged.message}` : ''}): accuracy ${pct(tuned.accuracy)}, macro-F1 ${tuned.f1.toFixed(3)} (right: ${recalls(tuned)}); last losses ${s.state.history.slice(-3).map((h) => h.loss.toFixed(3)).join(' ')}`);
   s.lora.destroy();
 }
-const mean = accs.reduce((a, b) => a + b, 0) / accs.length;
-const std = Math.sqrt(accs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, accs.length - 1));
-console.log('task\tzero-shot\tfine-tuned mean +/- std\tsteps\twall s/run');
-console.log(`${values.preset}\t${(100 * zeroShot).toFixed(1)}%\t${(100 * mean).toFixed(1)}% +/- ${(100 * std).toFixed(1)}\t${steps}\t${(wall / accs.length).toFixed(0)}`);
+const stats = (xs: number[]) => {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const std = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
+  return { mean, std };
+};
+const show = (xs: number[], f: (x: number) => string, u: number) => {
+  const { mean, std } = stats(xs);
+  return `${f(mean)} +/- ${(u * std).toFixed(u === 100 ? 1 : 3)} (${xs.map(f).join(', ')})`;
+};
+const acc = (x: number) => `${(100 * x).toFixed(1)}%`;
+const f1 = (x: number) => x.toFixed(3);
+console.log(`\n${values.preset}, ${values['held-out']} split, seeds ${values.seeds}, ${steps} steps, ${(wall / rows.length).toFixed(0)} s per run`);
+console.log('|  | accuracy mean +/- std | macro-F1 mean +/- std |');
+console.log('|---|---|---|');
+console.log(`| zero-shot | ${show(rows.map((r) => r.zeroShot.accuracy), acc, 100)} | ${show(rows.map((r) => r.zeroShot.f1), f1, 1)} |`);
+console.log(`| fine-tuned | ${show(rows.map((r) => r.tuned.accuracy), acc, 100)} | ${show(rows.map((r) => r.tuned.f1), f1, 1)} |`);

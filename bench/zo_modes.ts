@@ -1,6 +1,7 @@
 // ms per ZO step of mezo / outer / prge at q = 1, 2, 4, 8 on stories260K (Bsz 4, T 64), measured
 // side by side (modes interleaved per repetition, so machine noise hits all alike), as ratios.
-// Also the ZO overhead: a prge step / a plain forward pass at the same 2q x Bsz rows.
+// Also the ZO overhead: a prge step / inference at the same 2q x Bsz rows with the same loss head
+// and the same readback (bench/zo_baseline.ts).
 // Run: npm run bench:zo -- [--q 1,2,4,8] [--reps 2] [--batch 4] [--seq 64]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import { LmDataset } from '../src/data/lm';
 import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
 import { Tokenizer } from '../src/formats/tokenizer';
-import { ForwardPass } from '../src/model/forward';
+import { LossForward } from './zo_baseline';
 import { LoraState } from '../src/adapter/lora';
 import { ZoScheduler, ZO_MODES, type ZoMode } from '../src/train/scheduler';
 
@@ -27,7 +28,7 @@ const text = fs.readFileSync(path.join(assets, 'data/tinystories/tinystories-hea
 const data = new LmDataset(text.split('<|endoftext|>'), tok, seq);
 const lcfg = { rank: 16, alpha: 32, targets: ['q', 'v'] as ('q' | 'v')[] };
 console.log(`stories260K, Bsz ${batch}, T ${seq}, rank 16 on q,v, ${reps} timed steps per mode after a warm-up; adapter: ${gpu.adapterInfo}`);
-console.log('q\tmezo ms\touter ms\tprge ms\tforward ms\tmezo/prge\touter/prge\tprge/forward');
+console.log('q\tmezo ms\touter ms\tprge ms\tfwd+loss ms\tmezo/prge\touter/prge\tprge/(fwd+loss)');
 const results = [];
 for (const q of qs) {
   const scheds = Object.fromEntries(
@@ -36,10 +37,7 @@ for (const q of qs) {
       return [mode, new ZoScheduler(model, lora, { mode, q, eps: 1e-2, lr: 1e-3, batch, seq, seed: 0 })];
     }),
   ) as Record<ZoMode, ZoScheduler>;
-  const rows = 2 * q * batch;
-  const fwd = new ForwardPass(model, { B: rows, T: seq, nSelect: rows * seq });
-  const tokens = new Int32Array(rows * seq).fill(5);
-  const sel = Array.from({ length: rows * seq }, (_, i) => i);
+  const fwd = new LossForward(model, q, batch, seq);
   const ms: Record<string, number> = { mezo: 0, outer: 0, prge: 0, forward: 0 };
   for (let r = 0; r <= reps; r++) {
     for (const mode of ZO_MODES) {
@@ -48,7 +46,7 @@ for (const q of qs) {
       if (r > 0) ms[mode] += (performance.now() - t0) / reps;
     }
     const t0 = performance.now();
-    await fwd.run(tokens, sel);
+    await fwd.run(data.batchAt(r, batch, 0));
     if (r > 0) ms.forward += (performance.now() - t0) / reps;
   }
   for (const s of Object.values(scheds)) (s.destroy(), s.lora.destroy());

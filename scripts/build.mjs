@@ -64,10 +64,11 @@ export async function buildBrowser(opts) {
   return { outputs, warnings: result.warnings };
 }
 
-/** The app: dist/app.js (+ app.css, the charts' styles) from src/app/main.ts and dist/worker.js,
- * the engine's Web Worker, from src/worker/engine_worker.ts (+ .map each). */
+/** The app: dist/app.js (+ app.css, the charts' styles) from src/app/main.ts, dist/worker.js, the
+ * engine's Web Worker, from src/worker/engine_worker.ts, and dist/profile.js, the script of
+ * profile.html (the kernel profile of one step, bench/profile_page.ts) (+ .map each). */
 export async function buildApp({ outdir = path.join(repoRoot, 'dist'), minify = false } = {}) {
-  return buildBrowser({ entryPoints: { app: 'src/app/main.ts', worker: 'src/worker/engine_worker.ts' }, outdir, minify });
+  return buildBrowser({ entryPoints: { app: 'src/app/main.ts', worker: 'src/worker/engine_worker.ts', profile: 'bench/profile_page.ts' }, outdir, minify });
 }
 
 /**

@@ -18,6 +18,10 @@ export function startServer(opts: {
   host?: string;
   /** extra mounts: URL prefix -> folder, e.g. { '/assets/': '../shared/assets' } */
   routes?: Record<string, string>;
+  /** single files: URL path -> file, e.g. { '/profile.js': 'dist/profile.js' } */
+  files?: Record<string, string>;
   /** false: log 404s */
   quiet?: boolean;
 }): Promise<StaticServer>;
+/** The app's site as `npm start` serves it (root: index.html + profile.html; dist: buildApp's bundles). */
+export function appSite(root: string, dist?: string): { root: string; files: Record<string, string> };

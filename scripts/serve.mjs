@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Local static server. `npm start` (node scripts/serve.mjs [--port 8080] [--host 127.0.0.1]
-// [--assets DIR]) builds the app and serves the repo's index.html + dist/ at http://HOST:PORT/.
+// [--assets DIR]) builds the app and serves the repo's index.html + dist/ at http://HOST:PORT/,
+// and profile.html with its script (dist/profile.js at /profile.js, see appSite()).
 // startServer() is reused by the headless-Chrome tests and the bench.
 //
 // WebGPU needs a secure context: http://127.0.0.1 and http://localhost count as secure, a LAN
@@ -45,13 +46,14 @@ function resolveUnder(dir, urlPath) {
 
 /**
  * Starts a static file server.
- * @param {{ root: string, port?: number, host?: string, routes?: Record<string, string>, quiet?: boolean }} opts
+ * @param {{ root: string, port?: number, host?: string, routes?: Record<string, string>, files?: Record<string, string>, quiet?: boolean }} opts
  *   root: folder served at `/` (a folder request serves its index.html);
  *   port: 0 (default) picks a free one; routes: extra mounts, URL prefix -> folder,
- *   e.g. `{ '/assets/': '../shared/assets' }` (the longest matching prefix wins).
+ *   e.g. `{ '/assets/': '../shared/assets' }` (the longest matching prefix wins);
+ *   files: single files, URL path -> file (before the mounts).
  * @returns {Promise<{ url: string, port: number, server: http.Server, close: () => Promise<void> }>}
  */
-export async function startServer({ root, port = 0, host = '127.0.0.1', routes = {}, quiet = true }) {
+export async function startServer({ root, port = 0, host = '127.0.0.1', routes = {}, files = {}, quiet = true }) {
   const mounts = Object.entries({ ...routes, '/': root })
     .map(([prefix, dir]) => [prefix.endsWith('/') ? prefix : prefix + '/', path.resolve(dir)])
     .sort((a, b) => b[0].length - a[0].length);
@@ -68,10 +70,13 @@ export async function startServer({ root, port = 0, host = '127.0.0.1', routes =
     } catch {
       return send(400, 'bad request\n');
     }
-    const mount = mounts.find(([prefix]) => urlPath === prefix.slice(0, -1) || urlPath.startsWith(prefix));
-    if (!mount) return send(404, 'not found\n');
-    let file = resolveUnder(mount[1], urlPath.slice(mount[0].length - 1));
-    if (!file) return send(403, 'forbidden\n');
+    let file = Object.hasOwn(files, urlPath) ? path.resolve(files[urlPath]) : null;
+    if (!file) {
+      const mount = mounts.find(([prefix]) => urlPath === prefix.slice(0, -1) || urlPath.startsWith(prefix));
+      if (!mount) return send(404, 'not found\n');
+      file = resolveUnder(mount[1], urlPath.slice(mount[0].length - 1));
+      if (!file) return send(403, 'forbidden\n');
+    }
     fs.stat(file, (err, st) => {
       if (!err && st.isDirectory()) {
         file = path.join(file, 'index.html');
@@ -112,6 +117,17 @@ export async function startServer({ root, port = 0, host = '127.0.0.1', routes =
   };
 }
 
+/**
+ * The app's site as `npm start` serves it: `root` holds index.html and profile.html, `dist` the
+ * bundles of buildApp(). index.html loads ./dist/app.js; profile.html loads ./profile.js (as the
+ * bench's served folder has it, bench/serve_pages.ts), which is dist/profile.js here.
+ * @param {string} root
+ * @param {string} [dist]
+ */
+export function appSite(root, dist = path.join(root, 'dist')) {
+  return { root, files: { '/profile.js': path.join(dist, 'profile.js'), '/profile.js.map': path.join(dist, 'profile.js.map') } };
+}
+
 function parseArgs(argv) {
   const opts = { port: 8080, host: '127.0.0.1', assets: undefined };
   for (let i = 0; i < argv.length; i++) {
@@ -135,8 +151,8 @@ if (isMain) {
     const opts = parseArgs(process.argv.slice(2));
     await buildApp();
     const routes = opts.assets ? { '/assets/': path.resolve(opts.assets) } : {};
-    const { url } = await startServer({ root: repoRoot, port: opts.port, host: opts.host, routes, quiet: false });
-    console.log(`mobizo-webgpu: serving ${url}  (Ctrl-C to stop)`);
+    const { url } = await startServer({ ...appSite(repoRoot), port: opts.port, host: opts.host, routes, quiet: false });
+    console.log(`mobizo-webgpu: serving ${url}  (Ctrl-C to stop); the kernel profile of one step: ${url}profile.html`);
   } catch (err) {
     console.error(`serve: ${err.message}`);
     process.exit(1);

@@ -1,138 +1,92 @@
-// matmul_quant: y = x W^T with W stored compressed, dequantised in registers (never in memory).
-// Same 4 x 4 register blocking as matmul.wgsl; x is read as vec4 (K % 4 == 0).
-//   matmul_f16   W as f16 pairs: word i of a row holds elements 2i (low half) and 2i + 1 (K even)
-//   matmul_q8_0  ggml Q8_0: blocks of 32 along K, scale d (f16) and 32 int8 q; w = d * q
-//   matmul_q4_0  ggml Q4_0: blocks of 32, scale d (f16) and 16 bytes; byte j holds element j in its
-//                low nibble and element j + 16 in its high nibble; w = d * (nibble - 8)
-// Block scales are packed two f16 per u32 (block i in half i % 2 of word i / 2), row-major over
-// [N, K / 32] blocks.
+// matmul_quant: y = x W^T with W stored compressed, dequantised in registers (never in memory),
+// one entry point per layout of shaders/quant_blocks.wgsl (F16, BF16, ggml's Q8_0, Q4_0, Q4_1, Q5_0,
+// Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; and F32 words, for the row blocks of a split f32 matrix).
+// Same 4 x 4 register blocking as matmul.wgsl's matmul_vec4; x is read as vec4 (K % 4 == 0).
+// W may be one row block of a larger matrix (a weight split across buffers): its N rows give the
+// columns yColumn .. yColumn + N - 1 of y, whose rows are yStride apart.
 
 struct Params {
   M: u32,
-  N: u32,
+  N: u32,           // rows of this W
   K: u32,
   accumulate: u32,  // 1: y += x W^T
+  yStride: u32,     // columns of y (N when W is whole)
+  yColumn: u32,     // column of y that W's row 0 gives (0 when W is whole)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;    // [M, K / 4]
-@group(0) @binding(2) var<storage, read> wq: array<u32>;          // [N, K / 2] f16; [N, K / 4] q8_0; [N, K / 8] q4_0
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;     // [M, N]
-@group(0) @binding(4) var<storage, read> ws: array<u32>;          // [ceil(N * K / 32 / 2)] f16 block scales
+@group(0) @binding(2) var<storage, read> wq: array<u32>;          // [N rows of the layout's words]
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;     // [M, yStride]
+@group(0) @binding(4) var<storage, read> ws: array<u32>;          // [scale words] f16 block scales (Q8_0, Q4_0, Q5_0, Q3_K, Q6_K)
+
+#include "quant_blocks.wgsl"
 
 fn store(m: u32, n: u32, v: f32) {
   if (m < params.M && n < params.N) {
-    let i = m * params.N + n;
+    let i = m * params.yStride + params.yColumn + n;
     if (params.accumulate == 1u) { y[i] += v; } else { y[i] = v; }
   }
 }
 
-fn storeBlock(m0: u32, n0: u32, acc: array<vec4<f32>, 4>) {
-  for (var i = 0u; i < 4u; i++) {
-    for (var j = 0u; j < 4u; j++) { store(m0 + i, n0 + j, acc[i][j]); }
-  }
+fn storeRow(m: u32, n0: u32, v: vec4<f32>) {
+  store(m, n0, v.x);
+  store(m, n0 + 1u, v.y);
+  store(m, n0 + 2u, v.z);
+  store(m, n0 + 3u, v.w);
 }
 
-/** Row offsets (clamped at the edges: reads stay in bounds, stores are guarded). */
-fn rows(base: u32, count: u32, stride: u32) -> vec4<u32> {
-  return vec4<u32>(min(base, count - 1u), min(base + 1u, count - 1u), min(base + 2u, count - 1u), min(base + 3u, count - 1u)) * stride;
-}
-
-fn scale(bi: u32) -> f32 {  // (a parameter named "block" trips wgsl_reflect's parser)
-  let pair = unpack2x16float(ws[bi / 2u]);
-  return select(pair.x, pair.y, (bi & 1u) == 1u);
-}
-
-fn q8(w: u32) -> vec4<f32> {
-  let s = bitcast<i32>(w);
-  return vec4<f32>(f32(extractBits(s, 0u, 8u)), f32(extractBits(s, 8u, 8u)), f32(extractBits(s, 16u, 8u)), f32(extractBits(s, 24u, 8u)));
-}
-
-fn q4lo(w: u32) -> vec4<f32> {
-  return vec4<f32>(f32(w & 15u), f32((w >> 8u) & 15u), f32((w >> 16u) & 15u), f32((w >> 24u) & 15u)) - 8.0;
-}
-
-fn q4hi(w: u32) -> vec4<f32> {
-  return vec4<f32>(f32((w >> 4u) & 15u), f32((w >> 12u) & 15u), f32((w >> 20u) & 15u), f32(w >> 28u)) - 8.0;
-}
-
-@compute @workgroup_size(8, 8)
-fn matmul_f16(@builtin(global_invocation_id) gid: vec3<u32>) {
+// The 4 x 4 block spelled out, as in matmul_vec4 (SwiftShader keeps indexed private arrays in memory).
+fn mm(gid: vec3<u32>, t: u32) {
   let n0 = gid.x * 4u;
   let m0 = gid.y * 4u;
   if (m0 >= params.M || n0 >= params.N) { return; }
-  let K4 = params.K / 4u;
-  let mr = rows(m0, params.M, K4);
-  let nr = rows(n0, params.N, params.K / 2u);
-  var acc: array<vec4<f32>, 4>;
+  let K = params.K;
+  let K4 = K / 4u;
+  let last = params.M - 1u;
+  let lastN = params.N - 1u;
+  let x0 = min(m0, last) * K4;
+  let x1 = min(m0 + 1u, last) * K4;
+  let x2 = min(m0 + 2u, last) * K4;
+  let x3 = min(m0 + 3u, last) * K4;
+  let r0 = min(n0, lastN);
+  let r1 = min(n0 + 1u, lastN);
+  let r2 = min(n0 + 2u, lastN);
+  let r3 = min(n0 + 3u, lastN);
+  var c0 = vec4<f32>(0.0);
+  var c1 = vec4<f32>(0.0);
+  var c2 = vec4<f32>(0.0);
+  var c3 = vec4<f32>(0.0);
   for (var k = 0u; k < K4; k++) {
-    var b: array<vec4<f32>, 4>;
-    for (var j = 0u; j < 4u; j++) {
-      let at = nr[j] + 2u * k;
-      b[j] = vec4<f32>(unpack2x16float(wq[at]), unpack2x16float(wq[at + 1u]));
-    }
-    for (var i = 0u; i < 4u; i++) {
-      let a = x4[mr[i] + k];
-      acc[i] += vec4<f32>(dot(a, b[0]), dot(a, b[1]), dot(a, b[2]), dot(a, b[3]));
-    }
+    let b0 = decode4(t, r0, K, 4u * k);
+    let b1 = decode4(t, r1, K, 4u * k);
+    let b2 = decode4(t, r2, K, 4u * k);
+    let b3 = decode4(t, r3, K, 4u * k);
+    let a0 = x4[x0 + k];
+    let a1 = x4[x1 + k];
+    let a2 = x4[x2 + k];
+    let a3 = x4[x3 + k];
+    c0 += vec4<f32>(dot(a0, b0), dot(a0, b1), dot(a0, b2), dot(a0, b3));
+    c1 += vec4<f32>(dot(a1, b0), dot(a1, b1), dot(a1, b2), dot(a1, b3));
+    c2 += vec4<f32>(dot(a2, b0), dot(a2, b1), dot(a2, b2), dot(a2, b3));
+    c3 += vec4<f32>(dot(a3, b0), dot(a3, b1), dot(a3, b2), dot(a3, b3));
   }
-  storeBlock(m0, n0, acc);
+  storeRow(m0, n0, c0);
+  storeRow(m0 + 1u, n0, c1);
+  storeRow(m0 + 2u, n0, c2);
+  storeRow(m0 + 3u, n0, c3);
 }
 
-@compute @workgroup_size(8, 8)
-fn matmul_q8_0(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let n0 = gid.x * 4u;
-  let m0 = gid.y * 4u;
-  if (m0 >= params.M || n0 >= params.N) { return; }
-  let nb = params.K / 32u;
-  let mr = rows(m0, params.M, params.K / 4u);
-  let nrow = rows(n0, params.N, 1u);
-  var acc: array<vec4<f32>, 4>;
-  for (var blk = 0u; blk < nb; blk++) {
-    // Explicitly zeroed: SwiftShader keeps a loop-body `var` without initializer across iterations.
-    var part = array<vec4<f32>, 4>(vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>());
-    for (var w = 0u; w < 8u; w++) {
-      var b: array<vec4<f32>, 4>;
-      for (var j = 0u; j < 4u; j++) { b[j] = q8(wq[(nrow[j] * nb + blk) * 8u + w]); }
-      for (var i = 0u; i < 4u; i++) {
-        let a = x4[mr[i] + blk * 8u + w];
-        part[i] += vec4<f32>(dot(a, b[0]), dot(a, b[1]), dot(a, b[2]), dot(a, b[3]));
-      }
-    }
-    let d = vec4<f32>(scale(nrow[0] * nb + blk), scale(nrow[1] * nb + blk), scale(nrow[2] * nb + blk), scale(nrow[3] * nb + blk));
-    for (var i = 0u; i < 4u; i++) { acc[i] += part[i] * d; }
-  }
-  storeBlock(m0, n0, acc);
-}
-
-@compute @workgroup_size(8, 8)
-fn matmul_q4_0(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let n0 = gid.x * 4u;
-  let m0 = gid.y * 4u;
-  if (m0 >= params.M || n0 >= params.N) { return; }
-  let nb = params.K / 32u;
-  let mr = rows(m0, params.M, params.K / 4u);
-  let nrow = rows(n0, params.N, 1u);
-  var acc: array<vec4<f32>, 4>;
-  for (var blk = 0u; blk < nb; blk++) {
-    // Explicitly zeroed: SwiftShader keeps a loop-body `var` without initializer across iterations.
-    var part = array<vec4<f32>, 4>(vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>());
-    for (var w = 0u; w < 4u; w++) {
-      var lo: array<vec4<f32>, 4>;
-      var hi: array<vec4<f32>, 4>;
-      for (var j = 0u; j < 4u; j++) {
-        let word = wq[(nrow[j] * nb + blk) * 4u + w];
-        lo[j] = q4lo(word);
-        hi[j] = q4hi(word);
-      }
-      for (var i = 0u; i < 4u; i++) {
-        let a = x4[mr[i] + blk * 8u + w];       // elements 4w .. 4w + 3 of the block
-        let c = x4[mr[i] + blk * 8u + 4u + w];  // elements 16 + 4w ..
-        part[i] += vec4<f32>(dot(a, lo[0]) + dot(c, hi[0]), dot(a, lo[1]) + dot(c, hi[1]), dot(a, lo[2]) + dot(c, hi[2]), dot(a, lo[3]) + dot(c, hi[3]));
-      }
-    }
-    let d = vec4<f32>(scale(nrow[0] * nb + blk), scale(nrow[1] * nb + blk), scale(nrow[2] * nb + blk), scale(nrow[3] * nb + blk));
-    for (var i = 0u; i < 4u; i++) { acc[i] += part[i] * d; }
-  }
-  storeBlock(m0, n0, acc);
-}
+@compute @workgroup_size(8, 8) fn matmul_f32_part(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, F32); }
+@compute @workgroup_size(8, 8) fn matmul_bf16(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, BF16); }
+@compute @workgroup_size(8, 8) fn matmul_f16(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, F16); }
+@compute @workgroup_size(8, 8) fn matmul_q8_0(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, Q8_0); }
+@compute @workgroup_size(8, 8) fn matmul_q4_0(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, Q4_0); }
+@compute @workgroup_size(8, 8) fn matmul_q4_1(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, Q4_1); }
+@compute @workgroup_size(8, 8) fn matmul_q5_0(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, Q5_0); }
+@compute @workgroup_size(8, 8) fn matmul_q5_1(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, Q5_1); }
+@compute @workgroup_size(8, 8) fn matmul_q2_k(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, Q2_K); }
+@compute @workgroup_size(8, 8) fn matmul_q3_k(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, Q3_K); }
+@compute @workgroup_size(8, 8) fn matmul_q4_k(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, Q4_K); }
+@compute @workgroup_size(8, 8) fn matmul_q5_k(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, Q5_K); }
+@compute @workgroup_size(8, 8) fn matmul_q6_k(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, Q6_K); }

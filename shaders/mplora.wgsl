@@ -4,32 +4,32 @@
 //   y[r, :] += scale * (B + sign * eps * Z_i) (A x)[r, :]
 // Z_i is never stored: each workgroup regenerates the [OT, rank] tile of Z_i it needs from the
 // counter-based RNG (seed, tensor, query, element = o * rank + j), once for up to ROW_CHUNK rows.
-// eps = 0 gives plain LoRA (evaluation, generation with an adapter).
+// The step's seed, slot base and eps come from the shared step block (zo_step.wgsl); eps = 0
+// gives plain LoRA (evaluation, generation with an adapter).
 
 #include "rng.wgsl"
+#include "zo_step.wgsl"
 
 struct Params {
   rows: u32,         // rows of ax and y in this pass (slots * rowsPerSlot)
   outDim: u32,       // rows of B = columns of y
   rank: u32,         // LoRA rank r (<= MAX_RANK)
   rowsPerSlot: u32,  // Bsz * T
-  slotBase: u32,     // global slot of this pass's first slot
   q: u32,            // number of queries (perturbations)
-  eps: f32,          // perturbation size; 0 = no perturbation
   scale: f32,        // alpha / r
-  seed: u32,         // step seed
   tensor: u32,       // id of this B tensor in the RNG key
 }
 
 const OT: u32 = 16u;         // outputs per workgroup
 const RL: u32 = 4u;          // row lanes per workgroup
 const ROW_CHUNK: u32 = 64u;  // rows of one slot per workgroup
-const MAX_RANK: u32 = 64u;
+override MAX_RANK: u32;     // set from TS (LIMITS in src/gpu/kernels/registry.ts)
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> ax: array<f32>;          // [rows, rank] = x A^T
 @group(0) @binding(2) var<storage, read> b: array<f32>;           // [outDim, rank]
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;     // [rows, outDim]
+@group(0) @binding(4) var<uniform> zo: StepParams;                // seed, slotBase, eps of the step
 
 var<workgroup> bp: array<f32, OT * MAX_RANK>;  // the perturbed B tile, [OT, rank]
 
@@ -40,12 +40,12 @@ fn mplora(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
   let chunks = (params.rowsPerSlot + ROW_CHUNK - 1u) / ROW_CHUNK;
   let slot = wid.y / chunks;
   let chunk = wid.y % chunks;
-  let g = params.slotBase + slot;
+  let g = zo.slotBase + slot;
   let query = g % params.q;
   let sign = select(-1.0, 1.0, g < params.q);
 
   let li = lid.y * OT + lid.x;
-  let perturbed = params.eps != 0.0;
+  let perturbed = zo.eps != 0.0;
   if (rank % 4u == 0u) {
     // four consecutive elements share one Philox block: draw them together
     for (var t = 4u * li; t < OT * rank; t += 4u * OT * RL) {
@@ -54,7 +54,7 @@ fn mplora(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
       var v = vec4<f32>(0.0);
       if (o < params.outDim) {
         v = vec4<f32>(b[e], b[e + 1u], b[e + 2u], b[e + 3u]);
-        if (perturbed) { v += sign * params.eps * zo_normal4(params.seed, params.tensor, query, e / 4u); }
+        if (perturbed) { v += sign * zo.eps * zo_normal4(zo.seed, params.tensor, query, e / 4u); }
       }
       bp[t] = v.x;
       bp[t + 1u] = v.y;
@@ -68,7 +68,7 @@ fn mplora(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
       var v = 0.0;
       if (o < params.outDim) {
         v = b[e];
-        if (perturbed) { v += sign * params.eps * zo_normal(params.seed, params.tensor, query, e); }
+        if (perturbed) { v += sign * zo.eps * zo_normal(zo.seed, params.tensor, query, e); }
       }
       bp[t] = v;
     }

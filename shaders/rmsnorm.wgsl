@@ -1,4 +1,4 @@
-// rmsnorm: one workgroup per row.
+// rmsnorm: one workgroup per row (the grid is folded into two dimensions past 65535 rows).
 //   out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight
 
 struct Params {
@@ -17,8 +17,8 @@ const WG: u32 = 64u;
 var<workgroup> partial: array<f32, WG>;
 
 @compute @workgroup_size(WG)
-fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * 65535u;
+fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * groups.x;
   if (row >= params.rows) { return; }  // uniform per workgroup: barriers stay in uniform control flow
   let base = row * params.width;
   var ss = 0.0;
@@ -41,8 +41,8 @@ fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
 // The same with one thread per row and no barriers: for batches of many short rows (training
 // passes), where a workgroup per row spends its time synchronising (measured on SwiftShader).
 @compute @workgroup_size(WG)
-fn rmsnorm_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let row = gid.x + gid.y * 65535u * WG;
+fn rmsnorm_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let row = gid.x + gid.y * groups.x * WG;
   if (row >= params.rows) { return; }
   let base = row * params.width;
   var ss = 0.0;

@@ -2,6 +2,7 @@
 // Row r of x is token t = r % T of its sequence, at absolute position pos0 + t.
 // Pair p of a head rotates by angle pos * theta^(-2p / headDim), read from a host-built table.
 //   style 0 (llama2.c): pairs (2p, 2p + 1)      style 1 (HF Llama): pairs (p, p + headDim / 2)
+// One thread per pair of a row; the grid is folded into two dimensions past 65535 workgroups.
 
 struct Params {
   rows: u32,      // B * T
@@ -12,6 +13,8 @@ struct Params {
   style: u32,
   maxPos: u32,    // rows of the table
 }
+
+const WG: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;            // [rows, nHeads * headDim]
@@ -24,13 +27,14 @@ fn nan() -> f32 {
   return bitcast<f32>(bits);
 }
 
-@compute @workgroup_size(64)
-fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
+@compute @workgroup_size(WG)
+fn rope(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let half = params.headDim / 2u;
   let pairsPerRow = params.nHeads * half;
-  let row = gid.y;
-  let k = gid.x;  // pair index within the row
-  if (row >= params.rows || k >= pairsPerRow) { return; }
+  let i = gid.x + gid.y * groups.x * WG;
+  let row = i / pairsPerRow;
+  let k = i % pairsPerRow;  // pair index within the row
+  if (row >= params.rows) { return; }
   let head = k / half;
   let p = k % half;
   let pos = params.pos0 + row % params.T;

@@ -5,15 +5,21 @@
 //   class_loss losses[slotBase + p] = mean over the examples of slot p of the cross-entropy over
 //              their candidates (MeZO's train_as_classification): an example is `group` adjacent
 //              sequences of seqLen tokens, the right candidate first; candidate c scores
-//              s_c = -(summed rowLoss of its labelled rows), and the example's loss is
-//              logsumexp_c(s_c) - s_0
-// The logits' rows are the selected rows of the pass (select[i] = row index, slot-major).
+//              s_c = -(mean rowLoss of its labelled rows), its mean label-token log-likelihood
+//              (as evaluation ranks candidates), and the example's loss is logsumexp_c(s_c) - s_0
+// The logits' rows are the selected rows of the pass (select[i] = row index, slot-major); the
+// slot base is the step block's (zo_step.wgsl).
+
+#include "zo_step.wgsl"
 
 struct Params {
   nSel: u32,         // selected rows in use (<= rows of logits)
   vocab: u32,
+}
+
+struct LossParams {
+  nSel: u32,         // selected rows in use
   rowsPerSlot: u32,  // rows of the pass per slot (Bsz * T)
-  slotBase: u32,     // global slot of the pass's first slot
   norm: f32,         // slot_loss divisor; 0: the number of labelled rows
   seqLen: u32,       // class_loss: tokens per sequence (T)
   group: u32,        // class_loss: sequences per example (candidates)
@@ -53,8 +59,8 @@ fn reduceSum(lid: u32, v: f32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn xent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = wid.x + wid.y * 65535u;
+fn xent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = wid.x + wid.y * groups.x;  // a workgroup per row, folded into 2-D past 65535 rows
   if (i >= params.nSel) { return; }  // uniform per workgroup
   let base = i * params.vocab;
   var m = -3.0e38;
@@ -80,6 +86,8 @@ fn xent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 @group(0) @binding(2) var<storage, read> selLabels: array<i32>;      // [nSelMax]
 @group(0) @binding(3) var<storage, read> selRows: array<u32>;        // [nSelMax] row of each selected row
 @group(0) @binding(4) var<storage, read_write> losses: array<f32>;   // [2q] per global slot
+@group(0) @binding(0) var<uniform> lparams: LossParams;
+@group(0) @binding(5) var<uniform> zo: StepParams;
 
 var<workgroup> cnt: array<f32, WG>;
 
@@ -88,8 +96,8 @@ fn slot_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
   let p = wid.x;
   var s = 0.0;
   var c = 0.0;
-  for (var i = lid; i < params.nSel; i += WG) {
-    if (selRows[i] / params.rowsPerSlot == p && selLabels[i] >= 0) {
+  for (var i = lid; i < lparams.nSel; i += WG) {
+    if (selRows[i] / lparams.rowsPerSlot == p && selLabels[i] >= 0) {
       s += rowLossIn[i];
       c += 1.0;
     }
@@ -101,16 +109,16 @@ fn slot_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     workgroupBarrier();
   }
   // No label: 0 / 0 = NaN, and the update is skipped.
-  let denom = select(cnt[0], params.norm, params.norm > 0.0);
+  let denom = select(cnt[0], lparams.norm, lparams.norm > 0.0);
   var nanBits = 0x7fc00000u;
-  if (lid == 0u) { losses[params.slotBase + p] = select(total / denom, bitcast<f32>(nanBits), cnt[0] == 0.0); }
+  if (lid == 0u) { losses[zo.slotBase + p] = select(total / denom, bitcast<f32>(nanBits), cnt[0] == 0.0); }
 }
 
 @compute @workgroup_size(WG)
 fn class_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let p = wid.x;
-  let nSeq = params.rowsPerSlot / params.seqLen;
-  let nEx = nSeq / params.group;
+  let nSeq = lparams.rowsPerSlot / lparams.seqLen;
+  let nEx = nSeq / lparams.group;
   var total = 0.0;
   var bad = 0.0;
   for (var e = lid; e < nEx; e += WG) {
@@ -118,19 +126,19 @@ fn class_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     var m = -3.0e38;
     var acc = 0.0;
     var right = 0.0;
-    for (var c = 0u; c < params.group; c++) {
-      let sq = e * params.group + c;
+    for (var c = 0u; c < lparams.group; c++) {
+      let sq = e * lparams.group + c;
       var sum = 0.0;
       var n = 0u;
-      for (var i = 0u; i < params.nSel; i++) {
+      for (var i = 0u; i < lparams.nSel; i++) {
         let r = selRows[i];
-        if (r / params.rowsPerSlot == p && (r % params.rowsPerSlot) / params.seqLen == sq && selLabels[i] >= 0) {
+        if (r / lparams.rowsPerSlot == p && (r % lparams.rowsPerSlot) / lparams.seqLen == sq && selLabels[i] >= 0) {
           sum += rowLossIn[i];
           n++;
         }
       }
       if (n == 0u) { bad += 1.0; }  // a candidate without label tokens: no score
-      let sc = -sum;
+      let sc = select(0.0, -sum / f32(n), n > 0u);  // the mean label-token log-likelihood
       if (c == 0u) { right = sc; }
       if (sc > m) {
         acc = acc * exp(m - sc) + 1.0;
@@ -144,5 +152,5 @@ fn class_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   let sumAll = reduceSum(lid, total);
   let badAll = reduceSum(lid, bad);
   var nanBits = 0x7fc00000u;
-  if (lid == 0u) { losses[params.slotBase + p] = select(sumAll / f32(nEx), bitcast<f32>(nanBits), badAll > 0.0 || nEx == 0u); }
+  if (lid == 0u) { losses[zo.slotBase + p] = select(sumAll / f32(nEx), bitcast<f32>(nanBits), badAll > 0.0 || nEx == 0u); }
 }

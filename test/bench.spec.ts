@@ -90,8 +90,9 @@ describe('profiler (timestamp-query)', function () {
 
   it('counts FLOPs and bytes from params by kernel name', function () {
     assert.deepEqual(dispatchCost('matmul_vec4', { M: 2, N: 3, K: 4, accumulate: 0 }), { flops: 48, bytes: 4 * (8 + 12 + 6) });
-    assert.equal(dispatchCost('matmul', undefined), undefined);
-    assert.equal(dispatchCost('no_such_kernel', { n: 1 }), undefined);
+    // issue 11: a launch without params, or a kernel without a formula, is an error, not a blank
+    assert.throws(() => dispatchCost('matmul', undefined), /kernel matmul was dispatched without params/);
+    assert.throws(() => dispatchCost('no_such_kernel', { n: 1 }), /kernel no_such_kernel has no cost formula/);
   });
 
   it('times every dispatch of a forward pass; one row per kernel', async function () {

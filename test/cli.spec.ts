@@ -1,6 +1,8 @@
-// The `mobizo` command as a user runs it: exact stdout, JSON logits, one-line errors.
+// The `mobizo` command as a user runs it: exact stdout, JSON logits, the main job on the bundled
+// model, eval's per-class report, divergence, one-line errors.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,11 +41,95 @@ describe('CLI', function () {
     assert.match(r.stderr, /tok\/s/);
   });
 
-  it('generate with no model runs the built-in toy model', () => {
+  it('generate with no model runs the bundled stories260K (weights/, the manifest\'s bytes)', () => {
     const r = mobizo('generate', '--steps', '20', '--temperature', '0');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /built-in toy model/);
-    assert.ok(r.stdout.length > 1);
+    assert.match(r.stderr, /bundled stories260K/);
+    assert.ok(knownOutput().startsWith(r.stdout.trimEnd()), r.stdout);
+    const entry = (JSON.parse(fs.readFileSync(path.join(root, 'weights', 'manifest.json'), 'utf8')) as { models: { name: string; bundled?: boolean; files: { file: string; bytes: number; sha256: string }[] }[] }).models.find((m) => m.bundled)!;
+    assert.equal(entry.name, 'stories260K');
+    for (const f of entry.files) {
+      const bytes = fs.readFileSync(path.join(root, 'weights', f.file));
+      assert.equal(bytes.length, f.bytes, f.file);
+      assert.equal(createHash('sha256').update(bytes).digest('hex'), f.sha256, f.file);
+    }
+  });
+
+  it('finetune with no model and no data: stories260K learns the built-in text, greedy samples before and after', () => {
+    const out = path.join(tmp, 'main-job');
+    const r = mobizo('finetune', '--steps', '12', '--json', '--no-compare', '--out', out);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /bundled stories260K/);
+    assert.match(r.stderr, /keeper's log/);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.filter((l) => 'slotLosses' in l).length, 12);
+    const done = lines.at(-1);
+    assert.equal(done.done, true);
+    assert.equal(done.diverged, null);
+    assert.ok(done.evalLoss < done.evalLossBefore - 0.05, `held-out loss ${done.evalLossBefore} -> ${done.evalLoss}`);
+    assert.match(done.sampleBefore, /^Day 121\./);
+    assert.match(done.sampleAfter, /^Day 121\./);
+    assert.ok(fs.existsSync(path.join(out, 'adapter_model.safetensors')));
+  });
+
+  it('eval --preset rt-polarity --json: per-class counts, precision, recall, confusion; seeds draw other test sets', () => {
+    const run = (seed: string) => {
+      const r = mobizo('eval', '--preset', 'rt-polarity', '--eval-size', '16', '--seed', seed, '--json');
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    };
+    const a = run('0');
+    assert.equal(a.n, 16);
+    assert.equal(a.heldOut, 'test');
+    assert.equal(a.sampled.n, 16);
+    assert.ok(a.sampled.of > 1000, `the test split has ${a.sampled.of} examples`);
+    assert.deepEqual(a.classes.map((c: { name: string; count: number }) => [c.name, c.count]), [
+      ['neg', 8],
+      ['pos', 8],
+    ]);
+    for (const [i, c] of a.classes.entries()) {
+      assert.equal(c.predicted, a.confusion[0][i] + a.confusion[1][i]);
+      assert.equal(c.correct, a.confusion[i][i]);
+      assert.equal(c.recall, c.correct / c.count);
+      assert.equal(c.precision, c.predicted ? c.correct / c.predicted : 0);
+    }
+    assert.equal(a.accuracy, (a.confusion[0][0] + a.confusion[1][1]) / 16);
+    const b = run('1');
+    assert.notEqual(b.loss, a.loss, 'seed 1 scored the same examples as seed 0');
+  });
+
+  it('eval --data F scores every chunk, or says how many it sampled', () => {
+    const f = path.join(tmp, 'text.txt');
+    fs.writeFileSync(f, fs.readFileSync(assetPath('data', 'tinystories', 'tinystories-head-2MiB.txt'), 'utf8').slice(0, 6000));
+    const all = mobizo('eval', '--data', f, '--seq', '32', '--json');
+    assert.equal(all.code, 0, all.stderr);
+    const a = JSON.parse(all.stdout);
+    assert.equal(a.sampled, null);
+    const some = JSON.parse(mobizo('eval', '--data', f, '--seq', '32', '--eval-size', '5', '--json').stdout);
+    assert.equal(some.sampled.n, 5);
+    assert.ok(some.sampled.of > 5 && a.tokens >= 31 * (some.sampled.of - 1), `${a.tokens} tokens over ${some.sampled.of} chunks`);
+    assert.ok(some.tokens <= 31 * 5);
+  });
+
+  it('a diverging run is flagged on stderr and in the JSON, and stops (or goes on with --on-diverge warn)', () => {
+    const data = path.join(tmp, 'pos.txt');
+    fs.writeFileSync(data, fs.readFileSync(assetPath('data', 'rt-polarity', 'rt-polarity.pos'), 'latin1').split('\n').slice(0, 60).join('\n'));
+    const args = ['finetune', '--model', model, '--tokenizer', tokenizer, '--data', data, '--lr', '1', '--steps', '12', '--eval-every', '2', '--batch', '2', '--q', '1', '--seq', '16', '--json'];
+    const stop = mobizo(...args, '--out', path.join(tmp, 'div-stop'));
+    assert.equal(stop.code, 2, stop.stderr);
+    assert.match(stop.stderr, /diverged at step \d+: .*lower lr; stopping/);
+    const lines = stop.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const flagged = lines.find((l) => 'diverged' in l && !l.done);
+    assert.ok(flagged && flagged.diverged.loss > flagged.diverged.limit, stop.stdout);
+    const done = lines.at(-1);
+    assert.deepEqual(done.diverged, flagged.diverged);
+    assert.ok(done.steps < 12, `stopped after ${done.steps} steps`);
+    const warn = mobizo(...args, '--on-diverge', 'warn', '--out', path.join(tmp, 'div-warn'));
+    assert.equal(warn.code, 0, warn.stderr);
+    assert.match(warn.stderr, /diverged at step \d+: .*going on \(--on-diverge warn\)/);
+    const wdone = JSON.parse(warn.stdout.trim().split('\n').at(-1)!);
+    assert.equal(wdone.steps, 12);
+    assert.ok(wdone.diverged);
   });
 
   it('logits prints JSON matching the float64 reference within 1e-4', () => {
@@ -82,8 +168,15 @@ describe('CLI', function () {
     it('a prompt longer than the context', () => {
       assertOneLineError(mobizo('generate', '--model', model, '--tokenizer', tokenizer, '--prompt', 'so long '.repeat(400)), /longer than the model's context of 512/);
     });
-    it('bad option values', () => {
+    it('bad option values; lr and eps outside their ranges, named by flag', () => {
       assertOneLineError(mobizo('generate', '--steps', 'many'), /--steps must be an integer/);
+      assertOneLineError(mobizo('finetune', '--lr', '10'), /^mobizo finetune: --lr must be in \[0, 1\], got 10$/);
+      assertOneLineError(mobizo('finetune', '--lr', '1e9'), /--lr must be in \[0, 1\], got 1000000000$/);
+      assertOneLineError(mobizo('finetune', '--eps', '0'), /--eps must be in \(0, 1\], got 0$/);
+      assertOneLineError(mobizo('finetune', '--eps', '2'), /--eps must be in \(0, 1\], got 2$/);
+      assertOneLineError(mobizo('finetune', '--eval-every', '1.5'), /--eval-every must be an integer >= 0, got 1.5/);
+      assertOneLineError(mobizo('finetune', '--on-diverge', 'panic'), /--on-diverge must be stop or warn, got panic/);
+      assertOneLineError(mobizo('eval', '--preset', 'sst2', '--held-out', 'train'), /--held-out must be validation or test, got train/);
       assertOneLineError(mobizo('logits', '--model', model, '--tokenizer', tokenizer, '--tokens', '1,x'), /--tokens: "x" is not a token id/);
     });
   });

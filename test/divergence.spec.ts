@@ -24,6 +24,11 @@ describe('divergence watch', () => {
     assert.ok(d.loss > d.limit);
   });
 
+  it('a low first step does not lower the start: the warm-up mean, and a bias-corrected EMA', () => {
+    const w = new DivergenceWatch({ warmup: 4 });
+    for (let s = 1; s <= 30; s++) assert.equal(w.step(s, s === 1 ? 0.5 : 2), null, `step ${s}`);
+  });
+
   it('flags consecutive non-finite losses, but not one', () => {
     const w = new DivergenceWatch({ nonFiniteSteps: 3 });
     assert.equal(w.step(1, NaN), null);

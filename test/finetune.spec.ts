@@ -16,7 +16,8 @@ import type { LoraState } from '../src/adapter/lora';
 import { readAdapter } from '../src/adapter/peft';
 import { parseGguf } from '../src/formats/gguf';
 import { quantizeModelGguf } from '../src/formats/gguf_writer';
-import { parseCheckpoint, train, type CheckpointFiles, type TrainConfig } from '../src/train/trainer';
+import { parseCheckpoint, train, validateTrainConfig, type CheckpointFiles, type TrainConfig } from '../src/train/trainer';
+import { OptionError, validateRunOptions } from '../src/train/options';
 import { assetPath } from './assets';
 import { gpuFixture } from './gpu';
 import { referenceLoss } from './reference/cpu_model';
@@ -169,5 +170,33 @@ describe('fine-tuning', function () {
       assert.equal(r.code, 0, r.stderr);
       fails(mobizo('generate', ...model(), '--adapter', out, '--steps', '5'), /adapter/);
     });
+  });
+});
+
+describe('run options', () => {
+  const refused = (f: () => void, option: string, problem: RegExp) =>
+    assert.throws(f, (e: unknown) => {
+      assert.ok(e instanceof OptionError, String(e));
+      assert.equal(e.option, option);
+      assert.match(e.problem, problem);
+      assert.doesNotMatch(e.message, /--/, 'the core names the option, not a CLI flag');
+      return true;
+    });
+
+  it('are validated in the core: an OptionError names the option, and a range is given', () => {
+    refused(() => validateRunOptions({ lr: 10 }), 'lr', /must be <= 1 \(the range is \[0, 1\]\), got 10/);
+    refused(() => validateRunOptions({ lr: 1e9 }), 'lr', /\[0, 1\]/);
+    refused(() => validateRunOptions({ eps: 0 }), 'eps', /must be > 0 \(the range is \(0, 1\]\), got 0/);
+    refused(() => validateRunOptions({ lr: Number.NaN }), 'lr', /must be >= 0/);
+    refused(() => validateRunOptions({ q: 0 }), 'q', /integer >= 1/);
+    refused(() => validateRunOptions({ evalEvery: -1 }), 'evalEvery', /integer >= 0/);
+    refused(() => validateRunOptions({ mode: 'fast' as never }), 'mode', /one of mezo, outer, prge/);
+    refused(() => validateRunOptions({ onDiverge: 'ignore' as never }), 'onDiverge', /one of stop, warn/);
+    const cfg: TrainConfig = { mode: 'prge', q: 2, eps: 1e-2, lr: 0.05, batch: 2, seq: 16, seed: 4, steps: 6, evalEvery: 0, checkpointEvery: 3, lora: { rank: 4, alpha: 8, targets: ['q'] } };
+    validateTrainConfig(cfg);
+    refused(() => validateTrainConfig({ ...cfg, checkpointEvery: 1.5 }), 'checkpointEvery', /integer >= 0/);
+    refused(() => validateTrainConfig({ ...cfg, lora: { ...cfg.lora, rank: 0 } }), 'rank', /integer >= 1/);
+    validateTrainConfig({ ...cfg, schedule: 'linear', steps: 0 }); // evaluate only: no step needs the schedule
+    validateRunOptions({ lr: 1, eps: 1, q: 1 }); // the ends of the ranges are allowed
   });
 });

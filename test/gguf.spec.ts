@@ -289,10 +289,10 @@ describe('GGUF reader: a crafted v2 file', () => {
 
   it('names an unsupported tensor type and an unsupported architecture when building the model', () => {
     const g = parseGguf(bytes, S);
-    const q4k = { ...g.tensors[1], type: 'Q4_K' };
-    throwsNaming(() => tensorToFloat(q4k, bytes, S), S, /tensor "q.weight" has type Q4_K; only F32, F16, BF16, Q8_0 and Q4_0 are supported/);
+    const iq2 = { ...g.tensors[1], type: 'IQ2_XS' };
+    throwsNaming(() => tensorToFloat(iq2, bytes, S), S, /tensor "q.weight" has type IQ2_XS; only F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K are supported/);
     const gpt2 = parseGguf(new Uint8Array(readFileSync(assetPath('vocab', 'ggml-vocab-gpt-2.gguf'))), 'gpt2.gguf');
-    throwsNaming(() => ggufToModelFile(gpt2, new Uint8Array(0), 'gpt2.gguf'), 'gpt2.gguf', /architecture "gpt2" is not supported \(supported: llama, qwen2\)/);
+    throwsNaming(() => ggufToModelFile(gpt2, new Uint8Array(0), 'gpt2.gguf'), 'gpt2.gguf', /architecture "gpt2" is not supported \(supported: llama, qwen2, qwen3\)/);
   });
 });
 
@@ -499,10 +499,10 @@ describe('GGUF: quantised stories260K', function () {
 
     const k4 = writeGguf({ metadata: meta, tensors: tensors.map((t) => (t.name === 'blk.3.ffn_up.weight' ? { ...t, type: 'Q4_K', shape: [43, 256], bytes: new Uint8Array(43 * 144) } : t)) });
     throwsNaming(() => ggufToModelFile(parseGguf(k4, 'k.gguf'), k4, 'k.gguf'), 'k.gguf', /tensor "blk.3.ffn_up.weight" has shape \[43,256\], expected \[172,64\]/);
-    const k4ok = writeGguf({ metadata: meta, tensors: tensors.map((t) => (t.name === 'blk.3.attn_q.weight' ? { ...t, type: 'Q4_K', shape: [16, 256], bytes: new Uint8Array(16 * 144) } : t)) });
+    const k4ok = writeGguf({ metadata: meta, tensors: tensors.map((t) => (t.name === 'blk.3.attn_q.weight' ? { ...t, type: 'IQ2_XS', shape: [16, 256], bytes: new Uint8Array(16 * 74) } : t)) });
     const gk = parseGguf(k4ok, 'k.gguf');
     gk.tensors.find((t) => t.name === 'blk.3.attn_q.weight')!.shape = [64, 64]; // pretend the shape fits, to reach the type check
-    throwsNaming(() => ggufToModelFile(gk, k4ok, 'k.gguf'), 'k.gguf', /tensor "blk.3.attn_q.weight" has type Q4_K; only F32, F16, BF16, Q8_0 and Q4_0 are supported/);
+    throwsNaming(() => ggufToModelFile(gk, k4ok, 'k.gguf'), 'k.gguf', /tensor "blk.3.attn_q.weight" has type IQ2_XS; only F32, .*, Q6_K are supported/);
   });
 });
 

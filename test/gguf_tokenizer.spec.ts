@@ -6,6 +6,7 @@ import { parseGguf } from '../src/formats/gguf';
 import { GgufTokenizer, TokenType, type TextTokenizer } from '../src/formats/gguf_tokenizer';
 import { Tokenizer } from '../src/formats/tokenizer';
 import { assetPath } from './assets';
+import { throwsNaming } from './expect';
 
 /** The cases of a llama.cpp vocab test: strings separated by "\n__ggml_vocab_test__\n" (the piece after the last separator is not a case). */
 function vocabCases(name: string): { text: string; ids: number[] }[] {
@@ -67,10 +68,10 @@ for (const [name, model, vocab] of [['ggml-vocab-llama-spm.gguf', 'llama', 32000
       }
     });
 
-    it('adds BOS / EOS on request; matches control tokens in the text only with special: true', () => {
+    it('adds BOS when the vocabulary adds one (SPM: yes, GPT-2: no) and EOS on request; matches control tokens in the text only with special: true', () => {
       const ids = tok.encode('Hello world', { bos: true, eos: true });
-      assert.equal(ids[0], tok.bosId);
-      assert.equal(ids[ids.length - 1], tok.eosId);
+      assert.equal(tok.addBos, model === 'llama');
+      assert.deepEqual(ids, [...(model === 'llama' ? [tok.bosId] : []), ...tok.encode('Hello world', { bos: false, eos: false }), tok.eosId]);
       assert.equal(tok.decode(ids), 'Hello world');
       const marker = model === 'llama' ? '</s>' : '<|endoftext|>';
       const plain = tok.encode(`a${marker}b`, { bos: false, eos: false });
@@ -115,5 +116,18 @@ describe("GGUF tokenizer: stories260K.gguf's embedded vocabulary vs tok512.bin",
     for (const prev of [-1, 0, 1, 2, 259, 300]) {
       for (let t = 3; t < 512; t++) assert.deepEqual(gguf.decodeBytes(prev, t), bin.decodeBytes(prev, t), `decodeBytes(${prev}, ${t})`);
     }
+  });
+});
+
+describe('GGUF tokenizer: metadata that would change the ids and is not implemented', () => {
+  it('add_eos_token / add_sep_token true and unknown tokenizer.ggml keys are named errors; *_token_id keys are not', () => {
+    const meta = parseGguf(new Uint8Array(readFileSync(assetPath('vocab', 'ggml-vocab-llama-spm.gguf'))), 'spm').metadata;
+    const withKey = (key: string, value: boolean) => new Map([...meta, [key, { type: 'BOOL', value } as const]]);
+    assert.equal(GgufTokenizer.fromMetadata(withKey('tokenizer.ggml.add_eos_token', false), 'v.gguf').addEos, false);
+    throwsNaming(() => GgufTokenizer.fromMetadata(withKey('tokenizer.ggml.add_eos_token', true), 'v.gguf'), 'v.gguf', /tokenizer\.ggml\.add_eos_token true is not supported/);
+    throwsNaming(() => GgufTokenizer.fromMetadata(withKey('tokenizer.ggml.add_sep_token', true), 'v.gguf'), 'v.gguf', /tokenizer\.ggml\.add_sep_token true is not supported/);
+    throwsNaming(() => GgufTokenizer.fromMetadata(withKey('tokenizer.ggml.lowercase', true), 'v.gguf'), 'v.gguf', /"tokenizer\.ggml\.lowercase" is not supported/);
+    const eot = new Map([...meta, ['tokenizer.ggml.eot_token_id', { type: 'UINT32', value: 2 } as const]]);
+    assert.equal(GgufTokenizer.fromMetadata(eot, 'v.gguf').vocabSize, 32000);
   });
 });

@@ -224,30 +224,33 @@ describe('HF checkpoints: stories260K converted to a Hugging Face directory', fu
       throwsNaming(() => parseHfModel(files({ config: without }), S), S, /config\.json: field "hidden_size" is missing/, { inside: true });
       throwsNaming(() => parseHfModel(files({ config: { ...config, num_hidden_layers: '5' } }), S), S, /field "num_hidden_layers" = "5" is not an integer/, { inside: true });
       throwsNaming(
-        () => parseHfModel(files({ config: { ...config, rope_scaling: { type: 'linear', factor: 2 } } }), S),
+        () => parseHfModel(files({ config: { ...config, rope_scaling: { type: 'yarn', factor: 2 } } }), S),
         S,
-        /rope_scaling \{"type":"linear","factor":2\} is not supported/,
+        /rope_scaling rope_type "yarn" is not supported \(supported: default, linear, llama3\): \{"type":"yarn","factor":2\}/,
         { inside: true },
       );
-      throwsNaming(() => parseHfModel(files({ config: { ...config, architectures: ['GPT2LMHeadModel'] } }), S), S, /architecture "GPT2LMHeadModel" is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM\)/, { inside: true });
+      throwsNaming(() => parseHfModel(files({ config: { ...config, architectures: ['GPT2LMHeadModel'] } }), S), S, /architecture "GPT2LMHeadModel" is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM\)/, { inside: true });
       throwsNaming(() => parseHfModel(files({ config: { ...config, hidden_act: 'gelu' } }), S), S, /hidden_act "gelu" is not supported/, { inside: true });
-      throwsNaming(() => parseHfModel(files({ config: { ...config, head_dim: 16 } }), S), S, /head_dim 16 is not hidden_size \/ num_attention_heads = 8/, { inside: true });
+      // an explicit head_dim (Qwen3-style) is read: the tensors then must have its shapes
+      throwsNaming(() => parseHfModel(files({ config: { ...config, head_dim: 16 } }), S), S, /tensor "model\.layers\.0\.self_attn\.q_proj\.weight" has shape \[64, 64\], expected \[128, 64\]/, { inside: true });
       throwsNaming(() => parseHfModel(files({ config: { ...config, attention_bias: true } }), S), S, /attention_bias true is not supported/, { inside: true });
       throwsNaming(() => parseHfModel({ ...files(), config: '{"hidden_size": 64,' }, S), S, /config\.json is not JSON/, { inside: true });
       // plain RoPE spelled out is fine
       assert.equal(parseHfModel(files({ config: { ...config, rope_scaling: { rope_type: 'default' } } }), S).format, 'hf');
     });
 
-    it('Mistral and Qwen2 configs with the Llama layout load; Qwen2 q/k/v biases are named', () => {
+    it('Mistral and Qwen2 configs load; Qwen2 q/k/v biases are read, and named when missing', () => {
       const mistral = parseHfModel(files({ config: { ...config, architectures: ['MistralForCausalLM'], model_type: 'mistral', sliding_window: 256 } }), S);
       assert.equal(mistral.file.config.seqLen, 256); // full attention is the sliding window's within it
       const qwen = { ...config, architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', use_sliding_window: false, sliding_window: 256 };
-      assert.equal(parseHfModel(files({ config: qwen }), S).file.config.seqLen, 512);
       const biases = [...base];
       for (let l = 0; l < bin.config.nLayers; l++) {
-        for (const [p, n] of [['q', 64], ['k', 32], ['v', 32]] as const) biases.push({ name: `model.layers.${l}.self_attn.${p}_proj.bias`, shape: [n], data: new Float32Array(n) });
+        for (const [p, n] of [['q', 64], ['k', 32], ['v', 32]] as const) biases.push({ name: `model.layers.${l}.self_attn.${p}_proj.bias`, shape: [n], data: new Float32Array(n).fill(l + 0.5) });
       }
-      throwsNaming(() => parseHfModel(files({ config: qwen, tensors: biases }), S), S, /Qwen2ForCausalLM attention biases are not supported.*model\.layers\.0\.self_attn\.k_proj\.bias, model\.layers\.0\.self_attn\.q_proj\.bias, model\.layers\.0\.self_attn\.v_proj\.bias, \.\.\. \(15 in all\)/, { inside: true });
+      const q2 = parseHfModel(files({ config: qwen, tensors: biases }), S).file;
+      assert.equal(q2.config.seqLen, 512);
+      assert.deepEqual(q2.weights.layers[2].bk, new Float32Array(32).fill(2.5));
+      throwsNaming(() => parseHfModel(files({ config: qwen }), S), S, /tensor "model\.layers\.0\.self_attn\.q_proj\.bias" is missing/, { inside: true });
       const extra = [...base, { name: 'model.layers.0.mlp.experts.weight', shape: [2], data: new Float32Array(2) }];
       throwsNaming(() => parseHfModel(files({ tensors: extra }), S), S, /tensors not in the LlamaForCausalLM layout of 5 layers: model\.layers\.0\.mlp\.experts\.weight/, { inside: true });
       // rotary_emb.inv_freq buffers of old checkpoints are ignored

@@ -7,6 +7,9 @@ import { matmul } from '../src/gpu/kernels/matmul';
 import { rmsnorm } from '../src/gpu/kernels/rmsnorm';
 import { rope, ropeTable } from '../src/gpu/kernels/rope';
 import { swiglu } from '../src/gpu/kernels/swiglu';
+import { xent } from '../src/gpu/kernels/xent';
+import { grid1d } from '../src/gpu/kernel';
+import { tensor } from '../src/gpu/tensor';
 import { uploadCompressed } from '../src/gpu/weight';
 import { dequantizeQ4_0, dequantizeQ8_0 } from '../src/formats/gguf';
 import { floatToF16Bits, quantizeQ4_0, quantizeQ8_0 } from '../src/formats/gguf_writer';
@@ -118,6 +121,23 @@ describe('kernels vs float64 reference', () => {
     }
   });
 
+  it('attention: any headDim (the output is accumulated 128 dimensions per sweep)', async () => {
+    const { gpu, ks } = await gpuFixture();
+    for (const hd of [128, 136, 300]) {
+      const [T, nH, nKv] = [4, 2, 1];
+      const q = randoms(T * nH * hd, hd, 0.3);
+      const k = randoms(T * nKv * hd, hd + 1, 0.3);
+      const v = randoms(T * nKv * hd, hd + 2);
+      const out = poisoned(gpu, 'out', [T, nH * hd]);
+      const shape = { B: 1, T, S: T, pos0: 0, nHeads: nH, nKvHeads: nKv, headDim: hd };
+      const d = attention(ks, 'test', input(gpu, 'q', [T, nH * hd], q), input(gpu, 'k', [T, nKv * hd], k), input(gpu, 'v', [T, nKv * hd], v), out, shape);
+      assert.equal(d.kernel.name, 'attention');
+      run(gpu, d);
+      const err = relError(await out.read(), ref.attention(q, k, v, nH, nKv, hd));
+      assert.ok(err < TOL, `headDim ${hd}: rel error ${err}`);
+    }
+  });
+
   it('attention with a cache: reads positions 0..pos only (the rest is NaN)', async () => {
     const { gpu, ks } = await gpuFixture();
     const [B, T, S, pos0, nH, nKv, hd] = [2, 3, 12, 4, 6, 3, 9];
@@ -140,6 +160,73 @@ describe('kernels vs float64 reference', () => {
       const err = relError(got.subarray(b * T * nH * hd, (b + 1) * T * nH * hd), want);
       assert.ok(err < TOL, `sequence ${b}: rel error ${err}`);
     }
+  });
+});
+
+describe('grids folded into two dimensions (past 65535 workgroups in x)', () => {
+  const TOL = 1e-5;
+  /** A grid of `groups` workgroups folded at `x` per row, as grid1d folds at 65535. */
+  const folded = (groups: number, x: number): [number, number, number] => [x, Math.ceil(groups / x), 1];
+
+  it('gather at full size: 65600 x 64 threads, a thread per element of out', async () => {
+    const { gpu, ks } = await gpuFixture();
+    const [rows, width, tableRows] = [65600, 64, 70];
+    const table = randoms(tableRows * width, 1);
+    const idx = Uint32Array.from({ length: rows }, (_, i) => (i * 31 + 7) % tableRows);
+    const out = poisoned(gpu, 'out', [rows, width]);
+    const d = gather(ks, 'test', input(gpu, 'table', [tableRows, width], table), input(gpu, 'idx', [rows], idx, 'u32'), out);
+    assert.deepEqual(d.workgroups, [65535, 2, 1]);
+    run(gpu, d);
+    const got = await out.read();
+    let bad = -1;
+    for (let i = 0; i < rows * width && bad < 0; i++) if (got[i] !== table[idx[Math.floor(i / width)] * width + (i % width)]) bad = i;
+    assert.equal(bad, -1, `element ${bad} (row ${Math.floor(bad / width)}) differs`);
+  });
+
+  // The shaders read the fold from num_workgroups, so a fold at any x checks them cheaply.
+  it('rope (a thread per pair), rmsnorm_rows (per row), rmsnorm and xent (a workgroup per row)', async () => {
+    const { gpu, ks } = await gpuFixture();
+    const [rows, T, headDim] = [300, 3, 10];
+    const xd = randoms(rows * headDim, 2);
+    const out = poisoned(gpu, 'out', [rows, headDim]);
+    const table = input(gpu, 'table', [T, headDim / 2, 2], ropeTable(T, headDim, 10000));
+    const dr = rope(ks, 'test', input(gpu, 'x', [rows, headDim], xd), table, out, { T, pos0: 0, nHeads: 1, headDim, style: 'halfsplit' });
+    dr.workgroups = folded(Math.ceil((rows * headDim) / 2 / 64), 5);
+    run(gpu, dr);
+    const positions = Array.from({ length: rows }, (_, r) => r % T);
+    assert.ok(relError(await out.read(), ref.rope(xd, positions, headDim, 10000, 'halfsplit')) < TOL, 'rope');
+
+    const wd = randoms(headDim, 3);
+    const w = input(gpu, 'w', [headDim], wd);
+    const x = input(gpu, 'xn', [rows, headDim], xd);
+    for (const [entry, groups] of [['rmsnorm_rows', Math.ceil(rows / 64)], ['rmsnorm', rows]] as const) {
+      const o = poisoned(gpu, 'o', [rows, headDim]);
+      run(gpu, ks.get(entry).dispatch('test', { x, weight: w, out: o }, { rows, width: headDim, eps: 1e-5 }, folded(groups, 2)));
+      assert.ok(relError(await o.read(), ref.rmsnorm(xd, wd, 1e-5)) < TOL, entry);
+    }
+
+    const vocab = 7;
+    const logits = randoms(rows * vocab, 5, 3);
+    const labels = Int32Array.from({ length: rows }, (_, i) => i % vocab);
+    const rowLoss = poisoned(gpu, 'rowLoss', [rows]);
+    const lab = tensor(gpu, 'labels', [rows], 'scratch', { dtype: 'i32', data: labels });
+    const dx = xent(ks, 'test', input(gpu, 'logits', [rows, vocab], logits), lab, rowLoss, rows);
+    dx.workgroups = folded(rows, 100);
+    run(gpu, dx);
+    const want = Array.from({ length: rows }, (_, i) => ref.logSumExp(logits.subarray(vocab * i, vocab * (i + 1))) - logits[vocab * i + labels[i]]);
+    assert.ok(relError(await rowLoss.read(), want) < TOL, 'xent');
+  });
+
+  it('the wrappers fold at 65535: rmsnorm_rows, rmsnorm and xent grids', async () => {
+    const { gpu, ks } = await gpuFixture();
+    const many = 64 * 65600;
+    const d = rmsnorm(ks, 'grid', input(gpu, 'x', [many, 1], new Float32Array(many)), input(gpu, 'w', [1], Float32Array.of(1)), poisoned(gpu, 'o', [many, 1]), 1e-5);
+    assert.equal(d.kernel.name, 'rmsnorm_rows');
+    assert.deepEqual(d.workgroups, [65535, 2, 1]);
+    assert.deepEqual(grid1d(65600, 1).workgroups, [65535, 2, 1]);
+    const n = 65600;
+    const dx = xent(ks, 'grid', poisoned(gpu, 'l', [n, 1]), tensor(gpu, 'lab', [n], 'scratch', { dtype: 'i32' }), poisoned(gpu, 'r', [n]), n);
+    assert.deepEqual(dx.workgroups, [65535, 2, 1]);
   });
 });
 

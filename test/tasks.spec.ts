@@ -15,7 +15,8 @@ import { LoraState } from '../src/adapter/lora';
 import { zoNormals } from '../src/util/philox';
 import { stepSeed, ZoScheduler } from '../src/train/scheduler';
 import { writeAdapter } from '../src/adapter/peft';
-import { scoreItems, taskMetrics } from '../src/eval/score';
+import { scoreItems } from '../src/eval/score';
+import { taskMetrics } from '../src/eval/metrics';
 import { assetPath } from './assets';
 import { gpuFixture, randoms } from './gpu';
 import { referenceForward, referenceLoss } from './reference/cpu_model';
@@ -167,11 +168,9 @@ describe('tasks', function () {
         return out;
       });
       const ref = { scale: 2, rank: 4, layers };
-      // summed label-token loss of each row, then cross-entropy over each example's two rows
-      const rowLoss = rows.map((_, r) => {
-        const l = referenceLoss(file, b.tokens.subarray(r * 24, (r + 1) * 24), b.labels.subarray(r * 24, (r + 1) * 24), 24, ref);
-        return l.loss * l.tokens;
-      });
+      // mean label-token loss of each row (MeZO's train_as_classification, as evaluation ranks),
+      // then cross-entropy over each example's two rows
+      const rowLoss = rows.map((_, r) => referenceLoss(file, b.tokens.subarray(r * 24, (r + 1) * 24), b.labels.subarray(r * 24, (r + 1) * 24), 24, ref).loss);
       let want = 0;
       for (let e = 0; e < 3; e++) want += logSumExp([-rowLoss[2 * e], -rowLoss[2 * e + 1]]) + rowLoss[2 * e];
       want /= 3;

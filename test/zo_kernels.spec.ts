@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mplora } from '../src/gpu/kernels/mplora';
 import { slotLoss, xent } from '../src/gpu/kernels/xent';
 import { zoGrad, zoUpdate } from '../src/gpu/kernels/zo_update';
+import { StepBlock } from '../src/gpu/step_block';
 import { tensor } from '../src/gpu/tensor';
 import { zoNormals } from '../src/util/philox';
 import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
@@ -20,7 +21,10 @@ describe('MobiZO kernels vs float64 reference', () => {
       const b = randoms(outDim * rank, 2, 0.5);
       const y0 = randoms(rows * outDim, 3);
       const y = input(gpu, 'y', [rows, outDim], y0);
-      run(gpu, mplora(ks, 'test', input(gpu, 'ax', [rows, rank], ax), input(gpu, 'b', [outDim, rank], b), y, { rowsPerSlot, slotBase, q, eps, scale, seed, tensor: tensorId }));
+      const step = new StepBlock(gpu, 'step');
+      step.set({ seed, slotBase, eps, lr: 0 });
+      run(gpu, mplora(ks, 'test', input(gpu, 'ax', [rows, rank], ax), input(gpu, 'b', [outDim, rank], b), y, { rowsPerSlot, q, scale, tensor: tensorId }, step));
+      step.destroy();
       const want = Float64Array.from(y0);
       for (let p = 0; p < slots; p++) {
         const g = slotBase + p;
@@ -52,7 +56,9 @@ describe('MobiZO kernels vs float64 reference', () => {
     const selT = input(gpu, 'sel', [nMax], Uint32Array.from([...sel, 0, 0]), 'u32');
     const losses = poisoned(gpu, 'losses', [2 * 3]);
     const lg = input(gpu, 'logits', [nMax, vocab], logits);
-    run(gpu, xent(ks, 't', lg, lab, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab, selT, losses, { nSel: sel.length, slots, rowsPerSlot, slotBase, norm: 0, seqLen: 1, group: 0 }));
+    const step = new StepBlock(gpu, 'step');
+    step.set({ seed: 0, slotBase, eps: 0, lr: 0 });
+    run(gpu, xent(ks, 't', lg, lab, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab, selT, losses, { nSel: sel.length, slots, rowsPerSlot, norm: 0, seqLen: 1, group: 0 }, step));
     const got = await losses.read();
     for (let p = 0; p < slots; p++) {
       let s = 0;
@@ -68,7 +74,7 @@ describe('MobiZO kernels vs float64 reference', () => {
     assert.ok(Number.isNaN(got[0]), 'slots outside the pass stay untouched');
   });
 
-  it('class_loss: cross-entropy over each example\'s candidates (right one first), mean per slot', async () => {
+  it('class_loss: cross-entropy over the candidates\' mean label-token log-likelihoods (MeZO), mean per slot', async () => {
     const { gpu, ks } = await gpuFixture();
     // 3 candidates per example, 2 examples per slot, sequences of 5 tokens: 30 rows per slot; the
     // pass holds slots 2..4 of 6. Candidates have 1 to 3 labelled tokens, at ragged positions.
@@ -89,33 +95,47 @@ describe('MobiZO kernels vs float64 reference', () => {
     const lab = tensor(gpu, 'labels', [nMax], 'scratch', { dtype: 'i32', data: Int32Array.from([...labels, 0, 0, 0]) });
     const selT = input(gpu, 'sel', [nMax], Uint32Array.from([...sel, 0, 0, 0]), 'u32');
     const losses = poisoned(gpu, 'losses', [6]);
-    run(gpu, xent(ks, 't', input(gpu, 'logits', [nMax, vocab], logits), lab, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab, selT, losses, { nSel: sel.length, slots, rowsPerSlot, slotBase, norm: 0, seqLen: T, group }));
+    const step = new StepBlock(gpu, 'step');
+    step.set({ seed: 0, slotBase, eps: 0, lr: 0 });
+    const shape = { nSel: sel.length, slots, rowsPerSlot, norm: 0, seqLen: T, group };
+    run(gpu, xent(ks, 't', input(gpu, 'logits', [nMax, vocab], logits), lab, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab, selT, losses, shape, step));
     const got = await losses.read();
+    // multi-token label words with ragged counts (1 to 3 tokens): a candidate scores the mean of
+    // its tokens' log-likelihoods, as evaluation ranks them; the sum would rank them differently
+    let sumVsMean = 0;
     for (let p = 0; p < slots; p++) {
       const seqLoss = new Float64Array(group * examples);
+      const seqCount = new Float64Array(group * examples);
       sel.forEach((row, i) => {
         if (Math.floor(row / rowsPerSlot) !== p || labels[i] < 0) return;
         const l = logits.subarray(i * vocab, (i + 1) * vocab);
-        seqLoss[Math.floor((row % rowsPerSlot) / T)] += logSumExp(l) - l[labels[i]];
+        const sq = Math.floor((row % rowsPerSlot) / T);
+        seqLoss[sq] += logSumExp(l) - l[labels[i]];
+        seqCount[sq]++;
       });
-      let want = 0;
-      for (let e = 0; e < examples; e++) {
-        const scores = Array.from(seqLoss.subarray(e * group, (e + 1) * group), (x) => -x);
-        want += logSumExp(scores) - scores[0];
-      }
-      want /= examples;
+      const ce = (score: (sq: number) => number) => {
+        let total = 0;
+        for (let e = 0; e < examples; e++) {
+          const scores = Array.from({ length: group }, (_, c) => score(e * group + c));
+          total += logSumExp(scores) - scores[0];
+        }
+        return total / examples;
+      };
+      const want = ce((sq) => -seqLoss[sq] / seqCount[sq]);
+      sumVsMean = Math.max(sumVsMean, Math.abs(ce((sq) => -seqLoss[sq]) - want));
       // absolute for small losses: the scores themselves are float32 sums of size ~10
       assert.ok(Math.abs(got[slotBase + p] - want) < 1e-5 * Math.max(1, Math.abs(want)), `slot ${p}: ${got[slotBase + p]} vs ${want}`);
     }
+    assert.ok(sumVsMean > 0.1, `the test tells the mean from the sum (${sumVsMean})`);
     assert.ok(Number.isNaN(got[0]) && Number.isNaN(got[1]), 'slots outside the pass stay untouched');
     // a candidate with no labelled token has no score: the slot's loss is NaN (the step is skipped)
     const noLabel = Int32Array.from([...labels, 0, 0, 0]);
     noLabel.fill(-100, 0, 3); // slot 0's first sequence (1 labelled token) and the next one's first two
     const lab2 = tensor(gpu, 'labels2', [nMax], 'scratch', { dtype: 'i32', data: noLabel });
-    run(gpu, xent(ks, 't', input(gpu, 'logits2', [nMax, vocab], logits), lab2, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab2, selT, losses, { nSel: sel.length, slots, rowsPerSlot, slotBase, norm: 0, seqLen: T, group }));
+    run(gpu, xent(ks, 't', input(gpu, 'logits2', [nMax, vocab], logits), lab2, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab2, selT, losses, shape, step));
     const got2 = await losses.read();
     assert.ok(Number.isNaN(got2[slotBase]) && Number.isFinite(got2[slotBase + 1]), `${got2}`);
-    assert.throws(() => slotLoss(ks, 't', rowLoss, lab, selT, losses, { nSel: sel.length, slots, rowsPerSlot: 31, slotBase, norm: 0, seqLen: T, group }), /class_loss t: 31 rows per slot are not whole examples of 3 sequences of 5 tokens/);
+    assert.throws(() => slotLoss(ks, 't', rowLoss, lab, selT, losses, { ...shape, rowsPerSlot: 31 }, step), /class_loss t: 31 rows per slot are not whole examples of 3 sequences of 5 tokens/);
   });
 
   it('zo_grad and zo_update: B -= lr/q sum g_i Z_i; a non-finite loss leaves B unchanged', async () => {
@@ -127,7 +147,9 @@ describe('MobiZO kernels vs float64 reference', () => {
       const losses = input(gpu, 'L', [2 * q], poison ? Float32Array.from([...L.subarray(0, 5), NaN, ...L.subarray(6)]) : L);
       const grad = poisoned(gpu, 'g', [q + 1]);
       const b = input(gpu, 'b', [n], b0);
-      run(gpu, zoGrad(ks, 't', losses, grad, q, eps), zoUpdate(ks, 't', grad, b, { q, lr, seed, tensor: tensorId }));
+      const step = new StepBlock(gpu, 'step');
+      step.set({ seed, slotBase: 0, eps, lr });
+      run(gpu, zoGrad(ks, 't', losses, grad, q, step), zoUpdate(ks, 't', grad, b, { q, tensor: tensorId }, step));
       const g = await grad.read();
       const got = await b.read();
       if (poison) {

@@ -1,6 +1,6 @@
 // ZO steps on stories260K: the three schedules agree, each slot loss and the update match the
-// float64 reference with B +/- eps Z_i, a prge step is one submit that awaits no readback, and
-// the ledger holds no copies of B.
+// float64 reference with B +/- eps Z_i, a prge step is one submit that awaits no readback, the
+// trainer submits a 10-step run without awaiting any readback, and the ledger holds no copies of B.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { LlamaModelFile } from '../src/formats/config';
@@ -13,6 +13,7 @@ import { readTextDocuments } from '../src/data/readers';
 import { LoraState, type LoraConfig } from '../src/adapter/lora';
 import { zoNormals } from '../src/util/philox';
 import { ZoScheduler, lrAt, stepSeed, type ZoMode, type ZoOptions } from '../src/train/scheduler';
+import { train } from '../src/train/trainer';
 import type { TokenBatch } from '../src/data/batch';
 import { assetPath } from './assets';
 import { gpuFixture, randoms } from './gpu';
@@ -36,12 +37,15 @@ describe('ZO step (stories260K)', function () {
   });
 
   /** LoRA with a random (non-zero) B, so the oracle sees real adapter terms. */
-  function loraWithRandomB(seed: number): LoraState {
+  function hostWithRandomB(seed: number) {
     const host = LoraState.initHost(file.config, lcfg, seed);
     host.layers.forEach((e, l) => {
       for (const t of lcfg.targets) e[t]!.B = randoms(e[t]!.B.length, 100 + l, 0.05);
     });
-    return LoraState.upload(model.gpu, file.config, lcfg, host);
+    return host;
+  }
+  function loraWithRandomB(seed: number): LoraState {
+    return LoraState.upload(model.gpu, file.config, lcfg, hostWithRandomB(seed));
   }
 
   async function run(mode: ZoMode, steps: number, extra: Partial<ZoOptions> = {}, keep?: { after: Awaited<ReturnType<LoraState['toHost']>>[] }) {
@@ -77,10 +81,40 @@ describe('ZO step (stories260K)', function () {
       });
       assert.ok(maxDiff <= 1e-6, `adapter max |diff| prge vs ${mode}: ${maxDiff}`);
     }
-    // and training did something: B moved
-    const start = LoraState.initHost(file.config, lcfg, 9);
+    // and training did something: every B moved from the B the runs started from
+    const start = hostWithRandomB(9);
     assert.ok(runs.prge.results.every((r) => r.applied));
-    assert.notDeepEqual(runs.prge.host.layers[0].q!.B, start.layers[0].q!.B);
+    start.layers.forEach((e, l) => {
+      for (const t of lcfg.targets) {
+        const a = runs.prge.host.layers[l][t]!.B;
+        const moved = Math.max(...Array.from(a, (v, i) => Math.abs(v - e[t]!.B[i])));
+        assert.ok(moved > 1e-5, `layer ${l} ${t}: B moved by at most ${moved}`);
+      }
+    });
+  });
+
+  it('q = 3: mezo runs 2q passes (a submit each), outer 2, prge 1; the same slot losses', async () => {
+    const q = 3;
+    const want = { mezo: 2 * q, outer: 2, prge: 1 };
+    const losses: Record<string, number[]> = {};
+    for (const mode of ['mezo', 'outer', 'prge'] as const) {
+      const lora = loraWithRandomB(9);
+      const sched = new ZoScheduler(model, lora, { ...base, q, mode });
+      const heads = sched.program.ops.filter((op) => op.label === 'lm_head').length;
+      const r = await sched.step(0, batches[0]);
+      assert.equal(sched.passes, want[mode], `${mode} passes`);
+      assert.equal(heads, want[mode], `${mode}: forward passes recorded in the step program`);
+      assert.equal(sched.submitsLastStep, want[mode], `${mode} submits`);
+      assert.equal(r.slotLosses.length, 2 * q);
+      losses[mode] = r.slotLosses;
+      sched.destroy();
+      lora.destroy();
+    }
+    for (const mode of ['mezo', 'outer']) {
+      losses.prge.forEach((l, i) => assert.ok(Math.abs(l - losses[mode][i]) <= 1e-4 * Math.abs(l), `slot ${i}: prge ${l} vs ${mode} ${losses[mode][i]}`));
+    }
+    // the 2q slots really differ (each pass saw its own slot base)
+    assert.equal(new Set(losses.mezo.map((l) => l.toFixed(6))).size, 2 * q, `${losses.mezo}`);
   });
 
   it('a linear lr schedule scales each step\'s update by 1 - step / steps', async () => {
@@ -162,6 +196,46 @@ describe('ZO step (stories260K)', function () {
       dev.queue.submit = submit;
       sched.destroy();
       lora.destroy();
+    }
+  });
+
+  it('the trainer submits a 10-step run without awaiting any readback (instrumented device)', async () => {
+    const dev = model.gpu.device;
+    const events: string[] = [];
+    const submit = dev.queue.submit.bind(dev.queue);
+    const workDone = dev.queue.onSubmittedWorkDone.bind(dev.queue);
+    const createBuffer = dev.createBuffer.bind(dev);
+    dev.queue.submit = (cbs: Iterable<GPUCommandBuffer>) => (events.push('submit'), submit(cbs));
+    dev.queue.onSubmittedWorkDone = () => workDone().then(() => void events.push('work done'));
+    dev.createBuffer = (d: GPUBufferDescriptor) => {
+      const buf = createBuffer(d);
+      const map = buf.mapAsync.bind(buf);
+      buf.mapAsync = (...a: Parameters<GPUBuffer['mapAsync']>) => map(...a).then(() => void events.push('mapped'));
+      return buf;
+    };
+    const data = { seqLen: base.seq, batchAt: (k: number) => batches[k % batches.length] };
+    const cfg = { ...base, mode: 'prge' as const, steps: 10, evalEvery: 0, checkpointEvery: 0, lora: lcfg };
+    const run = async (depth?: number) => {
+      events.length = 0;
+      const s = await train(model, data, cfg, { depth });
+      s.lora.destroy();
+      return s;
+    };
+    try {
+      const s = await run();
+      const between = events.slice(events.indexOf('submit'), events.lastIndexOf('submit'));
+      assert.equal(events.filter((e) => e === 'submit').length >= 10, true, `${events}`);
+      assert.deepEqual(between.filter((e) => e !== 'submit'), [], `resolved between two submits: ${events.join(' ')}`);
+      assert.deepEqual(s.state.history.map((h) => h.step), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'losses collected in step order');
+      assert.ok(s.state.history.every((h) => Number.isFinite(h.loss)));
+      // the check bites: a pipeline of 2 waits for step k before submitting step k + 2
+      await run(2);
+      const shallow = events.slice(events.indexOf('submit'), events.lastIndexOf('submit'));
+      assert.ok(shallow.includes('mapped'), `depth 2 should wait: ${events.join(' ')}`);
+    } finally {
+      dev.queue.submit = submit;
+      dev.queue.onSubmittedWorkDone = workDone;
+      dev.createBuffer = createBuffer;
     }
   });
 

@@ -1,11 +1,13 @@
 // The page's side of the engine worker: typed calls (a promise per command) and typed events.
 import type { CommandName, Commands, EventMessage, EventName, Events, Reply } from '../worker/protocol';
 
-/** An engine error, with a hint for the known cases (no WebGPU, model too big, out of memory). */
+/** An engine error, with a hint for the known cases (no WebGPU, model too big, out of memory),
+ * and for a refused option its FineTuneOptions key. */
 export class EngineError extends Error {
   constructor(
     message: string,
     readonly hint?: string,
+    readonly option?: string,
   ) {
     super(message);
   }
@@ -27,7 +29,7 @@ export class EngineClient {
       if (!p) return;
       this.pending.delete(msg.id);
       if (msg.ok) p.resolve(msg.value);
-      else p.reject(new EngineError(msg.error, msg.hint));
+      else p.reject(new EngineError(msg.error, msg.hint, msg.option));
     };
     worker.onerror = (ev: ErrorEvent) => {
       const err = new EngineError(`the engine worker failed: ${ev.message || 'could not start (is dist/worker.js built?)'}`);

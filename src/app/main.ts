@@ -4,71 +4,17 @@
 // 4 try it (base vs adapter), 5 keep (download / open adapters; sessions persist in IndexedDB).
 // Built to dist/app.js (+ app.css, worker.js) by scripts/build.mjs.
 import 'uplot/dist/uPlot.min.css';
-import { defaultOptions, OPTION_HELP, PRESETS, presetFiles, TASK_OVERRIDES, type DataInfo, type Events, type FineTuneOptions, type FineTuneStatus, type ModelInfo, type Restored, type RunInfo, type TaskSpec } from '../worker/protocol';
+import { defaultOptions, OPTION_HELP, PRESETS, presetFiles, type DataInfo, type Divergence, type Events, type FineTuneOptions, type FineTuneStatus, type ModelInfo, type Restored, type RunInfo, type TaskSpec } from '../worker/protocol';
 import { LineChart, loadCharts } from './charts';
-import { EngineClient } from './engine_client';
-import { busy, clearError, engine, hooks, log, refreshMemory, setEngine, showError, st, ui } from './page';
+import { EngineClient, EngineError } from './engine_client';
+import { busy, clearError, confirmDiscard, currentControl, engine, hooks, log, refreshMemory, setEngine, showError, st, ui } from './page';
+import { buildOptions, followTaskDefaults, readOptions, setOptions, setOptionsForTask } from './options_form';
 import { bindModelInputs, pickedModel, type PickedModel } from './model_pick';
 import { download, openAdapter, streams, tryClassify, tryGenerate } from './try_keep';
 import { $, fmtBytes, fmtDuration, fmtRate, h, renderMemory, renderModel, renderPreview } from './views';
 
 let lossChart: LineChart;
 let evalChart: LineChart;
-
-// ---- options form --------------------------------------------------------------------------
-function buildOptions(): void {
-  ui.options.replaceChildren(
-    ...OPTION_HELP.map((o) => {
-      const id = `opt-${o.key}`;
-      let input: HTMLInputElement | HTMLSelectElement;
-      if (o.kind === 'choice') {
-        input = h('select', { id }, ...o.choices!.map((m) => h('option', { value: m, textContent: m })));
-      } else {
-        input = h('input', { id, type: o.kind === 'targets' ? 'text' : 'number' });
-        if (o.kind !== 'targets') {
-          if (o.min !== undefined) input.min = String(o.min);
-          input.step = o.kind === 'int' ? '1' : 'any';
-        }
-      }
-      return h('div', { className: 'opt', id: `opt-box-${o.key}` }, h('label', { htmlFor: id, textContent: o.label }), input, h('small', { textContent: o.help }));
-    }),
-  );
-}
-
-/** The task kind the options form holds defaults for (lm, or a classify / choice task). */
-let optionsForTask = false;
-
-/** When the person switches between a causal-LM and a classify / choice task, the options whose
- * default depends on it (q, targets, steps) take that task's defaults, as in the CLI. */
-function followTaskDefaults(): void {
-  const task = ui.task.value as 'lm' | 'classify' | 'choice';
-  if ((task !== 'lm') === optionsForTask) return;
-  optionsForTask = task !== 'lm';
-  const d = defaultOptions(st.model?.format === 'demo', true, task);
-  for (const k of Object.keys(TASK_OVERRIDES) as (keyof FineTuneOptions)[]) $<HTMLInputElement>(`opt-${k}`).value = String(d[k]);
-}
-
-function setOptions(o: FineTuneOptions): void {
-  for (const { key } of OPTION_HELP) ($<HTMLInputElement>(`opt-${key}`)).value = String(o[key]);
-}
-
-function readOptions(): FineTuneOptions {
-  const out: Record<string, unknown> = {};
-  for (const o of OPTION_HELP) {
-    const raw = $<HTMLInputElement>(`opt-${o.key}`).value.trim();
-    if (o.kind === 'choice' || o.kind === 'targets') {
-      if (!raw) throw new Error(`${o.label} is empty`);
-      out[o.key] = raw;
-      continue;
-    }
-    const v = Number(raw);
-    if (raw === '' || !Number.isFinite(v) || (o.kind === 'int' && !Number.isInteger(v)) || (o.min !== undefined && v < o.min)) {
-      throw new Error(`${o.label} must be ${o.kind === 'int' ? 'an integer' : 'a number'}${o.min !== undefined ? ` >= ${o.min}` : ''}, got "${raw}"`);
-    }
-    out[o.key] = v;
-  }
-  return out as unknown as FineTuneOptions;
-}
 
 // ---- rendering -----------------------------------------------------------------------------
 const STATUS_TEXT: Record<FineTuneStatus, string> = {
@@ -80,6 +26,30 @@ const STATUS_TEXT: Record<FineTuneStatus, string> = {
   done: 'done',
   failed: 'failed',
 };
+
+/** The run's status line: its state, a diverged run flagged, and what it does before its next step. */
+function statusText(run: RunInfo): string {
+  let t = STATUS_TEXT[run.status];
+  if (run.diverged) t = run.status === 'done' ? `diverged at step ${run.diverged.step}: stopped` : `diverged at step ${run.diverged.step}: ${t}`;
+  if (st.phase && st.training) t += ` — ${st.phase} ... (${Math.round((performance.now() - st.phaseSince) / 1000)} s)`;
+  return t;
+}
+
+/** The divergence notice beside the run's controls: what rose, and what to change. */
+function renderDiverged(d: Divergence | null): void {
+  const box = $('diverge-box');
+  const shown = !box.hidden && box.dataset.step === String(d?.step);
+  box.hidden = !d;
+  if (!d || shown) return;
+  const lr = Number($<HTMLInputElement>('opt-lr').value);
+  const advice = `The learning rate is too high for this model and data: press "New run" and start again with a lower one${Number.isFinite(lr) && lr > 0 ? ` (try ${Number((lr / 10).toPrecision(2))}, a tenth of ${lr})` : ''}, or a smaller eps.`;
+  box.replaceChildren(
+    h('b', { textContent: `This run ${d.message}.` }),
+    h('span', { className: 'hint', textContent: `Training stopped there (the adapter of its last step and its checkpoint are kept). ${advice}` }),
+  );
+  box.dataset.step = String(d.step);
+  box.scrollIntoView({ block: 'nearest' });
+}
 
 function render(): void {
   const free = st.gpu && !st.busy && !st.training;
@@ -106,8 +76,10 @@ function render(): void {
     $(`opt-box-${o.key}`).classList.toggle('locked', locked);
   }
   for (const id of ['sec-data', 'sec-train', 'sec-try', 'sec-keep']) $(id).classList.toggle('disabled', !st.model);
-  ui.runStatus.textContent = run ? `${STATUS_TEXT[run.status]}${st.busy ? ` — ${st.busy}` : ''}` : st.busy || 'no run yet';
+  ui.runStatus.textContent = run ? `${statusText(run)}${st.busy ? ` — ${st.busy}` : ''}` : st.busy || 'no run yet';
   ui.runStatus.dataset.status = run?.status ?? 'none';
+  ui.runStatus.dataset.diverged = run?.diverged ? 'true' : 'false';
+  renderDiverged(run?.diverged ?? null);
   ui.clsBox.hidden = !st.data?.classify;
   document.body.dataset.busy = st.busy ? 'true' : 'false';
 }
@@ -186,7 +158,7 @@ async function onModelLoaded(m: ModelInfo): Promise<void> {
   renderMemory(ui.memory, m.memory);
   $('st-mem').textContent = fmtBytes(m.gpuBytes);
   setOptions(defaultOptions(m.format === 'demo'));
-  optionsForTask = false;
+  setOptionsForTask(false);
   ui.preview.replaceChildren();
   ui.dataSummary.textContent = 'choose the data, then press "Use this data"';
   lastCheckpointStep = null;
@@ -200,6 +172,17 @@ async function onModelLoaded(m: ModelInfo): Promise<void> {
   renderRun();
 }
 
+/** Loading a model closes the run: asks first when there is one. */
+async function keepRunOrClose(what: string): Promise<boolean> {
+  const run = st.run;
+  if (!run) return true;
+  return confirmDiscard(
+    'Load another model?',
+    `Loading ${what} closes the current run (step ${run.step} of ${run.steps}) and its adapter. Its last checkpoint stays saved in this browser until you start a new run; download the adapter first to keep it.`,
+    'Load and close the run',
+  );
+}
+
 async function loadFiles(): Promise<void> {
   let pick: PickedModel;
   try {
@@ -207,6 +190,7 @@ async function loadFiles(): Promise<void> {
   } catch (e) {
     return showError(e);
   }
+  if (!(await keepRunOrClose(pick.label))) return;
   const m = await busy(`Loading ${pick.label} (${fmtBytes(pick.bytes)})`, () => engine.call('loadModel', { source: pick.source }));
   if (m) await onModelLoaded(m);
 }
@@ -274,6 +258,7 @@ async function useData(): Promise<void> {
 
 // ---- 3 train -------------------------------------------------------------------------------
 async function train(kind: 'start' | 'resume'): Promise<void> {
+  const near = currentControl();
   clearError();
   let options: FineTuneOptions;
   try {
@@ -281,6 +266,7 @@ async function train(kind: 'start' | 'resume'): Promise<void> {
   } catch (e) {
     return showError(e);
   }
+  const before = { run: st.run, history: st.history, evals: st.evals, lastCheckpointStep, savedState };
   if (kind === 'start') {
     st.history = [];
     st.evals = [];
@@ -289,8 +275,9 @@ async function train(kind: 'start' | 'resume'): Promise<void> {
     resetStats();
     redrawCharts();
   }
-  st.run = { ...(st.run ?? { history: [], evals: [], hasAdapter: false, persisted: false }), status: 'running', step: st.run?.step ?? 0, steps: options.steps };
+  st.run = { ...(st.run ?? { history: [], evals: [], hasAdapter: false, persisted: false }), status: 'running', step: st.run?.step ?? 0, steps: options.steps, diverged: null };
   st.training = true;
+  st.phase = '';
   st.recentMs = [];
   st.imported = null; // the worker drops an opened adapter when training starts
   ui.restoreBox.hidden = true;
@@ -299,10 +286,15 @@ async function train(kind: 'start' | 'resume'): Promise<void> {
     const r = await engine.call(kind, { options });
     applyRun(r);
   } catch (e) {
-    showError(e);
-    if (st.run) st.run.status = 'failed';
+    if (e instanceof EngineError && e.option) {
+      // refused before it began: the page shows what it showed before
+      ({ run: st.run, history: st.history, evals: st.evals, lastCheckpointStep, savedState } = before);
+      redrawCharts();
+    } else if (st.run) st.run.status = 'failed';
+    showError(e, near);
   } finally {
     st.training = false;
+    st.phase = '';
     renderRun();
     void refreshMemory();
   }
@@ -334,6 +326,17 @@ function onEval(e: Events['eval']): void {
 
 // ---- 5 keep --------------------------------------------------------------------------------
 async function newRun(): Promise<void> {
+  const run = st.run;
+  if (
+    run &&
+    !(await confirmDiscard(
+      'Discard this run?',
+      `The run (step ${run.step} of ${run.steps}), its adapter and its checkpoint saved in this browser will be deleted. Download the adapter first to keep it.`,
+      'Discard the run',
+    ))
+  ) {
+    return;
+  }
   await busy('Forgetting the saved session', () => engine.call('forget', {}));
   resetStats();
   st.run = null;
@@ -348,7 +351,7 @@ async function newRun(): Promise<void> {
 // ---- restore -------------------------------------------------------------------------------
 function restoreSpecUi(spec: TaskSpec): void {
   ui.task.value = spec.task ?? (spec.preset ? 'classify' : 'lm');
-  optionsForTask = ui.task.value !== 'lm'; // the restored options are the run's own
+  setOptionsForTask(ui.task.value !== 'lm'); // the restored options are the run's own
   ui.source.value = spec.demo ? 'demo' : spec.preset ? 'preset' : spec.text !== undefined ? 'paste' : 'file';
   if (spec.text !== undefined) ui.dataText.value = spec.text;
   if (spec.preset) ui.preset.value = spec.preset;
@@ -382,6 +385,7 @@ function bind(): void {
   bindModelInputs();
   ui.loadModel.onclick = () => void loadFiles();
   ui.demoModel.onclick = async () => {
+    if (!(await keepRunOrClose('the demo model'))) return;
     const m = await busy('Loading the built-in demo model', () => engine.call('loadModel', { source: { kind: 'demo' } }));
     if (m) await onModelLoaded(m);
   };
@@ -412,6 +416,7 @@ function bind(): void {
   engine.on('status', (s) => {
     if (!st.run) return;
     st.run.status = s.status;
+    if (s.diverged) st.run.diverged = s.diverged;
     if (s.status === 'paused' || s.status === 'done') st.run.hasAdapter = true;
     renderRun();
   });
@@ -425,6 +430,16 @@ function bind(): void {
     if (st.run) (st.run.persisted = c.persisted), (st.run.hasAdapter = true);
     renderRun();
   });
+  engine.on('diverge', (d) => {
+    if (st.run) st.run.diverged = d;
+    renderRun();
+  });
+  engine.on('phase', (p) => {
+    st.phase = p.text;
+    st.phaseSince = performance.now();
+    render();
+  });
+  setInterval(() => st.phase && st.training && render(), 1000); // the phase's seconds
   engine.on('token', (t) => streams[t.stream]?.append(t.text));
   engine.on('log', (l) => log(l.message));
 }
@@ -479,7 +494,8 @@ async function main(): Promise<void> {
 // For tests and curious users: what the page shows, as data.
 (window as unknown as { mobizo: unknown }).mobizo = {
   get state() {
-    return { status: st.run?.status ?? 'none', step: st.run?.step ?? 0, steps: st.run?.steps ?? 0, history: st.history, evals: st.evals, busy: st.busy, training: st.training };
+    const r = st.run;
+    return { status: r?.status ?? 'none', step: r?.step ?? 0, steps: r?.steps ?? 0, history: st.history, evals: st.evals, busy: st.busy, training: st.training, diverged: r?.diverged ?? null, phase: st.phase };
   },
 };
 

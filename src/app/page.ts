@@ -1,6 +1,6 @@
 // The page's shared state: what the page knows (model, data, run), its elements, the engine
 // client, and the messages (errors with hints, the log line, the busy state).
-import type { DataInfo, EvalDetail, ModelInfo, RunInfo } from '../worker/protocol';
+import { OPTION_HELP, type DataInfo, type EvalDetail, type ModelInfo, type RunInfo } from '../worker/protocol';
 import { EngineError, type EngineClient } from './engine_client';
 import { $, fmtBytes, renderMemory } from './views';
 
@@ -15,6 +15,8 @@ export const st = {
   history: [] as { step: number; loss: number }[],
   evals: [] as EvalDetail[],
   recentMs: [] as number[],
+  phase: '' as string, // what a running run does before its next step (first evaluation, compiling)
+  phaseSince: 0, // performance.now() when the phase began
   imported: null as string | null, // an adapter the user opened (used by Try it until a run starts)
 };
 
@@ -78,16 +80,84 @@ export function setEngine(e: EngineClient): void {
 export const hooks = { render: (): void => {}, renderRun: (): void => {} };
 
 // ---- messages ------------------------------------------------------------------------------
-export function showError(err: unknown): void {
+/** A form field the page could not read: `option` is the FineTuneOptions key (its #opt-box). */
+export class FormError extends Error {
+  constructor(
+    readonly option: string,
+    readonly problem: string,
+  ) {
+    super(problem);
+  }
+}
+
+/** The control the person used last (a click or a change; not in a dialog): an error goes beside it. */
+let lastControl: Element | null = null;
+for (const type of ['click', 'change']) {
+  document.addEventListener(
+    type,
+    (e) => {
+      const c = (e.target as Element | null)?.closest?.('button, input, select, textarea, summary');
+      if (c && !c.closest('dialog')) lastControl = c;
+    },
+    true,
+  );
+}
+
+/** The control an error of what the person does now belongs to (take it before awaiting). */
+export function currentControl(): Element | null {
+  return lastControl;
+}
+
+/** Where the error box sits when no control caused the error (under the header). */
+const errorHome = document.createComment('error box home');
+ui.errorBox.before(errorHome);
+
+/**
+ * Shows an error beside what caused it, scrolled into view: the option field an OptionError (or
+ * an unreadable field) names, else the row of `near` (by default the control used last), else
+ * under the header.
+ */
+export function showError(err: unknown, near: Element | null = lastControl): void {
   console.error(err);
-  const msg = err instanceof Error ? err.message : String(err);
+  let msg = err instanceof Error ? err.message : String(err);
+  const option = err instanceof FormError || err instanceof EngineError ? err.option : undefined;
+  const field = option ? document.getElementById(`opt-box-${option}`) : null;
+  if (option && field) {
+    const label = OPTION_HELP.find((o) => o.key === option)?.label ?? option;
+    const problem = err instanceof FormError ? err.problem : msg.replace(new RegExp(`^option ${option} `), '');
+    msg = `${label} (${option}) ${problem}`;
+    field.querySelector('input, select')?.setAttribute('aria-invalid', 'true');
+    field.append(ui.errorBox);
+  } else {
+    const row = near?.closest('.opt, .buttons, .row, .pane, section > div') ?? null;
+    if (row?.classList.contains('opt')) row.append(ui.errorBox);
+    else if (row) row.after(ui.errorBox);
+    else errorHome.after(ui.errorBox);
+  }
   $('error-text').textContent = msg;
   $('error-hint').textContent = err instanceof EngineError && err.hint ? err.hint : '';
   ui.errorBox.hidden = false;
+  ui.errorBox.scrollIntoView({ block: 'nearest' });
 }
 
 export function clearError(): void {
   ui.errorBox.hidden = true;
+  for (const e of document.querySelectorAll('[aria-invalid]')) e.removeAttribute('aria-invalid');
+}
+
+/**
+ * Asks before something is thrown away (a run, its checkpoint): a modal dialog whose Cancel (or
+ * Escape) keeps everything. Resolves true when the person confirmed.
+ */
+export function confirmDiscard(title: string, text: string, ok: string): Promise<boolean> {
+  const d = $<HTMLDialogElement>('confirm-dialog');
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-ok').textContent = ok;
+  d.returnValue = '';
+  d.showModal();
+  $('confirm-cancel').focus();
+  return new Promise((resolve) => d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true }));
 }
 
 export function log(text: string): void {
@@ -105,8 +175,9 @@ export async function refreshMemory(): Promise<void> {
   }
 }
 
-/** Runs a command with the page marked busy; errors go to the error box. */
+/** Runs a command with the page marked busy; errors go to the error box, beside the control used. */
 export async function busy<T>(what: string, body: () => Promise<T>): Promise<T | undefined> {
+  const near = lastControl;
   clearError();
   st.busy = what;
   log(`${what} ...`);
@@ -117,7 +188,7 @@ export async function busy<T>(what: string, body: () => Promise<T>): Promise<T |
     return r;
   } catch (e) {
     log('');
-    showError(e);
+    showError(e, near);
     return undefined;
   } finally {
     st.busy = '';

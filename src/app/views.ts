@@ -102,7 +102,7 @@ function bar(p: number): HTMLSpanElement {
 }
 
 export function renderClassify(box: HTMLElement, r: ClassifyInfo): void {
-  const argmax = (xs: number[]) => xs.indexOf(Math.max(...xs));
+  const argmax = (xs: number[]) => xs.indexOf(xs.reduce((a, b) => Math.max(a, b), -Infinity));
   const pb = argmax(r.base);
   const pa = r.adapted ? argmax(r.adapted) : -1;
   const cell = (p: number | undefined, win: boolean) =>

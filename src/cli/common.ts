@@ -1,5 +1,6 @@
-// What every CLI command shares: one-line errors, reading the user's files, opening the GPU and
-// the model (a checkpoint, or the built-in toy model when none is given).
+// What every CLI command shares: one-line errors (an option's error names its flag), reading the
+// user's files, opening the GPU and the model (a checkpoint, or the bundled stories260K when none
+// is given).
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import path from 'node:path';
@@ -8,17 +9,51 @@ import { parseHfModel } from '../formats/hf';
 import { parseModel, type ParsedModel } from '../formats/parse';
 import { Model } from '../model/model';
 import { Tokenizer, type TextTokenizer } from '../formats/tokenizer';
-import { toyModel, toyTokenizerBytes } from '../model/toy';
+import { OptionError } from '../train/options';
 import { LoraState } from '../adapter/lora';
 import { loadAdapterDir } from './adapter_dir';
 import { isHfDir, readHfDir } from './hf_dir';
+
+/**
+ * The flag of each option the core names in an OptionError (its API name, e.g. `evalEvery`):
+ * the one place the CLI's spelling of options meets the API's.
+ */
+export const FLAGS: Readonly<Record<string, string>> = {
+  mode: '--mode',
+  q: '--q',
+  eps: '--eps',
+  lr: '--lr',
+  schedule: '--lr-schedule',
+  batch: '--batch',
+  seq: '--seq',
+  steps: '--steps',
+  seed: '--seed',
+  targets: '--targets',
+  rank: '--rank',
+  alpha: '--alpha',
+  evalEvery: '--eval-every',
+  checkpointEvery: '--checkpoint-every',
+  trainSize: '--train-size',
+  evalSize: '--eval-size',
+  evalFraction: '--eval-fraction',
+  heldOut: '--held-out',
+  onDiverge: '--on-diverge',
+  loss: '--loss',
+  candidates: '--loss', // the classification loss's candidates per example
+};
+
+/** An error's one line for the command line: an OptionError names the flag, not the API option. */
+export function errorLine(e: unknown): string {
+  if (e instanceof OptionError) return `${FLAGS[e.option] ?? `--${e.option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`} ${e.problem}`;
+  return e instanceof Error ? e.message : String(e);
+}
 
 /** Runs a command body; any error becomes `mobizo <cmd>: <message>` on stderr and exit code 1. */
 export async function runAction(cmd: string, body: () => Promise<void>): Promise<void> {
   try {
     await body();
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = errorLine(e);
     process.stderr.write(`mobizo ${cmd}: ${msg}\n`);
     if (process.env.MOBIZO_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
     process.exitCode = 1;
@@ -52,7 +87,7 @@ export function parseFloatOption(value: string, name: string): number {
 /** --model, --tokenizer (and --adapter) as every model command takes them. */
 export function modelOptions(cmd: Command, opts: { adapter: boolean }): Command {
   cmd
-    .option('--model <path>', 'llama2.c .bin, GGUF (F32/F16/BF16/Q8_0/Q4_0), or Hugging Face directory; none: the built-in toy model')
+    .option('--model <path>', 'llama2.c .bin, GGUF (F32/F16/BF16/Q8_0/Q4_0), or Hugging Face directory; none: the bundled stories260K')
     .option('--tokenizer <file>', 'llama2.c tokenizer (default: the GGUF/HF one, or tokenizer.bin beside a .bin)');
   if (opts.adapter) cmd.option('--adapter <dir>', 'LoRA adapter directory (PEFT layout, e.g. from mobizo finetune --out)');
   return cmd;
@@ -75,7 +110,7 @@ export interface Loaded {
 /**
  * Opens the GPU, loads model + tokenizer. --model is a GGUF (its own tokenizer), a Hugging Face
  * directory (tokenizer.json) or a llama2.c checkpoint (--tokenizer, default tokenizer.bin beside
- * it); --tokenizer overrides with a llama2.c tokenizer. No --model: the built-in toy model.
+ * it); --tokenizer overrides with a llama2.c tokenizer. No --model: the bundled stories260K.
  */
 export async function openModel(opts: ModelOptions, log: (s: string) => void): Promise<Loaded> {
   let parsed: ParsedModel;
@@ -96,9 +131,10 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void): P
     }
   } else {
     if (opts.tokenizer) throw new Error('--tokenizer needs --model');
-    log('no --model given: using the built-in toy model (random weights, its text is noise); try `mobizo fetch stories260K`');
-    parsed = { file: toyModel(), format: 'llama2c' };
-    tokenizer = Tokenizer.fromLlama2c(toyTokenizerBytes(), parsed.file.config.vocabSize, 'toy tokenizer');
+    const bundled = bundledModel();
+    log(`no --model given: using the bundled stories260K (${path.relative(process.cwd(), bundled.model) || bundled.model}; a 260K-parameter TinyStories model, MIT)`);
+    parsed = parseModel(readUserFile(bundled.model, 'bundled model'), bundled.model);
+    tokenizer = Tokenizer.fromLlama2c(readUserFile(bundled.tokenizer, 'bundled tokenizer'), parsed.file.config.vocabSize, bundled.tokenizer);
   }
   // Everything was parsed before touching the GPU, so bad files fail fast and alone.
   const gpu = await createGpu();
@@ -106,5 +142,11 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void): P
   const model = await Model.load(gpu, parsed.file, parsed.raw);
   const lora = opts.adapter ? LoraState.fromAdapter(gpu, model.config, loadAdapterDir(opts.adapter, model.config)) : undefined;
   if (lora) log(`adapter: ${opts.adapter} (rank ${lora.config.rank}, targets ${lora.config.targets.join(',')})`);
-  return { gpu, model, tokenizer, name: opts.model ?? 'toy', lora };
+  return { gpu, model, tokenizer, name: opts.model ?? 'stories260K', lora };
+}
+
+/** The model that ships in the package (weights/README.md): stories260K and its tokenizer. */
+export function bundledModel(): { model: string; tokenizer: string } {
+  const dir = path.resolve(import.meta.dirname, '..', '..', 'weights');
+  return { model: path.join(dir, 'stories260K.bin'), tokenizer: path.join(dir, 'tok512.bin') };
 }

@@ -19,6 +19,7 @@ export interface WeightFile {
 export interface ModelEntry {
   name: string;
   description: string;
+  bundled?: boolean; // its files ship in weights/ (the default model of the commands)
   files: WeightFile[];
 }
 

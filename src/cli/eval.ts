@@ -1,9 +1,13 @@
 // `mobizo eval`: a task's metrics on a data set, base model or base + adapter.
-//   lm:               {"task", "loss", "tokens"}  mean token cross-entropy over every chunk
-//   classify, choice: {"task", "n", "accuracy", "f1", "loss"}
+//   lm:               {"task", "loss", "tokens", "sampled"}  mean token cross-entropy over every chunk
+//   classify, choice: {"task", "n", "accuracy", "f1", "loss", "heldOut", "sampled", "classes", "confusion"}
+// "sampled" is null when every chunk / example was scored, else {"n", "of"} (--eval-size); "classes"
+// has per class {"name", "count", "predicted", "correct", "precision", "recall", "f1"}, and
+// "confusion" is [answer][prediction] counts.
 import type { Command } from 'commander';
 import { modelOptions, openModel, parseIntOption, runAction } from './common';
-import { describeEval } from './finetune';
+import { describeClasses, describeEval } from './finetune';
+import type { EvalResult } from '../train/trainer';
 import { loadTask, taskOptions, type TaskFlags } from './task_data';
 
 interface EvalFlags extends TaskFlags {
@@ -21,7 +25,7 @@ export function registerEval(program: Command): void {
     .description('evaluate a task (lm loss, or classification / multiple-choice accuracy) on a data set')
     .option('--seq <n>', 'tokens per row (lm: chunk length; tasks: longest prompt + continuation)', '64')
     .option('--batch <n>', 'rows per forward pass', '32')
-    .option('--seed <n>', 'seed of --eval-size sampling', '0')
+    .option('--seed <n>', 'seed of the split (a preset without an eval set: the same test split as finetune --seed) and of --eval-size sampling', '0')
     .option('--json', 'print the result as JSON')
     .action((f: EvalFlags) =>
       runAction('eval', async () => {
@@ -34,11 +38,17 @@ export function registerEval(program: Command): void {
         const task = loadTask(f, tokenizer, seq, seed, 'eval');
         log(`data: ${task.describe}`);
         const t0 = performance.now();
-        const r = await task.evaluate(model, lora ?? null, batch);
+        const m = task.metrics ? await task.metrics(model, lora ?? null, batch) : null;
+        const r: EvalResult = m ?? (await task.evaluate(model, lora ?? null, batch));
         const seconds = (performance.now() - t0) / 1000;
-        const out = task.kind === 'lm' ? { task: task.kind, loss: r.loss, tokens: r.tokens } : { task: task.kind, n: r.n, accuracy: r.accuracy, f1: r.f1, loss: r.loss };
+        const out = m
+          ? { task: task.kind, n: m.n, accuracy: m.accuracy, f1: m.f1, loss: m.loss, heldOut: task.heldOut, sampled: task.sampled, classes: m.classes, confusion: m.confusion }
+          : { task: task.kind, loss: r.loss, tokens: r.tokens, sampled: task.sampled };
         if (f.json) process.stdout.write(JSON.stringify(out) + '\n');
-        else process.stdout.write(`${task.kind}: ${describeEval(r)}\n`);
+        else {
+          process.stdout.write(`${task.kind}: ${describeEval(r)}${task.sampled ? ` (a sample of ${task.sampled.n} of ${task.sampled.of})` : ''}\n`);
+          if (m) process.stdout.write(describeClasses(m));
+        }
         log(`${seconds.toFixed(1)} s${r.n ? `, ${(r.n / seconds).toFixed(1)} examples/s` : ''}`);
         gpu.device.destroy();
       }),

@@ -1,6 +1,8 @@
 // `mobizo finetune`: MobiZO zeroth-order fine-tuning of LoRA adapters on a text data set.
 // With --json, stdout has one JSON object per step and a final summary; otherwise a progress
-// bar and a summary go to stderr. No --model runs the built-in toy model on a built-in task.
+// bar and a summary go to stderr. With neither --model nor data it is the main job: the bundled
+// stories260K learns the built-in text (src/data/demo.ts), with a greedy sample before and after.
+// A diverging run is flagged (stderr, and {"diverged"} in the JSON) and stops unless --on-diverge warn.
 import fs from 'node:fs';
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
@@ -10,6 +12,11 @@ import { LoraState } from '../adapter/lora';
 import { parseTargets } from '../adapter/peft';
 import { ZoScheduler, type LrSchedule, type ZoMode } from '../train/scheduler';
 import { train, validateTrainConfig, type EvalResult, type TrainConfig, type TrainData } from '../train/trainer';
+import { ON_DIVERGE, type Divergence, type OnDiverge } from '../train/divergence';
+import { generateText } from '../model/generate';
+import type { TextTokenizer } from '../formats/tokenizer';
+import type { TaskMetrics } from '../eval/metrics';
+import { DEMO_PROMPT } from '../data/demo';
 import { directoryStore, loadCheckpointDir } from './adapter_dir';
 import { modelOptions, openModel, parseFloatOption, parseIntOption, runAction } from './common';
 import { loadTask, taskOptions, type TaskFlags, type TaskKind } from './task_data';
@@ -37,6 +44,7 @@ interface FinetuneFlags extends TaskFlags {
   resume?: boolean;
   json?: boolean;
   compare: boolean;
+  onDiverge: string;
 }
 
 
@@ -48,6 +56,27 @@ function evalRows(cfg: TrainConfig, kind: TaskKind): number {
 export function describeEval(e: EvalResult): string {
   const acc = e.accuracy !== undefined ? `accuracy ${(100 * e.accuracy).toFixed(1)}%, macro-F1 ${(100 * e.f1!).toFixed(1)}%, ` : '';
   return `${acc}loss ${e.loss.toFixed(4)}${e.tokens ? ` over ${e.tokens} tokens` : e.n ? ` over ${e.n} examples` : ''}`;
+}
+
+/** Per class: answers, predictions, precision, recall; then the confusion matrix (rows: answers). */
+export function describeClasses(m: TaskMetrics): string {
+  const w = Math.max(5, ...m.classes.map((c) => c.name.length));
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`.padStart(9);
+  const rows = m.classes.map((c) => `  ${c.name.padEnd(w)} ${String(c.count).padStart(6)} ${String(c.predicted).padStart(9)} ${pct(c.precision)} ${pct(c.recall)}`);
+  const confusion = m.confusion.map((r, i) => `  ${m.classes[i].name.padEnd(w)} ${r.map((v) => String(v).padStart(6)).join(' ')}`);
+  return [
+    `  ${'class'.padEnd(w)}  count predicted precision    recall`,
+    ...rows,
+    `  confusion (rows: answer; columns: predicted ${m.classes.map((c) => c.name).join(', ')})`,
+    ...confusion,
+    '',
+  ].join('\n');
+}
+
+/** The built-in job's greedy continuation of its prompt, one line. */
+async function greedySample(model: Model, tok: TextTokenizer, lora: LoraState | undefined): Promise<string> {
+  const r = await generateText(model, tok, { prompt: DEMO_PROMPT, steps: 48, temperature: 0, lora });
+  return r.text.replace(/\s+/g, ' ').trim();
 }
 
 /** A failed run (a crash, a lost device) says where its last checkpoint is and how to go on. */
@@ -83,14 +112,14 @@ type TaskDefaulted = 'lr' | 'schedule' | 'batch' | 'seq' | 'steps' | 'q' | 'targ
 
 export function registerFinetune(program: Command): void {
   const d = CLI_DEFAULTS;
-  // "(default 3e-3; classify / choice 1; built-in demo 0.1)": where the task or demo defaults differ
+  // "(default 3e-3; classify / choice 1; built-in job 0.1)": where the task or built-in job's defaults differ
   const note = (k: TaskDefaulted) => {
     const t = TASK_OVERRIDES[k];
     const demo = DEMO_OVERRIDES[k];
-    return `(default ${d[k]}${t !== undefined ? `; classify / choice ${t}` : ''}${demo !== undefined ? `; built-in demo ${demo}` : ''})`;
+    return `(default ${d[k]}${t !== undefined ? `; classify / choice ${t}` : ''}${demo !== undefined ? `; built-in job ${demo}` : ''})`;
   };
   modelOptions(taskOptions(program.command('finetune')), { adapter: false })
-    .description('ZO fine-tuning of LoRA adapters (MobiZO P-RGE); no --model runs the built-in demo')
+    .description('ZO fine-tuning of LoRA adapters (MobiZO P-RGE); with no --model and no data: the bundled stories260K learns a built-in text')
     .option('--mode <m>', 'prge (one pass of 2q x batch rows) | outer | mezo (sequential baseline)', d.mode)
     .option('--q <n>', `perturbations (queries) per step ${note('q')}`)
     .option('--eps <x>', 'perturbation size', String(d.eps))
@@ -107,13 +136,14 @@ export function registerFinetune(program: Command): void {
     .option('--eval-every <n>', 'evaluate every n steps (0: before and after only)', String(d.evalEvery))
     .option('--checkpoint-every <n>', 'checkpoint every n steps (0: at the end only)', String(d.checkpointEvery))
     .option('--resume', 'continue from the checkpoint in --out')
+    .option('--on-diverge <s>', `a run whose held-out or smoothed training loss rises well above its start (or above a uniform guess): ${ON_DIVERGE.join(' | ')}`, 'stop')
     .option('--json', 'one JSON object per step on stdout, then a summary')
-    .option('--no-compare', 'built-in demo: skip timing prge against mezo at the end')
+    .option('--no-compare', 'built-in job: skip timing prge against mezo at the end')
     .action((f: FinetuneFlags) =>
       runAction('finetune', async () => {
-        const demo = !f.model;
+        const builtIn = !f.model && !f.data && !f.preset; // the main job: bundled model, built-in text
         const isTask = !!f.preset || (f.task !== undefined && f.task !== 'lm');
-        const dflt = defaultOptions(demo, false, isTask ? 'classify' : 'lm');
+        const dflt = defaultOptions(builtIn, false, isTask ? 'classify' : 'lm');
         const opt = (k: TaskDefaulted) => (k === 'schedule' ? f.lrSchedule : f[k]) ?? String(dflt[k]);
         const cfg: TrainConfig = {
           mode: f.mode as ZoMode,
@@ -128,14 +158,16 @@ export function registerFinetune(program: Command): void {
           lora: { rank: parseIntOption(f.rank, '--rank', 1), alpha: parseFloatOption(f.alpha, '--alpha'), targets: parseTargets(opt('targets')) },
           evalEvery: parseIntOption(f.evalEvery, '--eval-every', 0),
           checkpointEvery: parseIntOption(f.checkpointEvery, '--checkpoint-every', 0),
+          onDiverge: f.onDiverge as OnDiverge,
         };
+        if (!ON_DIVERGE.includes(cfg.onDiverge!)) throw new Error(`--on-diverge must be ${ON_DIVERGE.join(' or ')}, got ${f.onDiverge}`);
         validateTrainConfig(cfg);
-        if (!demo && !f.data && !f.preset) throw new Error('--data or --preset is required with --model');
+        if (f.model && !f.data && !f.preset) throw new Error('--data or --preset is required with --model');
         const log = (s: string) => process.stderr.write(`${s}\n`);
         const { gpu, model, tokenizer, name } = await openModel(f, log);
         if (cfg.seq > model.config.seqLen) throw new Error(`--seq ${cfg.seq} exceeds the model's context of ${model.config.seqLen}`);
         const task =
-          demo && !f.data && !f.preset
+          builtIn
             ? prepareTask({ demo: true, evalFraction: parseFloatOption(f.evalFraction, '--eval-fraction') }, tokenizer, cfg.seq, cfg.seed)
             : loadTask(f, tokenizer, cfg.seq, cfg.seed);
         cfg.lossPerExample = task.lossPerExample;
@@ -145,8 +177,15 @@ export function registerFinetune(program: Command): void {
         if (resume) log(`resuming from ${f.out} at step ${resume.state.step}`);
         // Fault injection for tests of the recovery path: lose the GPU device after this step.
         const loseAt = process.env.MOBIZO_FAULT_LOSE_DEVICE_AT_STEP;
+        const sampleBefore = builtIn ? await greedySample(model, tokenizer, undefined) : null;
+        if (sampleBefore !== null) log(`greedy sample before: ${sampleBefore}`);
         const bar = !f.json && process.stderr.isTTY ? new SingleBar({ format: 'finetune [{bar}] {value}/{total} steps | loss {loss} | {ms} ms/step', hideCursor: true }) : null;
         bar?.start(cfg.steps, resume?.state.step ?? 0, { loss: '-', ms: '-' });
+        const onDiverge = (d: Divergence) => {
+          bar?.stop();
+          log(`${d.message}; ${cfg.onDiverge === 'stop' ? `stopping (the adapter is saved to ${f.out}; --on-diverge warn would go on)` : 'going on (--on-diverge warn)'}`);
+          if (f.json) process.stdout.write(JSON.stringify({ diverged: d }) + '\n');
+        };
         const summary = await withResumeHint(f.out, () => bar?.stop(), () => train(model, task.train, cfg, {
           evaluate,
           resume,
@@ -166,6 +205,7 @@ export function registerFinetune(program: Command): void {
               if (!r.applied) log(`step ${r.step}: a slot loss was not finite (${r.slotLosses.join(', ')}); update skipped, adapter unchanged`);
             },
             onEval: (e) => (f.json ? process.stdout.write(JSON.stringify({ eval: true, ...e, evalLoss: e.loss }) + '\n') : log(`eval at step ${e.step}: ${describeEval(e)}`)),
+            onDiverge,
           },
         }));
         bar?.stop();
@@ -178,23 +218,31 @@ export function registerFinetune(program: Command): void {
           steps: summary.steps,
           msPerStep: summary.msPerStep,
           skipped: summary.skipped,
+          diverged: summary.diverged,
           out: f.out,
           memory: gpu.ledger.report(),
         };
-        if (demo && f.compare) {
+        if (builtIn) {
+          final.sampleBefore = sampleBefore;
+          final.sampleAfter = await greedySample(model, tokenizer, summary.lora);
+        }
+        if (builtIn && f.compare) {
           const prge = await timeMode(model, cfg, 'prge', task.train);
           const mezo = await timeMode(model, cfg, 'mezo', task.train);
           final.stepMs = { prge, mezo, speedup: mezo / prge };
         }
         if (f.json) process.stdout.write(JSON.stringify(final) + '\n');
         else {
-          if (summary.evalBefore && summary.evalAfter) log(`before: ${describeEval(summary.evalBefore)}\nafter:  ${describeEval(summary.evalAfter)}`);
+          if (summary.evalBefore && summary.evalAfter) log(`held-out before: ${describeEval(summary.evalBefore)}\nheld-out after:  ${describeEval(summary.evalAfter)}`);
+          if (builtIn) log(`greedy sample before: ${sampleBefore}\ngreedy sample after:  ${final.sampleAfter}`);
+          if (summary.diverged) log(`the run diverged: ${summary.diverged.message}`);
           log(`${summary.steps} steps, ${summary.msPerStep.toFixed(1)} ms/step; adapter saved to ${f.out}`);
           const sm = final.stepMs as { prge: number; mezo: number; speedup: number } | undefined;
           if (sm) log(`step time at q=${cfg.q}: prge ${sm.prge.toFixed(1)} ms, mezo ${sm.mezo.toFixed(1)} ms (speedup mezo/prge ${sm.speedup.toFixed(2)}x)`);
         }
         summary.lora.destroy();
         gpu.device.destroy();
+        if (summary.diverged && cfg.onDiverge === 'stop') process.exitCode = 2; // stopped early: not a finished run
       }),
     );
 }

@@ -17,7 +17,7 @@ interface GenerateFlags {
 
 export function registerGenerate(program: Command): void {
   modelOptions(program.command('generate'), { adapter: true })
-    .description('generate text (greedy with --temperature 0); no --model runs the built-in toy model')
+    .description('generate text (greedy with --temperature 0); no --model runs the bundled stories260K')
     .option('--prompt <text>', 'prompt', '')
     .option('--temperature <t>', 'sampling temperature, 0 = greedy', '1.0')
     .option('--top-p <p>', 'nucleus sampling threshold in (0, 1); 0 or 1 turn it off', '0.9')

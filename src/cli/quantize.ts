@@ -35,7 +35,7 @@ export function registerQuantize(program: Command): void {
           const files = readHfDir(f.model);
           const model = parseHfModel(files, f.model).file;
           if (!files.tokenizerJson) throw new Error(`${f.model}: no tokenizer.json to carry into the GGUF`);
-          const meta = hfTokenizerMetadata(files.tokenizerJson, `${f.model}/tokenizer.json`, { vocabSize: model.config.vocabSize }).metadata;
+          const meta = hfTokenizerMetadata(files.tokenizerJson, `${f.model}/tokenizer.json`, { tokenizerConfig: files.tokenizerConfig, vocabSize: model.config.vocabSize }).metadata;
           out = quantizeModelGguf({ model, metadata: meta }, type);
           fs.writeFileSync(f.out, out);
           process.stderr.write(`wrote ${f.out}: ${type}, ${(out.length / 2 ** 20).toFixed(2)} MiB\n`);

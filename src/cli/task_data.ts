@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { Encoding } from '../data/examples';
 import { PRESETS } from '../data/presets';
 import { DEFAULT_TASK_LOSS, type TaskLoss } from '../data/tasks';
-import { prepareTask, type DataFile, type PreparedTask, type TaskKind, type TaskSpec } from '../train/task_source';
+import { HELD_OUT, prepareTask, type DataFile, type HeldOut, type PreparedTask, type TaskKind, type TaskSpec } from '../train/task_source';
 import type { TextTokenizer } from '../formats/tokenizer';
 import { parseFloatOption, parseIntOption, readUserFile } from './common';
 
@@ -20,7 +20,8 @@ export interface TaskFlags {
   template?: string;
   labels?: string;
   trainSize: string;
-  evalSize: string;
+  evalSize?: string; // default: finetune 500, eval 0 (all)
+  heldOut: string;
   evalFraction: string;
   encoding: string;
   assets?: string;
@@ -40,8 +41,9 @@ export function taskOptions(cmd: Command): Command {
     .option('--loss <l>', `classify / choice training loss: label (cross-entropy of the right label word's tokens) | classes (cross-entropy over the candidates, MeZO's train_as_classification; every candidate is a row)`, DEFAULT_TASK_LOSS)
     .option('--labels <words>', 'classify: label words in class order, comma-separated, e.g. " terrible, great"')
     .option('--train-size <n>', 'examples sampled for training by seed (0: all)', '0')
-    .option('--eval-size <n>', 'examples sampled for evaluation by seed (0: all)', '500')
-    .option('--eval-fraction <f>', 'share held out when there is no eval data', '0.1')
+    .option('--eval-size <n>', 'examples (lm: chunks) sampled for evaluation by seed, classes in proportion (0: all; default: finetune 500, eval 0)')
+    .option('--eval-fraction <f>', 'share of each class held out as test, and as much as validation (lm: test only), when there is no eval data', '0.1')
+    .option('--held-out <s>', `classify / choice: what evaluation scores: ${HELD_OUT.join(' | ')} (validation to choose settings, test to report them)`, 'test')
     .option('--encoding <e>', 'text encoding of data files: utf-8 | latin1', 'utf-8')
     .option('--text-column <name>', 'classify: the text column of a TSV/CSV (default: sentence, text, sms, ...)')
     .option('--label-column <name>', 'classify: the label column of a TSV/CSV (default: label, class, ...)')
@@ -80,6 +82,7 @@ export function loadTask(f: TaskFlags, tok: TextTokenizer, seq: number, seed: nu
   if (enc !== 'utf-8' && enc !== 'latin1') throw new Error(`--encoding must be utf-8 or latin1, got ${f.encoding}`);
   if (f.task && !['lm', 'classify', 'choice'].includes(f.task)) throw new Error(`--task must be lm, classify or choice, got ${f.task}`);
   if (!f.data && !f.preset) throw new Error('--data or --preset is required');
+  if (!HELD_OUT.includes(f.heldOut as HeldOut)) throw new Error(`--held-out must be ${HELD_OUT.join(' or ')}, got ${f.heldOut}`);
   const spec: TaskSpec = {
     task: f.task as TaskKind | undefined,
     preset: f.preset,
@@ -92,7 +95,8 @@ export function loadTask(f: TaskFlags, tok: TextTokenizer, seq: number, seed: nu
     loss: f.loss as TaskLoss | undefined,
     encoding: enc,
     trainSize: parseIntOption(f.trainSize, '--train-size', 0),
-    evalSize: parseIntOption(f.evalSize, '--eval-size', 0),
+    evalSize: parseIntOption(f.evalSize ?? (purpose === 'eval' ? '0' : '500'), '--eval-size', 0),
+    heldOut: f.heldOut as HeldOut,
     evalFraction: parseFloatOption(f.evalFraction, '--eval-fraction'),
     purpose,
   };

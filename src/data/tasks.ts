@@ -80,11 +80,94 @@ export function choiceItems(tok: EncodingTokenizer, examples: ChoiceExample[], T
   }));
 }
 
-/** `n` examples sampled deterministically by seed (all of them when n is 0 or larger). */
+/** `n` examples sampled deterministically by seed (all of them, in their order, when n is 0 or larger). */
 export function sample<X>(xs: X[], n: number, seed: number): X[] {
   if (!n || n >= xs.length) return xs;
   const perm = shuffledIndices(xs.length, seed);
   return Array.from(perm.subarray(0, n), (i) => xs[i]);
+}
+
+/** All of `xs` in a seeded order (Fisher-Yates, mulberry32). */
+export function shuffled<X>(xs: readonly X[], seed: number): X[] {
+  return Array.from(shuffledIndices(xs.length, seed), (i) => xs[i]);
+}
+
+/** The key two examples are exact duplicates by: the text (classify) or premise + choices (choice). */
+export function exampleKey(x: ClassExample | ChoiceExample): string {
+  return 'text' in x ? x.text : JSON.stringify([x.premise, ...x.choices]);
+}
+
+/** The class an example is stratified by: its label (classify) or the right choice's index (choice). */
+export function exampleClass(x: ClassExample | ChoiceExample): string {
+  return String(x.label);
+}
+
+/**
+ * Exact duplicates removed: the first of each key is kept, and every example whose key is in
+ * `drop` (the texts of a held-out set) goes. `removed` counts what went.
+ */
+export function dedupe<X extends ClassExample | ChoiceExample>(xs: readonly X[], drop: ReadonlySet<string> = new Set()): { kept: X[]; removed: number } {
+  const seen = new Set<string>(drop);
+  const kept = xs.filter((x) => {
+    const k = exampleKey(x);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+  return { kept, removed: xs.length - kept.length };
+}
+
+/** Examples grouped by class, each group in a seeded order (a different shuffle per class). */
+function byClass<X extends ClassExample | ChoiceExample>(xs: readonly X[], seed: number): X[][] {
+  const groups = new Map<string, X[]>();
+  for (const x of xs) {
+    const c = exampleClass(x);
+    if (!groups.has(c)) groups.set(c, []);
+    groups.get(c)!.push(x);
+  }
+  return [...groups.keys()].sort().map((c, i) => shuffled(groups.get(c)!, epochSeed(seed, 0x51a7 + i)));
+}
+
+export interface Splits<X> {
+  train: X[];
+  validation: X[]; // for choosing settings (empty when not asked for)
+  test: X[]; // for reporting
+}
+
+/**
+ * A seeded split stratified by class: each class is shuffled by `seed`, round(fraction x its
+ * size) of it go to test and, with `validation`, as many to validation (each held-out set gets at
+ * least one of every class that has enough examples to leave one for training), the rest to train.
+ * Every held-out set thus has the classes in the data's proportions. The held-out sets are in a
+ * seeded order, so any prefix mixes the classes.
+ */
+export function stratifiedSplit<X extends ClassExample | ChoiceExample>(xs: readonly X[], fraction: number, seed: number, validation: boolean): Splits<X> {
+  if (!(fraction >= 0 && fraction < 1)) throw new Error(`the held-out fraction must be in [0, 1), got ${fraction}`);
+  const parts = validation ? 2 : 1;
+  const out: Splits<X> = { train: [], validation: [], test: [] };
+  if (fraction === 0) return { ...out, train: [...xs] };
+  for (const group of byClass(xs, seed)) {
+    const spare = group.length - 1; // keep one for training
+    const want = Math.max(1, Math.round(group.length * fraction));
+    const k = Math.max(0, Math.min(want, Math.floor(spare / parts)));
+    const kTest = k || Math.min(1, spare); // a class of 2: one to test, none to validation
+    for (const x of group.slice(0, kTest)) out.test.push(x); // no push(...): a class may be large
+    if (validation) for (const x of group.slice(kTest, kTest + k)) out.validation.push(x);
+    for (const x of group.slice(kTest + (validation ? k : 0))) out.train.push(x);
+  }
+  return { train: out.train, validation: shuffled(out.validation, seed ^ 0x7a1d), test: shuffled(out.test, seed ^ 0x7e57) };
+}
+
+/** `n` examples drawn by seed with the classes in their proportions (all of them when n is 0 or larger). */
+export function stratifiedSample<X extends ClassExample | ChoiceExample>(xs: X[], n: number, seed: number): X[] {
+  if (!n || n >= xs.length) return xs;
+  const groups = byClass(xs, seed ^ 0x5a3e);
+  // largest remainder: each class gets floor(n x share), the rest go to the largest fractions
+  const exact = groups.map((g) => (n * g.length) / xs.length);
+  const take = exact.map(Math.floor);
+  const order = exact.map((_, i) => i).sort((a, b) => exact[b] - take[b] - (exact[a] - take[a]) || a - b);
+  for (let r = n - take.reduce((a, b) => a + b, 0), j = 0; r > 0; r--, j++) take[order[j % order.length]]++;
+  return shuffled(groups.flatMap((g, i) => g.slice(0, take[i])), seed ^ 0x5a3f);
 }
 
 /**

@@ -14,6 +14,8 @@
 
 import type { LayerWeights, LlamaConfig, LlamaModelFile } from './config';
 import { validateConfig } from './config';
+import { checkGgufKeys } from './gguf_config';
+import { dequantize, isGgmlQuant } from './ggml_quants';
 import { f16BitsToFloat, tensorToFloat32 } from './safetensors';
 
 /** Metadata value types, by their id in the file. */
@@ -376,7 +378,10 @@ function checkBlocks(bytes: Uint8Array, n: number, block: { elements: number; by
   }
 }
 
-/** A tensor's values as float32: F32, F16 and BF16 exactly, Q8_0 and Q4_0 dequantised. */
+/** The ggml tensor types read (and kept compressed on the GPU where a matrix's rows are whole blocks). */
+export const GGUF_READ_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'] as const;
+
+/** A tensor's values as float32: F32, F16 and BF16 exactly, the block types dequantised as ggml does. */
 export function tensorToFloat(t: GgufTensor, bytes: Uint8Array, source: string): Float32Array {
   const data = tensorBytes(t, bytes);
   const n = t.dims.reduce((p, d) => p * d, 1);
@@ -384,7 +389,9 @@ export function tensorToFloat(t: GgufTensor, bytes: Uint8Array, source: string):
     case 'F32': case 'F16': case 'BF16': return tensorToFloat32({ dtype: t.type, shape: [n], data }, t.name, source);
     case 'Q8_0': return dequantizeQ8_0(data, n);
     case 'Q4_0': return dequantizeQ4_0(data, n);
-    default: throw new Error(`${source}: tensor "${t.name}" has type ${t.type}; only F32, F16, BF16, Q8_0 and Q4_0 are supported`);
+    default:
+      if (isGgmlQuant(t.type)) return Float32Array.from(dequantize(t.type, data, n));
+      throw new Error(`${source}: tensor "${t.name}" has type ${t.type}; only ${GGUF_READ_TYPES.join(', ')} are supported`);
   }
 }
 
@@ -405,12 +412,15 @@ export interface GgufModelFile extends LlamaModelFile {
 /** Architectures with the Llama tensor layout, and the RoPE pairing llama.cpp uses for each. */
 export const GGUF_ARCHITECTURES: Readonly<Record<string, LlamaConfig['ropeStyle']>> = {
   llama: 'adjacent', // LLAMA_ROPE_TYPE_NORM: GGUF keeps Q/K rows in the Meta (llama2.c) order
-  qwen2: 'halfsplit', // LLAMA_ROPE_TYPE_NEOX
+  qwen2: 'halfsplit', // LLAMA_ROPE_TYPE_NEOX; + blk.N.attn_{q,k,v}.bias
+  qwen3: 'halfsplit', // LLAMA_ROPE_TYPE_NEOX; attention.key_length heads, + blk.N.attn_{q,k}_norm.weight
 };
 
 /**
- * The model in a parsed GGUF file, converted to float32. Tensors the Llama layout has no place for
- * (e.g. Qwen2's attention biases, Llama 3's rope_freqs) are an error naming them, unless
+ * The model in a parsed GGUF file, converted to float32: the Llama layout, plus Qwen2's q/k/v
+ * biases, Qwen3's q/k norms (and attention.key_length heads) and llama's rope_freqs (Llama 3.x
+ * RoPE scaling) or linear rope.scaling. Every metadata key is read, irrelevant or refused by name
+ * (./gguf_config.ts). Tensors the architecture has no place for are an error naming them, unless
  * `allowUnused` (they are then only in `rawTensors`).
  */
 export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, opts: { allowUnused?: boolean } = {}): GgufModelFile {
@@ -431,15 +441,30 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
   const tokens = g.metadata.get('tokenizer.ggml.tokens');
   const vocabSize = tokens?.type === 'ARRAY' ? tokens.value.length : embd.shape[0];
 
+  checkGgufKeys(g.metadata.keys(), arch, (k) => {
+    const v = g.metadata.get(k);
+    return v === undefined || v.type === 'ARRAY' ? undefined : typeof v.value === 'bigint' ? Number(v.value) : v.value;
+  }, source);
   const dim = req('embedding_length');
   const nHeads = req('attention.head_count');
+  const headDim = num('attention.key_length') ?? dim / nHeads;
+  // llama.cpp's converter writes Llama 3.x's rope_type llama3 as per-frequency divisors (LLM_TENSOR_ROPE_FREQS);
+  // elsewhere the tensor is unused here, and so an error naming it
+  const rf = arch === 'llama' ? byName.get('rope_freqs.weight') : undefined;
+  const scalingType = metaString(g, `${arch}.rope.scaling.type`, source);
+  const ropeScaling: LlamaConfig['ropeScaling'] = rf
+    ? { type: 'factors', factors: Array.from(tensorToFloat(rf, bytes, source)) }
+    : scalingType === 'linear'
+      ? { type: 'linear', factor: req('rope.scaling.factor') }
+      : undefined;
+  if (rf && scalingType !== undefined && scalingType !== 'none') throw new Error(`${source}: GGUF has both rope_freqs.weight and ${arch}.rope.scaling.type "${scalingType}"`);
   const config: LlamaConfig = {
     dim,
     hiddenDim: req('feed_forward_length'),
     nLayers: req('block_count'),
     nHeads,
     nKvHeads: num('attention.head_count_kv') ?? nHeads,
-    headDim: dim / nHeads,
+    headDim,
     vocabSize,
     seqLen: req('context_length'),
     normEps: num('attention.layer_norm_rms_epsilon') ?? 1e-5,
@@ -447,16 +472,17 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
     ropeStyle,
     // An output.weight identical to the embedding (as llama.cpp's llama2.c converter writes) is the tied classifier.
     sharedClassifier: !output || (output.type === embd.type && sameBytes(tensorBytes(output, bytes), tensorBytes(embd, bytes))),
+    ...(ropeScaling ? { ropeScaling } : {}),
   };
+  if (!Number.isInteger(headDim)) throw new Error(`${source}: GGUF ${arch}.embedding_length ${dim} is not a multiple of ${arch}.attention.head_count ${nHeads} (and no ${arch}.attention.key_length is given)`);
   validateConfig(config, source);
   const unsupported = (what: string) => { throw new Error(`${source}: GGUF ${what} is not supported`); };
-  const keyLen = num('attention.key_length');
-  if (keyLen !== undefined && keyLen !== config.headDim) unsupported(`${arch}.attention.key_length ${keyLen} (headDim is ${config.headDim})`);
+  const valueLen = num('attention.value_length');
+  if (valueLen !== undefined && valueLen !== headDim) unsupported(`${arch}.attention.value_length ${valueLen} other than the key length ${headDim}`);
+  const vocabKey = num('vocab_size');
+  if (vocabKey !== undefined && vocabKey !== vocabSize) throw new Error(`${source}: GGUF ${arch}.vocab_size ${vocabKey} disagrees with the ${vocabSize} tokens / embedding rows`);
   const ropeDims = num('rope.dimension_count');
   if (ropeDims !== undefined && ropeDims !== config.headDim) unsupported(`partial RoPE (${arch}.rope.dimension_count ${ropeDims} of headDim ${config.headDim})`);
-  const scaling = metaString(g, `${arch}.rope.scaling.type`, source);
-  if (scaling !== undefined && scaling !== 'none') unsupported(`RoPE scaling "${scaling}"`);
-  if (num('expert_count')) unsupported('mixture of experts');
 
   const used = new Set<string>();
   const take = (name: string, shape: number[]): Float32Array => {
@@ -468,7 +494,8 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
     used.add(name);
     return tensorToFloat(t, bytes, source);
   };
-  const { hiddenDim, nKvHeads, headDim } = config;
+  if (rf) used.add(rf.name);
+  const { hiddenDim, nKvHeads } = config;
   const q = nHeads * headDim;
   const kv = nKvHeads * headDim;
   const tokenEmbedding = take('token_embd.weight', [vocabSize, dim]);
@@ -485,6 +512,9 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
       w1: take(`${b}ffn_gate.weight`, [hiddenDim, dim]),
       w2: take(`${b}ffn_down.weight`, [dim, hiddenDim]),
       w3: take(`${b}ffn_up.weight`, [hiddenDim, dim]),
+      // llama.cpp reads Qwen2's biases when present (TENSOR_NOT_REQUIRED); all three or none
+      ...(arch === 'qwen2' && byName.has(`${b}attn_q.bias`) ? { bq: take(`${b}attn_q.bias`, [q]), bk: take(`${b}attn_k.bias`, [kv]), bv: take(`${b}attn_v.bias`, [kv]) } : {}),
+      ...(arch === 'qwen3' ? { qNorm: take(`${b}attn_q_norm.weight`, [headDim]), kNorm: take(`${b}attn_k_norm.weight`, [headDim]) } : {}),
     });
   }
   const finalNorm = take('output_norm.weight', [dim]);

@@ -10,7 +10,14 @@
 //   the pair in `tokenizer.ggml.merges` (lowest first, leftmost on ties).
 //
 // User-defined tokens are matched in the text before either algorithm, as llama.cpp does; control
-// tokens only when `encode(.., { special: true })`. Decoding is llama.cpp's token_to_piece without
+// tokens only when `encode(.., { special: true })`. BOS is put before a text (`encode(.., { bos:
+// true })`) only when the tokenizer adds one (`add_bos_token`; llama.cpp's default: true for SPM
+// and the Llama 3 pre-tokenizer, false for the other BPEs).
+//
+// A tokenizer.json (hf_tokenizer.ts) comes here as the same metadata plus `HfExtras`, for what
+// Hugging Face `tokenizers` does differently: a SentencePiece-style vocabulary merged by the rank of
+// its merges (not by piece score), added tokens matched leftmost-longest, an NFC normaliser, and a
+// Metaspace prefix only at the start of the text. Decoding is llama.cpp's token_to_piece without
 // special tokens (control and unknown tokens decode to nothing), with no clean-up of spaces, so
 // decode(encode(text)) is the text. Runs in browsers too.
 
@@ -22,6 +29,18 @@ export type { TextTokenizer };
 
 /** llama.cpp's LLAMA_TOKEN_TYPE_* (`tokenizer.ggml.token_type`). */
 export const TokenType = { undefined: 0, normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 } as const;
+
+/** How a tokenizer.json differs from llama.cpp's reading of the same metadata (see the file comment). */
+export interface HfExtras {
+  /** The merges as pairs. SentencePiece-style vocabulary ("llama"): merge the adjacent pair of lowest
+   * rank in them, as tokenizers' BPE does (characters not in the vocabulary become byte pieces
+   * first); "gpt2": instead of `tokenizer.ggml.merges`. */
+  merges?: readonly (readonly [string, string])[];
+  /** Unicode normalisation of the text between added tokens. */
+  normalize?: 'NFC';
+  /** The '▁' prefix only for text at the very start (Metaspace prepend_scheme "first"). */
+  prefixFirstOnly?: boolean;
+}
 
 // Pre-tokenizer regexes (llama-vocab.cpp, by `tokenizer.ggml.pre`). `\s` is written as the White_Space
 // class that llama.cpp's tables use (Python's \s), so JS's own \s (which adds U+FEFF) is never used.
@@ -41,6 +60,14 @@ const PRE_ALIASES: Record<string, string> = {
   'phi-2': 'gpt-2', mpt: 'gpt-2', olmo: 'gpt-2', jais: 'gpt-2', 'llama-v3': 'llama3', 'llama-bpe': 'llama3',
   'deepseek-r1-qwen': 'qwen2', stablelm2: 'qwen2', starcoder: 'smollm', refact: 'smollm',
 };
+
+// tokenizer.ggml.* keys read, or without effect on the ids of "llama" and "gpt2" vocabularies in
+// llama.cpp (remove_extra_whitespaces and precompiled_charsmap serve its UGM / T5 tokenizer). Any
+// *_token_id names a special token, which is added only by the flags read here.
+const TOKENIZER_KEYS = new Set([
+  'model', 'pre', 'tokens', 'scores', 'token_type', 'token_type_count', 'merges', 'add_bos_token', 'add_eos_token', 'add_sep_token',
+  'add_space_prefix', 'remove_extra_whitespaces', 'precompiled_charsmap',
+]);
 
 /** GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to U+0100 upwards. */
 const BYTE_TO_CHAR: string[] = [];
@@ -135,7 +162,52 @@ function mergeSymbols(symbols: string[], priority: (a: string, b: string) => num
   return out;
 }
 
+/** "left\0right" -> the rank of the pair's first merge. */
+function rankMap(merges: readonly (readonly [string, string])[]): Map<string, number> {
+  const ranks = new Map<string, number>();
+  for (let i = 0; i < merges.length; i++) {
+    const key = `${merges[i][0]}\0${merges[i][1]}`;
+    if (!ranks.has(key)) ranks.set(key, i);
+  }
+  return ranks;
+}
+
 type Fragment = string | number; // raw text, or a token matched as a special/user-defined token
+
+/** A trie of added-token texts (UTF-16 code units), for the longest one starting at a position. */
+class AddedTrie {
+  private readonly next: Map<number, number>[] = [new Map()]; // node -> code unit -> child node
+  private readonly ids: number[] = [-1]; // node -> the token ending there, or -1
+
+  add(text: string, id: number): void {
+    if (text.length === 0) return;
+    let node = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      let child = this.next[node].get(c);
+      if (child === undefined) {
+        child = this.next.length;
+        this.next.push(new Map());
+        this.ids.push(-1);
+        this.next[node].set(c, child);
+      }
+      node = child;
+    }
+    if (this.ids[node] < 0) this.ids[node] = id; // the first id of a duplicate text
+  }
+
+  longestAt(text: string, start: number): { id: number; length: number } | null {
+    let node = 0;
+    let best: { id: number; length: number } | null = null;
+    for (let i = start; i < text.length; i++) {
+      const child = this.next[node].get(text.charCodeAt(i));
+      if (child === undefined) break;
+      node = child;
+      if (this.ids[node] >= 0) best = { id: this.ids[node], length: i + 1 - start };
+    }
+    return best;
+  }
+}
 
 function arrayOf(meta: Map<string, GgufValue>, key: string, source: string): ArrayLike<unknown> | undefined {
   const v = meta.get(key);
@@ -163,14 +235,18 @@ export class GgufTokenizer implements TextTokenizer {
   readonly scores: Float32Array; // [vocabSize]
   readonly types: Int32Array; // [vocabSize] TokenType
   private readonly lookup = new Map<string, number>(); // piece -> id (the first id of a duplicate)
-  private readonly ranks = new Map<string, number>(); // "left\0right" -> merge rank (gpt2)
+  private readonly ranks: Map<string, number> = new Map(); // "left\0right" -> merge rank (gpt2)
   private readonly regexes: RegExp[] = [];
   private readonly ignoreMerges: boolean = false;
   private readonly byteIds = new Int32Array(256).fill(-1); // [256] the piece of each byte
   private readonly specials: number[]; // user-defined and control ids, longest text first
   private readonly wordCache = new Map<string, number[]>();
+  private readonly hf: HfExtras | undefined;
+  private readonly spmRanks: Map<string, number> | undefined; // "left\0right" -> rank (HfExtras.merges)
+  private readonly tries: (AddedTrie | undefined)[] = [undefined, undefined]; // [without, with control tokens] (hf)
 
-  private constructor(meta: Map<string, GgufValue>, source: string) {
+  private constructor(meta: Map<string, GgufValue>, source: string, hf?: HfExtras) {
+    this.hf = hf;
     const model = scalarOf(meta, 'tokenizer.ggml.model');
     if (model !== 'llama' && model !== 'gpt2') {
       throw new Error(`${source}: GGUF tokenizer model ${JSON.stringify(model)} is not supported (supported: llama, gpt2)`);
@@ -186,8 +262,10 @@ export class GgufTokenizer implements TextTokenizer {
     for (const [k, a] of [['scores', scores], ['token_type', types]] as const) {
       if (a && a.length < n) throw new Error(`${source}: GGUF tokenizer.ggml.${k} has ${a.length} entries for ${n} tokens`);
     }
-    this.scores = Float32Array.from({ length: n }, (_, i) => (scores ? Number(scores[i]) : 0));
-    this.types = Int32Array.from({ length: n }, (_, i) => (types ? Number(types[i]) : TokenType.normal));
+    this.scores = new Float32Array(n);
+    this.types = new Int32Array(n).fill(TokenType.normal);
+    for (let i = 0; scores && i < n; i++) this.scores[i] = Number(scores[i]);
+    for (let i = 0; types && i < n; i++) this.types[i] = Number(types[i]);
     for (let i = 0; i < n; i++) if (!this.lookup.has(this.pieces[i])) this.lookup.set(this.pieces[i], i);
 
     const id = (key: string, fallback: number) => {
@@ -203,26 +281,37 @@ export class GgufTokenizer implements TextTokenizer {
     this.bosId = id('bos_token_id', spm ? 1 : 11);
     this.eosId = id('eos_token_id', spm ? 2 : 11);
     this.unkId = id('unknown_token_id', spm ? 0 : -1);
-    this.addBos = flag('add_bos_token', spm);
+    const preName = scalarOf(meta, 'tokenizer.ggml.pre');
+    const pre = typeof preName === 'string' ? (PRE_ALIASES[preName] ?? preName) : 'gpt-2';
+    this.addBos = flag('add_bos_token', spm || pre === 'llama3');
     this.addEos = flag('add_eos_token', false);
+    for (const key of ['add_eos_token', 'add_sep_token']) {
+      if (flag(key, false)) throw new Error(`${source}: GGUF tokenizer.ggml.${key} true is not supported (EOS is appended on request only)`);
+    }
+    for (const key of meta.keys()) {
+      const name = key.startsWith('tokenizer.ggml.') ? key.slice('tokenizer.ggml.'.length) : undefined;
+      if (name !== undefined && !TOKENIZER_KEYS.has(name) && !name.endsWith('_token_id')) {
+        throw new Error(`${source}: GGUF metadata "${key}" is not supported (a tokenizer key this reader does not know may change the token ids)`);
+      }
+    }
     this.addSpacePrefix = spm && flag('add_space_prefix', true);
 
     if (spm) {
+      if (hf?.merges) this.spmRanks = rankMap(hf.merges);
       for (let b = 0; b < 256; b++) {
         const hex = `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
         this.byteIds[b] = this.lookup.get(hex) ?? (b < 0x80 ? (this.lookup.get(String.fromCharCode(b)) ?? -1) : -1);
       }
     } else {
       const merges = arrayOf(meta, 'tokenizer.ggml.merges', source);
-      if (!merges) throw new Error(`${source}: GGUF gpt2 tokenizer has no tokenizer.ggml.merges`);
-      for (let i = 0; i < merges.length; i++) {
-        const m = merges[i] as string;
+      if (hf?.merges) this.ranks = rankMap(hf.merges);
+      else if (!merges) throw new Error(`${source}: GGUF gpt2 tokenizer has no tokenizer.ggml.merges`);
+      for (let i = 0; !hf?.merges && i < merges!.length; i++) {
+        const m = merges![i] as string;
         const pos = m.indexOf(' ', 1);
         const key = pos < 0 ? '\0' : `${m.slice(0, pos)}\0${m.slice(pos + 1)}`;
         if (!this.ranks.has(key)) this.ranks.set(key, i);
       }
-      const preName = scalarOf(meta, 'tokenizer.ggml.pre');
-      const pre = typeof preName === 'string' ? (PRE_ALIASES[preName] ?? preName) : 'gpt-2';
       const spec = PRE_TOKENIZERS[pre];
       if (!spec) throw new Error(`${source}: GGUF pre-tokenizer "${String(preName)}" is not supported (supported: ${Object.keys(PRE_TOKENIZERS).join(', ')})`);
       this.regexes = spec.regexes.map((r) => new RegExp(r, 'gu'));
@@ -239,8 +328,9 @@ export class GgufTokenizer implements TextTokenizer {
     return new GgufTokenizer(g.metadata, source);
   }
 
-  static fromMetadata(metadata: Map<string, GgufValue>, source: string): GgufTokenizer {
-    return new GgufTokenizer(metadata, source);
+  /** The tokenizer of `tokenizer.ggml.*` metadata; `hf`: what a tokenizer.json adds (hf_tokenizer.ts). */
+  static fromMetadata(metadata: Map<string, GgufValue>, source: string, hf?: HfExtras): GgufTokenizer {
+    return new GgufTokenizer(metadata, source, hf);
   }
 
   /** The id of a piece as stored in the vocabulary, or -1. */
@@ -248,24 +338,32 @@ export class GgufTokenizer implements TextTokenizer {
     return this.lookup.get(piece) ?? -1;
   }
 
-  /** Tokens of `text`; `special: true` also matches control tokens such as "<|endoftext|>" in the text. */
+  /** Tokens of `text`: BOS first when `bos` and the tokenizer adds one (addBos), EOS last when `eos`;
+   * `special: true` also matches control tokens such as "<|endoftext|>" in the text. */
   encode(text: string, opts: EncodeOptions & { special?: boolean }): number[] {
     const out: number[] = [];
-    if (opts.bos) {
-      if (this.bosId < 0) throw new Error('tokenizer has no BOS token');
+    if (opts.bos && this.addBos) {
+      if (this.bosId < 0) throw new Error('tokenizer adds a BOS token but has none');
       out.push(this.bosId);
     }
     let prevSpecial = true;
-    for (const f of text.length > 0 ? this.partition(text, opts.special ?? false) : []) {
+    let first = true;
+    const special = opts.special ?? false;
+    for (const f of text.length > 0 ? (this.hf ? this.partitionHf(text, special) : this.partition(text, special)) : []) {
       if (typeof f === 'number') {
         out.push(f);
         prevSpecial = true;
-      } else if (this.model === 'llama') {
-        this.encodeSpm((this.addSpacePrefix && prevSpecial ? ' ' : '') + f, out);
-        prevSpecial = false;
       } else {
-        this.encodeBpe(f, out);
+        const t = this.hf?.normalize ? f.normalize(this.hf.normalize) : f;
+        if (this.model === 'llama') {
+          const prefix = this.addSpacePrefix && prevSpecial && (first || !this.hf?.prefixFirstOnly);
+          this.encodeSpm((prefix ? ' ' : '') + t, out);
+          prevSpecial = false;
+        } else {
+          this.encodeBpe(t, out);
+        }
       }
+      first = false;
     }
     if (opts.eos) {
       if (this.eosId < 0) throw new Error('tokenizer has no EOS token');
@@ -297,7 +395,37 @@ export class GgufTokenizer implements TextTokenizer {
     return frags;
   }
 
+  /** tokenizers' AddedVocabulary: cut the text at added tokens, leftmost first, the longest there. */
+  private partitionHf(text: string, withControl: boolean): Fragment[] {
+    const k = withControl ? 1 : 0;
+    let trie = this.tries[k];
+    if (!trie) {
+      trie = new AddedTrie();
+      for (const id of this.specials) if (withControl || this.types[id] !== TokenType.control) trie.add(this.pieces[id], id);
+      this.tries[k] = trie;
+    }
+    const out: Fragment[] = [];
+    let last = 0;
+    for (let i = 0; i < text.length; ) {
+      const m = trie.longestAt(text, i);
+      if (!m) {
+        i++;
+        continue;
+      }
+      if (i > last) out.push(text.slice(last, i));
+      out.push(m.id);
+      i += m.length;
+      last = i;
+    }
+    if (last < text.length) out.push(text.slice(last));
+    return out;
+  }
+
   private encodeSpm(text: string, out: number[]): void {
+    if (this.spmRanks) {
+      this.encodeSpmRanked(text, out);
+      return;
+    }
     const symbols = codePoints(text.replaceAll(' ', '\u2581'));
     const merged = mergeSymbols(symbols, (a, b) => {
       const id = this.lookup.get(a + b);
@@ -307,6 +435,22 @@ export class GgufTokenizer implements TextTokenizer {
       const id = this.lookup.get(s);
       if (id !== undefined) out.push(id);
       else for (const b of utf8Encoder.encode(s)) out.push(this.byteToken(b));
+    }
+  }
+
+  /** tokenizers' BPE over a SentencePiece-style vocabulary: characters (not in the vocabulary: their
+   * byte pieces), then merges by rank, leftmost on ties. */
+  private encodeSpmRanked(text: string, out: number[]): void {
+    const symbols: string[] = [];
+    for (const ch of codePoints(text.replaceAll(' ', '\u2581'))) {
+      if (this.lookup.has(ch)) symbols.push(ch);
+      else for (const b of utf8Encoder.encode(ch)) symbols.push(this.pieces[this.byteToken(b)]);
+    }
+    const ranks = this.spmRanks!;
+    for (const s of mergeSymbols(symbols, (a, b) => ranks.get(`${a}\0${b}`))) {
+      const id = this.lookup.get(s);
+      if (id === undefined) throw new Error(`tokenizer merged ${JSON.stringify(s)}, which is not in its vocabulary`);
+      out.push(id);
     }
   }
 
@@ -359,7 +503,8 @@ export class GgufTokenizer implements TextTokenizer {
   }
 
   /** The bytes `token` prints after `prev`: control, unknown and unused tokens print nothing, byte
-   * pieces their byte; with add_space_prefix, the leading space of the piece after BOS is dropped. */
+   * pieces their byte, user-defined ones their text (from a tokenizer.json, '▁' as ' ' for SPM);
+   * with add_space_prefix, the leading space of the piece after BOS is dropped. */
   decodeBytes(prev: number, token: number): Uint8Array {
     if (!Number.isInteger(token) || token < 0 || token >= this.vocabSize) {
       throw new Error(`token id ${token} is out of range [0, ${this.vocabSize})`);
@@ -368,7 +513,8 @@ export class GgufTokenizer implements TextTokenizer {
     const piece = this.pieces[token];
     // llama.cpp prints only normal, byte and user-defined tokens (special ones with special = true).
     if (type !== TokenType.normal && type !== TokenType.byte && type !== TokenType.userDefined) return new Uint8Array(0);
-    if (type === TokenType.userDefined) return utf8Encoder.encode(piece);
+    // tokenizers' decoders see added tokens too ('▁' -> ' '); llama.cpp prints them as they are.
+    if (type === TokenType.userDefined && !(this.hf && this.model === 'llama')) return utf8Encoder.encode(piece);
     if (type === TokenType.byte) {
       const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
       if (m) return Uint8Array.of(parseInt(m[1], 16));
@@ -382,7 +528,7 @@ export class GgufTokenizer implements TextTokenizer {
     for (const ch of piece) {
       const b = CHAR_TO_BYTE.get(ch);
       if (b !== undefined) bytes.push(b);
-      else bytes.push(...utf8Encoder.encode(ch));
+      else for (const u of utf8Encoder.encode(ch)) bytes.push(u);
     }
     return Uint8Array.from(bytes);
   }

@@ -12,7 +12,7 @@
 // Q4_0 identical except all-zero blocks, whose scale the C writes as -0 (0/-8) and gguf-py as +0.
 // (A compiler that fuses Q4_0's x * id + 8.5 into one FMA can differ in rare ties.) Runs in browsers too.
 
-import type { LlamaModelFile } from './config';
+import { ropeFrequencies, type LlamaModelFile } from './config';
 import {
   GGML_TYPES, GGUF_ARCHITECTURES, GGUF_DEFAULT_ALIGNMENT, GGUF_VALUE_TYPES, Q4_0_BLOCK, Q8_0_BLOCK, sameBytes, tensorBytes, tensorToFloat,
   type GgufArrayItems, type GgufFile, type GgufValue, type GgufValueType,
@@ -335,7 +335,8 @@ export function quantizeModelGguf(src: QuantizeSource, type: GgufWriteType): Uin
     const { config: c, weights: w } = src.model;
     meta = new Map(src.metadata);
     const given = meta.get('general.architecture');
-    const arch = given?.type === 'STRING' ? given.value : c.ropeStyle === 'adjacent' ? 'llama' : 'qwen2';
+    const qkNorm = w.layers.some((l) => l.qNorm);
+    const arch = given?.type === 'STRING' ? given.value : c.ropeStyle === 'adjacent' ? 'llama' : qkNorm ? 'qwen3' : 'qwen2';
     if (GGUF_ARCHITECTURES[arch] !== c.ropeStyle) throw new Error(`quantizeModelGguf: architecture "${arch}" does not use ${c.ropeStyle} RoPE`);
     const u32v = (value: number): GgufValue => ({ type: 'UINT32', value });
     const f32v = (value: number): GgufValue => ({ type: 'FLOAT32', value });
@@ -349,6 +350,18 @@ export function quantizeModelGguf(src: QuantizeSource, type: GgufWriteType): Uin
     meta.set(`${arch}.attention.layer_norm_rms_epsilon`, f32v(c.normEps));
     meta.set(`${arch}.rope.freq_base`, f32v(c.ropeTheta));
     meta.set(`${arch}.rope.dimension_count`, u32v(c.headDim));
+    // the families' extras (src/formats/gguf.ts reads them back; llama.cpp's names)
+    const biased = w.layers.some((l) => l.bq);
+    if ((biased && arch !== 'qwen2') || (qkNorm && arch !== 'qwen3')) throw new Error(`quantizeModelGguf: architecture "${arch}" has no ${biased ? 'q/k/v biases' : 'q/k norms'}`);
+    if (arch === 'qwen3') (meta.set(`${arch}.attention.key_length`, u32v(c.headDim)), meta.set(`${arch}.attention.value_length`, u32v(c.headDim)));
+    const rs = c.ropeScaling;
+    if (rs?.type === 'linear') (meta.set(`${arch}.rope.scaling.type`, { type: 'STRING', value: 'linear' }), meta.set(`${arch}.rope.scaling.factor`, f32v(rs.factor)));
+    if (rs && rs.type !== 'linear') {
+      if (arch !== 'llama') throw new Error(`quantizeModelGguf: ${rs.type} RoPE scaling is written as llama.cpp's rope_freqs, which only the llama architecture reads`);
+      const f = ropeFrequencies(c.headDim, c.ropeTheta);
+      const scaled = ropeFrequencies(c.headDim, c.ropeTheta, rs);
+      tensors.push({ name: 'rope_freqs.weight', shape: [c.headDim / 2], type: 'F32', data: Float32Array.from(f, (x, p) => x / scaled[p]) });
+    }
     const add = (name: string, shape: number[], data: Float32Array) => tensors.push({ name, shape, type: pick(name, shape), data });
     const q = c.nHeads * c.headDim;
     const kv = c.nKvHeads * c.headDim;
@@ -362,6 +375,8 @@ export function quantizeModelGguf(src: QuantizeSource, type: GgufWriteType): Uin
       add(`${b}attn_k.weight`, [kv, c.dim], l.wk);
       add(`${b}attn_v.weight`, [kv, c.dim], l.wv);
       add(`${b}attn_output.weight`, [c.dim, q], l.wo);
+      if (l.bq && l.bk && l.bv) (add(`${b}attn_q.bias`, [q], l.bq), add(`${b}attn_k.bias`, [kv], l.bk), add(`${b}attn_v.bias`, [kv], l.bv));
+      if (l.qNorm && l.kNorm) (add(`${b}attn_q_norm.weight`, [c.headDim], l.qNorm), add(`${b}attn_k_norm.weight`, [c.headDim], l.kNorm));
       add(`${b}ffn_norm.weight`, [c.dim], l.ffnNorm);
       add(`${b}ffn_gate.weight`, [c.hiddenDim, c.dim], l.w1);
       add(`${b}ffn_down.weight`, [c.dim, c.hiddenDim], l.w2);

@@ -2,12 +2,16 @@
 // model.safetensors, or shards listed by model.safetensors.index.json) and tokenizer.json, as a
 // LlamaModelFile with its tokenizer.
 //
-// Architectures with the Llama tensor layout: LlamaForCausalLM, MistralForCausalLM (full attention
-// up to the sliding window, which caps the context) and Qwen2ForCausalLM (only without its q/k/v
-// biases, which this engine has no place for: an error naming them). Tensors, [out, in] row-major:
+// Architectures with the Llama tensor layout: LlamaForCausalLM (Llama 2/3.x, SmolLM2; RoPE scaling
+// linear / llama3), MistralForCausalLM (full attention up to the sliding window, which caps the
+// context), Qwen2ForCausalLM (+ q/k/v biases) and Qwen3ForCausalLM (explicit head_dim, + per-head
+// q/k RMSNorm). Every config.json field is read, irrelevant or refused by name: ./hf_config.ts.
+// Tensors, [out, in] row-major:
 //   model.embed_tokens.weight                       [vocab, hidden]
 //   model.layers.N.input_layernorm.weight           [hidden]
 //   model.layers.N.self_attn.{q,k,v,o}_proj.weight  [heads*hd, hidden], [kv*hd, hidden] x 2, [hidden, heads*hd]
+//   model.layers.N.self_attn.{q,k,v}_proj.bias      [heads*hd], [kv*hd] x 2 (Qwen2)
+//   model.layers.N.self_attn.{q,k}_norm.weight      [hd] (Qwen3)
 //   model.layers.N.post_attention_layernorm.weight  [hidden]
 //   model.layers.N.mlp.{gate,up}_proj.weight        [intermediate, hidden]
 //   model.layers.N.mlp.down_proj.weight             [hidden, intermediate]
@@ -22,8 +26,10 @@
 // Every error is one line naming the source (and the tensor, field or file). Runs in browsers.
 
 import { validateConfig, type LayerWeights, type LlamaConfig } from './config';
+import { checkHfConfigFields, readHfRope } from './hf_config';
 import { hfTokenizer } from './hf_tokenizer';
 import type { ParsedModel } from './parse';
+import { hfRawTensors } from './raw_tensors';
 import { parseSafetensors, tensorToFloat32, type SafetensorsTensor } from './safetensors';
 
 export interface HfModelFiles {
@@ -31,6 +37,7 @@ export interface HfModelFiles {
   safetensors: { name: string; bytes: Uint8Array }[]; // model.safetensors, or the shards
   index?: string; // model.safetensors.index.json, when sharded
   tokenizerJson?: string; // tokenizer.json
+  tokenizerConfig?: string; // tokenizer_config.json (add_bos_token, bos_token ...), when present
 }
 
 /** Architectures read, by config.json `architectures[0]` (and `model_type` when that is absent). */
@@ -38,6 +45,7 @@ export const HF_ARCHITECTURES: Readonly<Record<string, string>> = {
   LlamaForCausalLM: 'llama',
   MistralForCausalLM: 'mistral',
   Qwen2ForCausalLM: 'qwen2',
+  Qwen3ForCausalLM: 'qwen3',
 };
 
 export interface HfConfig {
@@ -92,26 +100,22 @@ export function parseHfConfig(configJson: string, source: string): HfConfig {
   const nHeads = num('num_attention_heads', true);
   const maxPos = num('max_position_embeddings', true);
 
-  if (c.rope_scaling !== undefined && c.rope_scaling !== null) {
-    const s = c.rope_scaling as Json;
-    const kind = typeof s === 'object' ? (s.rope_type ?? s.type) : undefined;
-    if (kind !== 'default') throw err(`rope_scaling ${JSON.stringify(c.rope_scaling)} is not supported (only plain RoPE)`);
-  }
-  const act = c.hidden_act ?? c.hidden_activation;
-  if (act !== undefined && act !== 'silu') throw err(`hidden_act ${JSON.stringify(act)} is not supported (only "silu")`);
-  for (const flag of ['attention_bias', 'mlp_bias'] as const) {
-    if (c[flag] === true) throw err(`${flag} true is not supported (the Llama layout has no biases)`);
-  }
-  if (c.head_dim !== undefined && c.head_dim !== null && c.head_dim !== dim / nHeads) {
-    throw err(`head_dim ${JSON.stringify(c.head_dim)} is not hidden_size / num_attention_heads = ${dim / nHeads}`);
-  }
-  if (c.partial_rotary_factor !== undefined && c.partial_rotary_factor !== null && c.partial_rotary_factor !== 1) {
-    throw err(`partial_rotary_factor ${JSON.stringify(c.partial_rotary_factor)} is not supported`);
-  }
+  checkHfConfigFields(c, architecture, err);
+  const rope = readHfRope(c, err);
+  const headDim = num('head_dim', true, dim / nHeads);
+  if (!Number.isInteger(headDim)) throw err(`hidden_size ${dim} is not a multiple of num_attention_heads ${nHeads} (and no head_dim is given)`);
   // Sliding-window attention equals full attention over a context no longer than the window.
   let seqLen = maxPos;
   const window = c.sliding_window;
-  const windowed = architecture === 'Qwen2ForCausalLM' ? c.use_sliding_window === true : typeof window === 'number';
+  const layerTypes = c.layer_types;
+  if (layerTypes !== undefined && layerTypes !== null) {
+    if (!Array.isArray(layerTypes) || !layerTypes.every((t) => t === 'full_attention' || t === 'sliding_attention')) {
+      throw err(`layer_types ${JSON.stringify(layerTypes)} is not a list of "full_attention" / "sliding_attention"`);
+    }
+  }
+  const windowed = architecture === 'MistralForCausalLM'
+    ? typeof window === 'number'
+    : c.use_sliding_window === true || (Array.isArray(layerTypes) && layerTypes.includes('sliding_attention'));
   if (windowed && typeof window === 'number' && window > 0) seqLen = Math.min(seqLen, window);
 
   const config: LlamaConfig = {
@@ -120,15 +124,15 @@ export function parseHfConfig(configJson: string, source: string): HfConfig {
     nLayers: num('num_hidden_layers', true),
     nHeads,
     nKvHeads: num('num_key_value_heads', true, nHeads),
-    headDim: dim / nHeads,
+    headDim,
     vocabSize: num('vocab_size', true),
     seqLen,
     normEps: num('rms_norm_eps', false, 1e-6),
-    ropeTheta: num('rope_theta', false, 10000),
+    ropeTheta: rope.theta,
     ropeStyle: 'halfsplit',
     sharedClassifier: false, // decided by the tensors
+    ...(rope.scaling ? { ropeScaling: rope.scaling } : {}),
   };
-  if (!Number.isInteger(config.headDim)) throw err(`hidden_size ${dim} is not a multiple of num_attention_heads ${nHeads}`);
   validateConfig(config, `${source}: config.json`);
   const tie = c.tie_word_embeddings;
   if (tie !== undefined && typeof tie !== 'boolean') throw err(`field "tie_word_embeddings" = ${JSON.stringify(tie)} is not a boolean`);
@@ -203,15 +207,12 @@ export function parseHfModel(files: HfModelFiles, source: string): ParsedModel {
   const tensors = collectTensors(files, source);
   const where = files.safetensors.length === 1 ? files.safetensors[0].name : `${files.safetensors.length} shards`;
 
-  // Tensors the Llama layout has no place for, named before any conversion work.
-  const biases = [...tensors.keys()].filter((n) => /^model\.layers\.\d+\.self_attn\.[qkvo]_proj\.bias$/.test(n));
-  if (biases.length > 0) {
-    const list = biases.slice(0, 3).join(', ') + (biases.length > 3 ? `, ... (${biases.length} in all)` : '');
-    throw new Error(`${source}: ${hf.architecture} attention biases are not supported (the Llama layout has none): ${list}`);
-  }
+  // Tensors of the architecture's layout beyond the Llama one: Qwen2's q/k/v biases, Qwen3's q/k norms.
+  const biased = hf.architecture === 'Qwen2ForCausalLM';
+  const qkNorm = hf.architecture === 'Qwen3ForCausalLM';
   const used = new Set<string>();
   const ignorable = (n: string) => /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/.test(n);
-  const unused = [...tensors.keys()].filter((n) => !ignorable(n) && !isLlamaTensor(n, config.nLayers));
+  const unused = [...tensors.keys()].filter((n) => !ignorable(n) && !isLayoutTensor(n, config.nLayers, { biased, qkNorm }));
   if (unused.length > 0) {
     const list = unused.slice(0, 4).join(', ') + (unused.length > 4 ? `, ... (${unused.length} in all)` : '');
     throw new Error(`${source}: tensors not in the ${hf.architecture} layout of ${config.nLayers} layers: ${list}`);
@@ -248,6 +249,10 @@ export function parseHfModel(files: HfModelFiles, source: string): ParsedModel {
       w1: take(`${p}mlp.gate_proj.weight`, [hiddenDim, dim]),
       w2: take(`${p}mlp.down_proj.weight`, [dim, hiddenDim]),
       w3: take(`${p}mlp.up_proj.weight`, [hiddenDim, dim]),
+      ...(biased
+        ? { bq: take(`${p}self_attn.q_proj.bias`, [q]), bk: take(`${p}self_attn.k_proj.bias`, [kv]), bv: take(`${p}self_attn.v_proj.bias`, [kv]) }
+        : {}),
+      ...(qkNorm ? { qNorm: take(`${p}self_attn.q_norm.weight`, [headDim]), kNorm: take(`${p}self_attn.k_norm.weight`, [headDim]) } : {}),
     });
   }
   const finalNorm = take('model.norm.weight', [dim]);
@@ -264,13 +269,18 @@ export function parseHfModel(files: HfModelFiles, source: string): ParsedModel {
   const tokenizer =
     files.tokenizerJson === undefined
       ? undefined
-      : hfTokenizer(files.tokenizerJson, `${source}/tokenizer.json`, { bosTokenId: hf.bosTokenId, eosTokenId: hf.eosTokenId, vocabSize });
-  return { file: { config, weights: { tokenEmbedding, layers, finalNorm, classifier } }, format: 'hf', ...(tokenizer ? { tokenizer } : {}) };
+      : hfTokenizer(files.tokenizerJson, `${source}/tokenizer.json`, { tokenizerConfig: files.tokenizerConfig, bosTokenId: hf.bosTokenId, eosTokenId: hf.eosTokenId, vocabSize });
+  const raw = hfRawTensors(tensors); // F16 / BF16 matrices stay 16-bit on the GPU
+  return { file: { config, weights: { tokenEmbedding, layers, finalNorm, classifier } }, format: 'hf', raw, ...(tokenizer ? { tokenizer } : {}) };
 }
 
-/** A tensor name of the Llama layout (any layer below nLayers). */
-function isLlamaTensor(name: string, nLayers: number): boolean {
+/** A tensor name of the architecture's layout (any layer below nLayers). */
+function isLayoutTensor(name: string, nLayers: number, extra: { biased: boolean; qkNorm: boolean }): boolean {
   if (name === 'model.embed_tokens.weight' || name === 'model.norm.weight' || name === 'lm_head.weight') return true;
-  const m = /^model\.layers\.(\d+)\.(input_layernorm|post_attention_layernorm|self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)\.weight$/.exec(name);
-  return m !== null && Number(m[1]) < nLayers && String(Number(m[1])) === m[1];
+  const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
+  if (m === null || Number(m[1]) >= nLayers || String(Number(m[1])) !== m[1]) return false;
+  const t = m[2];
+  if (/^(input_layernorm|post_attention_layernorm|self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)\.weight$/.test(t)) return true;
+  if (extra.biased && /^self_attn\.[qkv]_proj\.bias$/.test(t)) return true;
+  return extra.qkNorm && /^self_attn\.[qk]_norm\.weight$/.test(t);
 }

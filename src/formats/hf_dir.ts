@@ -1,6 +1,6 @@
 // The layout of a Hugging Face model directory, over its file names: which files a model needs
 // (config.json; model.safetensors, or model.safetensors.index.json and the shards its weight_map
-// names; tokenizer.json when present) and, when one is missing, a one-line error that names the
+// names; tokenizer.json and tokenizer_config.json when present) and, when one is missing, a one-line error that names the
 // directory and what it should hold. Runtime-neutral: the CLI lists and reads a folder with node:fs
 // (src/cli/hf_dir.ts), the app a folder or files the user picked (src/worker/engine_worker.ts).
 import type { HfModelFiles } from './hf';
@@ -11,7 +11,7 @@ export const HF_INDEX = 'model.safetensors.index.json';
 export const HF_DIR_LAYOUT = `a Hugging Face model directory holds config.json, model.safetensors (or ${HF_INDEX} and its shards) and tokenizer.json`;
 
 /** The small JSON files planHfDir may read (the app reads these first, the weights after planning). */
-export const HF_TEXT_FILES: readonly string[] = ['config.json', HF_INDEX, 'tokenizer.json'];
+export const HF_TEXT_FILES: readonly string[] = ['config.json', HF_INDEX, 'tokenizer.json', 'tokenizer_config.json'];
 
 /** Checkpoint files of other formats that a directory may hold instead of safetensors. */
 const NOT_SAFETENSORS = ['pytorch_model.bin', 'pytorch_model.bin.index.json', 'consolidated.00.pth'];
@@ -20,6 +20,7 @@ export interface HfDirPlan {
   config: string; // config.json's text
   index?: string; // model.safetensors.index.json's text, when sharded
   tokenizerJson?: string; // tokenizer.json's text, when present
+  tokenizerConfig?: string; // tokenizer_config.json's text, when present with tokenizer.json
   safetensors: string[]; // the weight files to read: model.safetensors, or the shards (sorted)
 }
 
@@ -32,7 +33,9 @@ export function planHfDir(where: string, names: readonly string[], readText: (na
   const has = new Set(names);
   if (!has.has('config.json')) throw new Error(`${where}: no config.json (${HF_DIR_LAYOUT})`);
   const config = readText('config.json');
-  const tokenizer = has.has('tokenizer.json') ? { tokenizerJson: readText('tokenizer.json') } : {};
+  const tokenizer = has.has('tokenizer.json')
+    ? { tokenizerJson: readText('tokenizer.json'), ...(has.has('tokenizer_config.json') ? { tokenizerConfig: readText('tokenizer_config.json') } : {}) }
+    : {};
 
   if (has.has(HF_INDEX)) {
     const index = readText(HF_INDEX);
@@ -69,5 +72,6 @@ export function hfDirFiles(plan: HfDirPlan, weights: readonly Uint8Array[]): HfM
     safetensors: plan.safetensors.map((name, i) => ({ name, bytes: weights[i] })),
     ...(plan.index !== undefined ? { index: plan.index } : {}),
     ...(plan.tokenizerJson !== undefined ? { tokenizerJson: plan.tokenizerJson } : {}),
+    ...(plan.tokenizerConfig !== undefined ? { tokenizerConfig: plan.tokenizerConfig } : {}),
   };
 }

@@ -123,8 +123,11 @@ class MergeHeap {
 /** What generation, training and the CLI need from a tokenizer; `Tokenizer` (llama2.c) has it too. */
 export interface TextTokenizer {
   readonly vocabSize: number;
-  readonly bosId: number;
+  readonly bosId: number; // -1 when the tokenizer has none (Qwen)
   readonly eosId: number;
+  /** Whether `encode(.., { bos: true })` puts BOS first: the tokenizer adds one to a text (its
+   * post-processor / add_bos_token; llama2.c: always). */
+  readonly addBos: boolean;
   encode(text: string, opts: EncodeOptions): number[];
   /** The bytes that `token` prints when it follows `prev`. */
   decodeBytes(prev: number, token: number): Uint8Array;
@@ -149,13 +152,14 @@ export function decodeTokens(tok: Pick<TextTokenizer, 'decodeBytes'>, tokens: nu
 }
 
 export interface EncodeOptions {
-  bos: boolean; // prepend BOS (1)
-  eos: boolean; // append EOS (2)
+  bos: boolean; // begin as the model's input: BOS first when the tokenizer adds one (addBos)
+  eos: boolean; // append EOS
 }
 
 export class Tokenizer implements TextTokenizer {
   readonly bosId = 1;
   readonly eosId = 2;
+  readonly addBos = true;
   readonly vocabSize: number;
   readonly maxTokenLength: number;
   readonly pieces: Uint8Array[]; // [vocabSize] the bytes of each piece

@@ -6,7 +6,30 @@ export interface GpuOptions {
   /** A navigator.gpu-like object; default: navigator.gpu, or Dawn (npm `webgpu`) in Node. */
   gpu?: GPU;
   powerPreference?: GPUPowerPreference;
+  /**
+   * Buffer limits below the adapter's, to act as a smaller device (tests of split weights): the
+   * engine then splits and refuses as if the adapter had these limits.
+   */
+  capLimits?: Partial<Record<CappedLimit, number>>;
 }
+
+/** The limits that `capLimits` can lower. */
+export type CappedLimit = 'maxStorageBufferBindingSize' | 'maxBufferSize';
+
+// Every limit of GPUSupportedLimits (WebGPU spec), copied so that `capLimits` can lower some.
+const LIMIT_NAMES = [
+  'maxTextureDimension1D', 'maxTextureDimension2D', 'maxTextureDimension3D', 'maxTextureArrayLayers', 'maxBindGroups',
+  'maxBindGroupsPlusVertexBuffers', 'maxBindingsPerBindGroup', 'maxDynamicUniformBuffersPerPipelineLayout',
+  'maxDynamicStorageBuffersPerPipelineLayout', 'maxSampledTexturesPerShaderStage', 'maxSamplersPerShaderStage',
+  'maxStorageBuffersPerShaderStage', 'maxStorageTexturesPerShaderStage', 'maxUniformBuffersPerShaderStage',
+  'maxUniformBufferBindingSize', 'maxStorageBufferBindingSize', 'minUniformBufferOffsetAlignment', 'minStorageBufferOffsetAlignment',
+  'maxVertexBuffers', 'maxBufferSize', 'maxVertexAttributes', 'maxVertexBufferArrayStride', 'maxInterStageShaderVariables',
+  'maxColorAttachments', 'maxColorAttachmentBytesPerSample', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxComputeWorkgroupsPerDimension',
+] as const;
+
+/** The device's limits as the engine sees them: the adapter's, lowered where `capLimits` asks. */
+export type GpuLimits = Readonly<Record<(typeof LIMIT_NAMES)[number], number>>;
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
@@ -43,12 +66,19 @@ export class Gpu {
   readonly ledger = new MemoryLedger();
   private errors: string[] = [];
   lost: string | null = null;
+  readonly limits: GpuLimits;
 
   constructor(
     readonly device: GPUDevice,
     readonly adapterInfo: string,
     readonly features: Set<string>,
+    caps: Partial<Record<CappedLimit, number>> = {},
   ) {
+    const l = device.limits as unknown as Record<string, number>;
+    const limits: Record<string, number> = {};
+    for (const k of LIMIT_NAMES) if (typeof l[k] === 'number') limits[k] = l[k];
+    for (const [k, v] of Object.entries(caps)) if (v !== undefined) limits[k] = Math.min(limits[k], v);
+    this.limits = limits as GpuLimits;
     device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
       this.errors.push(msg);
@@ -57,10 +87,6 @@ export class Gpu {
     device.lost.then((info) => {
       this.lost = `GPU device lost (${info.reason}): ${info.message}`;
     });
-  }
-
-  get limits(): GPUSupportedLimits {
-    return this.device.limits;
   }
 
   /** Throws the first WebGPU error raised since the last check (validation, out-of-memory, loss). */
@@ -75,7 +101,7 @@ export class Gpu {
 
   /** Creates a buffer, recorded in the ledger; `label` names the tensor in every error. */
   createBuffer(label: string, bytes: number, usage: GPUBufferUsageFlags, category: MemoryCategory): GPUBuffer {
-    const lim = this.device.limits;
+    const lim = this.limits;
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     if (size > lim.maxBufferSize) {
       throw new Error(`tensor ${label} needs ${size} bytes, more than this adapter's maxBufferSize ${lim.maxBufferSize} (${this.adapterInfo})`);
@@ -150,5 +176,5 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     requiredLimits[k] = adapter.limits[k];
   }
   const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits });
-  return new Gpu(device, describeAdapter(adapter.info), new Set(features));
+  return new Gpu(device, describeAdapter(adapter.info), new Set(features), opts.capLimits);
 }

@@ -2,9 +2,11 @@
 // layout of its `Params` uniform come from wgsl_reflect, so the shader is the only place where
 // bindings and uniforms are declared. Callers bind buffers by name and pass params by name;
 // anything missing, extra or mistyped throws an error naming the kernel and the binding.
+// A dispatch's own Params live at an aligned offset of a shared uniform arena; a uniform whose
+// struct is a shared block (SHARED_BLOCKS, e.g. the ZO step's StepParams) is bound by name like
+// a storage buffer, so one small buffer written once can feed every dispatch that reads it.
 import { WgslReflect, ResourceType } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { Gpu } from './device';
-import type { Tensor } from './tensor';
 
 export type ParamValue = number | readonly number[];
 export type Params = Record<string, ParamValue>;
@@ -12,7 +14,18 @@ export type Params = Record<string, ParamValue>;
 interface Binding {
   name: string;
   binding: number;
-  kind: 'uniform' | 'read' | 'read_write';
+  kind: 'uniform' | 'block' | 'read' | 'read_write'; // uniform: the entry's own Params; block: a shared uniform block
+  block?: string; // kind block: its struct
+}
+
+/** Uniform structs that are shared blocks, written by their owner and bound by name. */
+export const SHARED_BLOCKS = new Set(['StepParams']);
+
+/** What a binding can be given: a tensor, or a shared uniform block. */
+export interface Bindable {
+  readonly buffer: GPUBuffer;
+  readonly label: string;
+  readonly block?: string; // a shared uniform block: its struct name
 }
 
 interface ParamField {
@@ -24,7 +37,7 @@ interface ParamField {
 
 const SCALARS = new Set(['u32', 'i32', 'f32']);
 
-function paramFields(kernel: string, members: { name: string; offset: number; type: { name: string; format?: { name: string } | null } }[]): ParamField[] {
+export function paramFields(kernel: string, members: { name: string; offset: number; type: { name: string; format?: { name: string } | null } }[]): ParamField[] {
   return members.map((m) => {
     const t = m.type.name;
     if (SCALARS.has(t)) return { name: m.name, offset: m.offset, scalar: t as ParamField['scalar'], count: 1 };
@@ -64,13 +77,58 @@ export function packParams(kernel: string, fields: ParamField[], size: number, p
   return buf;
 }
 
-/** One recorded launch: a bind group, its own uniform buffer and a grid. Built once, replayed. */
+/** A dispatch's Params: `size` bytes at `offset` of an arena chunk. */
+interface UniformSlot {
+  buffer: GPUBuffer;
+  offset: number;
+}
+
+/**
+ * The uniforms of every dispatch of a device: chunks of fixed slots at offsets aligned to
+ * minUniformBufferOffsetAlignment, instead of one buffer per dispatch. A destroyed dispatch
+ * returns its slot for reuse.
+ */
+export class UniformArena {
+  private static readonly arenas = new WeakMap<Gpu, UniformArena>();
+  static readonly SLOT_BYTES = 256; // >= every Params struct, and a multiple of the alignment
+  static readonly SLOTS_PER_CHUNK = 64;
+  readonly stride: number;
+  private readonly free: UniformSlot[] = [];
+  private chunks = 0;
+
+  private constructor(private readonly gpu: Gpu) {
+    const align = gpu.limits.minUniformBufferOffsetAlignment;
+    this.stride = Math.ceil(UniformArena.SLOT_BYTES / align) * align;
+  }
+
+  static of(gpu: Gpu): UniformArena {
+    let a = UniformArena.arenas.get(gpu);
+    if (!a) UniformArena.arenas.set(gpu, (a = new UniformArena(gpu)));
+    return a;
+  }
+
+  alloc(who: string, bytes: number): UniformSlot {
+    if (bytes > UniformArena.SLOT_BYTES) throw new Error(`${who}: Params of ${bytes} bytes exceed the uniform arena's slot of ${UniformArena.SLOT_BYTES} bytes`);
+    if (!this.free.length) {
+      const n = UniformArena.SLOTS_PER_CHUNK;
+      const buffer = this.gpu.createBuffer(`uniforms.arena.${this.chunks++}`, n * this.stride, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'uniforms');
+      for (let i = n - 1; i >= 0; i--) this.free.push({ buffer, offset: i * this.stride });
+    }
+    return this.free.pop()!;
+  }
+
+  release(slot: UniformSlot): void {
+    this.free.push(slot);
+  }
+}
+
+/** One recorded launch: a bind group, its Params slot in the arena and a grid. Built once, replayed. */
 export class Dispatch {
   constructor(
     readonly kernel: Kernel,
     readonly label: string,
     private readonly bindGroup: GPUBindGroup,
-    private readonly uniform: GPUBuffer | null,
+    private uniform: UniformSlot | null,
     public workgroups: [number, number, number],
     /** The params last written (for profilers: FLOPs and bytes are derived from them). */
     public params: Params | null,
@@ -79,12 +137,19 @@ export class Dispatch {
   /** Rewrites this dispatch's uniforms (e.g. the position during generation). */
   setParams(params: Params): void {
     if (!this.uniform) throw new Error(`kernel ${this.kernel.name} has no Params`);
-    this.kernel.gpu.device.queue.writeBuffer(this.uniform, 0, this.kernel.pack(params));
+    this.kernel.gpu.device.queue.writeBuffer(this.uniform.buffer, this.uniform.offset, this.kernel.pack(params));
     this.params = params;
   }
 
+  /** Rewrites some fields, keeping the others (for the wrappers' typed setters). */
+  update(fields: Params): void {
+    if (!this.params) throw new Error(`kernel ${this.kernel.name} has no Params`);
+    this.setParams({ ...this.params, ...fields });
+  }
+
   destroy(): void {
-    if (this.uniform) this.kernel.gpu.destroyBuffer(this.uniform);
+    if (this.uniform) UniformArena.of(this.kernel.gpu).release(this.uniform);
+    this.uniform = null;
   }
 
   encode(pass: GPUComputePassEncoder): void {
@@ -107,7 +172,8 @@ export class Kernel {
   ) {}
 
   /** Compiles `entry` of `source`; `file` names the shader in errors. */
-  static async create(gpu: Gpu, file: string, source: string, entry: string, overrides: Record<string, number> = {}): Promise<Kernel> {
+  /** `overrides` select a variant (and name it); `limits` are program-wide constants (not in the name). */
+  static async create(gpu: Gpu, file: string, source: string, entry: string, overrides: Record<string, number> = {}, limits: Record<string, number> = {}): Promise<Kernel> {
     const name = Object.keys(overrides).length ? `${entry}(${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(',')})` : entry;
     const reflect = new WgslReflect(source);
     const fn = reflect.entry.compute.find((f) => f.name === entry);
@@ -117,7 +183,9 @@ export class Kernel {
     let paramsSize = 0;
     for (const r of fn.resources) {
       if (r.group !== 0) throw new Error(`shader ${file}: binding ${r.name} must be in @group(0)`);
-      if (r.resourceType === ResourceType.Uniform) {
+      if (r.resourceType === ResourceType.Uniform && SHARED_BLOCKS.has(r.type?.name ?? '')) {
+        bindings.push({ name: r.name, binding: r.binding, kind: 'block', block: r.type!.name });
+      } else if (r.resourceType === ResourceType.Uniform) {
         if (fields.length) throw new Error(`shader ${file}: entry ${entry} binds more than one uniform`);
         fields = paramFields(name, r.members ?? []);
         paramsSize = Math.ceil(r.size / 16) * 16;
@@ -134,7 +202,7 @@ export class Kernel {
       entries: bindings.map((b) => ({
         binding: b.binding,
         visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: b.kind === 'uniform' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage' },
+        buffer: { type: b.kind === 'uniform' || b.kind === 'block' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage' },
       })),
     });
     dev.pushErrorScope('validation');
@@ -145,7 +213,7 @@ export class Kernel {
       pipeline = await dev.createComputePipelineAsync({
         label: name,
         layout: dev.createPipelineLayout({ label: name, bindGroupLayouts: [layout] }),
-        compute: { module, entryPoint: entry, constants: overrides },
+        compute: { module, entryPoint: entry, constants: { ...limits, ...overrides } },
       });
     } catch (e) {
       failure = (e as Error).message;
@@ -164,30 +232,39 @@ export class Kernel {
     return packParams(this.name, this.fields, this.paramsSize, params);
   }
 
-  /** Records a launch: binds `buffers` by name, fills a uniform buffer of its own with `params`. */
-  dispatch(label: string, buffers: Record<string, Tensor>, params: Params | null, workgroups: [number, number, number]): Dispatch {
+  /** Records a launch: binds `buffers` (tensors, shared blocks) by name, writes `params` to its arena slot. */
+  dispatch(label: string, buffers: Record<string, Bindable>, params: Params | null, workgroups: [number, number, number]): Dispatch {
     const lim = this.gpu.limits.maxComputeWorkgroupsPerDimension;
     if (workgroups.some((w) => !Number.isInteger(w) || w < 0 || w > lim)) {
       throw new Error(`kernel ${this.name} (${label}): grid [${workgroups}] exceeds maxComputeWorkgroupsPerDimension ${lim}`);
     }
     const entries: GPUBindGroupEntry[] = [];
     const given = new Set(Object.keys(buffers));
-    let uniform: GPUBuffer | null = null;
+    let uniform: UniformSlot | null = null;
     for (const b of this.bindings) {
       if (b.kind === 'uniform') {
         if (!params) throw new Error(`kernel ${this.name} (${label}): params missing`);
-        uniform = this.gpu.createBuffer(`${label}.params`, this.paramsSize, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'uniforms');
-        this.gpu.device.queue.writeBuffer(uniform, 0, this.pack(params));
-        entries.push({ binding: b.binding, resource: { buffer: uniform } });
+        const data = this.pack(params);
+        uniform = UniformArena.of(this.gpu).alloc(`kernel ${this.name} (${label})`, this.paramsSize);
+        this.gpu.device.queue.writeBuffer(uniform.buffer, uniform.offset, data);
+        entries.push({ binding: b.binding, resource: { buffer: uniform.buffer, offset: uniform.offset, size: this.paramsSize } });
         continue;
       }
       const t = buffers[b.name];
+      if (!t && uniform) UniformArena.of(this.gpu).release(uniform);
       if (!t) throw new Error(`kernel ${this.name} (${label}): binding ${b.name} not given (got ${[...given].join(', ') || 'none'})`);
       given.delete(b.name);
+      if (b.kind === 'block' ? t.block !== b.block : t.block !== undefined) {
+        if (uniform) UniformArena.of(this.gpu).release(uniform);
+        throw new Error(`kernel ${this.name} (${label}): binding ${b.name} takes ${b.block ? `a ${b.block} block` : 'a tensor'}, got ${t.label}`);
+      }
       entries.push({ binding: b.binding, resource: { buffer: t.buffer } });
     }
-    if (given.size) throw new Error(`kernel ${this.name} (${label}): unknown binding(s) ${[...given].join(', ')}`);
-    if (params && !uniform) throw new Error(`kernel ${this.name} (${label}): takes no params`);
+    const bad = given.size ? `unknown binding(s) ${[...given].join(', ')}` : params && !uniform ? 'takes no params' : '';
+    if (bad) {
+      if (uniform) UniformArena.of(this.gpu).release(uniform);
+      throw new Error(`kernel ${this.name} (${label}): ${bad}`);
+    }
     const bindGroup = this.gpu.device.createBindGroup({ label, layout: this.layout, entries });
     return new Dispatch(this, label, bindGroup, uniform, workgroups, params);
   }

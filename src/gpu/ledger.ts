@@ -9,11 +9,19 @@ export interface LedgerEntry {
   bytes: number;
 }
 
+/** A tensor larger than the device's buffer limits, held as `parts` buffers of its rows. */
+export interface SplitEntry {
+  label: string;
+  parts: number;
+  bytes: number;
+}
+
 export class MemoryLedger {
   private live = new Map<GPUBuffer, LedgerEntry>();
   private current = new Map<MemoryCategory, number>();
   private peak = new Map<MemoryCategory, number>();
   private peakTotal = 0;
+  private splitTensors: SplitEntry[] = [];
 
   add(buffer: GPUBuffer, entry: LedgerEntry): void {
     this.live.set(buffer, entry);
@@ -43,6 +51,17 @@ export class MemoryLedger {
       peak: Object.fromEntries(this.peak),
       peakTotal: this.peakTotal,
     };
+  }
+
+  /** Records that tensor `label` (`bytes` in all) was split across `parts` buffers. */
+  noteSplit(label: string, parts: number, bytes: number): void {
+    this.splitTensors.push({ label, parts, bytes });
+  }
+
+  /** Tensors split across buffers (the buffers themselves are entries, labelled `<label>.part<i>...`). */
+  splits(): SplitEntry[] {
+    const live = new Set([...this.live.values()].map((e) => e.label));
+    return this.splitTensors.filter((s) => [...live].some((l) => l.startsWith(`${s.label}.part`)));
   }
 
   /** Live buffers, largest first (for "what holds memory" diagnostics and tests). */

@@ -1,6 +1,6 @@
 // Kernel profiler: runs a recorded program (or a list of programs / ops) with a GPU timestamp
 // around every dispatch, and reports each dispatch's time, its counted FLOPs and bytes (from its
-// params, by kernel name: see COSTS), and per-kernel aggregates with the kernel's static
+// params, by the kernel's own formula: see COSTS), and per-kernel aggregates with the kernel's static
 // findings from wgsl_reflect's analyzePerformance.
 //
 // With `timestamp-query` each dispatch is encoded in a compute pass of its own whose
@@ -11,22 +11,29 @@
 import { WgslReflect, analyzePerformance, buildShaderCostTree, type FunctionInfo } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { Gpu } from './device';
 import { Dispatch, type Params } from './kernel';
-import { SHADERS, preprocess } from './kernels/registry';
+import { costs as attentionCosts } from './kernels/attention';
+import type { Cost, CostFn } from './kernels/cost';
+import { costs as gatherCosts } from './kernels/gather';
+import { costs as matmulCosts } from './kernels/matmul';
+import { costs as mploraCosts } from './kernels/mplora';
+import { SHADERS, preprocess, type EntryName } from './kernels/registry';
+import { costs as rmsnormCosts } from './kernels/rmsnorm';
+import { costs as rngFillCosts } from './kernels/rng_fill';
+import { costs as ropeCosts } from './kernels/rope';
+import { costs as swigluCosts } from './kernels/swiglu';
+import { costs as xentCosts } from './kernels/xent';
+import { costs as zoUpdateCosts } from './kernels/zo_update';
 import { Program, type Op } from './program';
 
-/** Counted work of one launch: useful float operations and compulsory bytes moved. */
-export interface Cost {
-  flops: number;
-  bytes: number;
-}
+export type { Cost } from './kernels/cost';
 
 export interface DispatchTiming {
   label: string; // the dispatch's label, e.g. `l0.q`
   kernel: string; // the kernel (entry point) name, e.g. `matmul_vec4`
   ns: number; // GPU time of this dispatch (median over repeats)
   workgroups: [number, number, number];
-  flops?: number; // counted float operations (when the kernel and its params are known)
-  bytes?: number; // compulsory bytes read + written
+  flops: number; // counted float operations (the wrapper's formula, from the params)
+  bytes: number; // compulsory bytes read + written
   gflops?: number; // flops / ns
   gbps?: number; // bytes / ns (GB/s)
 }
@@ -46,8 +53,8 @@ export interface KernelSummary {
   dispatches: number;
   ns: number; // sum over its dispatches
   share: number; // ns / total ns of the profile, 0..1
-  flops?: number;
-  bytes?: number;
+  flops: number;
+  bytes: number;
   gflops?: number;
   gbps?: number;
   staticCost?: number; // wgsl_reflect cost model: weighted ops per invocation (a model, not a measurement)
@@ -69,93 +76,38 @@ export interface ProfileOptions {
   findings?: boolean; // attach analyzePerformance findings (default true)
 }
 
-const u = (p: Params, k: string): number => {
-  const v = p[k];
-  if (typeof v !== 'number') throw new Error(`missing ${k}`);
-  return v;
-};
-
 /**
- * Work per launch by kernel name, from its Params. FLOPs count the float operations a straight
- * implementation needs (a multiply-add is 2; exp, division, rsqrt count 1); bytes count each
- * input read once and each output written once (the roofline's compulsory traffic).
+ * Every kernel's FLOP and byte formula, by entry name. The formulas live with their wrappers
+ * (src/gpu/kernels/<file>.ts, `costs`); the type makes the table name every entry of SHADERS.
  */
-export const COSTS: Record<string, (p: Params) => Cost> = {
-  matmul: (p) => matmulCost(p, 4),
-  matmul_vec4: (p) => matmulCost(p, 4),
-  // compressed weights (GGML block layouts): bytes per weight element incl. the block scales
-  matmul_f16: (p) => matmulCost(p, 2),
-  matmul_q8_0: (p) => matmulCost(p, 1 + 2 / 32),
-  matmul_q4_0: (p) => matmulCost(p, 0.5 + 2 / 32),
-  mplora(p) {
-    const [rows, out, r] = [u(p, 'rows'), u(p, 'outDim'), u(p, 'rank')];
-    return { flops: 2 * rows * out * r + 2 * rows * out, bytes: 4 * (rows * r + out * r + 2 * rows * out) };
-  },
-  rmsnorm(p) {
-    const [rows, w] = [u(p, 'rows'), u(p, 'width')];
-    return { flops: 4 * rows * w, bytes: 4 * (2 * rows * w + w) };
-  },
-  rope(p) {
-    const n = u(p, 'rows') * u(p, 'nHeads') * u(p, 'headDim');
-    return { flops: 3 * n, bytes: 4 * (2 * n + n) };
-  },
-  attention(p) {
-    const [rows, T, nH, nKv, hd] = [u(p, 'rows'), u(p, 'T'), u(p, 'nHeads'), u(p, 'nKvHeads'), u(p, 'headDim')];
-    const pos0 = typeof p.pos0 === 'number' ? p.pos0 : 0;
-    const seqs = rows / T;
-    const pairs = seqs * (T * pos0 + (T * (T + 1)) / 2); // (query, key) pairs under the causal mask
-    const keys = seqs * (pos0 + T);
-    return { flops: nH * pairs * (4 * hd + 6), bytes: 4 * (2 * rows * nH * hd + 2 * keys * nKv * hd) };
-  },
-  swiglu(p) {
-    const n = u(p, 'n');
-    return { flops: 5 * n, bytes: 12 * n };
-  },
-  gather(p) {
-    const [rows, w] = [u(p, 'rows'), u(p, 'width')];
-    return { flops: 0, bytes: 4 * (2 * rows * w + rows) };
-  },
-  xent(p) {
-    const [n, v] = [u(p, 'nSel'), u(p, 'vocab')];
-    return { flops: 4 * n * v, bytes: 4 * (n * v + 2 * n) };
-  },
-  slot_loss(p) {
-    const n = u(p, 'nSel');
-    return { flops: 2 * n, bytes: 4 * 3 * n };
-  },
-  zo_grad(p) {
-    const q = u(p, 'q');
-    return { flops: 3 * q, bytes: 4 * (3 * q + 1) };
-  },
-  zo_update(p) {
-    const [n, q] = [u(p, 'n'), u(p, 'q')];
-    return { flops: n * (2 * q + 2), bytes: 4 * (2 * n + q + 1) };
-  },
-  rng_fill(p) {
-    return { flops: 0, bytes: 4 * u(p, 'n') };
-  },
+export const COSTS: Record<EntryName, CostFn> = {
+  ...attentionCosts,
+  ...gatherCosts,
+  ...matmulCosts,
+  ...mploraCosts,
+  ...rmsnormCosts,
+  ...rngFillCosts,
+  ...ropeCosts,
+  ...swigluCosts,
+  ...xentCosts,
+  ...zoUpdateCosts,
 };
-
-/** y [M, N] (+)= x [M, K] W^T with W's elements taking `wBytes` each. */
-function matmulCost(p: Params, wBytes: number): Cost {
-  const [M, N, K] = [u(p, 'M'), u(p, 'N'), u(p, 'K')];
-  const acc = p.accumulate === 1 ? 1 : 0;
-  return { flops: 2 * M * N * K + acc * M * N, bytes: 4 * (M * K + (1 + acc) * M * N) + wBytes * N * K };
-}
 
 /** The kernel's entry name without override values: `matmul(TILE=16)` -> `matmul`. */
 export function entryName(kernel: string): string {
   return kernel.replace(/\(.*$/, '');
 }
 
-/** Counted FLOPs and bytes of a launch, or undefined when the kernel or a param is unknown. */
-export function dispatchCost(kernel: string, params: Params | undefined): Cost | undefined {
-  const f = COSTS[entryName(kernel)];
-  if (!f || !params) return undefined;
+/** Counted FLOPs and bytes of a launch; a kernel without a formula, or a param it lacks, is an error. */
+export function dispatchCost(kernel: string, params: Params | null | undefined): Cost {
+  const entry = entryName(kernel);
+  const f = Object.hasOwn(COSTS, entry) ? COSTS[entry as EntryName] : undefined;
+  if (!f) throw new Error(`profile: kernel ${kernel} has no cost formula (add it to \`costs\` in its wrapper, src/gpu/kernels/)`);
+  if (!params) throw new Error(`profile: kernel ${kernel} was dispatched without params to count its cost from`);
   try {
     return f(params);
-  } catch {
-    return undefined;
+  } catch (e) {
+    throw new Error(`profile: cost of kernel ${kernel}: ${(e as Error).message}`);
   }
 }
 
@@ -172,7 +124,7 @@ export function staticAnalysis(kernel: string): StaticInfo | null {
   const entry = entryName(kernel);
   if (staticCache.has(entry)) return staticCache.get(entry)!;
   let info: StaticInfo | null = null;
-  const hit = Object.entries(SHADERS).find(([, [, entries]]) => entries.includes(entry));
+  const hit = Object.entries(SHADERS).find(([, [, entries]]) => (entries as readonly string[]).includes(entry));
   if (hit) {
     const file = `shaders/${hit[0]}.wgsl`;
     try {
@@ -237,13 +189,9 @@ export class Profiler {
     this.gpu.throwIfFailed('profile');
     const rows: DispatchTiming[] = dispatches.map((d, i) => {
       const ns = median(samples[i]);
-      const row: DispatchTiming = { label: d.label, kernel: d.kernel.name, ns, workgroups: [...d.workgroups] };
-      const c = dispatchCost(d.kernel.name, d.params ?? undefined);
-      if (c) {
-        row.flops = c.flops;
-        row.bytes = c.bytes;
-        if (ns > 0) (row.gflops = c.flops / ns), (row.gbps = c.bytes / ns);
-      }
+      const c = dispatchCost(d.kernel.name, d.params);
+      const row: DispatchTiming = { label: d.label, kernel: d.kernel.name, ns, workgroups: [...d.workgroups], ...c };
+      if (ns > 0) (row.gflops = c.flops / ns), (row.gbps = c.bytes / ns);
       return row;
     });
     return {
@@ -328,23 +276,22 @@ export class Profiler {
 /** Per-kernel totals, largest time share first. */
 export function summarise(rows: readonly DispatchTiming[], findings = true): KernelSummary[] {
   const total = rows.reduce((s, r) => s + r.ns, 0);
-  const by = new Map<string, KernelSummary & { unknownCost: boolean }>();
+  const by = new Map<string, KernelSummary>();
   for (const r of rows) {
     let k = by.get(r.kernel);
     if (!k) {
-      k = { kernel: r.kernel, dispatches: 0, ns: 0, share: 0, flops: 0, bytes: 0, findings: [], unknownCost: false };
+      k = { kernel: r.kernel, dispatches: 0, ns: 0, share: 0, flops: 0, bytes: 0, findings: [] };
       by.set(r.kernel, k);
     }
     k.dispatches++;
     k.ns += r.ns;
-    if (r.flops === undefined || r.bytes === undefined) k.unknownCost = true;
-    else (k.flops! += r.flops), (k.bytes! += r.bytes);
+    k.flops += r.flops;
+    k.bytes += r.bytes;
   }
   return [...by.values()]
-    .map(({ unknownCost, ...k }) => {
+    .map((k) => {
       k.share = total > 0 ? k.ns / total : 0;
-      if (unknownCost) (delete k.flops, delete k.bytes);
-      else if (k.ns > 0) (k.gflops = k.flops! / k.ns), (k.gbps = k.bytes! / k.ns);
+      if (k.ns > 0) (k.gflops = k.flops / k.ns), (k.gbps = k.bytes / k.ns);
       if (findings) {
         const s = staticAnalysis(k.kernel);
         if (s) (k.file = s.file), (k.findings = s.findings), (k.staticCost = s.staticCost);

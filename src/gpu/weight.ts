@@ -1,18 +1,52 @@
-// Weight matrices on the GPU in the form they were stored: f32, or compressed (f16, ggml Q8_0 /
-// Q4_0) and dequantised in registers by the matmul. Frozen base weights can stay quantised:
-// ZO fine-tuning only ever trains the LoRA B matrices.
+// Weight matrices on the GPU in the form they were stored: f32, or compressed (f16, bf16, ggml's Q8_0,
+// Q4_0, Q4_1, Q5_0, Q5_1 and K-quant blocks) and dequantised in registers by the matmul and the
+// embedding gather (shaders/quant_blocks.wgsl). Frozen base weights can stay quantised: ZO
+// fine-tuning only ever trains the LoRA B matrices.
+//
+// A weight larger than the device's maxStorageBufferBindingSize (or maxBufferSize) is split by rows
+// into blocks that each fit, uploaded to buffers of their own (a SplitWeight); the kernels' wrappers
+// run one dispatch per block, so the forward pass never sees the split.
 import type { Gpu } from './device';
 import { tensor, type Tensor } from './tensor';
 
-export type CompressedType = 'f16' | 'q8_0' | 'q4_0';
+/** Layouts of shaders/quant_blocks.wgsl; 'f32' only as the blocks of a split f32 matrix. */
+export type WeightLayout = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q2_k' | 'q3_k' | 'q4_k' | 'q5_k' | 'q6_k';
+export type CompressedType = Exclude<WeightLayout, 'f32'>;
 
-/** A [N, K] weight in a compressed layout: `quants` words and, for q8_0 / q4_0, f16 block scales. */
+/**
+ * Per layout: values and file bytes per block, and `scaleAt`, the byte of the block's f16 scale when
+ * the block is not a whole number of words (that scale goes to a separate array, the rest of the
+ * block to the words array, so both are word-aligned and the footprint is the file's).
+ */
+export const LAYOUTS: Readonly<Record<WeightLayout, { elements: number; bytes: number; scaleAt?: number }>> = {
+  f32: { elements: 1, bytes: 4 },
+  f16: { elements: 2, bytes: 4 }, // two values per word (K even)
+  bf16: { elements: 2, bytes: 4 }, // two values per word, each the high half of an f32
+  q8_0: { elements: 32, bytes: 34, scaleAt: 0 },
+  q4_0: { elements: 32, bytes: 18, scaleAt: 0 },
+  q4_1: { elements: 32, bytes: 20 },
+  q5_0: { elements: 32, bytes: 22, scaleAt: 0 },
+  q5_1: { elements: 32, bytes: 24 },
+  q2_k: { elements: 256, bytes: 84 },
+  q3_k: { elements: 256, bytes: 110, scaleAt: 108 },
+  q4_k: { elements: 256, bytes: 144 },
+  q5_k: { elements: 256, bytes: 176 },
+  q6_k: { elements: 256, bytes: 210, scaleAt: 208 },
+};
+
+/** The GPU layout of a ggml tensor type, if the kernels read it compressed. */
+export function layoutOfGgml(type: string): CompressedType | undefined {
+  const t = type.toLowerCase();
+  return t !== 'f32' && Object.hasOwn(LAYOUTS, t) ? (t as CompressedType) : undefined;
+}
+
+/** A [N, K] weight (or a row block of one) in a layout: `quants` words and, where the layout has them, f16 block scales. */
 export class CompressedWeight {
   constructor(
-    readonly type: CompressedType,
+    readonly type: WeightLayout,
     readonly label: string,
     readonly shape: readonly [number, number],
-    readonly quants: Tensor, // u32 words (see shaders/matmul_quant.wgsl)
+    readonly quants: Tensor, // u32 words (see shaders/quant_blocks.wgsl)
     readonly scales: Tensor | null, // u32: two f16 block scales per word
   ) {}
 
@@ -26,40 +60,123 @@ export class CompressedWeight {
   }
 }
 
-export type Weight = Tensor | CompressedWeight;
+/** A [N, K] weight split by rows across buffers: part i holds rows row0 .. row0 + its N - 1. */
+export class SplitWeight {
+  constructor(
+    readonly label: string,
+    readonly shape: readonly [number, number],
+    readonly parts: readonly { row0: number; weight: CompressedWeight }[],
+  ) {}
 
-const BLOCK = { q8_0: { bytes: 34, quant: 32 }, q4_0: { bytes: 18, quant: 16 } } as const;
+  get type(): WeightLayout {
+    return this.parts[0].weight.type;
+  }
+
+  get bytes(): number {
+    return this.parts.reduce((s, p) => s + p.weight.bytes, 0);
+  }
+
+  destroy(): void {
+    for (const p of this.parts) p.weight.destroy();
+  }
+}
+
+export type Weight = Tensor | CompressedWeight | SplitWeight;
 
 function words(bytes: Uint8Array): Uint32Array {
+  if (bytes.byteOffset % 4 === 0 && bytes.length % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
   const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
   padded.set(bytes);
   return new Uint32Array(padded.buffer);
 }
 
-/**
- * Uploads a weight from its stored bytes: F16 as is; Q8_0 / Q4_0 blocks ({f16 d, quants}) split
- * into a quants array and a scales array, so both are word-aligned. Footprint = the file's.
- */
-export function uploadCompressed(gpu: Gpu, label: string, type: CompressedType, shape: [number, number], bytes: Uint8Array): CompressedWeight {
+/** Bytes on the GPU of `rows` rows of K values in `layout`: [words, scales]. */
+function rowBytes(layout: WeightLayout, rows: number, K: number): [number, number] {
+  const b = LAYOUTS[layout];
+  const blocks = (rows * K) / b.elements;
+  if (b.scaleAt === undefined) return [blocks * b.bytes, 0];
+  return [blocks * (b.bytes - 2), Math.ceil(blocks / 2) * 4];
+}
+
+/** One buffer's worth of rows: uploads rows of `bytes` (the file's blocks) in the GPU layout. */
+function uploadRows(gpu: Gpu, label: string, layout: WeightLayout, shape: [number, number], bytes: Uint8Array): CompressedWeight {
   const [N, K] = shape;
-  if (type === 'f16') {
-    if (K % 4 !== 0) throw new Error(`weight ${label}: f16 rows of ${K} are not a multiple of 4`);
-    if (bytes.length !== N * K * 2) throw new Error(`weight ${label}: ${bytes.length} bytes, f16 [${N}, ${K}] needs ${N * K * 2}`);
-    const q = tensor(gpu, `${label}.f16`, [N, K / 2], 'weights', { dtype: 'u32', data: words(bytes) });
-    return new CompressedWeight(type, label, shape, q, null);
+  const b = LAYOUTS[layout];
+  const blocks = (N * K) / b.elements;
+  if (b.scaleAt === undefined) {
+    const q = tensor(gpu, `${label}.${layout}`, [bytes.length / 4], 'weights', { dtype: 'u32', data: words(bytes) });
+    return new CompressedWeight(layout, label, shape, q, null);
   }
-  const b = BLOCK[type];
-  if (K % 32 !== 0) throw new Error(`weight ${label}: ${type} rows of ${K} are not a multiple of 32`);
-  const blocks = (N * K) / 32;
-  if (bytes.length !== blocks * b.bytes) throw new Error(`weight ${label}: ${bytes.length} bytes, ${type} [${N}, ${K}] needs ${blocks * b.bytes}`);
-  const quants = new Uint8Array(blocks * b.quant);
+  const body = b.bytes - 2;
+  const quants = new Uint8Array(blocks * body);
   const scales = new Uint16Array(blocks + (blocks % 2));
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const at = b.scaleAt;
   for (let i = 0; i < blocks; i++) {
-    scales[i] = view.getUint16(i * b.bytes, true);
-    quants.set(bytes.subarray(i * b.bytes + 2, (i + 1) * b.bytes), i * b.quant);
+    const o = i * b.bytes;
+    scales[i] = bytes[o + at] | (bytes[o + at + 1] << 8);
+    quants.set(bytes.subarray(o, o + at), i * body);
+    quants.set(bytes.subarray(o + at + 2, o + b.bytes), i * body + at);
   }
-  const q = tensor(gpu, `${label}.${type}`, [(blocks * b.quant) / 4], 'weights', { dtype: 'u32', data: words(quants) });
+  const q = tensor(gpu, `${label}.${layout}`, [quants.length / 4], 'weights', { dtype: 'u32', data: words(quants) });
   const s = tensor(gpu, `${label}.scales`, [scales.length / 2], 'weights', { dtype: 'u32', data: new Uint32Array(scales.buffer) });
-  return new CompressedWeight(type, label, shape, q, s);
+  return new CompressedWeight(layout, label, shape, q, s);
+}
+
+/** Rows per block so that each block's buffers fit the device (a multiple of 4 rows), or 0 if one row does not fit. */
+export function rowsPerBuffer(gpu: Gpu, layout: WeightLayout, K: number): number {
+  const lim = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+  const [q] = rowBytes(layout, 4, K);
+  const [, s] = rowBytes(layout, 8, K); // scales: at most 2 bytes per block, rounded up per pair
+  return Math.floor(lim / Math.max(q, s * 2)) * 4;
+}
+
+/**
+ * Uploads a [N, K] weight from its stored bytes (the file's blocks, rows in order): F16 as is; the
+ * block layouts as LAYOUTS says; 'f32' (split matrices only) as is. A weight beyond the device's
+ * buffer limits is split by rows (see SplitWeight) and noted in the ledger; one whose single row
+ * block cannot fit names the tensor, its size and the limit.
+ */
+export function uploadWeight(gpu: Gpu, label: string, type: WeightLayout, shape: [number, number], bytes: Uint8Array): CompressedWeight | SplitWeight {
+  const [N, K] = shape;
+  const b = LAYOUTS[type];
+  if (type === 'f16' || type === 'bf16' || type === 'f32') {
+    if (K % 4 !== 0) throw new Error(`weight ${label}: ${type} rows of ${K} are not a multiple of 4`);
+  } else if (K % b.elements !== 0) {
+    throw new Error(`weight ${label}: ${type} rows of ${K} are not a multiple of its ${b.elements}-value blocks`);
+  }
+  const fileRow = (K / b.elements) * b.bytes;
+  if (bytes.length !== N * fileRow) throw new Error(`weight ${label}: ${bytes.length} bytes, ${type} [${N}, ${K}] needs ${N * fileRow}`);
+  const [q, s] = rowBytes(type, N, K);
+  const lim = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+  if (Math.max(q, s) <= lim) return uploadRows(gpu, label, type, shape, bytes);
+  const per = rowsPerBuffer(gpu, type, K);
+  if (per < 4) {
+    throw new Error(`weight ${label} [${N}, ${K}] ${type}: ${q + s} bytes, and even 4 of its rows (${rowBytes(type, 4, K)[0]} bytes) exceed this device's buffer limit of ${lim} bytes`);
+  }
+  const parts: { row0: number; weight: CompressedWeight }[] = [];
+  for (let row0 = 0; row0 < N; row0 += per) {
+    const rows = Math.min(per, N - row0);
+    const name = `${label}.part${parts.length}`;
+    parts.push({ row0, weight: uploadRows(gpu, name, type, [rows, K], bytes.subarray(row0 * fileRow, (row0 + rows) * fileRow)) });
+  }
+  gpu.ledger.noteSplit(label, parts.length, q + s);
+  return new SplitWeight(label, shape, parts);
+}
+
+/** uploadWeight of a weight that must fit one set of buffers (no split: a weight beyond the limits is an error naming it). */
+export function uploadCompressed(gpu: Gpu, label: string, type: WeightLayout, shape: [number, number], bytes: Uint8Array): CompressedWeight {
+  const w = uploadWeight(gpu, label, type, shape, bytes);
+  if (w instanceof SplitWeight) {
+    w.destroy();
+    throw new Error(`weight ${label} [${shape}] ${type}: ${w.bytes} bytes exceed this device's buffer limit; upload it with uploadWeight to split it`);
+  }
+  return w;
+}
+
+/** Uploads an f32 [N, K] weight: one tensor, or row blocks (SplitWeight) when it exceeds the device's buffer limits. */
+export function uploadF32(gpu: Gpu, label: string, shape: number[], data: Float32Array): Tensor | SplitWeight {
+  const bytes = data.length * 4;
+  const lim = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+  if (bytes <= lim || shape.length !== 2) return tensor(gpu, label, shape, 'weights', { data });
+  return uploadWeight(gpu, label, 'f32', shape as [number, number], new Uint8Array(data.buffer, data.byteOffset, data.byteLength)) as SplitWeight;
 }

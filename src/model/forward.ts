@@ -3,17 +3,18 @@
 // the pass handles T new tokens per sequence at positions pos0 .. pos0 + T - 1 (generation);
 // without one it handles a whole sequence from position 0 (scoring, training).
 import { attention, type AttentionShape } from '../gpu/kernels/attention';
-import { gather } from '../gpu/kernels/gather';
-import { matmul } from '../gpu/kernels/matmul';
-import { rmsnorm } from '../gpu/kernels/rmsnorm';
+import { gather, gatherRows, gatherWeight } from '../gpu/kernels/gather';
+import { matmulWeight, setMatmulRows } from '../gpu/kernels/matmul';
+import { rmsnorm, rmsnormRows } from '../gpu/kernels/rmsnorm';
 import { rope, ropeParams, type RopeShape } from '../gpu/kernels/rope';
 import { swiglu } from '../gpu/kernels/swiglu';
 import { attentionParams } from '../gpu/kernels/attention';
 import { grid1d, type Dispatch } from '../gpu/kernel';
-import { checkSlots, mplora, mploraParams, type MploraShape, type Perturbation } from '../gpu/kernels/mplora';
+import { mplora, type MploraShape } from '../gpu/kernels/mplora';
+import { StepBlock } from '../gpu/step_block';
 import type { LinearAdapters, Target } from './targets';
 import { CopyRows, Program } from '../gpu/program';
-import { tensor, type Tensor } from '../gpu/tensor';
+import { Tensor, tensor } from '../gpu/tensor';
 import type { Weight } from '../gpu/weight';
 import type { Model } from './model';
 
@@ -48,10 +49,10 @@ export interface ForwardShape {
   cache?: KvCache; // generation: attend to cached positions too
   lora?: LinearAdapters; // adapters on the target linears (MP-LoRA)
   slots?: number; // P: perturbation slots; the B sequences are P slots of B / P (slot-major)
+  q?: number; // queries of the perturbations (slot g uses query g % q); default 1
+  /** The ZO step's uniforms (seed, slot base, eps); default: a block of the pass's own, eps 0 (plain LoRA). */
+  step?: StepBlock;
 }
-
-/** No perturbation: plain LoRA (evaluation, generation with an adapter). */
-export const NO_PERTURBATION: Perturbation = { slotBase: 0, q: 1, eps: 0, seed: 0 };
 
 /** Activations of one pass; every buffer is allocated once for the shape. */
 interface RunState {
@@ -72,6 +73,9 @@ interface RunState {
   xsn: Tensor; // [nSelect, dim] after the final norm
   logits: Tensor; // [nSelect, vocabSize]
   ax: Tensor | null; // [rows, rank] x A^T of the current LoRA target
+  qn: Tensor | null; // [rows, nHeads * headDim] q after its per-head RMSNorm (Qwen3)
+  kn: Tensor | null; // [rows, kvDim] k after its per-head RMSNorm
+  zeros: Tensor | null; // [rows] u32 zeros: every row gathers the one bias row (Qwen2)
 }
 
 export class ForwardPass {
@@ -81,10 +85,12 @@ export class ForwardPass {
   private pos0 = 0;
   private readonly positional: { d: Dispatch; kind: 'rope' | 'attention'; shape: RopeShape | AttentionShape; stride: number }[] = [];
   private readonly cacheCopies: CopyRows[] = [];
-  private readonly loraDispatches: { d: Dispatch; outDim: number; shape: MploraShape }[] = [];
-  private readonly head: { gather: Dispatch; norm: Dispatch; matmul: Dispatch };
+  private readonly head: { gather: Dispatch; norm: Dispatch; matmul: Dispatch[] }; // matmul: one per row block of a split LM head
   private activeSelect: number;
   readonly rowsPerSlot: number;
+  /** The step block every MP-LoRA dispatch reads its perturbation from. */
+  readonly step: StepBlock;
+  private readonly ownStep: boolean;
 
   constructor(
     readonly model: Model,
@@ -123,37 +129,54 @@ export class ForwardPass {
       xsn: act('x_select_norm', [nSelect, c.dim]),
       logits: act('logits', [nSelect, c.vocabSize]),
       ax: lora ? act('lora_ax', [rows, lora.config.rank]) : null,
+      qn: W.layers.some((L) => L.qNorm) ? act('q_norm', [rows, qDim]) : null,
+      kn: W.layers.some((L) => L.kNorm) ? act('k_norm', [rows, kvDim]) : null,
+      zeros: W.layers.some((L) => L.bq || L.bk || L.bv)
+        ? tensor(model.gpu, `zeros[${B}x${T}]`, [rows], 'activations', { dtype: 'u32', data: new Uint32Array(rows) })
+        : null,
     };
     this.rowsPerSlot = rows / P;
+    this.ownStep = !shape.step;
+    this.step = shape.step ?? new StepBlock(model.gpu, `forward[${B}x${T}].step`);
     this.activeSelect = nSelect;
     this.state = s;
     const p = new Program(`forward[${B}x${T}]`);
     const ropeShape = (nHeads: number): RopeShape => ({ T, pos0: 0, nHeads, headDim: c.headDim, style: c.ropeStyle });
+    // the same buffer seen as one row per head: [rows * n, headDim]
+    const heads = (t: Tensor, n: number) => new Tensor(t.gpu, t.buffer, `${t.label}.heads`, [t.shape[0] * n, c.headDim], t.dtype);
     const attShape: AttentionShape = { B, T, S, pos0: 0, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
 
-    // y = x W^T (+ y), plus the target's MP-LoRA term when it has an adapter
-    const linear = (l: number, target: Target, x: Tensor, w: Weight, y: Tensor, accumulate = false) => {
-      p.add(matmul(ks, `l${l}.${target}`, x, w, y, accumulate));
+    // y = x W^T (+ y, or + bias: y = bias first), plus the target's MP-LoRA term when it has an adapter
+    const linear = (l: number, target: Target, x: Tensor, w: Weight, y: Tensor, accumulate = false, bias?: Tensor) => {
+      if (bias) p.add(gather(ks, `l${l}.${target}.bias`, bias, s.zeros!, y));
+      p.add(...matmulWeight(ks, `l${l}.${target}`, x, w, y, accumulate || bias !== undefined));
       const ad = lora?.layers[l][target];
       if (!ad) return;
-      p.add(matmul(ks, `l${l}.${target}.lora_a`, x, ad.A, s.ax!));
-      const ms: MploraShape = { ...NO_PERTURBATION, rowsPerSlot: this.rowsPerSlot, scale: lora!.scale, tensor: ad.id };
-      const d = mplora(ks, `l${l}.${target}.mplora`, s.ax!, ad.B, y, ms);
-      this.loraDispatches.push({ d, outDim: ad.B.shape[0], shape: ms });
-      p.add(d);
+      p.add(...matmulWeight(ks, `l${l}.${target}.lora_a`, x, ad.A, s.ax!));
+      const ms: MploraShape = { rowsPerSlot: this.rowsPerSlot, q: shape.q ?? 1, scale: lora!.scale, tensor: ad.id };
+      p.add(mplora(ks, `l${l}.${target}.mplora`, s.ax!, ad.B, y, ms, this.step));
     };
 
     // x = token embedding
-    p.add(gather(ks, 'embed', W.tokenEmbedding, s.tokens, s.x));
+    p.add(...gatherWeight(ks, 'embed', W.tokenEmbedding, s.tokens, s.x));
     W.layers.forEach((L, l) => {
-      // attention: xb = rmsnorm(x); q, k, v = xb Wq^T, xb Wk^T, xb Wv^T
+      // attention: xb = rmsnorm(x); q, k, v = xb Wq^T (+ bq), xb Wk^T (+ bk), xb Wv^T (+ bv)
       p.add(rmsnorm(ks, `l${l}.attn_norm`, s.x, L.attnNorm, s.xb, c.normEps));
-      linear(l, 'q', s.xb, L.wq, s.q);
-      linear(l, 'k', s.xb, L.wk, s.k);
-      linear(l, 'v', s.xb, L.wv, s.v);
+      linear(l, 'q', s.xb, L.wq, s.q, false, L.bq);
+      linear(l, 'k', s.xb, L.wk, s.k, false, L.bk);
+      linear(l, 'v', s.xb, L.wv, s.v, false, L.bv);
+      // Qwen3: RMSNorm of each head of q and k (rows * heads rows of headDim)
+      let q = s.q;
+      let k = s.k;
+      if (L.qNorm && L.kNorm) {
+        p.add(rmsnorm(ks, `l${l}.q_norm`, heads(s.q, c.nHeads), L.qNorm, heads(s.qn!, c.nHeads), c.normEps));
+        p.add(rmsnorm(ks, `l${l}.k_norm`, heads(s.k, c.nKvHeads), L.kNorm, heads(s.kn!, c.nKvHeads), c.normEps));
+        q = s.qn!;
+        k = s.kn!;
+      }
       // rotate q and k by position
-      const rq = rope(ks, `l${l}.rope_q`, s.q, W.ropeTable, s.qr, ropeShape(c.nHeads));
-      const rk = rope(ks, `l${l}.rope_k`, s.k, W.ropeTable, s.kr, ropeShape(c.nKvHeads));
+      const rq = rope(ks, `l${l}.rope_q`, q, W.ropeTable, s.qr, ropeShape(c.nHeads));
+      const rk = rope(ks, `l${l}.rope_k`, k, W.ropeTable, s.kr, ropeShape(c.nKvHeads));
       p.add(rq, rk);
       this.positional.push({ d: rq, kind: 'rope', shape: ropeShape(c.nHeads), stride: 0 });
       this.positional.push({ d: rk, kind: 'rope', shape: ropeShape(c.nKvHeads), stride: 0 });
@@ -186,9 +209,9 @@ export class ForwardPass {
     this.head = {
       gather: gather(ks, 'select', s.x, s.select, s.xs),
       norm: rmsnorm(ks, 'final_norm', s.xs, W.finalNorm, s.xsn, c.normEps),
-      matmul: matmul(ks, 'lm_head', s.xsn, W.classifier, s.logits),
+      matmul: matmulWeight(ks, 'lm_head', s.xsn, W.classifier, s.logits),
     };
-    p.add(this.head.gather, this.head.norm, this.head.matmul);
+    p.add(this.head.gather, this.head.norm, ...this.head.matmul);
     this.program = p;
   }
 
@@ -218,24 +241,14 @@ export class ForwardPass {
 
   /** The LM head runs on the first n selected rows only (the grid stays; extra groups exit). */
   private setActiveSelect(n: number): void {
-    const c = this.model.config;
     this.activeSelect = n;
-    this.head.gather.setParams({ rows: n, width: c.dim, tableRows: this.rows });
-    this.head.norm.setParams({ rows: n, width: c.dim, eps: c.normEps });
-    this.head.matmul.setParams({ M: n, N: c.vocabSize, K: c.dim, accumulate: 0 });
+    gatherRows(this.head.gather, n);
+    rmsnormRows(this.head.norm, n);
+    setMatmulRows(this.head.matmul, n);
   }
 
   get selectedRows(): number {
     return this.activeSelect;
-  }
-
-  /** Sets the perturbation of every MP-LoRA dispatch (slot base, q, eps, step seed). */
-  setPerturbation(pt: Perturbation): void {
-    checkSlots('forward', this.shape.slots ?? 1, pt);
-    for (const it of this.loraDispatches) {
-      it.shape = { ...it.shape, ...pt };
-      it.d.setParams(mploraParams(this.rows, it.outDim, this.shape.lora!.config.rank, it.shape));
-    }
   }
 
   private setPosition(pos0: number): void {
@@ -270,5 +283,6 @@ export class ForwardPass {
   destroy(): void {
     for (const t of Object.values(this.state)) t?.destroy();
     for (const d of this.program.dispatches()) d.destroy();
+    if (this.ownStep) this.step.destroy();
   }
 }

@@ -33,15 +33,17 @@ export async function generateText(model: Model, tok: TextTokenizer, opts: Gener
   if (prompt.length > c.seqLen) {
     throw new Error(`prompt is ${prompt.length} tokens, longer than the model's context of ${c.seqLen}`);
   }
+  if (prompt.length === 0) throw new Error('the prompt is empty and the tokenizer adds no BOS (Qwen): give a prompt');
   const steps = Math.min(Math.max(opts.steps ?? 256, prompt.length), c.seqLen);
-  const decoder = new StreamDecoder(tok, prompt[0]);
+  const bos = tok.addBos ? 1 : 0; // the prompt's BOS is not printed
+  const decoder = new StreamDecoder(tok, bos ? prompt[0] : -1);
   let text = '';
   const emit = (t: number) => {
     const piece = decoder.push(t);
     text += piece;
     if (piece) opts.onToken?.(piece);
   };
-  prompt.slice(1).forEach(emit);
+  prompt.slice(bos).forEach(emit);
 
   const cache = new KvCache(model, 1, steps);
   const lora = opts.lora;

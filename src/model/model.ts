@@ -1,15 +1,14 @@
 // A model on the GPU: its config, its weights as tensors, the compiled kernels.
 import type { Gpu } from '../gpu/device';
+import { tuneMatmuls } from '../gpu/kernels/matmul';
 import { Kernels } from '../gpu/kernels/registry';
 import { ropeTable } from '../gpu/kernels/rope';
 import { tensor, type Tensor } from '../gpu/tensor';
-import { uploadCompressed, type CompressedType, type Weight } from '../gpu/weight';
-import type { LlamaConfig, LlamaModelFile } from '../formats/config';
+import { layoutOfGgml, LAYOUTS, uploadF32, uploadWeight, type Weight } from '../gpu/weight';
+import { ropeFrequencies, type LlamaConfig, type LlamaModelFile } from '../formats/config';
 
 /** Tensors as stored in the file (GGUF), by GGUF name: compressed ones are uploaded as they are. */
 export type RawTensors = Map<string, { type: string; shape: number[]; bytes: Uint8Array }>;
-
-const COMPRESSED: Record<string, CompressedType> = { F16: 'f16', Q8_0: 'q8_0', Q4_0: 'q4_0' };
 
 /** Weights of one block on the GPU; shapes as in LayerWeights. */
 export interface GpuLayer {
@@ -18,6 +17,11 @@ export interface GpuLayer {
   wk: Weight; // [nKvHeads * headDim, dim]
   wv: Weight; // [nKvHeads * headDim, dim]
   wo: Weight; // [dim, nHeads * headDim]
+  bq?: Tensor; // [1, nHeads * headDim] q bias (Qwen2), frozen: a one-row table the pass gathers into every row
+  bk?: Tensor; // [1, nKvHeads * headDim]
+  bv?: Tensor; // [1, nKvHeads * headDim]
+  qNorm?: Tensor; // [headDim] per-head RMSNorm of q before RoPE (Qwen3)
+  kNorm?: Tensor; // [headDim] per-head RMSNorm of k
   ffnNorm: Tensor; // [dim]
   w1: Weight; // gate [hiddenDim, dim]
   w2: Weight; // down [dim, hiddenDim]
@@ -25,7 +29,7 @@ export interface GpuLayer {
 }
 
 export interface GpuWeights {
-  tokenEmbedding: Tensor; // [vocabSize, dim]
+  tokenEmbedding: Weight; // [vocabSize, dim], gathered by row (compressed or split like any matrix)
   layers: GpuLayer[]; // [nLayers]
   finalNorm: Tensor; // [dim]
   classifier: Weight; // [vocabSize, dim] (the embedding tensor itself when shared)
@@ -41,23 +45,29 @@ export class Model {
   ) {}
 
   /**
-   * Uploads a parsed checkpoint and compiles the kernels. With `raw` (GGUF), matrices stored as
-   * F16 / Q8_0 / Q4_0 are uploaded in that form; everything else as f32.
+   * Uploads a parsed checkpoint and compiles the kernels (or takes `compiled`, this device's). With
+   * `raw` (GGUF), matrices stored in a layout the kernels read (F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+   * Q2_K..Q6_K) are uploaded in that form; everything else as f32. Weights beyond the device's
+   * buffer limits are split by rows (src/gpu/weight.ts).
    */
-  static async load(gpu: Gpu, file: LlamaModelFile, raw?: RawTensors): Promise<Model> {
+  static async load(gpu: Gpu, file: LlamaModelFile, raw?: RawTensors, compiled?: Kernels): Promise<Model> {
+    if (compiled && compiled.gpu !== gpu) throw new Error('Model.load: the compiled kernels belong to another device');
     const c = file.config;
     const w = file.weights;
     const q = c.nHeads * c.headDim;
     const kv = c.nKvHeads * c.headDim;
     const up = (label: string, shape: number[], data: Float32Array) => tensor(gpu, label, shape, 'weights', { data });
+    // A matrix stays in its file's layout where the kernels read it (F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+    // K-quants; rows a whole number of blocks), else f32; either splits by rows past the device's limits.
     const mat = (label: string, ggufName: string, shape: [number, number], data: Float32Array): Weight => {
       const r = raw?.get(ggufName);
-      const type = r && COMPRESSED[r.type];
-      if (r && type && (type === 'f16' ? shape[1] % 4 === 0 : shape[1] % 32 === 0)) return uploadCompressed(gpu, label, type, shape, r.bytes);
-      return up(label, shape, data);
+      const layout = r && layoutOfGgml(r.type);
+      if (r && layout && shape[1] % Math.max(4, LAYOUTS[layout].elements) === 0) return uploadWeight(gpu, label, layout, shape, r.bytes);
+      return uploadF32(gpu, label, shape, data);
     };
-    const tokenEmbedding = up('token_embedding', [c.vocabSize, c.dim], w.tokenEmbedding);
-    const layers = w.layers.map((l, i) => ({
+    const tokenEmbedding = mat('token_embedding', 'token_embd.weight', [c.vocabSize, c.dim], w.tokenEmbedding);
+    const opt = (label: string, shape: number[], data?: Float32Array) => (data ? up(label, shape, data) : undefined);
+    const layers: GpuLayer[] = w.layers.map((l, i) => ({
       attnNorm: up(`layers.${i}.attn_norm`, [c.dim], l.attnNorm),
       wq: mat(`layers.${i}.wq`, `blk.${i}.attn_q.weight`, [q, c.dim], l.wq),
       wk: mat(`layers.${i}.wk`, `blk.${i}.attn_k.weight`, [kv, c.dim], l.wk),
@@ -67,15 +77,21 @@ export class Model {
       w1: mat(`layers.${i}.w1`, `blk.${i}.ffn_gate.weight`, [c.hiddenDim, c.dim], l.w1),
       w2: mat(`layers.${i}.w2`, `blk.${i}.ffn_down.weight`, [c.dim, c.hiddenDim], l.w2),
       w3: mat(`layers.${i}.w3`, `blk.${i}.ffn_up.weight`, [c.hiddenDim, c.dim], l.w3),
+      bq: opt(`layers.${i}.bq`, [1, q], l.bq),
+      bk: opt(`layers.${i}.bk`, [1, kv], l.bk),
+      bv: opt(`layers.${i}.bv`, [1, kv], l.bv),
+      qNorm: opt(`layers.${i}.q_norm`, [c.headDim], l.qNorm),
+      kNorm: opt(`layers.${i}.k_norm`, [c.headDim], l.kNorm),
     }));
     const weights: GpuWeights = {
       tokenEmbedding,
       layers,
       finalNorm: up('final_norm', [c.dim], w.finalNorm),
       classifier: c.sharedClassifier ? tokenEmbedding : mat('classifier', 'output.weight', [c.vocabSize, c.dim], w.classifier),
-      ropeTable: up('rope_table', [c.seqLen, c.headDim / 2, 2], ropeTable(c.seqLen, c.headDim, c.ropeTheta)),
+      ropeTable: up('rope_table', [c.seqLen, c.headDim / 2, 2], ropeTable(c.seqLen, c.headDim, c.ropeTheta, c.ropeScaling && ropeFrequencies(c.headDim, c.ropeTheta, c.ropeScaling))),
     };
-    const kernels = await Kernels.load(gpu);
+    const kernels = compiled ?? (await Kernels.load(gpu));
+    await tuneMatmuls(kernels, [weights.classifier, ...layers.flatMap((l) => [l.wq, l.wk, l.wv, l.wo, l.w1, l.w2, l.w3])]); // once per adapter and shape (GPUs)
     gpu.throwIfFailed('loading the model');
     return new Model(gpu, c, weights, kernels);
   }
@@ -83,7 +99,7 @@ export class Model {
   destroy(): void {
     const seen = new Set<Weight>();
     const all: Weight[] = [this.weights.tokenEmbedding, this.weights.finalNorm, this.weights.classifier, this.weights.ropeTable];
-    for (const l of this.weights.layers) all.push(...Object.values(l));
+    for (const l of this.weights.layers) all.push(...Object.values(l).filter((t): t is Weight => t !== undefined));
     for (const t of all) if (!seen.has(t)) (seen.add(t), t.destroy());
   }
 }

@@ -1,25 +1,10 @@
 // The fine-tuning settings a person (or an embedding app) can change, with their defaults and a
 // one-line help each: the one source of defaults for `mobizo finetune` and the browser app.
-import { LR_SCHEDULES, ZO_MODES, type LrSchedule, type ZoMode } from './scheduler';
+// The options type and its validation live in options.ts (RunOptions, validateRunOptions).
+import { LR_SCHEDULES, RANGES, ZO_MODES, type RunOptions } from './options';
 
-export interface FineTuneOptions {
-  mode: ZoMode;
-  q: number;
-  eps: number;
-  lr: number;
-  schedule: LrSchedule;
-  batch: number;
-  seq: number;
-  steps: number;
-  seed: number;
-  targets: string; // comma-separated, any of q,k,v,o,gate,up,down
-  rank: number;
-  alpha: number;
-  evalEvery: number; // 0: before and after only
-  checkpointEvery: number; // 0: at the end only
-  trainSize: number; // task examples sampled for training (0: all)
-  evalSize: number; // examples (or chunks) sampled for evaluation (0: all)
-}
+/** A run's options (the one type: src/train/options.ts RunOptions). */
+export type FineTuneOptions = RunOptions;
 
 /** `mobizo finetune`'s defaults (a real checkpoint). */
 export const CLI_DEFAULTS: FineTuneOptions = {
@@ -49,8 +34,12 @@ export const CLI_DEFAULTS: FineTuneOptions = {
  */
 export const TASK_OVERRIDES: Partial<FineTuneOptions> = { q: 2, targets: 'v,o', steps: 400 };
 
-/** `mobizo finetune` without --model: the built-in toy model learns its tiny grammar with these. */
-export const DEMO_OVERRIDES: Partial<FineTuneOptions> = { lr: 0.1, batch: 4, seq: 32, steps: 60 };
+/**
+ * `mobizo finetune` with no model and no data (the main job): the bundled stories260K learns the
+ * built-in keeper's log in about 2 minutes on 2 CPU cores. Measured (prge, batch 4, seq 32, q 2):
+ * lr 3e-3 took the held-out loss 4.25 -> 3.56 in 50 steps and 3.42 in 100; lr 1e-2 diverged.
+ */
+export const DEMO_OVERRIDES: Partial<FineTuneOptions> = { lr: 3e-3, q: 2, batch: 4, seq: 32, steps: 100 };
 
 /**
  * The app's cadence of evaluation and checkpoints: a live eval curve, and a checkpoint often
@@ -66,6 +55,7 @@ export interface OptionHelp {
   kind: 'int' | 'float' | 'choice' | 'targets';
   choices?: readonly string[]; // kind choice
   min?: number;
+  max?: number;
   /** Must stay the same for a resumed run to reproduce the uninterrupted one. */
   fixedOnResume?: boolean;
 }
@@ -73,8 +63,8 @@ export interface OptionHelp {
 export const OPTION_HELP: OptionHelp[] = [
   { key: 'mode', label: 'Mode', kind: 'choice', choices: ZO_MODES, help: 'prge: one pass of 2q x batch rows; outer: 2 passes; mezo: 2q sequential passes (the baseline). Same losses.' },
   { key: 'q', label: 'q (queries)', kind: 'int', min: 1, fixedOnResume: true, help: 'Random perturbations per step; more = a less noisy gradient estimate, more rows per pass.' },
-  { key: 'eps', label: 'eps', kind: 'float', min: 0, fixedOnResume: true, help: 'Perturbation size: the loss is compared at B + eps Z and B - eps Z.' },
-  { key: 'lr', label: 'Learning rate', kind: 'float', min: 0, fixedOnResume: true, help: 'Step size of the update B -= lr/q * sum g_i Z_i. Too high diverges.' },
+  { key: 'eps', label: 'eps', kind: 'float', min: RANGES.eps.min, max: RANGES.eps.max, fixedOnResume: true, help: 'Perturbation size: the loss is compared at B + eps Z and B - eps Z.' },
+  { key: 'lr', label: 'Learning rate', kind: 'float', min: RANGES.lr.min, max: RANGES.lr.max, fixedOnResume: true, help: 'Step size of the update B -= lr/q * sum g_i Z_i. Too high diverges.' },
   { key: 'schedule', label: 'lr schedule', kind: 'choice', choices: LR_SCHEDULES, fixedOnResume: true, help: 'constant, or linear: the learning rate falls to 0 at the last step (a calmer end of a noisy run).' },
   { key: 'steps', label: 'Steps', kind: 'int', min: 0, help: 'Total training steps; a resumed run continues up to this number.' },
   { key: 'batch', label: 'Batch', kind: 'int', min: 1, fixedOnResume: true, help: 'Examples per step (each evaluated at all 2q perturbations).' },

@@ -35,6 +35,8 @@ export class DivergenceWatch {
   private evalStart: number | null = null;
   private trainStart: number | null = null;
   private ema: number | null = null;
+  private raw = 0; // the EMA before its bias correction (it starts at 0)
+  private warmSum = 0; // the losses of the warm-up, whose mean is the training loss's start
   private seen = 0;
   private nonFinite = 0;
 
@@ -70,10 +72,13 @@ export class DivergenceWatch {
     }
     this.nonFinite = 0;
     this.seen++;
-    this.ema = this.ema === null ? loss : 0.9 * this.ema + 0.1 * loss;
+    // bias-corrected, so the first step's loss weighs no more than any other
+    this.raw = 0.9 * this.raw + 0.1 * loss;
+    this.ema = this.raw / (1 - 0.9 ** this.seen);
+    if (this.seen <= this.warmup) this.warmSum += loss;
     if (this.seen < this.warmup) return null;
     if (this.trainStart === null) {
-      this.trainStart = this.ema;
+      this.trainStart = this.warmSum / this.warmup; // the warm-up's mean, not one noisy EMA value
       return null;
     }
     const limit = divergenceLimit(this.trainStart, this.uniform);

@@ -1,4 +1,4 @@
-// The embedding API of fine-tuning: a FineTuner runs the trainer (src/zo/trainer.ts train()) on a
+// The embedding API of fine-tuning: a FineTuner runs the trainer (src/train/trainer.ts train()) on a
 // task and reports progress as typed events; it can pause, stop and continue, keeps the last
 // checkpoint in memory and hands every checkpoint to a CheckpointStore (IndexedDB in the app).
 //
@@ -13,7 +13,9 @@ import { parseTargets, writeAdapter, type AdapterFiles } from '../adapter/peft';
 import { parseCheckpoint, train, type CheckpointFiles, type CheckpointStore, type EvalResult, type TrainConfig, type TrainData } from './trainer';
 import { batchRows } from './scheduler';
 import { defaultOptions, type FineTuneOptions } from './defaults';
+import { validateRunOptions } from './options';
 import { prepareTask, type PreparedTask, type TaskSpec } from './task_source';
+import type { Divergence } from './divergence';
 
 export type FineTuneStatus = 'idle' | 'running' | 'pausing' | 'paused' | 'stopping' | 'done' | 'failed';
 
@@ -35,7 +37,8 @@ export interface FineTunerEventMap {
   step: CustomEvent<StepDetail>;
   eval: CustomEvent<EvalDetail>;
   checkpoint: CustomEvent<{ step: number; files: CheckpointFiles }>;
-  status: CustomEvent<{ status: FineTuneStatus; step: number; error?: string }>;
+  status: CustomEvent<{ status: FineTuneStatus; step: number; error?: string; diverged?: Divergence }>;
+  diverge: CustomEvent<Divergence>; // the run diverged (it stops there unless onDiverge is 'warn')
 }
 
 export interface FineTunerInit {
@@ -53,6 +56,7 @@ export interface FineTuneResult {
   evalBefore: EvalResult | null;
   evalAfter: EvalResult | null;
   msPerStep: number;
+  diverged: Divergence | null; // the run diverged (and stopped there by default)
 }
 
 /** Thrown through the trainer to stop it at a checkpoint. */
@@ -78,6 +82,8 @@ export class FineTuner extends EventTarget {
   /** Training loss per completed step, and the evaluations (one per step, the latest kept). */
   history: { step: number; loss: number }[] = [];
   evals: EvalDetail[] = [];
+  /** The divergence of the last run() (null: none seen). */
+  diverged: Divergence | null = null;
   private want: 'pause' | 'stop' | null = null;
   private running = false;
 
@@ -91,6 +97,7 @@ export class FineTuner extends EventTarget {
     super();
     this.options = { ...defaultOptions(false, false), ...options };
     const o = this.options;
+    validateRunOptions(o); // an OptionError names the option
     this.task = 'train' in data ? data : prepareTask({ evalSize: o.evalSize, trainSize: o.trainSize, ...data }, tokenizer, o.seq, o.seed);
     if (this.task.train.seqLen !== o.seq) throw new Error(`the prepared data has rows of ${this.task.train.seqLen} tokens, seq is ${o.seq}`);
     if (o.seq > model.config.seqLen) throw new Error(`seq ${o.seq} exceeds the model's context of ${model.config.seqLen}`);
@@ -124,6 +131,7 @@ export class FineTuner extends EventTarget {
       steps: o.steps,
       evalEvery: o.evalEvery,
       checkpointEvery: o.checkpointEvery,
+      onDiverge: o.onDiverge,
       lossPerExample: this.task.lossPerExample,
       lora: { rank: o.rank, alpha: o.alpha, targets: parseTargets(o.targets) },
     };
@@ -142,6 +150,7 @@ export class FineTuner extends EventTarget {
     if (this.running) throw new Error('this FineTuner is already running');
     this.running = true;
     this.want = null;
+    this.diverged = null;
     const cfg = this.trainConfig;
     const cp = this.checkpoint;
     const resume = cp
@@ -182,6 +191,10 @@ export class FineTuner extends EventTarget {
             this.emit('step', { ...r, steps: cfg.steps, rowsPerSecond: perSecond, tokensPerSecond: perSecond * cfg.seq });
           },
           onEval: (e) => this.addEval(e),
+          onDiverge: (d) => {
+            this.diverged = d;
+            this.emit('diverge', d);
+          },
           onCheckpoint: (step) => {
             boundary = step;
             this.emit('checkpoint', { step, files: this.checkpoint! });
@@ -191,7 +204,7 @@ export class FineTuner extends EventTarget {
       this.lora = s.lora;
       this.step = s.steps;
       this.setStatus('done');
-      return { status: 'done', step: s.steps, evalBefore: s.evalBefore, evalAfter: s.evalAfter, msPerStep: s.msPerStep };
+      return { status: 'done', step: s.steps, evalBefore: s.evalBefore, evalAfter: s.evalAfter, msPerStep: s.msPerStep, diverged: s.diverged };
     } catch (e) {
       if (!(e instanceof Interrupt)) {
         (lora as LoraState | null)?.destroy();
@@ -206,10 +219,10 @@ export class FineTuner extends EventTarget {
         const after = this.lora ? await this.task.evaluate(this.model, this.lora, this.evalRows) : null;
         if (after) this.addEval({ step: boundary, ...after });
         this.setStatus('done');
-        return { status: 'stopped', step: boundary, evalBefore: null, evalAfter: after, msPerStep: 0 };
+        return { status: 'stopped', step: boundary, evalBefore: null, evalAfter: after, msPerStep: 0, diverged: this.diverged };
       }
       this.setStatus('paused');
-      return { status: 'paused', step: boundary, evalBefore: null, evalAfter: null, msPerStep: 0 };
+      return { status: 'paused', step: boundary, evalBefore: null, evalAfter: null, msPerStep: 0, diverged: this.diverged };
     } finally {
       this.running = false;
       this.want = null;
@@ -250,7 +263,7 @@ export class FineTuner extends EventTarget {
 
   private setStatus(status: FineTuneStatus, error?: string): void {
     this.status = status;
-    this.emit('status', { status, step: this.step, ...(error ? { error } : {}) });
+    this.emit('status', { status, step: this.step, ...(error ? { error } : {}), ...(this.diverged ? { diverged: this.diverged } : {}) });
   }
 
   private emit<K extends keyof FineTunerEventMap>(type: K, detail: FineTunerEventMap[K]['detail']): void {

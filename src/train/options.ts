@@ -1,6 +1,8 @@
 // Errors about a run's options name the option as the API spells it (`lr`, `evalEvery`); the CLI
 // maps that name to its flag (`--lr`, `--eval-every`) and the app to its form field, so the core
 // never names a flag.
+import type { LoraConfig } from '../adapter/lora';
+import { ON_DIVERGE, type OnDiverge } from './divergence';
 
 export class OptionError extends Error {
   constructor(
@@ -10,4 +12,108 @@ export class OptionError extends Error {
     super(`option ${option} ${problem}`);
     this.name = 'OptionError';
   }
+}
+
+export type ZoMode = 'mezo' | 'outer' | 'prge';
+export const ZO_MODES: readonly ZoMode[] = ['mezo', 'outer', 'prge'];
+
+/** constant: lr at every step; linear: lr decays linearly to 0 at step `steps`. */
+export type LrSchedule = 'constant' | 'linear';
+export const LR_SCHEDULES: readonly LrSchedule[] = ['constant', 'linear'];
+
+/**
+ * The options of a run: the one type a person (CLI flags, the app's form) or an embedding app
+ * sets, validated here. The trainer and the ZO step read views of it (TrainConfig, ZoOptions).
+ */
+export interface RunOptions {
+  mode: ZoMode; // how the 2q perturbed copies are laid out in passes (same losses)
+  q: number; // queries (perturbations) per step
+  eps: number; // perturbation size
+  lr: number; // learning rate (the peak of a schedule)
+  schedule: LrSchedule;
+  batch: number; // Bsz: examples per step
+  seq: number; // T: tokens per example
+  steps: number; // total steps of the run (a resumed run continues up to it)
+  seed: number; // run seed: the adapters, the data order and every step seed derive from it
+  targets: string; // comma-separated, any of q,k,v,o,gate,up,down
+  rank: number;
+  alpha: number;
+  evalEvery: number; // 0: evaluate before and after only
+  checkpointEvery: number; // 0: checkpoint at the end only
+  trainSize: number; // task examples sampled for training (0: all)
+  evalSize: number; // examples (or chunks) sampled for evaluation (0: all)
+  onDiverge?: OnDiverge; // default 'stop': a diverging run ends (its last checkpoint kept)
+}
+
+/** What one ZO step reads: the run's step options, and what the data's layout decides. */
+export interface ZoOptions extends Pick<RunOptions, 'mode' | 'q' | 'eps' | 'lr' | 'batch' | 'seq' | 'seed'> {
+  schedule?: LrSchedule; // default constant
+  steps?: number; // total steps, for a decaying schedule
+  lossPerExample?: boolean; // slot loss = summed token losses / examples (tasks), not the token mean
+  /**
+   * Train as classification (MeZO's train_as_classification): each example is this many rows, its
+   * candidates with the right one first, and the slot loss is the mean cross-entropy over the
+   * candidates' mean label-token log-likelihoods. 0 or 1: the rows' label tokens are the loss.
+   */
+  candidates?: number;
+}
+
+/** What the trainer reads: the step's options, the run's length and cadence, the adapter's shape. */
+export interface TrainConfig extends Omit<ZoOptions, 'steps'>, Pick<RunOptions, 'steps' | 'evalEvery' | 'checkpointEvery' | 'onDiverge'> {
+  lora: LoraConfig;
+}
+
+/** Sane ranges: a value outside is refused with the range (lr 10 diverges at once; eps 1 is no perturbation size). */
+export const RANGES = {
+  lr: { min: 0, max: 1 },
+  eps: { min: 0, max: 1, open: true }, // (0, 1]
+} as const;
+
+const intAtLeast = (name: string, v: unknown, min: number) => {
+  if (!Number.isInteger(v) || (v as number) < min) throw new OptionError(name, `must be an integer >= ${min}, got ${v}`);
+};
+const oneOf = (name: string, v: unknown, allowed: readonly string[]) => {
+  if (!allowed.includes(v as string)) throw new OptionError(name, `must be one of ${allowed.join(', ')}, got ${v}`);
+};
+const inRange = (name: keyof typeof RANGES, v: number) => {
+  const r: { min: number; max: number; open?: boolean } = RANGES[name];
+  const range = `${r.open ? '(' : '['}${r.min}, ${r.max}]`;
+  if (!(r.open ? v > r.min : v >= r.min)) throw new OptionError(name, `must be ${r.open ? '>' : '>='} ${r.min} (the range is ${range}), got ${v}`);
+  if (!(v <= r.max)) throw new OptionError(name, `must be <= ${r.max} (the range is ${range}), got ${v}`);
+};
+
+/**
+ * Checks every option that is present (an absent one is the caller's default); throws an
+ * OptionError naming the first bad option as the API spells it.
+ */
+export function validateRunOptions(o: Partial<RunOptions> & Partial<Pick<ZoOptions, 'candidates'>>): void {
+  if (o.mode !== undefined) oneOf('mode', o.mode, ZO_MODES);
+  if (o.q !== undefined) intAtLeast('q', o.q, 1);
+  if (o.eps !== undefined) inRange('eps', o.eps);
+  if (o.lr !== undefined) inRange('lr', o.lr);
+  if (o.schedule !== undefined) oneOf('schedule', o.schedule, LR_SCHEDULES);
+  if (o.batch !== undefined) intAtLeast('batch', o.batch, 1);
+  if (o.seq !== undefined) intAtLeast('seq', o.seq, 2);
+  if (o.steps !== undefined) intAtLeast('steps', o.steps, 0);
+  if (o.seed !== undefined) intAtLeast('seed', o.seed, 0);
+  if (o.rank !== undefined) intAtLeast('rank', o.rank, 1);
+  if (o.alpha !== undefined && !(o.alpha > 0 && Number.isFinite(o.alpha))) throw new OptionError('alpha', `must be > 0, got ${o.alpha}`);
+  if (o.evalEvery !== undefined) intAtLeast('evalEvery', o.evalEvery, 0);
+  if (o.checkpointEvery !== undefined) intAtLeast('checkpointEvery', o.checkpointEvery, 0);
+  if (o.trainSize !== undefined) intAtLeast('trainSize', o.trainSize, 0);
+  if (o.evalSize !== undefined) intAtLeast('evalSize', o.evalSize, 0);
+  if (o.onDiverge !== undefined) oneOf('onDiverge', o.onDiverge, ON_DIVERGE);
+  if (o.candidates !== undefined) intAtLeast('candidates', o.candidates, 0);
+}
+
+/** The checks of one ZO step's options (a linear schedule needs the run's length). */
+export function validateZoOptions(o: ZoOptions): void {
+  validateRunOptions(o);
+  if (o.schedule === 'linear' && !(Number.isInteger(o.steps) && o.steps! > 0)) throw new OptionError('steps', 'must be > 0: a linear lr schedule needs the total number of steps');
+}
+
+/** The checks of a trainer's configuration. */
+export function validateTrainConfig(c: TrainConfig): void {
+  validateRunOptions({ ...c, rank: c.lora.rank, alpha: c.lora.alpha });
+  validateZoOptions({ ...c, steps: c.steps || 1 });
 }

@@ -2,20 +2,28 @@
 // --task/--preset/--data (src/cli/task_data.ts), from text and bytes instead of paths. A preset's
 // data files are given by the user (the page cannot read ../shared/assets): they are matched by
 // file name (train.tsv, dev.tsv, rt-polarity.neg ...).
-import { demoDocuments } from '../data/demo';
-import { decodeText, readClassification, readJsonlChoice, readJsonlPromptCompletion, readLines, type ClassExample, type Encoding } from '../data/examples';
+import { keeperLogDocuments } from '../data/demo';
+import { decodeText, readClassification, readJsonlChoice, readJsonlPromptCompletion, readLines, type ChoiceExample, type ClassExample, type Encoding } from '../data/examples';
 import { LmDataset, PAD_TOKEN, type LmChunkSet } from '../data/lm';
 import { PRESETS, type DataSpec } from '../data/presets';
 import { readTextDocuments } from '../data/readers';
-import { choiceItems, classifyItems, DEFAULT_TASK_LOSS, ItemDataset, sample, TASK_LOSSES, type ClassifyTask, type Item, type TaskLoss } from '../data/tasks';
+import {
+  choiceItems, classifyItems, dedupe, DEFAULT_TASK_LOSS, exampleKey, ItemDataset, sample, stratifiedSample, stratifiedSplit, TASK_LOSSES,
+  type ClassifyTask, type Item, type Splits, type TaskLoss,
+} from '../data/tasks';
 import type { Model } from '../model/model';
 import type { TextTokenizer } from '../formats/tokenizer';
 import { evaluateLm } from '../eval/evaluate';
 import type { LoraState } from '../adapter/lora';
-import { scoreItems, taskMetrics } from '../eval/score';
+import { scoreItems } from '../eval/score';
+import { taskMetrics, type TaskMetrics } from '../eval/metrics';
 import type { EvalResult, TrainData } from './trainer';
 
 export type TaskKind = 'lm' | 'classify' | 'choice';
+
+/** The held-out set evaluation uses: validation for choosing settings, test for reporting them. */
+export type HeldOut = 'validation' | 'test';
+export const HELD_OUT: readonly HeldOut[] = ['validation', 'test'];
 
 /** A data file as the user opened it (bytes) or typed it (text). */
 export interface DataFile {
@@ -41,7 +49,8 @@ export interface TaskSpec {
   encoding?: Encoding; // of the user's files (presets know theirs)
   trainSize?: number; // 0: all
   evalSize?: number; // 0: all (default 500)
-  evalFraction?: number; // default 0.1
+  evalFraction?: number; // default 0.1: the share of each class held out as test (and as much as validation)
+  heldOut?: HeldOut; // classify / choice: what evaluation scores (default test)
   purpose?: 'train' | 'eval'; // eval: everything in the data is evaluated (a preset: its eval set)
 }
 
@@ -59,9 +68,15 @@ export interface PreparedTask {
   trainCount: number; // chunks or examples
   evalCount: number;
   evalIsTrain: boolean; // too little data to hold any out: evaluation uses the training data
+  sampled: { n: number; of: number } | null; // evaluation scores a seeded sample of n of the `of` held out
+  heldOut: string; // what evaluation scores: test, validation, all (eval of a whole file), the training data
   lossPerExample: boolean;
   classify?: ClassifyTask; // for trying the classifier on a text
+  trainItems?: Item[]; // classify / choice: the training examples
+  evalItems?: Item[]; // classify / choice: what evaluation scores
   evaluate(model: Model, lora: LoraState | null, rows: number): Promise<EvalResult>;
+  /** classify / choice: the evaluation with per-class counts, precision, recall and the confusion matrix. */
+  metrics?(model: Model, lora: LoraState | null, rows: number): Promise<TaskMetrics>;
   preview(tok: TextTokenizer, rows: number, batch: number, seed: number): PreviewRow[];
 }
 
@@ -138,12 +153,14 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
   const fraction = spec.evalFraction ?? 0.1;
   const evalOnly = spec.purpose === 'eval';
   const loss = spec.loss ?? DEFAULT_TASK_LOSS;
+  const heldOut = spec.heldOut ?? 'test';
+  if (!HELD_OUT.includes(heldOut)) throw new Error(`the held-out set must be one of ${HELD_OUT.join(', ')}, got ${heldOut}`);
   if (!TASK_LOSSES.includes(loss)) throw new Error(`the task loss must be one of ${TASK_LOSSES.join(', ')}, got ${loss}`);
 
   if (kind === 'lm') {
-    const main = spec.demo ? { text: '', source: 'built-in demo text' } : mainData(spec, enc);
+    const main = spec.demo ? { text: '', source: "the built-in keeper's log" } : mainData(spec, enc);
     if (!main) throw new Error('paste some text or open a text file');
-    const docs = spec.demo ? demoDocuments() : lmDocuments(main.text, main.source);
+    const docs = spec.demo ? keeperLogDocuments() : lmDocuments(main.text, main.source);
     const all = new LmDataset(docs, tok, seq, { source: main.source });
     let train: LmChunkSet = all;
     let ev: LmChunkSet = all;
@@ -154,13 +171,18 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
     else evalIsTrain = true; // one chunk: nothing to hold out
     // evalSize caps the chunks scored per evaluation (a seeded sample of the held-out ones)
     const evalSet = evalSize && ev.chunks > evalSize ? ev.split(evalSize / ev.chunks, seed ^ 0x5eed).eval : ev;
+    const sampledText = evalSet.chunks < ev.chunks ? ` sampled of ${ev.chunks}` : '';
     return {
       kind,
-      describe: `causal LM on ${main.source}: ${train.chunks} chunks of ${seq} tokens for training, ${evalIsTrain ? 'evaluated on the same text (too short to hold any out)' : `${evalSet.chunks} held out`}`,
+      describe: evalOnly
+        ? `causal LM on ${main.source}: ${evalSet.chunks}${sampledText} chunks of ${seq} tokens evaluated`
+        : `causal LM on ${main.source}: ${train.chunks} chunks of ${seq} tokens for training, ${evalIsTrain ? 'evaluated on the same text (too short to hold any out)' : `${evalSet.chunks}${sampledText} held out`}`,
       train,
       trainCount: train.chunks,
       evalCount: evalSet.chunks,
       evalIsTrain,
+      sampled: evalSet.chunks < ev.chunks ? { n: evalSet.chunks, of: ev.chunks } : null,
+      heldOut: evalOnly ? 'all' : evalIsTrain ? 'the training data' : 'test',
       lossPerExample: false,
       evaluate: (model, lora, rows) => evaluateLm(model, lora, evalSet, rows),
       preview: (t, n, batch, sd) => previewRows(t, train, n, batch, sd),
@@ -171,7 +193,9 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
   let evalItems: Item[];
   let describe: string;
   let classify: ClassifyTask | undefined;
-  let evalIsTrain = false;
+  let classNames: string[];
+  let split: Parted<ClassExample | ChoiceExample>;
+  const src = (main: { source: string } | null) => main?.source ?? preset!.name;
   if (kind === 'classify') {
     const template = spec.template ?? preset?.template;
     if (!template) throw new Error('a template with {text} is needed for classification, e.g. "{text} It was"');
@@ -183,64 +207,102 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
         ? readSpec(preset.eval, files)
         : null;
     const main = preset ? null : mainData(spec, enc);
-    // evaluating a preset with an eval set of its own needs no training data
-    const train = evalOnly && given && !main ? given : preset ? readSpec(preset.train, files) : main ? readClassification(main.text, main.source, cols) : null;
-    if (!train) throw new Error('paste or open labelled data, or pick a preset');
-    const classes = spec.classes ?? preset?.classes ?? classesOf(train);
+    // evaluating a preset's own test set needs no training data
+    const testOnly = evalOnly && !!given && !main && heldOut === 'test';
+    const pool = testOnly ? given : preset ? readSpec(preset.train, files) : main ? readClassification(main.text, main.source, cols) : null;
+    if (!pool) throw new Error('paste or open labelled data, or pick a preset');
+    const classes = spec.classes ?? preset?.classes ?? classesOf(pool);
     const labelWords = spec.labels ?? preset?.labelWords;
     if (!labelWords) throw new Error(`label words are needed: one per class (${classes.join(', ')})`);
     classify = { template, classes, labelWords };
-    let [tr, ev] = [train, given ?? []];
-    if (evalOnly) [tr, ev] = [[], given && !main ? given : train];
-    else if (!given) {
-      if (train.length >= 2) {
-        const nEval = Math.max(1, Math.round(train.length * fraction));
-        const shuffled = sample(train, train.length, seed ^ 0x5eed);
-        [ev, tr] = [shuffled.slice(0, nEval), shuffled.slice(nEval)];
-      } else [ev, evalIsTrain] = [train, true];
-    }
-    const src = main?.source ?? preset!.name;
-    trainItems = classifyItems(tok, sample(tr, trainSize, seed), classify, seq, src);
-    evalItems = classifyItems(tok, sample(ev, evalSize, seed), classify, seq, spec.evalFile?.name ?? `${src} (eval)`);
+    classNames = classes;
+    split = evalOnly && (main || testOnly) ? everything(pool) : splitLabelled(pool, given, fraction, seed);
+    const s = src(main);
+    trainItems = classifyItems(tok, sample(split.train as ClassExample[], trainSize, seed), classify, seq, s);
+    evalItems = classifyItems(tok, stratifiedSample(heldOutOf(split, heldOut, s) as ClassExample[], evalSize, seed), classify, seq, spec.evalFile?.name ?? `${s} (${heldOut})`);
     describe = `classify: ${classes.map((c, i) => `${c} -> ${JSON.stringify(labelWords[i])}`).join(', ')}; template ${JSON.stringify(template)}`;
   } else {
     const main = mainData(spec, enc);
     if (!main) throw new Error('paste or open JSONL items {"premise","choices","label"}');
     const all = readJsonlChoice(main.text, main.source);
     const given = spec.evalFile ? readJsonlChoice(fileText(spec.evalFile, enc), spec.evalFile.name) : null;
-    let [tr, ev] = [all, given ?? all];
-    if (evalOnly) [tr, ev] = [[], all];
-    else if (!given && fraction > 0 && all.length > 1) {
-      const nEval = Math.max(1, Math.round(all.length * fraction));
-      const shuffled = sample(all, all.length, seed ^ 0x5eed);
-      [ev, tr] = [shuffled.slice(0, nEval), shuffled.slice(nEval)];
-    } else if (!given) evalIsTrain = true;
-    trainItems = choiceItems(tok, sample(tr, trainSize, seed), seq, main.source);
-    evalItems = choiceItems(tok, sample(ev, evalSize, seed), seq, spec.evalFile?.name ?? main.source);
+    split = evalOnly ? everything(all) : splitLabelled(all, given, fraction, seed);
+    const most = all.reduce((m, x) => Math.max(m, x.choices.length), -Infinity);
+    classNames = Array.from({ length: most }, (_, i) => `choice ${i + 1}`);
+    trainItems = choiceItems(tok, sample(split.train as ChoiceExample[], trainSize, seed), seq, main.source);
+    evalItems = choiceItems(tok, stratifiedSample(heldOutOf(split, heldOut, main.source) as ChoiceExample[], evalSize, seed), seq, spec.evalFile?.name ?? main.source);
     describe = 'choice: each candidate scored by the mean log-prob of its continuation';
   }
+  const held = split.all ? 'all' : split.evalIsTrain ? 'the training data' : heldOut;
+  const heldCount = split.all || heldOut === 'test' ? split.test.length : split.validation.length;
+  const sampled = evalItems.length < heldCount ? { n: evalItems.length, of: heldCount } : null;
+  const evalText = `${evalItems.length}${sampled ? ` sampled of ${heldCount}` : ''} ${split.all ? 'examples' : `for evaluation (${held})`}`;
+  const dupText = split.duplicates ? `; ${split.duplicates} exact duplicate${split.duplicates === 1 ? '' : 's'} removed` : '';
   let train: ItemDataset | null = null;
+  const metrics = async (model: Model, lora: LoraState | null, rows: number) => taskMetrics(evalItems, await scoreItems(model, lora, evalItems, rows), classNames);
   return {
     kind,
     describe: evalOnly
-      ? `${describe}; ${evalItems.length} examples`
-      : `${describe}; ${trainItems.length} training examples, ${evalItems.length} for evaluation${evalIsTrain ? ' (the training data: too few to hold any out)' : ''}`,
+      ? `${describe}; ${evalText}${dupText}`
+      : `${describe}; ${trainItems.length} training examples, ${split.validation.length} validation, ${evalText}${split.evalIsTrain ? ': too few to hold any out' : ''}${dupText}`,
     get train() {
       return (train ??= new ItemDataset(trainItems, seq, loss)); // throws "no training examples" when there are none
     },
     trainCount: trainItems.length,
     evalCount: evalItems.length,
-    evalIsTrain,
+    evalIsTrain: split.evalIsTrain,
+    sampled,
+    heldOut: held,
     lossPerExample: true,
     classify,
+    trainItems,
+    evalItems,
     evaluate: async (model, lora, rows) => {
-      const m = taskMetrics(evalItems, await scoreItems(model, lora, evalItems, rows));
+      const m = await metrics(model, lora, rows);
       return { loss: m.loss, n: m.n, accuracy: m.accuracy, f1: m.f1 };
     },
+    metrics,
     preview(t, n, batch, sd) {
       return previewRows(t, this.train, n, batch, sd);
     },
   };
+}
+
+/** The parts of labelled data: train, validation, test, and how they came about. */
+interface Parted<X> extends Splits<X> {
+  duplicates: number; // exact duplicates removed
+  evalIsTrain: boolean; // too few examples to hold any out: test is the training data
+  all?: boolean; // evaluation of everything in the data (test holds all of it)
+}
+
+/** Everything in the data as the set to evaluate (`mobizo eval --data F`), duplicates removed. */
+function everything<X extends ClassExample | ChoiceExample>(xs: X[]): Parted<X> {
+  const d = dedupe(xs);
+  return { train: [], validation: [], test: d.kept, duplicates: d.removed, evalIsTrain: false, all: true };
+}
+
+/**
+ * Train / validation / test: exact duplicates removed (within, and training examples that repeat
+ * a held-out text), split by class with a seeded shuffle. A given eval set is the test set and
+ * the validation set comes out of the training data; otherwise both come out of it.
+ */
+function splitLabelled<X extends ClassExample | ChoiceExample>(pool: X[], given: X[] | null, fraction: number, seed: number): Parted<X> {
+  if (given) {
+    const test = dedupe(given);
+    const rest = dedupe(pool, new Set(test.kept.map(exampleKey)));
+    const s = stratifiedSplit(rest.kept, fraction, seed, false);
+    return { train: s.train, validation: s.test, test: test.kept, duplicates: test.removed + rest.removed, evalIsTrain: false };
+  }
+  const d = dedupe(pool);
+  const s = stratifiedSplit(d.kept, fraction, seed, true);
+  if (!s.test.length) return { train: d.kept, validation: [], test: d.kept, duplicates: d.removed, evalIsTrain: true };
+  return { ...s, duplicates: d.removed, evalIsTrain: false };
+}
+
+function heldOutOf<X>(s: Parted<X>, heldOut: HeldOut, source: string): X[] {
+  if (heldOut === 'test' || s.all) return s.test;
+  if (!s.validation.length) throw new Error(`${source}: too few examples for a validation split (use the test split)`);
+  return s.validation;
 }
 
 /**

@@ -1,12 +1,15 @@
 // The fine-tuning loop: ZO steps over shuffled batches, evaluation on a held-out split, adapter
 // checkpoints (PEFT layout + trainer state) every N steps and at the end, exact resume.
-// Steps are pipelined: step k + 1 is submitted before step k's losses are read back.
+// Steps are pipelined: up to `depth` steps are in flight, submitted without waiting for any
+// readback, and their losses are taken as they arrive (in step order). The host waits only when
+// the GPU is `depth` steps behind, at an evaluation or checkpoint, and at the end.
 import type { Model } from '../model/model';
-import { LoraState, type LoraConfig } from '../adapter/lora';
+import { LoraState } from '../adapter/lora';
 import { readAdapter, writeAdapter, type AdapterFiles } from '../adapter/peft';
-import { ZoScheduler, validateZoOptions, type StepResult, type ZoOptions } from './scheduler';
+import { ZoScheduler, type StepResult } from './scheduler';
+import { validateTrainConfig, type TrainConfig } from './options';
 import type { TokenBatch } from '../data/batch';
-import { DivergenceWatch, type Divergence, type OnDiverge } from './divergence';
+import { DivergenceWatch, type Divergence } from './divergence';
 
 /** What the trainer draws batches from (causal-LM chunks, task examples). */
 export interface TrainData {
@@ -28,13 +31,10 @@ export interface EvalResult {
 
 export type Evaluator = (lora: LoraState) => Promise<EvalResult>;
 
-export interface TrainConfig extends ZoOptions {
-  steps: number; // total steps of the run (a resumed run continues up to it)
-  lora: LoraConfig;
-  evalEvery: number; // 0: evaluate before and after only
-  checkpointEvery: number; // 0: checkpoint at the end only
-  onDiverge?: OnDiverge; // default 'stop': a diverging run ends (its last checkpoint kept)
-}
+export { validateTrainConfig, type TrainConfig } from './options';
+
+/** Steps in flight by default: deep enough that a run of this many steps never waits to submit. */
+export const PIPELINE_DEPTH = 16;
 
 /** trainer_state.json: what a resumed run needs beside the adapter. */
 export interface TrainerState {
@@ -73,13 +73,6 @@ export interface TrainSummary {
 /** The fields of a run that must match for a resume to reproduce the uninterrupted run. */
 const RESUME_FIELDS = ['q', 'eps', 'lr', 'batch', 'seq', 'seed'] as const;
 
-export function validateTrainConfig(c: TrainConfig): void {
-  validateZoOptions({ ...c, steps: c.steps || 1 });
-  if (!Number.isInteger(c.steps) || c.steps < 0) throw new Error(`--steps must be an integer >= 0, got ${c.steps}`);
-  if (!Number.isInteger(c.evalEvery) || c.evalEvery < 0) throw new Error(`--eval-every must be an integer >= 0, got ${c.evalEvery}`);
-  if (!Number.isInteger(c.checkpointEvery) || c.checkpointEvery < 0) throw new Error(`--checkpoint-every must be an integer >= 0`);
-}
-
 export function parseCheckpoint(files: { config: string; safetensors: Uint8Array; state: string }, model: Model, source: string) {
   const adapter = readAdapter({ config: files.config, safetensors: files.safetensors }, model.config, source);
   let state: TrainerState;
@@ -96,9 +89,18 @@ export async function train(
   model: Model,
   data: TrainData,
   cfg: TrainConfig,
-  opts: { evaluate?: Evaluator; resume?: ReturnType<typeof parseCheckpoint>; store?: CheckpointStore; events?: TrainEvents; baseModelName?: string } = {},
+  opts: {
+    evaluate?: Evaluator;
+    resume?: ReturnType<typeof parseCheckpoint>;
+    store?: CheckpointStore;
+    events?: TrainEvents;
+    baseModelName?: string;
+    depth?: number; // steps in flight (default PIPELINE_DEPTH)
+  } = {},
 ): Promise<TrainSummary> {
   validateTrainConfig(cfg);
+  const depth = opts.depth ?? PIPELINE_DEPTH;
+  if (!Number.isInteger(depth) || depth < 1) throw new Error(`train: pipeline depth must be an integer >= 1, got ${depth}`);
   if (data.seqLen !== cfg.seq) throw new Error(`data rows are ${data.seqLen} tokens, --seq is ${cfg.seq}`);
   const { steps, evalEvery, checkpointEvery, onDiverge = 'stop', ...config } = cfg;
   config.candidates = data.candidates ?? 0; // the data's layout decides the loss
@@ -156,9 +158,15 @@ export async function train(
   const t0 = performance.now();
   const startStep = state.step;
   let last = t0;
-  const inflight: Promise<StepResult>[] = [];
-  const finish = async () => {
-    const r = await inflight.shift()!;
+  // Each step's result is taken as it arrives, in step order. `pending` holds, per step in flight,
+  // the promise that it was taken; the loop waits on the oldest only when `depth` are in flight.
+  const pending: Promise<void>[] = [];
+  let chain: Promise<void> = Promise.resolve();
+  const failed: unknown[] = []; // the first error of a step, if any
+  let closed = false; // after an error: results still arriving are not recorded
+  const take = (r: StepResult) => {
+    pending.shift();
+    if (failed.length || closed) return;
     const now = performance.now();
     if (!r.applied) skipped++;
     state.step = r.step + 1;
@@ -167,23 +175,35 @@ export async function train(
     last = now;
     judge(watch.step(state.step, r.loss));
   };
+  const fail = (error: unknown) => {
+    pending.shift();
+    failed.push(error);
+  };
+  const drain = async () => {
+    await chain;
+    if (failed.length) throw failed[0];
+  };
   try {
     for (let k = startStep; k < steps && !stopping(); k++) {
-      inflight.push(sched.step(k, data.batchAt(k, cfg.batch, cfg.seed)));
-      if (inflight.length >= 2) await finish();
+      if (pending.length >= depth) await pending[0]; // the GPU is `depth` steps behind
+      if (failed.length) throw failed[0];
+      const p = sched.step(k, data.batchAt(k, cfg.batch, cfg.seed));
+      chain = chain.then(() => p).then(take, fail);
+      pending.push(chain);
       const done = k + 1;
       const needEval = evalEvery > 0 && done % evalEvery === 0 && done < steps;
       const needCkpt = checkpointEvery > 0 && done % checkpointEvery === 0 && done < steps;
       if (needEval || needCkpt) {
-        while (inflight.length) await finish();
+        await drain();
         if (needEval) await evaluate(done);
         if (needCkpt) await checkpoint();
       }
     }
-    while (inflight.length) await finish();
+    await drain();
   } catch (e) {
-    // Whatever completed is kept: the last checkpoint stays, and this one records the progress.
-    await Promise.allSettled(inflight);
+    // The last checkpoint stays; steps still in flight finish on the GPU but are not recorded.
+    closed = true;
+    await chain;
     throw e;
   } finally {
     sched.destroy();

@@ -10,7 +10,7 @@ import type { FineTuneOptions } from '../train/defaults';
 import { classifyItems } from '../data/tasks';
 import { createGpu, type Gpu } from '../gpu/device';
 import { generateText } from '../model/generate';
-import { parseModel, type ParsedModel } from '../formats/parse';
+import type { ParsedModel } from '../formats/parse';
 import { Model } from '../model/model';
 import { Tokenizer, type TextTokenizer } from '../formats/tokenizer';
 import { toyModel, toyTokenizerBytes } from '../model/toy';
@@ -19,8 +19,10 @@ import { LoraState } from '../adapter/lora';
 import { readAdapter, writeAdapter } from '../adapter/peft';
 import { scoreItems } from '../eval/score';
 import type { CheckpointFiles } from '../train/trainer';
+import { validateTrainConfig } from '../train/options';
 import { explainError } from './errors';
 import { readHfFolder } from './hf_folder';
+import { parseModelByContent } from './model_format';
 import type { AdapterExport, ClassifyInfo, Commands, DataInfo, EventMessage, Events, GpuInfo, ModelInfo, ModelSource, Reply, Request, Restored, RunInfo } from './protocol';
 
 interface WorkerScope {
@@ -105,7 +107,7 @@ async function loadModel(source: ModelSource): Promise<ModelInfo> {
     } else {
       name = source.modelName;
       fileBytes = source.model.size;
-      parsed = parseModel(new Uint8Array(await source.model.arrayBuffer()), name);
+      parsed = parseModelByContent(new Uint8Array(await source.model.arrayBuffer()), name);
       blobs = { model: source.model, ...(source.tokenizer ? { tokenizer: source.tokenizer } : {}) };
       ref = { kind: 'files', name, size: source.model.size, tokenizerName: source.tokenizerName, stored: false };
     }
@@ -172,15 +174,50 @@ function taskFor(o: FineTuneOptions): PreparedTask {
 }
 
 // ---- training ------------------------------------------------------------------------------
+/** Checks a run's options with the trainer's rules (an OptionError names the option) before
+ * anything is replaced: a refused Start keeps the saved session. */
+function checkOptions(task: PreparedTask, options: FineTuneOptions): void {
+  const { model, tok } = needModel();
+  validateTrainConfig(new FineTuner(model, tok, task, { ...options }).trainConfig);
+}
+
+/**
+ * The task with its evaluations announced as phases (the page shows what a run is doing before
+ * its first step: the first evaluation, then compiling and running the first step).
+ */
+function withPhases(task: PreparedTask, run: { stepped: boolean; tuner?: FineTuner }): PreparedTask {
+  const what = `${task.evalCount} ${task.kind === 'lm' ? 'held-out text chunks' : 'held-out examples'}${task.evalIsTrain ? ' (the training data)' : ''}`;
+  const t = Object.create(task) as PreparedTask; // keeps the task's lazy getters
+  t.evaluate = async (model, lora, rows) => {
+    const step = run.tuner?.step ?? 0;
+    post('phase', { text: step === 0 && !run.stepped ? `evaluating the base model on ${what}` : `evaluating the adapter at step ${step} on ${what}` });
+    try {
+      return await task.evaluate(model, lora, rows);
+    } finally {
+      post('phase', { text: run.stepped ? '' : 'compiling the training step and running the first one' });
+    }
+  };
+  return t;
+}
+
 function makeTuner(task: PreparedTask, options: FineTuneOptions, resumeFrom?: CheckpointFiles): FineTuner {
   const { model, tok, info } = needModel();
-  const t = new FineTuner(model, tok, task, { ...options }, { store: persisted ? checkpoints : undefined, resumeFrom, baseModelName: info.name });
-  t.addEventListener('step', (e) => post('step', { ...e.detail, memory: model.gpu.ledger.report() }));
+  const run: { stepped: boolean; tuner?: FineTuner } = { stepped: false };
+  const t = new FineTuner(model, tok, withPhases(task, run), { ...options }, { store: persisted ? checkpoints : undefined, resumeFrom, baseModelName: info.name });
+  run.tuner = t;
+  t.addEventListener('step', (e) => {
+    if (!run.stepped) (run.stepped = true), post('phase', { text: '' });
+    post('step', { ...e.detail, memory: model.gpu.ledger.report() });
+  });
   t.addEventListener('eval', (e) => post('eval', e.detail));
   t.addEventListener('checkpoint', (e) => post('checkpoint', { step: e.detail.step, persisted }));
+  t.addEventListener('diverge', (e) => post('diverge', e.detail));
   t.addEventListener('status', (e) => {
+    const s = e.detail.status;
+    if (s === 'running') run.stepped = false;
+    if (s !== 'running' && s !== 'pausing' && s !== 'stopping') post('phase', { text: '' });
     post('status', e.detail);
-    if (persisted && t === tuner) void sessionStore.update({ status: e.detail.status }).catch(() => {});
+    if (persisted && t === tuner) void sessionStore.update({ status: s, error: e.detail.diverged?.message ?? e.detail.error }).catch(() => {});
   });
   return t;
 }
@@ -195,6 +232,7 @@ function runInfo(): RunInfo {
     evals: t?.evals ?? [],
     hasAdapter: !!currentLora(),
     persisted,
+    diverged: t?.diverged ?? null,
   };
 }
 
@@ -217,6 +255,7 @@ async function start(options: FineTuneOptions): Promise<RunInfo> {
   notWhileTraining('start');
   const { ref, blobs } = needModel();
   const task = taskFor(options);
+  checkOptions(task, options);
   tuner?.destroy();
   tuner = null;
   imported?.destroy();
@@ -245,6 +284,7 @@ async function resume(options: FineTuneOptions): Promise<RunInfo> {
   for (const k of Object.keys(o) as (keyof FineTuneOptions)[]) {
     if (!CHANGEABLE.includes(k) && o[k] !== options[k]) throw new Error(`${k} was ${o[k]} in this run (now ${options[k]}): start a new run to change it`);
   }
+  checkOptions(tuner.task, { ...o, ...Object.fromEntries(CHANGEABLE.map((k) => [k, options[k]])) });
   for (const k of CHANGEABLE) (o as unknown as Record<string, unknown>)[k] = options[k];
   if (tuner.step >= o.steps) throw new Error(`the run already has ${tuner.step} steps: raise Steps to train more`);
   imported?.destroy();
@@ -275,7 +315,7 @@ async function generate(a: Commands['generate']['args']) {
 }
 
 function softmax(xs: number[]): number[] {
-  const m = Math.max(...xs);
+  const m = xs.reduce((a, b) => Math.max(a, b), -Infinity);
   const e = xs.map((x) => Math.exp(x - m));
   const s = e.reduce((a, b) => a + b, 0);
   return e.map((x) => x / s);
@@ -325,7 +365,7 @@ async function restore(): Promise<Restored | null> {
     data: null,
     spec: session.data,
     options: session.options,
-    run: { status: session.status, step: session.step, steps: session.options.steps, history: [], evals: session.evals, hasAdapter: false, persisted: true },
+    run: { status: session.status, step: session.step, steps: session.options.steps, history: [], evals: session.evals, hasAdapter: false, persisted: true, diverged: null },
   };
   try {
     const m = session.model;
@@ -350,6 +390,7 @@ async function restore(): Promise<Restored | null> {
     tuner.status = tuner.step >= o.steps ? 'done' : tuner.step > 0 || session.status !== 'running' ? 'paused' : 'idle';
     if (session.status === 'running' && tuner.step < o.steps) out.error = `Training stopped when the page closed; its last checkpoint is step ${tuner.step}: press Resume to continue.`;
     out.run = runInfo();
+    if (session.status === 'done' && session.error) out.error = `The run ended early: ${session.error}.`;
   } catch (e) {
     out.error = (e as Error).message;
   }
@@ -405,8 +446,8 @@ scope.onmessage = (ev: MessageEvent) => {
   p.then(
     (value) => scope.postMessage({ id: req.id, ok: true, value } satisfies Reply),
     (err: unknown) => {
-      const { message, hint } = explainError(err);
-      scope.postMessage({ id: req.id, ok: false, error: message, ...(hint ? { hint } : {}) } satisfies Reply);
+      const { message, hint, option } = explainError(err);
+      scope.postMessage({ id: req.id, ok: false, error: message, ...(hint ? { hint } : {}), ...(option ? { option } : {}) } satisfies Reply);
     },
   );
 };

@@ -1,12 +1,17 @@
 // Turns engine errors into what a person can act on: the message, plus a hint for the known
-// cases (no WebGPU, a model beyond the adapter's limits, out of GPU memory, a lost device).
+// cases (no WebGPU, a model beyond the adapter's limits, out of GPU memory, a lost device), and
+// for a bad option the option's name, so the page shows the message beside its field.
+
+import { OptionError } from '../train/options';
 
 export interface Explained {
   message: string;
   hint?: string;
+  option?: string; // an OptionError's option (the page's form field)
 }
 
 export function explainError(err: unknown): Explained {
+  if (err instanceof OptionError) return { message: err.message, option: err.option };
   const message = err instanceof Error ? err.message : String(err);
   if (/WebGPU is not available|no WebGPU adapter/i.test(message)) {
     return {

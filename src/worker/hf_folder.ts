@@ -28,7 +28,7 @@ export async function readHfFolder(where: string, files: readonly NamedBlob[]): 
   });
   const weights = await Promise.all(plan.safetensors.map(async (name) => new Uint8Array(await byName.get(name)!.arrayBuffer())));
   const parsed = parseHfModel(hfDirFiles(plan, weights), where);
-  const names = ['config.json', ...(plan.index !== undefined ? [HF_INDEX] : []), ...(plan.tokenizerJson !== undefined ? ['tokenizer.json'] : []), ...plan.safetensors];
+  const names = ['config.json', ...(plan.index !== undefined ? [HF_INDEX] : []), ...(plan.tokenizerJson !== undefined ? ['tokenizer.json'] : []), ...(plan.tokenizerConfig !== undefined ? ['tokenizer_config.json'] : []), ...plan.safetensors];
   const used = names.map((name) => ({ name, blob: byName.get(name)! }));
   return { parsed, used, bytes: used.reduce((s, f) => s + f.blob.size, 0) };
 }

@@ -4,6 +4,7 @@
 // cloneable: Files and Blobs travel by reference, typed arrays by copy.
 import type { FineTuneOptions } from '../train/defaults';
 import type { EvalDetail, FineTuneStatus, StepDetail } from '../train/finetuner';
+import type { Divergence } from '../train/divergence';
 import type { ModelRef, NamedBlob } from '../train/session_store';
 import type { PreviewRow, TaskKind, TaskSpec } from '../train/task_source';
 import type { LlamaConfig } from '../formats/config';
@@ -14,6 +15,7 @@ import type { ParsedModel } from '../formats/parse';
 export { PRESETS } from '../data/presets';
 export { defaultOptions, OPTION_HELP, TASK_OVERRIDES, type FineTuneOptions } from '../train/defaults';
 export type { EvalDetail, FineTuneStatus, StepDetail } from '../train/finetuner';
+export type { Divergence } from '../train/divergence';
 export type { ModelRef, NamedBlob } from '../train/session_store';
 export { presetFiles, type PreviewRow, type TaskKind, type TaskSpec } from '../train/task_source';
 
@@ -64,6 +66,7 @@ export interface RunInfo {
   evals: EvalDetail[];
   hasAdapter: boolean;
   persisted: boolean; // checkpoints go to IndexedDB
+  diverged: Divergence | null; // the last run diverged (it stopped there)
 }
 
 export interface Restored {
@@ -120,7 +123,9 @@ export interface Events {
   eval: EvalDetail;
   checkpoint: { step: number; persisted: boolean };
   session: { persisted: boolean }; // a new run: is it saved in IndexedDB?
-  status: { status: FineTuneStatus; step: number; error?: string };
+  status: { status: FineTuneStatus; step: number; error?: string; diverged?: Divergence };
+  diverge: Divergence; // the run diverged: the loss rose well above its start
+  phase: { text: string }; // what a running run is doing before its next step ('' when stepping)
   token: { stream: string; text: string };
   log: { message: string };
 }
@@ -131,6 +136,7 @@ export type Request = { [K in CommandName]: { id: number; cmd: K; args: Commands
 
 export type Reply =
   | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: string; hint?: string };
+  // option: the FineTuneOptions key an OptionError names (the page shows the message beside that field)
+  | { id: number; ok: false; error: string; hint?: string; option?: string };
 
 export type EventMessage = { [K in EventName]: { event: K; data: Events[K] } }[EventName];

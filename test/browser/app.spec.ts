@@ -4,7 +4,11 @@
 // in the PEFT layout and opened again, the session restored from IndexedDB after a reload, a run
 // interrupted by a reload that resumes to the same losses, a classification task, and the
 // no-WebGPU message. Privacy: every request goes to the page's own origin, none after the initial
-// load. Responsiveness: clicks are handled within 200 ms while a step runs. Screenshots go to
+// load. Responsiveness: clicks are handled within 200 ms while a step runs. Trouble is shown where
+// it happens: "New run" asks first (Cancel keeps the run); an error shows beside the control or the
+// option field that caused it, in view when the page is scrolled down (a random-bytes ".gguf", lr
+// out of range); a diverging run is flagged, stopped, with advice; the first seconds after Start
+// show the first evaluation as a phase. profile.html renders as the app is served. Screenshots go to
 // $MOBIZO_SCREENSHOTS, or to a temporary folder that is kept (and printed) only when a test fails.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -21,6 +25,8 @@ interface AppState {
   evals: { step: number; loss: number; accuracy?: number }[];
   busy: string;
   training: boolean;
+  diverged: { step: number; source: string; loss: number; start: number; message: string } | null;
+  phase: string;
 }
 
 interface Req {
@@ -37,7 +43,7 @@ describe('browser: the app (headless Chrome)', function () {
   let browser: Browser;
   let app: ServedApp | undefined;
   let page: Page;
-  const { text, setValue, waitIdle, errorShown } = appPage(() => page);
+  const { text, setValue, waitIdle, errorShown, inViewport, answerConfirm } = appPage(() => page);
   let origin: string;
   let shots: string;
   const downloads = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-downloads-'));
@@ -248,8 +254,24 @@ describe('browser: the app (headless Chrome)', function () {
     assert.equal(await text('#out-adapter'), adapterText);
   });
 
+  it('asks before "New run" discards a run: Cancel keeps it', async function () {
+    const kept = await state();
+    assert.equal(kept.status, 'done');
+    await page.click('#new-run');
+    const asked = await answerConfirm(false);
+    assert.match(asked, /Discard this run\?/);
+    assert.match(asked, /step 20 of 20\), its adapter and its checkpoint saved in this browser will be deleted/);
+    await waitIdle();
+    const after = await state();
+    assert.equal(after.status, 'done', 'Cancel keeps the run');
+    assert.deepEqual(after.history, kept.history);
+    assert.match(await text('#saved'), /IndexedDB\) at step 20/, 'and its checkpoint');
+    assert.equal(await page.$eval('#download', (b) => (b as HTMLButtonElement).disabled), false);
+  });
+
   it('resumes a run interrupted by a reload mid-step, stops and trains more, to the same losses', async function () {
     await page.click('#new-run');
+    await answerConfirm(true);
     await waitState('s.status === "none"');
     await waitIdle();
     for (const [k, v] of Object.entries(OPTIONS)) await setValue(`#opt-${k}`, v);
@@ -281,8 +303,84 @@ describe('browser: the app (headless Chrome)', function () {
     for (const step of [0, 10, 20]) assert.equal(at(done.evals, step), at(firstRun.evals, step), `eval at step ${step}`);
   });
 
+  it('shows an error beside the control that caused it, in view when scrolled down', async function () {
+    const logged = pageErrors.length; // the page logs the errors it shows (console.error)
+    // a file of random bytes named .gguf: loading another model asks first, then says what it is
+    const junk = path.join(downloads, 'random.gguf');
+    const bytes = Buffer.alloc(4096);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+    fs.writeFileSync(junk, bytes);
+    await (await page.$('input#model-file'))!.uploadFile(junk);
+    await page.click('#load-model');
+    assert.match(await answerConfirm(true), /Load another model\?[\s\S]*closes the current run/);
+    await waitIdle();
+    const err = await errorShown();
+    assert.match(err, /^random\.gguf: not a GGUF file \(starts with 00 9e 3c da/, err);
+    assert.ok(await page.$eval('#error-box', (e) => e.previousElementSibling?.contains(document.getElementById('load-model')) ?? false), 'the error is under the Load model row');
+    assert.ok(await inViewport('#error-box'));
+    assert.match(await text('#model-info'), /stories260K\.bin/, 'the loaded model stays');
+    assert.equal((await state()).status, 'done', 'and the run');
+
+    // lr out of range, refused by the engine's check, shown beside its field, scrolled to
+    await page.click('#new-run');
+    await answerConfirm(true);
+    await waitState('s.status === "none"');
+    await waitIdle();
+    for (const [k, v] of Object.entries(OPTIONS)) await setValue(`#opt-${k}`, v);
+    await setValue('#opt-lr', '1e9');
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    assert.equal(await inViewport('#opt-box-lr'), false, 'the lr field is out of view when scrolled down');
+    await page.$eval('#start', (b) => (b as HTMLButtonElement).click()); // a click that does not scroll
+    await page.waitForFunction(() => !(document.getElementById('error-box') as HTMLElement).hidden, { timeout: 60_000 });
+    await waitIdle();
+    const lrErr = await errorShown();
+    assert.match(lrErr, /^Learning rate \(lr\) must be in \[0, 1\], got 1000000000/, lrErr);
+    assert.ok(await page.$eval('#error-box', (e) => e.parentElement?.id === 'opt-box-lr'), 'the error is in the lr field');
+    assert.ok(await inViewport('#error-box'), 'the error scrolled into view');
+    assert.equal(await page.$eval('#opt-lr', (e) => e.getAttribute('aria-invalid')), 'true');
+    const s = await state();
+    assert.equal(s.status, 'none', 'no run started');
+    assert.equal(s.training, false);
+    const shown = pageErrors.splice(logged);
+    assert.equal(shown.length, 2, shown.join('\n'));
+    assert.ok(/random\.gguf/.test(shown[0]) && /option lr/.test(shown[1]), shown.join('\n'));
+    await shot('6-error-beside-lr');
+  });
+
+  it('flags a diverging run (lr 1): stopped, not "training", with advice; the first evaluation shows as a phase', async function () {
+    await setValue('#opt-lr', '1');
+    await setValue('#opt-steps', '12');
+    await setValue('#opt-evalEvery', '4');
+    await setValue('#opt-checkpointEvery', '4');
+    await page.evaluate(() => {
+      const w = window as unknown as { __status: string[] };
+      w.__status = [];
+      const el = document.getElementById('run-status')!;
+      new MutationObserver(() => w.__status.push(el.textContent ?? '')).observe(el, { childList: true, characterData: true, subtree: true });
+    });
+    await page.click('#start');
+    await waitState('s.status === "done" && !s.training');
+    assert.equal(await errorShown(), '', 'the refused lr error went away');
+    const s = await state();
+    assert.ok(s.diverged, 'flagged');
+    assert.ok(s.step < 12, `stopped early, at step ${s.step}`);
+    assert.equal(s.diverged!.step, s.step);
+    assert.ok(s.diverged!.loss > s.diverged!.start, JSON.stringify(s.diverged));
+    const status = await text('#run-status');
+    assert.match(status, /^diverged at step \d+: stopped/, status);
+    assert.doesNotMatch(status, /training/);
+    const box = await text('#diverge-box');
+    assert.match(box, /This run diverged at step \d+: the (held-out|smoothed training) loss rose to [\d.]+ from [\d.]+/, box);
+    assert.match(box, /lower one \(try 0\.1, a tenth of 1\)/, box);
+    assert.ok(await inViewport('#diverge-box'));
+    const seen = await page.evaluate(() => (window as unknown as { __status: string[] }).__status);
+    assert.ok(seen.some((t) => /^training \.\.\. — evaluating the base model on 4 held-out text chunks \.\.\. \(\d+ s\)/.test(t)), `status lines: ${[...new Set(seen)].join(' | ')}`);
+    await shot('7-diverged');
+  });
+
   it('classifies with a template and label words, with and without the adapter', async function () {
     await page.click('#new-run');
+    await answerConfirm(true);
     await waitState('s.status === "none"');
     await waitIdle();
     const rows = ['sentence\tlabel'];
@@ -314,7 +412,22 @@ describe('browser: the app (headless Chrome)', function () {
     const verdict = await text('#cls-verdict');
     assert.match(verdict, /Predicted: [01] \(base\), [01] \(with the adapter\)/);
     assert.equal((await page.$$('#cls-result tr')).length, 3);
-    await shot('6-classify');
+    await shot('8-classify');
+  });
+
+  it('serves profile.html as `npm start` does: the kernel table renders', async function () {
+    const p = await browser.newPage();
+    try {
+      await p.goto(`${origin}/profile.html?q=2&batch=1&seq=16&rank=8&repeats=1`, { waitUntil: 'load' });
+      await p.waitForFunction(() => (window as unknown as { __profile?: unknown }).__profile !== undefined, { timeout: 240_000, polling: 250 });
+      const error = await p.evaluate(() => (window as unknown as { __profile: { error?: string } }).__profile.error);
+      assert.equal(error, undefined, error);
+      assert.doesNotMatch(await p.$eval('#status', (e) => (e as HTMLElement).innerText), /loading/);
+      const rows = await p.$$eval('#kernels tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-kernel')));
+      assert.ok(rows.includes('matmul_vec4') && rows.includes('zo_update'), rows.join(', '));
+    } finally {
+      await p.close();
+    }
   });
 
   it('says plainly what to do without WebGPU', async function () {
@@ -326,7 +439,7 @@ describe('browser: the app (headless Chrome)', function () {
       const msg = await p.$eval('#no-webgpu', (e) => (e as HTMLElement).innerText);
       assert.match(msg, /Chrome or Edge \(113 or newer\)/);
       assert.equal(await p.$eval('#load-model', (b) => (b as HTMLButtonElement).disabled), true);
-      await p.screenshot({ path: path.join(shots, '7-no-webgpu.png') });
+      await p.screenshot({ path: path.join(shots, '9-no-webgpu.png') });
     } finally {
       await p.close();
     }

@@ -22,7 +22,7 @@ describe('browser: the app opens a Hugging Face model folder (headless Chrome)',
   let tmp: string; // the HF folders
   const folders = { hf: '', sharded: '', noConfig: '', missingShard: '' };
   let page: Page;
-  const { text, setValue, waitIdle, errorShown } = appPage(() => page);
+  const { text, setValue, waitIdle, errorShown, answerConfirm } = appPage(() => page);
   let origin: string;
   const pageErrors: string[] = [];
   let binText = '';
@@ -34,9 +34,11 @@ describe('browser: the app opens a Hugging Face model folder (headless Chrome)',
     await page.waitForFunction(() => document.body.dataset.ready === 'true', { timeout: 120_000, polling: 100 });
   }
 
-  /** Presses "Load model" and waits until the page is idle again. */
+  /** Presses "Load model" (answering "close the run?" when a run is open) and waits until the page is idle again. */
   async function load(): Promise<void> {
+    const run = await page.evaluate(() => (window as unknown as { mobizo: { state: { status: string } } }).mobizo.state.status !== 'none');
     await page.click('#load-model');
+    if (run) await answerConfirm(true);
     await waitIdle();
   }
 

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { buildApp, buildBrowser, repoRoot } from '../../scripts/build.mjs';
-import { startServer } from '../../scripts/serve.mjs';
+import { appSite, startServer } from '../../scripts/serve.mjs';
 
 const debug = !!process.env.MOBIZO_DEBUG;
 
@@ -229,6 +229,20 @@ export function appPage(page: () => Page) {
     waitIdle: () => page().waitForFunction(() => document.body.dataset.busy === 'false', { timeout: 300_000, polling: 100 }),
     /** The text of the error box, '' when it is hidden. */
     errorShown: () => page().$eval('#error-box', (e) => ((e as HTMLElement).hidden ? '' : (e as HTMLElement).innerText)),
+    /** Whether the element is wholly inside the viewport now. */
+    inViewport: (sel: string) =>
+      page().$eval(sel, (e) => {
+        const r = e.getBoundingClientRect();
+        return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth;
+      }),
+    /** Waits for the confirmation dialog and answers it: true presses its confirm button, false Cancel. */
+    answerConfirm: async (confirm: boolean) => {
+      await page().waitForSelector('#confirm-dialog[open]', { timeout: 10_000 });
+      const message = await page().$eval('#confirm-dialog', (e) => (e as HTMLElement).innerText);
+      await page().click(confirm ? '#confirm-ok' : '#confirm-cancel');
+      await page().waitForSelector('#confirm-dialog:not([open])', { timeout: 10_000 });
+      return message;
+    },
   };
 }
 
@@ -243,14 +257,15 @@ export interface ServedApp {
 }
 
 /**
- * Builds and serves the app (`routes`: extra folders, e.g. the shared assets) and opens a
+ * Builds and serves the app as `npm start` does (index.html, profile.html, dist/; `routes`: extra
+ * folders, e.g. the shared assets) and opens a
  * 1280 x 1000 page whose uncaught errors go to `pageErrors`. Not yet navigated.
  */
 export async function serveApp(routes: Record<string, string>, pageErrors: string[]): Promise<ServedApp> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-app-'));
   await buildApp({ outdir: path.join(dir, 'dist') });
-  fs.copyFileSync(path.join(repoRoot, 'index.html'), path.join(dir, 'index.html'));
-  const server = await startServer({ root: dir, routes });
+  for (const page of ['index.html', 'profile.html']) fs.copyFileSync(path.join(repoRoot, page), path.join(dir, page));
+  const server = await startServer({ ...appSite(dir), routes }); // as `npm start` serves the repo
   const browser = await launchBrowser();
   const page = await browser.newPage();
   await page.setViewport({ width: 1280, height: 1000 });

@@ -36,8 +36,9 @@ interface KvCache {
 function forwardRows(model: LlamaModelFile, tokens: number[], cache: KvCache, lora?: ReferenceLora): Float64Array {
   const c = model.config;
   const w = model.weights;
-  const linear = (l: number, t: Target, x: Float64Array, W: Vec, k: number) => {
+  const linear = (l: number, t: Target, x: Float64Array, W: Vec, k: number, bias?: Vec) => {
     const y = matmulT(x, W, k);
+    if (bias) for (let i = 0; i < y.length; i++) y[i] += bias[i % bias.length];
     const ad = lora?.layers[l][t];
     if (!ad) return y;
     const d = matmulT(matmulT(x, ad.A, k), ad.B, lora!.rank);
@@ -53,9 +54,13 @@ function forwardRows(model: LlamaModelFile, tokens: number[], cache: KvCache, lo
     const lw = w.layers[l];
     // attention block
     const xb = rmsnorm(x, lw.attnNorm, c.normEps); // [T, dim]
-    const q = rope(linear(l, 'q', xb, lw.wq, c.dim), positions, c.headDim, c.ropeTheta, c.ropeStyle); // [T, nH * hd]
-    const k = rope(linear(l, 'k', xb, lw.wk, c.dim), positions, c.headDim, c.ropeTheta, c.ropeStyle); // [T, nKv * hd]
-    const v = linear(l, 'v', xb, lw.wv, c.dim); // [T, nKv * hd]
+    let q = linear(l, 'q', xb, lw.wq, c.dim, lw.bq); // [T, nH * hd] (+ Qwen2's bias)
+    let k = linear(l, 'k', xb, lw.wk, c.dim, lw.bk); // [T, nKv * hd]
+    const v = linear(l, 'v', xb, lw.wv, c.dim, lw.bv); // [T, nKv * hd]
+    if (lw.qNorm) q = rmsnorm(q, lw.qNorm, c.normEps); // Qwen3: each head (a row of hd) normalised
+    if (lw.kNorm) k = rmsnorm(k, lw.kNorm, c.normEps);
+    q = rope(q, positions, c.headDim, c.ropeTheta, c.ropeStyle, c.ropeScaling);
+    k = rope(k, positions, c.headDim, c.ropeTheta, c.ropeStyle, c.ropeScaling);
     for (const e of k) cache.k[l].push(e);
     for (const e of v) cache.v[l].push(e);
     const att = attention(q, cache.k[l], cache.v[l], c.nHeads, c.nKvHeads, c.headDim); // [T, nH * hd]

@@ -41,10 +41,31 @@ export function rmsnorm(x: Vec, w: Vec, eps: number): Float64Array {
   return y;
 }
 
+/** RoPE frequency scaling as transformers' rope_type ('linear', 'llama3') or a GGUF's rope_freqs ('factors'). */
+export type RefRopeScaling =
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPos: number }
+  | { type: 'factors'; factors: ArrayLike<number> };
+
+/** Frequency of pair i: theta^(-2i/hd), then as transformers' _compute_linear / _compute_llama3_parameters. */
+export function ropeFrequency(i: number, hd: number, theta: number, scaling?: RefRopeScaling): number {
+  const base = 1 / Math.pow(theta, (2 * i) / hd);
+  if (!scaling) return base;
+  if (scaling.type === 'linear') return base / scaling.factor;
+  if (scaling.type === 'factors') return base / scaling.factors[i];
+  const lowWavelen = scaling.originalMaxPos / scaling.lowFreqFactor;
+  const highWavelen = scaling.originalMaxPos / scaling.highFreqFactor;
+  const wavelen = (2 * Math.PI) / base;
+  const llama = wavelen > lowWavelen ? base / scaling.factor : base;
+  const smooth = (scaling.originalMaxPos / wavelen - scaling.lowFreqFactor) / (scaling.highFreqFactor - scaling.lowFreqFactor);
+  const medium = !(wavelen < highWavelen) && !(wavelen > lowWavelen);
+  return medium ? ((1 - smooth) * llama) / scaling.factor + smooth * llama : llama;
+}
+
 /** Rotary position embedding of each head of each row: x [T, nHeads * hd], positions [T].
- * Pair i (i < hd/2) is rotated by angle pos * theta^(-2i/hd); the pair is
+ * Pair i (i < hd/2) is rotated by angle pos * ropeFrequency(i); the pair is
  * (2i, 2i+1) for 'adjacent' (llama2.c) and (i, i + hd/2) for 'halfsplit' (HF Llama). */
-export function rope(x: Vec, positions: ArrayLike<number>, hd: number, theta: number, style: 'adjacent' | 'halfsplit'): Float64Array {
+export function rope(x: Vec, positions: ArrayLike<number>, hd: number, theta: number, style: 'adjacent' | 'halfsplit', scaling?: RefRopeScaling): Float64Array {
   const t = positions.length;
   if (t === 0 || x.length % t !== 0) throw new Error(`rope: x length ${x.length} is not ${t} rows (one per position)`);
   const width = x.length / t;
@@ -55,7 +76,7 @@ export function rope(x: Vec, positions: ArrayLike<number>, hd: number, theta: nu
     for (let h = 0; h < nHeads; h++) {
       const base = r * width + h * hd;
       for (let i = 0; i < hd / 2; i++) {
-        const angle = positions[r] * Math.pow(theta, (-2 * i) / hd);
+        const angle = positions[r] * ropeFrequency(i, hd, theta, scaling);
         const c = Math.cos(angle);
         const s = Math.sin(angle);
         const a = style === 'adjacent' ? base + 2 * i : base + i;

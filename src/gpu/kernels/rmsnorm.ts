@@ -1,7 +1,8 @@
 // out = x / rms(x) * weight, row by row.
-import type { Dispatch } from '../kernel';
+import { grid1d, type Dispatch, type Params } from '../kernel';
 import { expectShape, type Tensor } from '../tensor';
 import type { Kernels } from './registry';
+import { num, type Costs } from './cost';
 
 /** Rows from which, and widths up to which, the thread-per-row variant is used. */
 export const ROWS_PER_THREAD_MIN = 256;
@@ -15,9 +16,20 @@ export function rmsnorm(ks: Kernels, label: string, x: Tensor, weight: Tensor, o
   expectShape(who, out, [rows, width]);
   if (rows >= ROWS_PER_THREAD_MIN && width <= ROWS_PER_THREAD_MAX_WIDTH) {
     // many short rows: a thread per row (no barriers) beats a workgroup per row
-    const groups = Math.ceil(rows / 64);
-    return ks.get('rmsnorm_rows').dispatch(label, { x, weight, out }, { rows, width, eps }, [Math.min(groups, 65535), Math.ceil(groups / 65535), 1]);
+    const k = ks.get('rmsnorm_rows');
+    return k.dispatch(label, { x, weight, out }, { rows, width, eps }, grid1d(rows, k.workgroupSize[0]).workgroups);
   }
-  const grid: [number, number, number] = [Math.min(rows, 65535), Math.ceil(rows / 65535), 1];
-  return ks.get('rmsnorm').dispatch(label, { x, weight, out }, { rows, width, eps }, grid);
+  return ks.get('rmsnorm').dispatch(label, { x, weight, out }, { rows, width, eps }, grid1d(rows, 1).workgroups);
 }
+
+/** Only the first `rows` rows are normalised (the grid stays; the extra groups exit). */
+export function rmsnormRows(d: Dispatch, rows: number): void {
+  d.update({ rows });
+}
+
+const rmsnormCost = (p: Params) => {
+  const [rows, w] = [num(p, 'rows'), num(p, 'width')];
+  return { flops: 4 * rows * w, bytes: 4 * (2 * rows * w + w) };
+};
+
+export const costs: Costs<'rmsnorm' | 'rmsnorm_rows'> = { rmsnorm: rmsnormCost, rmsnorm_rows: rmsnormCost };

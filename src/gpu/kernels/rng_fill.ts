@@ -4,6 +4,7 @@
 import { grid1d, type Dispatch } from '../kernel';
 import { expectShape, type Tensor } from '../tensor';
 import type { Kernels } from './registry';
+import { num, type Costs } from './cost';
 
 /** Which perturbation: step seed S (key word 0), B-tensor id (key word 1), query i (counter word 1). */
 export interface RngKey {
@@ -19,8 +20,9 @@ function expectDtype(who: string, t: Tensor, dtype: Tensor['dtype']): void {
 /** out (any shape, f32, n = numel) = zo_normal(key, first + e) for e < n. */
 export function rngFill(ks: Kernels, label: string, out: Tensor, key: RngKey, first = 0): Dispatch {
   expectDtype(`rng_fill ${label}`, out, 'f32');
-  const g = grid1d(out.numel);
-  return ks.get('rng_fill').dispatch(label, { out }, { n: out.numel, stride: g.stride, first, seed: key.seed, tensor: key.tensor, query: key.query }, g.workgroups);
+  const k = ks.get('rng_fill');
+  const g = grid1d(out.numel, k.workgroupSize[0]);
+  return k.dispatch(label, { out }, { n: out.numel, stride: g.stride, first, seed: key.seed, tensor: key.tensor, query: key.query }, g.workgroups);
 }
 
 /** bits [n, 4] u32 = philox4x32((first + e, query, 0, 0), (seed, tensor)) for e < n. */
@@ -29,6 +31,13 @@ export function rngBits(ks: Kernels, label: string, bits: Tensor, key: RngKey, f
   expectDtype(who, bits, 'u32');
   const n = bits.shape[0];
   expectShape(who, bits, [n, 4]);
-  const g = grid1d(n);
-  return ks.get('rng_bits').dispatch(label, { bits }, { n, stride: g.stride, first, seed: key.seed, tensor: key.tensor, query: key.query }, g.workgroups);
+  const k = ks.get('rng_bits');
+  const g = grid1d(n, k.workgroupSize[0]);
+  return k.dispatch(label, { bits }, { n, stride: g.stride, first, seed: key.seed, tensor: key.tensor, query: key.query }, g.workgroups);
 }
+
+/** Philox rounds are integer work: 0 FLOPs; the bytes are the outputs. */
+export const costs: Costs<'rng_fill' | 'rng_bits'> = {
+  rng_fill: (p) => ({ flops: 0, bytes: 4 * num(p, 'n') }),
+  rng_bits: (p) => ({ flops: 0, bytes: 16 * num(p, 'n') }),
+};

@@ -1,12 +1,9 @@
 // Masked cross-entropy of selected rows, and its mean per perturbation slot.
-import type { Dispatch } from '../kernel';
+import { grid1d, type Dispatch, type Params } from '../kernel';
 import { expectShape, type Tensor } from '../tensor';
 import type { Kernels } from './registry';
-
-/** Params of xent for `nSel` rows in use. */
-export function xentParams(nSel: number, vocab: number) {
-  return { nSel, vocab, rowsPerSlot: 1, slotBase: 0, norm: 0, seqLen: 0, group: 0 };
-}
+import type { StepBlock } from '../step_block';
+import { num, type Costs } from './cost';
 
 /** rowLoss[i] = logsumexp(logits[i]) - logits[i, labels[i]] for i < nSel (0 where label < 0). */
 export function xent(ks: Kernels, label: string, logits: Tensor, labels: Tensor, rowLoss: Tensor, nSel: number): Dispatch {
@@ -16,29 +13,29 @@ export function xent(ks: Kernels, label: string, logits: Tensor, labels: Tensor,
   expectShape(who, rowLoss, [n]);
   if (labels.dtype !== 'i32') throw new Error(`${who}: labels ${labels.label} must be i32`);
   if (nSel > n) throw new Error(`${who}: ${nSel} rows in use, logits hold ${n}`);
-  const grid: [number, number, number] = [Math.min(n, 65535), Math.ceil(n / 65535), 1];
-  return ks.get('xent').dispatch(label, { logits, labels, rowLoss }, xentParams(nSel, vocab), grid);
+  return ks.get('xent').dispatch(label, { logits, labels, rowLoss }, { nSel, vocab }, grid1d(n, 1).workgroups);
+}
+
+/** The first `nSel` selected rows are in use (xent, slot_loss, class_loss). */
+export function lossRows(d: Dispatch, nSel: number): void {
+  d.update({ nSel });
 }
 
 export interface SlotLossShape {
   nSel: number; // selected rows in use
   slots: number; // slots in this pass
   rowsPerSlot: number;
-  slotBase: number; // where this pass's slots go in `losses`
   norm: number; // slot_loss: divisor of each slot's sum; 0: its labelled rows (mean token loss)
   seqLen: number; // class_loss: tokens per sequence
   group: number; // class_loss: sequences (candidates) per example; 0: slot_loss
 }
 
-export function slotLossParams(s: SlotLossShape) {
-  return { nSel: s.nSel, vocab: 0, rowsPerSlot: s.rowsPerSlot, slotBase: s.slotBase, norm: s.norm, seqLen: s.seqLen, group: s.group };
-}
-
 /**
  * group 0: losses[slotBase + p] = mean rowLoss over the labelled selected rows of slot p (or their
  * sum / norm). group > 0: the classification loss over candidates of `class_loss` (see xent.wgsl).
+ * The slot base is the step block's.
  */
-export function slotLoss(ks: Kernels, label: string, rowLoss: Tensor, labels: Tensor, select: Tensor, losses: Tensor, s: SlotLossShape): Dispatch {
+export function slotLoss(ks: Kernels, label: string, rowLoss: Tensor, labels: Tensor, select: Tensor, losses: Tensor, s: SlotLossShape, step: StepBlock): Dispatch {
   const kernel = s.group > 0 ? 'class_loss' : 'slot_loss';
   const who = `${kernel} ${label}`;
   if (s.group > 0 && (s.seqLen < 1 || s.rowsPerSlot % (s.seqLen * s.group) !== 0)) {
@@ -47,6 +44,19 @@ export function slotLoss(ks: Kernels, label: string, rowLoss: Tensor, labels: Te
   const [n] = rowLoss.shape;
   expectShape(who, labels, [n]);
   expectShape(who, select, [n]);
-  if (s.slotBase + s.slots > losses.numel) throw new Error(`${who}: slots up to ${s.slotBase + s.slots} exceed ${losses.label} [${losses.shape}]`);
-  return ks.get(kernel).dispatch(label, { rowLossIn: rowLoss, selLabels: labels, selRows: select, losses }, slotLossParams(s), [s.slots, 1, 1]);
+  if (s.slots > losses.numel) throw new Error(`${who}: ${s.slots} slots exceed ${losses.label} [${losses.shape}]`);
+  const params = { nSel: s.nSel, rowsPerSlot: s.rowsPerSlot, norm: s.norm, seqLen: s.seqLen, group: s.group };
+  return ks.get(kernel).dispatch(label, { rowLossIn: rowLoss, selLabels: labels, selRows: select, losses, zo: step }, params, [s.slots, 1, 1]);
 }
+
+/** slot_loss / class_loss: each selected row's loss, label and row read once (the candidates' logsumexp is noise). */
+const lossCost = (p: Params) => ({ flops: 2 * num(p, 'nSel'), bytes: 4 * 3 * num(p, 'nSel') });
+
+export const costs: Costs<'xent' | 'slot_loss' | 'class_loss'> = {
+  xent(p) {
+    const [n, v] = [num(p, 'nSel'), num(p, 'vocab')];
+    return { flops: 4 * n * v, bytes: 4 * (n * v + 2 * n) };
+  },
+  slot_loss: lossCost,
+  class_loss: lossCost,
+};

@@ -1,0 +1,198 @@
+// Real sizes: random weights with the published shapes of SmolLM2-135M, Qwen2.5-0.5B and
+// Llama-3.2-1B, written on the fly as GGUF files in F16 and in Q4_K_M layout (never committed),
+// then loaded as a user's file would be. Per model and layout: load time, bytes on the GPU vs the
+// file, the ledger's peak for generation (a KV-cached decode) and for one prge ZO step (q 2,
+// Bsz 1, T 64), and ms per step.
+//   node bin/with-gpu.js node_modules/.bin/tsx bench/real_size.ts [--model smollm2-135m,...] [--layout f16,q4_k_m] [--out FILE]
+// Shapes: each model's config.json (hidden, intermediate, layers, heads, kv heads, vocab, tied).
+// Qwen2.5's q/k/v biases are left out (the Llama layout): they are 0.1% of its bytes.
+import { writeFileSync } from 'node:fs';
+import { LoraState } from '../src/adapter/lora';
+import type { TokenBatch } from '../src/data/batch';
+import { QUANT_BLOCKS, type GgmlQuantName } from '../src/formats/ggml_quants';
+import { ggufToModelFile, parseGguf, type GgufValue } from '../src/formats/gguf';
+import { floatToF16Bits, writeGguf, type GgufTensorIn } from '../src/formats/gguf_writer';
+import { createGpu } from '../src/gpu/device';
+import { ForwardPass, KvCache } from '../src/model/forward';
+import { Model } from '../src/model/model';
+import { ZoScheduler } from '../src/train/scheduler';
+import { mulberry32 } from '../src/util/random';
+
+interface Shape {
+  dim: number;
+  hidden: number;
+  layers: number;
+  heads: number;
+  kv: number;
+  vocab: number;
+  theta: number;
+}
+
+export const REAL_MODELS: Record<string, Shape> = {
+  'smollm2-135m': { dim: 576, hidden: 1536, layers: 30, heads: 9, kv: 3, vocab: 49152, theta: 100000 },
+  'qwen2.5-0.5b': { dim: 896, hidden: 4864, layers: 24, heads: 14, kv: 2, vocab: 151936, theta: 1000000 },
+  'llama-3.2-1b': { dim: 2048, hidden: 8192, layers: 16, heads: 32, kv: 8, vocab: 128256, theta: 500000 },
+};
+
+type Layout = 'f16' | 'q4_k_m';
+
+/**
+ * llama.cpp's Q4_K_M choice per tensor: Q6_K for the LM head / tied embedding and for attn_v and
+ * ffn_down of every other layer (its use_more_bits), Q4_K elsewhere; where a row is not a whole
+ * number of 256-value blocks, its fallbacks Q5_0 (for Q4_K) and Q8_0 (for Q6_K).
+ */
+function q4kmType(name: string, K: number, layers: number): string {
+  const l = Number(/^blk\.(\d+)\./.exec(name)?.[1] ?? -1);
+  const moreBits = l >= 0 && (l < layers / 8 || l >= (7 * layers) / 8 || (l - Math.floor(layers / 8)) % 3 === 2);
+  const six = name === 'token_embd.weight' || name === 'output.weight' || (/attn_v|ffn_down/.test(name) && moreBits);
+  if (K % 256 === 0) return six ? 'Q6_K' : 'Q4_K';
+  return six ? 'Q8_0' : 'Q5_0';
+}
+
+/** Random bytes of `n` values of `type`: f16 values / block scales of about 0.01, random quants. */
+function randomTensor(type: string, n: number, seed: number): Uint8Array {
+  const r = mulberry32(seed);
+  if (type === 'F16') {
+    const out = new Uint16Array(n);
+    for (let i = 0; i < n; i++) out[i] = floatToF16Bits((r() * 2 - 1) * 0.02);
+    return new Uint8Array(out.buffer);
+  }
+  const blk = type === 'Q8_0' ? { elements: 32, bytes: 34 } : QUANT_BLOCKS[type as GgmlQuantName];
+  const out = new Uint8Array((n / blk.elements) * blk.bytes);
+  for (let i = 0; i < out.length; i += 4) {
+    const v = (r() * 2 ** 32) >>> 0;
+    out[i] = v & 255;
+    out[i + 1] = (v >> 8) & 255;
+    out[i + 2] = (v >> 16) & 255;
+    out[i + 3] = v >>> 24;
+  }
+  const scaleAt: Record<string, number[]> = { Q4_K: [0, 2], Q6_K: [208], Q5_0: [0], Q8_0: [0] };
+  const mag: Record<string, number> = { Q4_K: 2 ** -12, Q6_K: 2 ** -13, Q5_0: 2 ** -9, Q8_0: 2 ** -12 };
+  for (let b = 0; b < out.length; b += blk.bytes) {
+    for (const at of scaleAt[type]) {
+      const h = floatToF16Bits(mag[type] * (0.5 + r()));
+      out[b + at] = h & 255;
+      out[b + at + 1] = h >> 8;
+    }
+  }
+  return out;
+}
+
+export function realSizeGguf(s: Shape, layout: Layout): Uint8Array {
+  const hd = s.dim / s.heads;
+  const u = (value: number): GgufValue => ({ type: 'UINT32', value });
+  const meta = new Map<string, GgufValue>([
+    ['general.architecture', { type: 'STRING', value: 'llama' }],
+    ['llama.context_length', u(2048)],
+    ['llama.embedding_length', u(s.dim)],
+    ['llama.block_count', u(s.layers)],
+    ['llama.feed_forward_length', u(s.hidden)],
+    ['llama.attention.head_count', u(s.heads)],
+    ['llama.attention.head_count_kv', u(s.kv)],
+    ['llama.attention.layer_norm_rms_epsilon', { type: 'FLOAT32', value: 1e-5 }],
+    ['llama.rope.freq_base', { type: 'FLOAT32', value: s.theta }],
+  ]);
+  const tensors: GgufTensorIn[] = [];
+  let seed = 1;
+  const mat = (name: string, shape: [number, number]) => {
+    const type = layout === 'f16' ? 'F16' : q4kmType(name, shape[1], s.layers);
+    tensors.push({ name, shape, type, bytes: randomTensor(type, shape[0] * shape[1], seed++) });
+  };
+  const norm = (name: string) => tensors.push({ name, shape: [s.dim], type: 'F32', data: new Float32Array(s.dim).fill(1) });
+  mat('token_embd.weight', [s.vocab, s.dim]);
+  norm('output_norm.weight');
+  for (let l = 0; l < s.layers; l++) {
+    norm(`blk.${l}.attn_norm.weight`);
+    mat(`blk.${l}.attn_q.weight`, [s.heads * hd, s.dim]);
+    mat(`blk.${l}.attn_k.weight`, [s.kv * hd, s.dim]);
+    mat(`blk.${l}.attn_v.weight`, [s.kv * hd, s.dim]);
+    mat(`blk.${l}.attn_output.weight`, [s.dim, s.heads * hd]);
+    norm(`blk.${l}.ffn_norm.weight`);
+    mat(`blk.${l}.ffn_gate.weight`, [s.hidden, s.dim]);
+    mat(`blk.${l}.ffn_down.weight`, [s.dim, s.hidden]);
+    mat(`blk.${l}.ffn_up.weight`, [s.hidden, s.dim]);
+  }
+  return writeGguf({ metadata: meta, tensors });
+}
+
+const MiB = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
+
+export async function measure(name: string, layout: Layout, opts: { steps?: number; decode?: number } = {}) {
+  const shape = REAL_MODELS[name];
+  const bytes = realSizeGguf(shape, layout);
+  const gpu = await createGpu();
+  const t0 = performance.now();
+  const source = `${name}-${layout}.gguf`;
+  const file = ggufToModelFile(parseGguf(bytes, source), bytes, source);
+  const model = await Model.load(gpu, file, file.rawTensors);
+  const loadMs = performance.now() - t0;
+  const weights = gpu.ledger.report().current.weights ?? 0;
+  const splits = gpu.ledger.splits().map((s) => `${s.label} x${s.parts}`);
+
+  // generation: a KV-cached decode of `decode` tokens after a one-token prompt
+  const decode = opts.decode ?? 4;
+  const cache = new KvCache(model, 1, 64);
+  const pass = new ForwardPass(model, { B: 1, T: 1, nSelect: 1, cache });
+  const tg0 = performance.now();
+  for (let pos = 0; pos < decode; pos++) await pass.run([(pos * 7919 + 1) % shape.vocab], [0], pos);
+  const decodeMs = (performance.now() - tg0) / decode;
+  const genPeak = gpu.ledger.report().peakTotal;
+  pass.destroy();
+  cache.destroy();
+
+  // one prge step: q 2, Bsz 1, T 64, LoRA on q and v
+  const lora = LoraState.upload(gpu, file.config, { rank: 8, alpha: 16, targets: ['q', 'v'] }, LoraState.initHost(file.config, { rank: 8, alpha: 16, targets: ['q', 'v'] }, 1));
+  const sched = new ZoScheduler(model, lora, { mode: 'prge', q: 2, eps: 1e-3, lr: 1e-4, batch: 1, seq: 64, seed: 1 });
+  const batch: TokenBatch = {
+    tokens: Int32Array.from({ length: 64 }, (_, i) => (i * 104729 + 3) % shape.vocab),
+    labels: Int32Array.from({ length: 64 }, (_, i) => (i < 63 ? ((i + 1) * 104729 + 3) % shape.vocab : -100)),
+  };
+  const steps = opts.steps ?? 1;
+  const ts0 = performance.now();
+  let loss = Number.NaN;
+  for (let k = 0; k < steps; k++) loss = (await sched.step(k, batch)).slotLosses[0];
+  const stepMs = (performance.now() - ts0) / steps;
+  const report = gpu.ledger.report();
+  sched.destroy();
+  lora.destroy();
+  model.destroy();
+  gpu.device.destroy();
+  return {
+    model: name,
+    layout,
+    fileMiB: MiB(bytes.length),
+    gpuWeightsMiB: MiB(weights),
+    loadMs: Math.round(loadMs),
+    splits,
+    generatePeakMiB: MiB(genPeak),
+    decodeMsPerToken: Math.round(decodeMs),
+    prgePeakMiB: MiB(report.peakTotal),
+    prgeMsPerStep: Math.round(stepMs),
+    loss,
+  };
+}
+
+async function main() {
+  const arg = (k: string, d: string) => {
+    const i = process.argv.indexOf(`--${k}`);
+    return i >= 0 ? process.argv[i + 1] : d;
+  };
+  const models = arg('model', 'smollm2-135m').split(',');
+  const layouts = arg('layout', 'q4_k_m,f16').split(',') as Layout[];
+  const rows = [];
+  for (const m of models) {
+    if (!REAL_MODELS[m]) throw new Error(`--model ${m}: not one of ${Object.keys(REAL_MODELS).join(', ')}`);
+    for (const l of layouts) {
+      const r = await measure(m, l);
+      console.log(JSON.stringify(r));
+      rows.push(r);
+    }
+  }
+  const out = arg('out', '');
+  if (out) writeFileSync(out, `${JSON.stringify(rows, null, 2)}\n`);
+}
+
+if (process.argv[1]?.endsWith('real_size.ts')) main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,160 @@
+// Every matmul variant (register-blocked, workgroup-tiled, subgroup, native f16) against the
+// float64 reference on ragged shapes (M, N, K not multiples of any tile, K % 4 != 0 where the
+// variant allows it), outputs poisoned with NaN; and how a variant is chosen (override, autotune
+// cache, defaults).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { cachePath, tuned } from '../src/gpu/autotune';
+import { chooseMatmul, MATMUL_VARIANTS, matmul, matmulVariants, tuneKey, tuneMatmuls } from '../src/gpu/kernels/matmul';
+import { uploadCompressed } from '../src/gpu/weight';
+import { floatToF16Bits } from '../src/formats/gguf_writer';
+import { f16BitsToFloat } from '../src/formats/safetensors';
+import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
+import * as ref from './reference/ops';
+
+const TOL = 1e-5;
+// [M, N, K]: one row (decoding); ragged everything; K % 4 != 0; past one 64 x 64 tile both ways
+const SHAPES: [number, number, number][] = [
+  [1, 70, 37],
+  [3, 5, 7],
+  [67, 130, 19],
+  [65, 66, 68],
+  [2, 129, 100],
+  [130, 3, 33],
+];
+
+const F32 = Object.keys(MATMUL_VARIANTS).filter((n) => MATMUL_VARIANTS[n].weight === 'f32');
+const HALF = ['matmul_half', 'matmul_half_tiled'];
+
+/** Temporarily sets environment variables (undefined deletes) around `f`. */
+async function withEnv<T>(vars: Record<string, string | undefined>, f: () => Promise<T> | T): Promise<T> {
+  const old = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const set = (vs: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(vs)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+  };
+  set(vars);
+  try {
+    return await f();
+  } finally {
+    set(old);
+  }
+}
+
+describe('matmul variants vs float64 reference', () => {
+  for (const name of F32) {
+    it(`${name}: ragged shapes, plain and accumulating`, async function () {
+      const { gpu, ks } = await gpuFixture();
+      if (!gpu.features.has('subgroups') && name === 'matmul_subgroup') this.skip(); // SwiftShader has it
+      assert.ok(ks.has(name), `${name} did not compile: ${ks.failed.get(name)}`);
+      const v = MATMUL_VARIANTS[name];
+      let ran = 0;
+      for (const [M, N, K0] of SHAPES) {
+        const K = v.vec4 ? Math.ceil(K0 / 4) * 4 : K0;
+        const xd = randoms(M * K, M * 7 + K);
+        const wd = randoms(N * K, N * 13 + K);
+        const y0 = randoms(M * N, 99);
+        const x = input(gpu, 'x', [M, K], xd);
+        const w = input(gpu, 'w', [N, K], wd);
+        for (const accumulate of [false, true]) {
+          const y = accumulate ? input(gpu, 'y', [M, N], y0) : poisoned(gpu, 'y', [M, N]);
+          run(gpu, matmul(ks, 'test', x, w, y, accumulate, name));
+          const want = ref.matmulT(xd, wd, K);
+          if (accumulate) for (let i = 0; i < want.length; i++) want[i] += y0[i];
+          const err = relError(await y.read(), want);
+          assert.ok(err < TOL, `${name} [${M}x${K}] x [${N}x${K}]^T${accumulate ? ' accumulate' : ''}: rel error ${err}`);
+          y.destroy();
+          ran++;
+        }
+        x.destroy();
+        w.destroy();
+      }
+      assert.equal(ran, 2 * SHAPES.length);
+    });
+  }
+
+  for (const name of HALF) {
+    it(`${name} (shader-f16): f16 weights, ragged shapes`, async function () {
+      const { gpu, ks } = await gpuFixture();
+      if (!gpu.features.has('shader-f16')) {
+        console.log(`      skipped ${name}: this adapter (${gpu.adapterInfo}) has no shader-f16; bench/device.sh runs it on a GPU`);
+        this.skip();
+      }
+      assert.ok(ks.has(name), `${name} did not compile: ${ks.failed.get(name)}`);
+      for (const [M, N, K0] of SHAPES) {
+        const K = Math.ceil(K0 / 4) * 4;
+        const xd = randoms(M * K, M + K);
+        const h = Uint16Array.from(randoms(N * K, N * 3 + K, 0.5), (x) => floatToF16Bits(x));
+        const deq = Float32Array.from(h, (b) => f16BitsToFloat(b));
+        const w = uploadCompressed(gpu, 'w', 'f16', [N, K], new Uint8Array(h.buffer));
+        const y0 = randoms(M * N, 77);
+        for (const accumulate of [false, true]) {
+          const y = accumulate ? input(gpu, 'y', [M, N], y0) : poisoned(gpu, 'y', [M, N]);
+          run(gpu, matmul(ks, 'test', input(gpu, 'x', [M, K], xd), w, y, accumulate, name));
+          const want = ref.matmulT(xd, deq, K);
+          if (accumulate) for (let i = 0; i < want.length; i++) want[i] += y0[i];
+          const err = relError(await y.read(), want);
+          assert.ok(err < TOL, `${name} [${M}x${K}] x [${N}x${K}]^T: rel error ${err}`);
+        }
+      }
+    });
+  }
+
+  it('a variant that cannot take the shape or weight is refused by name', async () => {
+    const { gpu, ks } = await gpuFixture();
+    const x = input(gpu, 'x', [3, 7], randoms(21, 1));
+    const w = input(gpu, 'w', [5, 7], randoms(35, 2));
+    const y = poisoned(gpu, 'y', [3, 5]);
+    assert.throws(() => matmul(ks, 'p', x, w, y, false, 'matmul_tiled_vec4'), /matmul p: kernel matmul_tiled_vec4 needs K % 4 == 0, K = 7/);
+    assert.throws(() => matmul(ks, 'p', x, w, y, false, 'matmul_f16'), /matmul p: kernel matmul_f16 takes f16 weights, w is f32/);
+    assert.throws(() => matmul(ks, 'p', x, w, y, false, 'matmul_nope'), /matmul p: no matmul kernel matmul_nope/);
+  });
+});
+
+describe('matmul variant choice', () => {
+  it('SwiftShader defaults to the register-blocked kernels; MOBIZO_KERNEL overrides where it applies', async () => {
+    const { ks } = await gpuFixture();
+    await withEnv({ MOBIZO_KERNEL: undefined }, () => {
+      assert.equal(chooseMatmul(ks, 64, 64, 64, 'f32'), 'matmul_vec4');
+      assert.equal(chooseMatmul(ks, 64, 64, 7, 'f32'), 'matmul');
+    });
+    await withEnv({ MOBIZO_KERNEL: 'matmul_tiled_vec4' }, () => {
+      assert.equal(chooseMatmul(ks, 64, 64, 64, 'f32'), 'matmul_tiled_vec4');
+      assert.equal(chooseMatmul(ks, 64, 64, 7, 'f32'), 'matmul', 'K % 4 != 0: the override does not apply, the default stays');
+    });
+    await withEnv({ MOBIZO_KERNEL: 'matmul_tiled_vec4,matmul_tiled' }, () => assert.equal(chooseMatmul(ks, 64, 64, 7, 'f32'), 'matmul_tiled'));
+    await withEnv({ MOBIZO_KERNEL: 'matmul_fast' }, () => assert.throws(() => chooseMatmul(ks, 1, 2, 4, 'f32'), /MOBIZO_KERNEL=matmul_fast: no such matmul kernel/));
+    assert.ok(matmulVariants(ks, 7, 'f32').every((n) => !MATMUL_VARIANTS[n].vec4));
+  });
+
+  it('autotune times every applicable variant once, caches the winner in a file, and the choice follows it', async () => {
+    const { gpu, ks } = await gpuFixture();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-autotune-'));
+    await withEnv({ MOBIZO_CACHE: dir, MOBIZO_AUTOTUNE: '1', MOBIZO_KERNEL: undefined }, async () => {
+      const [N, K] = [40, 24];
+      const w = input(gpu, 'w', [N, K], randoms(N * K, 3));
+      await tuneMatmuls(ks, [w], 20);
+      const file = await cachePath();
+      assert.equal(file, path.join(dir, 'autotune.json'));
+      const saved = JSON.parse(fs.readFileSync(file!, 'utf8'));
+      assert.equal(saved.schema, 'mobizo-autotune/1');
+      const entries = Object.values(saved.adapters)[0] as Record<string, { kernel: string; ms: Record<string, number> }>;
+      for (const M of [1, 20]) {
+        const key = tuneKey(M, N, K, 'f32');
+        const r = entries[key];
+        assert.ok(r, `no entry ${key} in ${Object.keys(entries)}`);
+        assert.deepEqual(Object.keys(r.ms).sort(), matmulVariants(ks, K, 'f32').sort());
+        assert.ok(Object.values(r.ms).every((ms) => ms > 0 && Number.isFinite(ms)));
+        assert.equal(r.kernel, Object.entries(r.ms).reduce((a, b) => (b[1] < a[1] ? b : a))[0]);
+        assert.equal(chooseMatmul(ks, M, N, K, 'f32'), r.kernel);
+      }
+      // a second call finds everything tuned: the file is not rewritten
+      const before = fs.statSync(file!).mtimeMs;
+      await tuneMatmuls(ks, [w], 20);
+      assert.equal(fs.statSync(file!).mtimeMs, before);
+    });
+    tuned(gpu).clear(); // other specs in this process keep the defaults
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
