@@ -10,7 +10,7 @@
 #    sees the GPU): matmul GFLOP/s per variant; forward tokens/s; prge / outer / mezo at
 #    q = 1, 2, 4, 8, 16 (Bsz 4, T 64) with the ZO overhead. Results: bench/results/*-device.json.
 # Env: DEVICE_OUT (default bench/results), DEVICE_PRESETS (default stories15M,stories110M,tinyllama),
-#      DEVICE_QS (default 1,2,4,8,16), DEVICE_STEP_TIMEOUT (seconds per step, default 240),
+#      DEVICE_QS (default 1,2,4,8,16), DEVICE_STEP_TIMEOUT (seconds per step, default 90: the whole run stays under 10 minutes),
 #      DEVICE_ALLOW_CPU=1 (rehearsal on a machine without a GPU: SwiftShader counts as one),
 #      DEVICE_NO_CHROME=1 (skip the headless-Chrome route of the probe).
 set -u
@@ -20,7 +20,7 @@ DRY=0
 OUT=${DEVICE_OUT:-bench/results}
 PRESETS=${DEVICE_PRESETS:-stories15M,stories110M,tinyllama}
 QS=${DEVICE_QS:-1,2,4,8,16}
-STEP_TIMEOUT=${DEVICE_STEP_TIMEOUT:-240}
+STEP_TIMEOUT=${DEVICE_STEP_TIMEOUT:-90}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 TSX=(node --import tsx --import ./scripts/register-wgsl.mjs)
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}

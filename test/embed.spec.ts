@@ -17,6 +17,7 @@ import { toyModel, toyTokenizerBytes } from '../src/model/toy';
 import { readAdapter } from '../src/adapter/peft';
 import type { CheckpointFiles } from '../src/train/trainer';
 import { explainError } from '../src/worker/errors';
+import { OptionError } from '../src/train/options';
 import { assetsDir, launchBrowser, openPage, pageLog, waitForResult } from './browser/harness.ts';
 
 describe('embedding API', function () {
@@ -162,6 +163,12 @@ describe('embedding API', function () {
       assert.match(explainError(new Error('WebGPU is not available in this browser')).hint ?? '', /Chrome or Edge/);
       assert.match(explainError(new Error('training: GPU device lost (unknown): x')).hint ?? '', /Reload the page/);
       assert.equal(explainError(new Error('something else')).hint, undefined);
+    });
+
+    it('a refused option keeps its name across the worker boundary (the app shows it beside the field)', function () {
+      const x = explainError(new OptionError('lr', 'must be in [0, 1], got 1000000000'));
+      assert.deepEqual(x, { message: 'option lr must be in [0, 1], got 1000000000', option: 'lr' });
+      assert.equal(explainError(new Error('option lr must be in [0, 1]')).option, undefined, 'only an OptionError names a field');
     });
 
   });

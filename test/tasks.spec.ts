@@ -5,8 +5,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { decodeText, readClassification, readJsonlChoice, readLines, readTable } from '../src/data/examples';
-import { candidate, choiceItems, classifyItems, ItemDataset, sample, type Item } from '../src/data/tasks';
+import { decodeText, readClassification, readJsonlChoice, readLines, readTable, type ClassExample } from '../src/data/examples';
+import { candidate, choiceItems, classifyItems, dedupe, ItemDataset, stratifiedSample, type Item } from '../src/data/tasks';
 import type { LlamaModelFile } from '../src/formats/config';
 import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
@@ -211,7 +211,7 @@ describe('tasks', function () {
   });
 });
 
-/** The examples `eval --eval-size n --seed 0` samples. */
-function sampleLikeEval<X>(xs: X[], n: number): X[] {
-  return sample(xs, n, 0);
+/** The examples `eval --eval-size n --seed 0` samples: of the deduplicated set, classes in proportion. */
+function sampleLikeEval(xs: ClassExample[], n: number): ClassExample[] {
+  return stratifiedSample(dedupe(xs).kept, n, 0);
 }

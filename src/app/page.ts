@@ -137,7 +137,7 @@ export function showError(err: unknown, near: Element | null = lastControl): voi
   $('error-text').textContent = msg;
   $('error-hint').textContent = err instanceof EngineError && err.hint ? err.hint : '';
   ui.errorBox.hidden = false;
-  ui.errorBox.scrollIntoView({ block: 'nearest' });
+  ui.errorBox.scrollIntoView({ block: 'center' });
 }
 
 export function clearError(): void {
@@ -155,9 +155,19 @@ export function confirmDiscard(title: string, text: string, ok: string): Promise
   $('confirm-text').textContent = text;
   $('confirm-ok').textContent = ok;
   d.returnValue = '';
+  document.body.dataset.asking = 'true';
   d.showModal();
   $('confirm-cancel').focus();
-  return new Promise((resolve) => d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true }));
+  return new Promise((resolve) =>
+    d.addEventListener(
+      'close',
+      () => {
+        document.body.dataset.asking = 'false'; // what follows the answer starts before the next task
+        resolve(d.returnValue === 'ok');
+      },
+      { once: true },
+    ),
+  );
 }
 
 export function log(text: string): void {

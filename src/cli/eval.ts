@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { modelOptions, openModel, parseIntOption, runAction } from './common';
 import { describeClasses, describeEval } from './finetune';
 import type { EvalResult } from '../train/trainer';
-import { loadTask, taskOptions, type TaskFlags } from './task_data';
+import { checkTaskFlags, loadTask, taskOptions, type TaskFlags } from './task_data';
 
 interface EvalFlags extends TaskFlags {
   model?: string;
@@ -33,6 +33,7 @@ export function registerEval(program: Command): void {
         const batch = parseIntOption(f.batch, '--batch', 1);
         const seed = parseIntOption(f.seed, '--seed', 0);
         if (!f.data && !f.preset) throw new Error('--data or --preset is required');
+        checkTaskFlags(f);
         const log = (s: string) => process.stderr.write(`${s}\n`);
         const { gpu, model, tokenizer, lora } = await openModel(f, log);
         const task = loadTask(f, tokenizer, seq, seed, 'eval');

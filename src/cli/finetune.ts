@@ -19,7 +19,7 @@ import type { TaskMetrics } from '../eval/metrics';
 import { DEMO_PROMPT } from '../data/demo';
 import { directoryStore, loadCheckpointDir } from './adapter_dir';
 import { modelOptions, openModel, parseFloatOption, parseIntOption, runAction } from './common';
-import { loadTask, taskOptions, type TaskFlags, type TaskKind } from './task_data';
+import { checkTaskFlags, loadTask, taskOptions, type TaskFlags, type TaskKind } from './task_data';
 import { prepareTask } from '../train/task_source';
 import { CLI_DEFAULTS, DEMO_OVERRIDES, TASK_OVERRIDES, defaultOptions } from '../train/defaults';
 
@@ -163,6 +163,7 @@ export function registerFinetune(program: Command): void {
         if (!ON_DIVERGE.includes(cfg.onDiverge!)) throw new Error(`--on-diverge must be ${ON_DIVERGE.join(' or ')}, got ${f.onDiverge}`);
         validateTrainConfig(cfg);
         if (f.model && !f.data && !f.preset) throw new Error('--data or --preset is required with --model');
+        checkTaskFlags(f);
         const log = (s: string) => process.stderr.write(`${s}\n`);
         const { gpu, model, tokenizer, name } = await openModel(f, log);
         if (cfg.seq > model.config.seqLen) throw new Error(`--seq ${cfg.seq} exceeds the model's context of ${model.config.seqLen}`);

@@ -72,17 +72,22 @@ function presetDataFiles(preset: string, dir: string): DataFile[] {
   });
 }
 
+/** The task flags' values that need no file: checked before the model is opened, so they fail fast. */
+export function checkTaskFlags(f: TaskFlags): void {
+  if (f.encoding !== 'utf-8' && f.encoding !== 'latin1') throw new Error(`--encoding must be utf-8 or latin1, got ${f.encoding}`);
+  if (f.task && !['lm', 'classify', 'choice'].includes(f.task)) throw new Error(`--task must be lm, classify or choice, got ${f.task}`);
+  if (!HELD_OUT.includes(f.heldOut as HeldOut)) throw new Error(`--held-out must be ${HELD_OUT.join(' or ')}, got ${f.heldOut}`);
+}
+
 /**
  * The task of the command line, read from disk and prepared by src/data/task_source.ts (the
  * same code the browser app uses). `purpose` train: training batches plus a held-out evaluation
  * set; eval: everything in --data is evaluated (a preset's own eval set when it has one).
  */
 export function loadTask(f: TaskFlags, tok: TextTokenizer, seq: number, seed: number, purpose: 'train' | 'eval' = 'train'): LoadedTask {
+  checkTaskFlags(f);
   const enc = f.encoding as Encoding;
-  if (enc !== 'utf-8' && enc !== 'latin1') throw new Error(`--encoding must be utf-8 or latin1, got ${f.encoding}`);
-  if (f.task && !['lm', 'classify', 'choice'].includes(f.task)) throw new Error(`--task must be lm, classify or choice, got ${f.task}`);
   if (!f.data && !f.preset) throw new Error('--data or --preset is required');
-  if (!HELD_OUT.includes(f.heldOut as HeldOut)) throw new Error(`--held-out must be ${HELD_OUT.join(' or ')}, got ${f.heldOut}`);
   const spec: TaskSpec = {
     task: f.task as TaskKind | undefined,
     preset: f.preset,

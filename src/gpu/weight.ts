@@ -125,9 +125,8 @@ function uploadRows(gpu: Gpu, label: string, layout: WeightLayout, shape: [numbe
 /** Rows per block so that each block's buffers fit the device (a multiple of 4 rows), or 0 if one row does not fit. */
 export function rowsPerBuffer(gpu: Gpu, layout: WeightLayout, K: number): number {
   const lim = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
-  const [q] = rowBytes(layout, 4, K);
-  const [, s] = rowBytes(layout, 8, K); // scales: at most 2 bytes per block, rounded up per pair
-  return Math.floor(lim / Math.max(q, s * 2)) * 4;
+  const [q, s] = rowBytes(layout, 4, K); // 4 rows hold an even number of blocks: whole pairs of f16 scales
+  return Math.floor(lim / Math.max(q, s)) * 4;
 }
 
 /**

@@ -9,6 +9,10 @@
 // that needs the step's seed, slot base, eps or lr reads them from one StepBlock, written once
 // per step. Slot losses and projected gradients come back through a ring of mapped readback
 // buffers that grows instead of waiting, so step() submits and returns a promise of its result.
+// Names: a `slot` is a perturbation slot (DESIGN.md), a readback buffer is an entry of the ring;
+// `forward` is the ForwardPass (compute passes are the Program's business); `rows` are sequences
+// of the batch, `examples` (opts.batch) the examples they hold (x candidates when classifying);
+// `runSeed` (opts.seed) is the run's seed, stepSeed(runSeed, k) the RNG key of step k.
 import type { Dispatch } from '../gpu/kernel';
 import { zoGrad, zoUpdate } from '../gpu/kernels/zo_update';
 import { CopyBuffer, Program, Submit } from '../gpu/program';
@@ -106,7 +110,7 @@ export class ZoScheduler {
   private readonly updates: Dispatch[];
   private readonly readback: CopyBuffer[]; // losses and gradients into the step's readback buffer
   private readonly ring: ReadbackRing;
-  private readonly rows: number; // rows of the batch: examples x candidates
+  private readonly rows: number; // rows (sequences) of the batch: examples x candidates
   /** Number of queue.submit calls made by the last step (1 for prge). */
   submitsLastStep = 0;
 
@@ -181,9 +185,11 @@ export class ZoScheduler {
       this.ring.release(readbackBuffer);
       return Promise.reject(e);
     }
-    const seed = stepSeed(this.opts.seed, step);
+    const runSeed = this.opts.seed;
+    const seedOfStep = stepSeed(runSeed, step);
     const lr = lrAt(this.opts, step);
-    const images: StepValues[] = Array.from({ length: this.passes }, (_, k) => ({ seed, slotBase: k * this.slotsPerPass, eps, lr }));
+    // one image per pass: pass k holds perturbation slots k * slotsPerPass ..
+    const images: StepValues[] = Array.from({ length: this.passes }, (_, k) => ({ seed: seedOfStep, slotBase: k * this.slotsPerPass, eps, lr }));
     this.block.setPasses(images);
     for (const c of this.readback) c.dst = readbackBuffer;
     this.submitsLastStep = this.program.submit(this.model.gpu.device, this.readback);

@@ -233,14 +233,15 @@ export function appPage(page: () => Page) {
     inViewport: (sel: string) =>
       page().$eval(sel, (e) => {
         const r = e.getBoundingClientRect();
-        return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth;
+        return r.height > 0 && r.top >= -1 && r.bottom <= window.innerHeight + 1 && r.left >= -1 && r.right <= window.innerWidth + 1; // subpixel
       }),
     /** Waits for the confirmation dialog and answers it: true presses its confirm button, false Cancel. */
     answerConfirm: async (confirm: boolean) => {
       await page().waitForSelector('#confirm-dialog[open]', { timeout: 10_000 });
       const message = await page().$eval('#confirm-dialog', (e) => (e as HTMLElement).innerText);
       await page().click(confirm ? '#confirm-ok' : '#confirm-cancel');
-      await page().waitForSelector('#confirm-dialog:not([open])', { timeout: 10_000 });
+      // the page has handled the answer (and started what follows it, e.g. its busy state)
+      await page().waitForFunction(() => document.body.dataset.asking === 'false', { timeout: 10_000, polling: 50 });
       return message;
     },
   };
