@@ -44,6 +44,8 @@ describe('divergence watch', () => {
     assert.equal(divergenceLimit(4, Infinity), 5);
     assert.equal(divergenceLimit(5.5, Math.log(512)), Math.log(512));
     assert.equal(divergenceLimit(0.69, Math.log(2)), 0.69 + 0.5);
+    assert.equal(divergenceLimit(4, Infinity, 'train'), 6);
+    assert.equal(divergenceLimit(2, Infinity, 'train'), 3);
   });
 
   it('a resumed run replays its history to the same references', () => {

@@ -4,14 +4,14 @@
 // 4 try it (base vs adapter), 5 keep (download / open adapters; sessions persist in IndexedDB).
 // Built to dist/app.js (+ app.css, worker.js) by scripts/build.mjs.
 import 'uplot/dist/uPlot.min.css';
-import { defaultOptions, OPTION_HELP, PRESETS, presetFiles, type DataInfo, type Divergence, type Events, type FineTuneOptions, type FineTuneStatus, type ModelInfo, type Restored, type RunInfo, type TaskSpec } from '../worker/protocol';
+import { defaultOptions, OPTION_HELP, PRESETS, presetFiles, type DataInfo, type Events, type FineTuneOptions, type FineTuneStatus, type ModelInfo, type Restored, type RunInfo, type TaskSpec } from '../worker/protocol';
 import { LineChart, loadCharts } from './charts';
 import { EngineClient, EngineError } from './engine_client';
 import { busy, clearError, confirmDiscard, currentControl, engine, hooks, log, refreshMemory, setEngine, showError, st, ui } from './page';
 import { buildOptions, followTaskDefaults, readOptions, setOptions, setOptionsForTask } from './options_form';
 import { bindModelInputs, pickedModel, type PickedModel } from './model_pick';
 import { download, openAdapter, streams, tryClassify, tryGenerate } from './try_keep';
-import { $, fmtBytes, fmtDuration, fmtRate, h, renderMemory, renderModel, renderPreview } from './views';
+import { $, fmtBytes, fmtDuration, fmtRate, h, renderDiverged, renderMemory, renderModel, renderPreview } from './views';
 
 let lossChart: LineChart;
 let evalChart: LineChart;
@@ -33,22 +33,6 @@ function statusText(run: RunInfo): string {
   if (run.diverged) t = run.status === 'done' ? `diverged at step ${run.diverged.step}: stopped` : `diverged at step ${run.diverged.step}: ${t}`;
   if (st.phase && st.training) t += ` — ${st.phase} ... (${Math.round((performance.now() - st.phaseSince) / 1000)} s)`;
   return t;
-}
-
-/** The divergence notice beside the run's controls: what rose, and what to change. */
-function renderDiverged(d: Divergence | null): void {
-  const box = $('diverge-box');
-  const shown = !box.hidden && box.dataset.step === String(d?.step);
-  box.hidden = !d;
-  if (!d || shown) return;
-  const lr = Number($<HTMLInputElement>('opt-lr').value);
-  const advice = `The learning rate is too high for this model and data: press "New run" and start again with a lower one${Number.isFinite(lr) && lr > 0 ? ` (try ${Number((lr / 10).toPrecision(2))}, a tenth of ${lr})` : ''}, or a smaller eps.`;
-  box.replaceChildren(
-    h('b', { textContent: `This run ${d.message}.` }),
-    h('span', { className: 'hint', textContent: `Training stopped there (the adapter of its last step and its checkpoint are kept). ${advice}` }),
-  );
-  box.dataset.step = String(d.step);
-  box.scrollIntoView({ block: 'nearest' });
 }
 
 function render(): void {
@@ -79,7 +63,7 @@ function render(): void {
   ui.runStatus.textContent = run ? `${statusText(run)}${st.busy ? ` — ${st.busy}` : ''}` : st.busy || 'no run yet';
   ui.runStatus.dataset.status = run?.status ?? 'none';
   ui.runStatus.dataset.diverged = run?.diverged ? 'true' : 'false';
-  renderDiverged(run?.diverged ?? null);
+  renderDiverged($('diverge-box'), run?.diverged ?? null, Number($<HTMLInputElement>('opt-lr').value));
   ui.clsBox.hidden = !st.data?.classify;
   document.body.dataset.busy = st.busy ? 'true' : 'false';
 }

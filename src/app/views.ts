@@ -1,6 +1,6 @@
 // Small DOM helpers and the renderers of the page's read-only parts: model facts, the data
-// preview, the memory ledger, classification results.
-import type { ClassifyInfo, DataInfo, LedgerReport, ModelInfo } from '../worker/protocol';
+// preview, the memory ledger, classification results, a diverged run's notice.
+import type { ClassifyInfo, DataInfo, Divergence, LedgerReport, ModelInfo } from '../worker/protocol';
 
 export function $<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id);
@@ -121,4 +121,18 @@ export function renderClassify(box: HTMLElement, r: ClassifyInfo): void {
       textContent: `Predicted: ${r.classes[pb]} (base)${r.adapted ? `, ${r.classes[pa]} (with the adapter)` : ' — no adapter yet'}`,
     }),
   );
+}
+
+/** The divergence notice beside the run's controls (scrolled into view once): what rose, and what to change. */
+export function renderDiverged(box: HTMLElement, d: Divergence | null, lr: number): void {
+  const shown = !box.hidden && box.dataset.step === String(d?.step);
+  box.hidden = !d;
+  if (!d || shown) return;
+  const advice = `The learning rate is too high for this model and data: press "New run" and start again with a lower one${Number.isFinite(lr) && lr > 0 ? ` (try ${Number((lr / 10).toPrecision(2))}, a tenth of ${lr})` : ''}, or a smaller eps.`;
+  box.replaceChildren(
+    h('b', { textContent: `This run ${d.message}.` }),
+    h('span', { className: 'hint', textContent: `Training stopped there (the adapter of its last step and its checkpoint are kept). ${advice}` }),
+  );
+  box.dataset.step = String(d.step);
+  box.scrollIntoView({ block: 'nearest' });
 }

@@ -23,9 +23,16 @@ export interface DivergenceOptions {
   nonFiniteSteps?: number;
 }
 
-/** How far above its start a loss may rise: max(0.5 nats, 25% of the start). */
-export function divergenceLimit(start: number, uniformLoss = Infinity): number {
-  return Math.min(start + Math.max(0.5, 0.25 * start), Math.max(uniformLoss, start + 0.5));
+/**
+ * How far above its start a loss may rise. Held-out losses (the same examples every time):
+ * max(0.5 nats, 25% of the start). The smoothed training loss scores different batches each
+ * step, so it gets twice the room: max(1 nat, 50%). Either is capped at a uniform guess, but
+ * never below the margin.
+ */
+export function divergenceLimit(start: number, uniformLoss = Infinity, source: 'eval' | 'train' = 'eval'): number {
+  const floor = source === 'eval' ? 0.5 : 1;
+  const margin = source === 'eval' ? Math.max(floor, 0.25 * start) : Math.max(floor, 0.5 * start);
+  return Math.min(start + margin, Math.max(uniformLoss, start + floor));
 }
 
 export class DivergenceWatch {
@@ -81,7 +88,7 @@ export class DivergenceWatch {
       this.trainStart = this.warmSum / this.warmup; // the warm-up's mean, not one noisy EMA value
       return null;
     }
-    const limit = divergenceLimit(this.trainStart, this.uniform);
+    const limit = divergenceLimit(this.trainStart, this.uniform, 'train');
     if (this.ema <= limit) return null;
     return this.flag('train', step, this.ema, this.trainStart, limit);
   }

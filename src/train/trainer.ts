@@ -210,7 +210,9 @@ export async function train(
   }
   const ran = state.step - startStep;
   const msPerStep = ran ? (performance.now() - t0) / ran : 0;
-  const evalAfter = ran || !evalBefore ? await evaluate(state.step) : evalBefore;
+  const lastEval = state.evals.at(-1);
+  const evaluated = lastEval && lastEval.step === state.step ? lastEval : null; // e.g. a run stopped right after an evaluation
+  const evalAfter = evaluated ?? (ran || !evalBefore ? await evaluate(state.step) : evalBefore);
   await checkpoint();
   model.gpu.throwIfFailed('training');
   return { steps: state.step, evalBefore, evalAfter, skipped, diverged, msPerStep, state, lora };
