@@ -6,7 +6,7 @@
 import { mulberry32 } from '../util/random';
 
 /** The prompt of the main job's greedy samples before and after fine-tuning. */
-export const DEMO_PROMPT = 'Day 121.';
+export const DEMO_PROMPT = 'Day 121. Wind:';
 
 /** 120 days of a lighthouse keeper's log, one line a day (two keepers: the second takes over on day 91). */
 export const KEEPER_LOG = `Day 1. Wind: north, strong. Sea: grey, rough. Lamp lit at six. Oil: two cans. Note: the new keeper came on the supply boat.

@@ -50,7 +50,7 @@ class Scorer {
   private readonly head: LossHead;
 
   constructor(
-    private readonly model: Model,
+    model: Model,
     lora: LoraState | null,
     private readonly R: number,
     private readonly T: number,

@@ -89,6 +89,12 @@ export class Gpu {
     });
   }
 
+  /** Records an error found outside an uncaptured-error event (e.g. a lazily compiled kernel's). */
+  reportError(message: string): void {
+    this.errors.push(message);
+    if (this.errors.length > 20) this.errors.shift();
+  }
+
   /** Throws the first WebGPU error raised since the last check (validation, out-of-memory, loss). */
   throwIfFailed(context: string): void {
     if (this.lost) throw new Error(`${context}: ${this.lost}`);

@@ -174,8 +174,45 @@ export class Kernel {
   /** Compiles `entry` of `source`; `file` names the shader in errors. */
   /** `overrides` select a variant (and name it); `limits` are program-wide constants (not in the name). */
   static async create(gpu: Gpu, file: string, source: string, entry: string, overrides: Record<string, number> = {}, limits: Record<string, number> = {}): Promise<Kernel> {
+    const k = Kernel.prepare(gpu, file, entry, overrides, new WgslReflect(source));
+    const dev = gpu.device;
+    dev.pushErrorScope('validation');
+    const module = dev.createShaderModule({ label: file, code: source });
+    let pipeline: GPUComputePipeline | null = null;
+    let failure = '';
+    try {
+      pipeline = await dev.createComputePipelineAsync(k.descriptor(module, { ...limits, ...overrides }));
+    } catch (e) {
+      failure = (e as Error).message;
+    }
+    const scoped = await dev.popErrorScope();
+    if (scoped || !pipeline) {
+      const info = await module.getCompilationInfo();
+      const msgs = info.messages.map((m) => `${file}:${m.lineNum}:${m.linePos} ${m.type}: ${m.message}`).join('\n');
+      throw new Error(`shader ${file} entry ${entry} failed to compile: ${scoped?.message ?? failure}${msgs ? `\n${msgs}` : ''}`);
+    }
+    return k.finish(pipeline);
+  }
+
+  /**
+   * Compiles `entry` synchronously, from a shader module and reflection shared by the entries of
+   * one file (Kernels compiles an entry the first time it is asked for). A compile error surfaces
+   * as a WebGPU error naming the shader and entry (Gpu.throwIfFailed), as any validation error.
+   */
+  static createSync(gpu: Gpu, file: string, module: GPUShaderModule, reflect: WgslReflect, entry: string, limits: Record<string, number> = {}): Kernel {
+    const k = Kernel.prepare(gpu, file, entry, {}, reflect);
+    const dev = gpu.device;
+    dev.pushErrorScope('validation');
+    const pipeline = dev.createComputePipeline(k.descriptor(module, limits));
+    void dev.popErrorScope().then((err) => {
+      if (err) gpu.reportError(`shader ${file} entry ${entry} failed to compile: ${err.message}`);
+    });
+    return k.finish(pipeline);
+  }
+
+  /** Reflection of one entry: bindings, Params layout, the bind-group layout (no pipeline yet). */
+  private static prepare(gpu: Gpu, file: string, entry: string, overrides: Record<string, number>, reflect: WgslReflect) {
     const name = Object.keys(overrides).length ? `${entry}(${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(',')})` : entry;
-    const reflect = new WgslReflect(source);
     const fn = reflect.entry.compute.find((f) => f.name === entry);
     if (!fn) throw new Error(`shader ${file}: no @compute entry point named ${entry}`);
     const bindings: Binding[] = [];
@@ -205,27 +242,15 @@ export class Kernel {
         buffer: { type: b.kind === 'uniform' || b.kind === 'block' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage' },
       })),
     });
-    dev.pushErrorScope('validation');
-    const module = dev.createShaderModule({ label: file, code: source });
-    let pipeline: GPUComputePipeline | null = null;
-    let failure = '';
-    try {
-      pipeline = await dev.createComputePipelineAsync({
+    const wg = (fn.workgroupSize ?? [1, 1, 1]) as [number, number, number];
+    return {
+      descriptor: (module: GPUShaderModule, constants: Record<string, number>): GPUComputePipelineDescriptor => ({
         label: name,
         layout: dev.createPipelineLayout({ label: name, bindGroupLayouts: [layout] }),
-        compute: { module, entryPoint: entry, constants: { ...limits, ...overrides } },
-      });
-    } catch (e) {
-      failure = (e as Error).message;
-    }
-    const scoped = await dev.popErrorScope();
-    if (scoped || !pipeline) {
-      const info = await module.getCompilationInfo();
-      const msgs = info.messages.map((m) => `${file}:${m.lineNum}:${m.linePos} ${m.type}: ${m.message}`).join('\n');
-      throw new Error(`shader ${file} entry ${entry} failed to compile: ${scoped?.message ?? failure}${msgs ? `\n${msgs}` : ''}`);
-    }
-    const wg = (fn.workgroupSize ?? [1, 1, 1]) as [number, number, number];
-    return new Kernel(gpu, name, pipeline, layout, bindings, fields, paramsSize, wg);
+        compute: { module, entryPoint: entry, constants },
+      }),
+      finish: (pipeline: GPUComputePipeline) => new Kernel(gpu, name, pipeline, layout, bindings, fields, paramsSize, wg),
+    };
   }
 
   pack(params: Params): ArrayBuffer {

@@ -17,6 +17,7 @@ import swigluSrc from '../../../shaders/swiglu.wgsl';
 import xentSrc from '../../../shaders/xent.wgsl';
 import zoUpdateSrc from '../../../shaders/zo_update.wgsl';
 import zoStepSrc from '../../../shaders/zo_step.wgsl';
+import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { Gpu } from '../device';
 import { Kernel } from '../kernel';
 
@@ -140,47 +141,76 @@ function stderr(text: string): void {
   else console.error(text);
 }
 
+/** One shader file's entries, compiled the first time each is asked for. */
+interface LazyFile {
+  name: string; // shaders/<file>.wgsl
+  code: string; // includes expanded
+  limits: Record<string, number>;
+  reflect?: WgslReflect;
+  module?: GPUShaderModule;
+}
+
 export class Kernels {
   private constructor(
     readonly gpu: Gpu,
     private readonly byEntry: Map<string, Kernel>,
+    private readonly lazy: Map<string, LazyFile>,
     /** Feature-gated entries whose compilation failed on this driver, with the error (the rest run). */
     readonly failed: ReadonlyMap<string, string> = new Map(),
   ) {}
 
-  /** Compiles every entry of SHADERS the adapter can run, each with the LIMITS its shader declares. */
+  /**
+   * The kernels of SHADERS the adapter can run, each with the LIMITS its shader declares.
+   * Feature-gated shaders (subgroups, shader-f16) compile now, so `has` can tell whether they run
+   * here; every other entry compiles the first time `get` asks for it (a model uses a third of
+   * them: one weight layout, one attention variant), with one shader module and one reflection
+   * per file. MOBIZO_DUMP_WGSL dumps matching entries here, compiled or not.
+   */
   static async load(gpu: Gpu, opts: LoadOptions = {}): Promise<Kernels> {
     const dump = dumpMatcher(opts.dumpWgsl ?? envDumpPattern());
     const log = opts.log ?? stderr;
     const byEntry = new Map<string, Kernel>();
+    const lazy = new Map<string, LazyFile>();
     const failed = new Map<string, string>();
     for (const [file, [src, entries, feature]] of Object.entries(SHADERS) as [string, readonly [string, readonly string[], GPUFeatureName?]][]) {
       if (feature && !gpu.features.has(feature)) continue;
       const name = `shaders/${file}.wgsl`;
       const code = preprocess(name, src);
       const limits = limitsOf(code);
+      const lf: LazyFile = { name, code, limits };
       for (const e of entries) {
         if (dump?.([e, file])) log(dumpText(name, e, code, limits));
+        if (!feature) {
+          lazy.set(e, lf);
+          continue;
+        }
         try {
           byEntry.set(e, await Kernel.create(gpu, name, code, e, {}, limits));
         } catch (err) {
-          if (!feature) throw err;
           failed.set(e, (err as Error).message); // an optional variant: the others still serve
         }
       }
     }
-    return new Kernels(gpu, byEntry, failed);
+    return new Kernels(gpu, byEntry, lazy, failed);
   }
 
-  /** Whether `entry` was compiled here (a feature-gated shader is skipped without its feature). */
+  /** Whether `entry` runs here (a feature-gated shader is skipped without its feature). */
   has(entry: string): boolean {
-    return this.byEntry.has(entry);
+    return this.byEntry.has(entry) || this.lazy.has(entry);
   }
 
   get(entry: string): Kernel {
-    const k = this.byEntry.get(entry);
+    let k = this.byEntry.get(entry);
+    if (!k && this.lazy.has(entry)) {
+      const f = this.lazy.get(entry)!;
+      f.reflect ??= new WgslReflect(f.code);
+      f.module ??= this.gpu.device.createShaderModule({ label: f.name, code: f.code });
+      k = Kernel.createSync(this.gpu, f.name, f.module, f.reflect, entry, f.limits);
+      this.byEntry.set(entry, k);
+      this.lazy.delete(entry);
+    }
     if (!k && this.failed.has(entry)) throw new Error(`kernel ${entry} failed to compile on this adapter: ${this.failed.get(entry)}`);
-    if (!k) throw new Error(`no kernel ${entry} (have ${[...this.byEntry.keys()].join(', ')})`);
+    if (!k) throw new Error(`no kernel ${entry} (have ${[...this.byEntry.keys(), ...this.lazy.keys()].join(', ')})`);
     return k;
   }
 }
