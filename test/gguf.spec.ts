@@ -3,10 +3,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { LlamaModelFile } from '../src/formats/config';
-import {
-  GGML_TYPES, Q4_0_BLOCK, Q8_0_BLOCK, dequantizeQ4_0, dequantizeQ8_0, ggufToModelFile, parseGguf, tensorBytes, tensorToFloat,
-  type GgufFile, type GgufValue,
-} from '../src/formats/gguf';
+import { GGML_TYPES, Q4_0_BLOCK, Q8_0_BLOCK, dequantizeQ4_0, dequantizeQ8_0, parseGguf, tensorBytes, tensorToFloat, type GgufFile, type GgufValue } from '../src/formats/gguf';
+import { ggufToModelFile } from '../src/formats/gguf_model';
 import { floatToF16Bits, quantizeModelGguf, quantizeQ4_0, quantizeQ8_0, writeGguf, type GgufTensorIn } from '../src/formats/gguf_writer';
 import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';

@@ -13,10 +13,8 @@
 // (A compiler that fuses Q4_0's x * id + 8.5 into one FMA can differ in rare ties.) Runs in browsers too.
 
 import { ropeFrequencies, type LlamaModelFile } from './config';
-import {
-  GGML_TYPES, GGUF_ARCHITECTURES, GGUF_DEFAULT_ALIGNMENT, GGUF_VALUE_TYPES, Q4_0_BLOCK, Q8_0_BLOCK, sameBytes, tensorBytes, tensorToFloat,
-  type GgufArrayItems, type GgufFile, type GgufValue, type GgufValueType,
-} from './gguf';
+import { GGML_TYPES, GGUF_DEFAULT_ALIGNMENT, GGUF_VALUE_TYPES, Q4_0_BLOCK, Q8_0_BLOCK, sameBytes, tensorBytes, tensorToFloat, type GgufArrayItems, type GgufFile, type GgufValue, type GgufValueType } from './gguf';
+import { GGUF_ARCHITECTURES } from './gguf_model';
 
 export type GgufWriteType = 'F32' | 'Q8_0' | 'Q4_0';
 

@@ -1,7 +1,8 @@
 // Model files by content: GGUF (magic "GGUF") or a llama2.c checkpoint (Hugging Face folders: hf.ts). A GGUF file carries its
 // tokenizer and, for quantised tensors, the raw blocks the GPU matmuls read directly.
 import type { LlamaModelFile } from './config';
-import { ggufToModelFile, parseGguf, type GgufModelFile } from './gguf';
+import { parseGguf } from './gguf';
+import { ggufToModelFile, type GgufModelFile } from './gguf_model';
 import { GgufTokenizer } from './gguf_tokenizer';
 import { parseLlama2c } from './llama2c';
 import type { TextTokenizer } from './tokenizer';

@@ -1,7 +1,7 @@
 // The 16-bit matrices of a Hugging Face checkpoint as stored (F16 / BF16 bytes), by their GGUF
 // names: the GPU keeps them 16-bit (Model.load reads `raw` the same way for GGUF files), instead
 // of the float32 copies that would double their footprint.
-import type { GgufRawTensor } from './gguf';
+import type { GgufRawTensor } from './gguf_model';
 import type { SafetensorsTensor } from './safetensors';
 
 const LAYER_NAMES: Record<string, string> = {

@@ -1,0 +1,138 @@
+// A GGUF file as a model: its architecture's metadata read into a LlamaConfig (every key checked
+// by gguf_config.ts) and its tensors by llama.cpp's names into the typed model file; quantised
+// tensors are also kept as stored, for the GPU to read in their own layout.
+import type { LayerWeights, LlamaConfig, LlamaModelFile } from './config';
+import { validateConfig } from './config';
+import { checkGgufKeys } from './gguf_config';
+import { metaNumber, metaString, sameBytes, tensorBytes, tensorToFloat, type GgufFile } from './gguf';
+
+export interface GgufRawTensor {
+  type: string; // ggml type name
+  shape: number[]; // row-major [.., out, in]
+  bytes: Uint8Array; // a view into the file's bytes
+}
+
+export interface GgufModelFile extends LlamaModelFile {
+  architecture: string;
+  rawTensors: Map<string, GgufRawTensor>; // every tensor of the file, by GGUF name
+}
+
+/** Architectures with the Llama tensor layout, and the RoPE pairing llama.cpp uses for each. */
+export const GGUF_ARCHITECTURES: Readonly<Record<string, LlamaConfig['ropeStyle']>> = {
+  llama: 'adjacent', // LLAMA_ROPE_TYPE_NORM: GGUF keeps Q/K rows in the Meta (llama2.c) order
+  qwen2: 'halfsplit', // LLAMA_ROPE_TYPE_NEOX; + blk.N.attn_{q,k,v}.bias
+  qwen3: 'halfsplit', // LLAMA_ROPE_TYPE_NEOX; attention.key_length heads, + blk.N.attn_{q,k}_norm.weight
+};
+
+/**
+ * The model in a parsed GGUF file, converted to float32: the Llama layout, plus Qwen2's q/k/v
+ * biases, Qwen3's q/k norms (and attention.key_length heads) and llama's rope_freqs (Llama 3.x
+ * RoPE scaling) or linear rope.scaling. Every metadata key is read, irrelevant or refused by name
+ * (./gguf_config.ts). Tensors the architecture has no place for are an error naming them, unless
+ * `allowUnused` (they are then only in `rawTensors`).
+ */
+export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, opts: { allowUnused?: boolean } = {}): GgufModelFile {
+  const arch = metaString(g, 'general.architecture', source);
+  if (arch === undefined) throw new Error(`${source}: GGUF has no general.architecture`);
+  const ropeStyle = GGUF_ARCHITECTURES[arch];
+  if (!ropeStyle) throw new Error(`${source}: GGUF architecture "${arch}" is not supported (supported: ${Object.keys(GGUF_ARCHITECTURES).join(', ')})`);
+  const num = (k: string) => metaNumber(g, `${arch}.${k}`, source);
+  const req = (k: string) => {
+    const v = num(k);
+    if (v === undefined) throw new Error(`${source}: GGUF metadata "${arch}.${k}" is missing`);
+    return v;
+  };
+  const byName = new Map(g.tensors.map((t) => [t.name, t]));
+  const embd = byName.get('token_embd.weight');
+  if (!embd) throw new Error(`${source}: GGUF has no tensor "token_embd.weight"`);
+  const output = byName.get('output.weight');
+  const tokens = g.metadata.get('tokenizer.ggml.tokens');
+  const vocabSize = tokens?.type === 'ARRAY' ? tokens.value.length : embd.shape[0];
+
+  checkGgufKeys(g.metadata.keys(), arch, (k) => {
+    const v = g.metadata.get(k);
+    return v === undefined || v.type === 'ARRAY' ? undefined : typeof v.value === 'bigint' ? Number(v.value) : v.value;
+  }, source);
+  const dim = req('embedding_length');
+  const nHeads = req('attention.head_count');
+  const headDim = num('attention.key_length') ?? dim / nHeads;
+  // llama.cpp's converter writes Llama 3.x's rope_type llama3 as per-frequency divisors (LLM_TENSOR_ROPE_FREQS);
+  // elsewhere the tensor is unused here, and so an error naming it
+  const rf = arch === 'llama' ? byName.get('rope_freqs.weight') : undefined;
+  const scalingType = metaString(g, `${arch}.rope.scaling.type`, source);
+  const ropeScaling: LlamaConfig['ropeScaling'] = rf
+    ? { type: 'factors', factors: Array.from(tensorToFloat(rf, bytes, source)) }
+    : scalingType === 'linear'
+      ? { type: 'linear', factor: req('rope.scaling.factor') }
+      : undefined;
+  if (rf && scalingType !== undefined && scalingType !== 'none') throw new Error(`${source}: GGUF has both rope_freqs.weight and ${arch}.rope.scaling.type "${scalingType}"`);
+  const config: LlamaConfig = {
+    dim,
+    hiddenDim: req('feed_forward_length'),
+    nLayers: req('block_count'),
+    nHeads,
+    nKvHeads: num('attention.head_count_kv') ?? nHeads,
+    headDim,
+    vocabSize,
+    seqLen: req('context_length'),
+    normEps: num('attention.layer_norm_rms_epsilon') ?? 1e-5,
+    ropeTheta: num('rope.freq_base') ?? 10000,
+    ropeStyle,
+    // An output.weight identical to the embedding (as llama.cpp's llama2.c converter writes) is the tied classifier.
+    sharedClassifier: !output || (output.type === embd.type && sameBytes(tensorBytes(output, bytes), tensorBytes(embd, bytes))),
+    ...(ropeScaling ? { ropeScaling } : {}),
+  };
+  if (!Number.isInteger(headDim)) throw new Error(`${source}: GGUF ${arch}.embedding_length ${dim} is not a multiple of ${arch}.attention.head_count ${nHeads} (and no ${arch}.attention.key_length is given)`);
+  validateConfig(config, source);
+  const unsupported = (what: string) => { throw new Error(`${source}: GGUF ${what} is not supported`); };
+  const valueLen = num('attention.value_length');
+  if (valueLen !== undefined && valueLen !== headDim) unsupported(`${arch}.attention.value_length ${valueLen} other than the key length ${headDim}`);
+  const vocabKey = num('vocab_size');
+  if (vocabKey !== undefined && vocabKey !== vocabSize) throw new Error(`${source}: GGUF ${arch}.vocab_size ${vocabKey} disagrees with the ${vocabSize} tokens / embedding rows`);
+  const ropeDims = num('rope.dimension_count');
+  if (ropeDims !== undefined && ropeDims !== config.headDim) unsupported(`partial RoPE (${arch}.rope.dimension_count ${ropeDims} of headDim ${config.headDim})`);
+
+  const used = new Set<string>();
+  const take = (name: string, shape: number[]): Float32Array => {
+    const t = byName.get(name);
+    if (!t) throw new Error(`${source}: GGUF has no tensor "${name}"`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new Error(`${source}: GGUF tensor "${name}" has shape [${t.shape}], expected [${shape}]`);
+    }
+    used.add(name);
+    return tensorToFloat(t, bytes, source);
+  };
+  if (rf) used.add(rf.name);
+  const { hiddenDim, nKvHeads } = config;
+  const q = nHeads * headDim;
+  const kv = nKvHeads * headDim;
+  const tokenEmbedding = take('token_embd.weight', [vocabSize, dim]);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.nLayers; l++) {
+    const b = `blk.${l}.`;
+    layers.push({
+      attnNorm: take(`${b}attn_norm.weight`, [dim]),
+      wq: take(`${b}attn_q.weight`, [q, dim]),
+      wk: take(`${b}attn_k.weight`, [kv, dim]),
+      wv: take(`${b}attn_v.weight`, [kv, dim]),
+      wo: take(`${b}attn_output.weight`, [dim, q]),
+      ffnNorm: take(`${b}ffn_norm.weight`, [dim]),
+      w1: take(`${b}ffn_gate.weight`, [hiddenDim, dim]),
+      w2: take(`${b}ffn_down.weight`, [dim, hiddenDim]),
+      w3: take(`${b}ffn_up.weight`, [hiddenDim, dim]),
+      // llama.cpp reads Qwen2's biases when present (TENSOR_NOT_REQUIRED); all three or none
+      ...(arch === 'qwen2' && byName.has(`${b}attn_q.bias`) ? { bq: take(`${b}attn_q.bias`, [q]), bk: take(`${b}attn_k.bias`, [kv]), bv: take(`${b}attn_v.bias`, [kv]) } : {}),
+      ...(arch === 'qwen3' ? { qNorm: take(`${b}attn_q_norm.weight`, [headDim]), kNorm: take(`${b}attn_k_norm.weight`, [headDim]) } : {}),
+    });
+  }
+  const finalNorm = take('output_norm.weight', [dim]);
+  if (config.sharedClassifier && output) used.add(output.name);
+  const classifier = config.sharedClassifier ? tokenEmbedding : take('output.weight', [vocabSize, dim]);
+  const unused = g.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);
+  if (unused.length > 0 && !opts.allowUnused) {
+    const list = unused.slice(0, 4).join(', ') + (unused.length > 4 ? `, ... (${unused.length} in all)` : '');
+    throw new Error(`${source}: GGUF tensors not supported by the Llama layout: ${list}`);
+  }
+  const rawTensors = new Map(g.tensors.map((t) => [t.name, { type: t.type, shape: t.shape, bytes: tensorBytes(t, bytes) }]));
+  return { config, weights: { tokenEmbedding, layers, finalNorm, classifier }, architecture: arch, rawTensors };
+}
