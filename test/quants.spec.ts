@@ -11,6 +11,7 @@ import { gatherWeight } from '../src/gpu/kernels/gather';
 import { matmulWeight } from '../src/gpu/kernels/matmul';
 import { CompressedWeight, LAYOUTS, uploadWeight, type WeightLayout } from '../src/gpu/weight';
 import { ForwardPass } from '../src/model/forward';
+import * as ref from './reference/ops';
 import { Model } from '../src/model/model';
 import { throwsNaming } from './expect';
 import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
@@ -61,14 +62,7 @@ describe('ggml block types on the GPU vs float64 (ragged shapes, NaN-poisoned ou
       assert.equal(l.bytes, QUANT_BLOCKS[type].bytes);
       const xd = randoms(M * K, 12);
       const y0 = randoms(M * N, 13);
-      const want = new Float64Array(M * N);
-      for (let m = 0; m < M; m++) {
-        for (let n = 0; n < N; n++) {
-          let s = 0;
-          for (let k = 0; k < K; k++) s += xd[m * K + k] * deq[n * K + k];
-          want[m * N + n] = s;
-        }
-      }
+      const want = ref.matmulT(xd, deq, K);
       const x = input(gpu, 'x', [M, K], xd);
       const y = poisoned(gpu, 'y', [M, N]);
       run(gpu, ...matmulWeight(ks, 'test', x, w, y));
