@@ -106,7 +106,7 @@ describe('fine-tuning', function () {
   });
 
   it('a lost GPU device mid-run: the error points to the checkpoint; --resume finishes the same run', () => {
-    const args = ['--steps', '9', '--seq', '16', '--batch', '2', '--q', '2', '--checkpoint-every', '4', '--eval-fraction', '0', '--json', '--no-compare'];
+    const args = ['--steps', '9', '--seq', '16', '--batch', '2', '--q', '2', '--checkpoint-every', '4', '--eval-fraction', '0', '--eval-size', '8', '--json', '--no-compare'];
     const full = path.join(tmp, 'full');
     const a = mobizo('finetune', ...args, '--out', full);
     assert.equal(a.code, 0, a.stderr);

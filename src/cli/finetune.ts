@@ -169,7 +169,7 @@ export function registerFinetune(program: Command): void {
         if (cfg.seq > model.config.seqLen) throw new Error(`--seq ${cfg.seq} exceeds the model's context of ${model.config.seqLen}`);
         const task =
           builtIn
-            ? prepareTask({ demo: true, evalFraction: parseFloatOption(f.evalFraction, '--eval-fraction') }, tokenizer, cfg.seq, cfg.seed)
+            ? prepareTask({ demo: true, evalFraction: parseFloatOption(f.evalFraction, '--eval-fraction'), evalSize: parseIntOption(f.evalSize ?? '500', '--eval-size', 0) }, tokenizer, cfg.seq, cfg.seed)
             : loadTask(f, tokenizer, cfg.seq, cfg.seed);
         cfg.lossPerExample = task.lossPerExample;
         log(`data: ${task.describe}`);
