@@ -8,6 +8,7 @@
 //   memory   the memory ledger's report of each scenario (each scenario runs on a fresh device)
 // Numbers are defined in bench/README.md.
 import type { Gpu } from '../src/gpu/device';
+import type { Dispatch } from '../src/gpu/kernel';
 import { matmul, matmulVariants } from '../src/gpu/kernels/matmul';
 import { uploadCompressed } from '../src/gpu/weight';
 import { floatToF16Bits } from '../src/formats/gguf_writer';
@@ -295,8 +296,8 @@ async function matmulScenario(env: BenchEnv, gpu: Gpu, c: LlamaConfig, o: BenchO
       d.destroy();
       // each variant alone: GPU time (timestamps) and its result against the float64 loop
       const variants: NonNullable<MatmulRow['variants']> = {};
-      for (const name of matmulVariants(ks, K, 'f32')) {
-        const dv = matmul(ks, `matmul ${name}`, xt, wt, yt, false, name);
+      // times one variant's dispatch, then runs it once more to check its result
+      const timeVariant = async (key: string, dv: Dispatch) => {
         const pv = await prof.profile([dv], { repeats: 5, findings: false });
         const vMs = pv.totalNs / 1e6;
         const enc = gpu.device.createCommandEncoder({ label: dv.label });
@@ -304,24 +305,14 @@ async function matmulScenario(env: BenchEnv, gpu: Gpu, c: LlamaConfig, o: BenchO
         dv.encode(pass);
         pass.end();
         gpu.device.queue.submit([enc.finish()]);
-        variants[name] = { kernelMs: vMs, kernelGflops: vMs > 0 ? flops / vMs / 1e6 : undefined, maxAbsDiff: maxAbsDiff(await yt.read(), ref) };
+        variants[key] = { kernelMs: vMs, kernelGflops: vMs > 0 ? flops / vMs / 1e6 : undefined, maxAbsDiff: maxAbsDiff(await yt.read(), ref) };
         dv.destroy();
-      }
+      };
+      for (const name of matmulVariants(ks, K, 'f32')) await timeVariant(name, matmul(ks, `matmul ${name}`, xt, wt, yt, false, name));
       // f16 weights (the same W rounded to f16): every f16 kernel, native f16 ones where `shader-f16` exists
       if (K % 4 === 0) {
         const w16 = uploadCompressed(gpu, 'bench.w16', 'f16', [N, K], new Uint8Array(Uint16Array.from(w, (v) => floatToF16Bits(v)).buffer));
-        for (const name of matmulVariants(ks, K, 'f16')) {
-          const dv = matmul(ks, `matmul ${name}`, xt, w16, yt, false, name);
-          const pv = await prof.profile([dv], { repeats: 5, findings: false });
-          const vMs = pv.totalNs / 1e6;
-          const enc = gpu.device.createCommandEncoder({ label: dv.label });
-          const pass = enc.beginComputePass();
-          dv.encode(pass);
-          pass.end();
-          gpu.device.queue.submit([enc.finish()]);
-          variants[`f16 ${name}`] = { kernelMs: vMs, kernelGflops: vMs > 0 ? flops / vMs / 1e6 : undefined, maxAbsDiff: maxAbsDiff(await yt.read(), ref) };
-          dv.destroy();
-        }
+        for (const name of matmulVariants(ks, K, 'f16')) await timeVariant(`f16 ${name}`, matmul(ks, `matmul ${name}`, xt, w16, yt, false, name));
         w16.destroy();
       }
       for (const t of [xt, wt, yt]) t.destroy();
