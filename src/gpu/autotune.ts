@@ -1,8 +1,8 @@
 // One-time micro-autotune of kernel variants, per adapter and shape. A kernel family (the matmul)
 // names its applicable variants for a shape; `autotune` times each once on this device and keeps
-// the fastest, in memory and, in Node, in node_modules/.cache/mobizo/autotune.json (MOBIZO_CACHE
-// moves the folder), keyed by the adapter (description, features, limits) so another GPU tunes
-// anew. The browser keeps the table for the page's lifetime only (no IndexedDB store yet).
+// the fastest, in memory and in a cache keyed by the adapter (description, features, limits) so
+// another GPU tunes anew: in Node node_modules/.cache/mobizo/autotune.json (MOBIZO_CACHE moves the
+// folder), in the browser the IndexedDB database `mobizo-autotune` (one record per adapter).
 //
 // MOBIZO_KERNEL=name[,name...]  use that variant wherever it applies (the first that applies)
 // MOBIZO_AUTOTUNE=1 | 0         tune / never tune; default: tune on GPUs, not on CPU drivers
@@ -76,39 +76,86 @@ export async function cachePath(): Promise<string | null> {
   return n.path.join(base, 'autotune.json');
 }
 
-async function readCache(): Promise<CacheFile> {
+const EMPTY = (): CacheFile => ({ schema: 'mobizo-autotune/1', adapters: {} });
+
+async function readCacheFile(): Promise<CacheFile> {
   const n = await nodeFs();
   const file = await cachePath();
-  const empty: CacheFile = { schema: 'mobizo-autotune/1', adapters: {} };
-  if (!n || !file || !n.fs.existsSync(file)) return empty;
+  if (!n || !file || !n.fs.existsSync(file)) return EMPTY();
   try {
     const j = JSON.parse(n.fs.readFileSync(file, 'utf8')) as CacheFile;
-    return j.schema === 'mobizo-autotune/1' && j.adapters ? j : empty;
+    return j.schema === 'mobizo-autotune/1' && j.adapters ? j : EMPTY();
   } catch {
-    return empty; // a torn or foreign file: tune again and overwrite it
+    return EMPTY(); // a torn or foreign file: tune again and overwrite it
   }
 }
 
-/** Fills this device's table from the cache file (once per device). */
-export async function loadTuned(gpu: Gpu): Promise<Map<string, TuneResult>> {
-  const t = tuned(gpu);
-  if (t.size) return t;
-  const c = await readCache();
-  for (const [k, v] of Object.entries(c.adapters[adapterKey(gpu)] ?? {})) t.set(k, v);
-  return t;
+/** The browser's store: database `mobizo-autotune`, object store `adapters`, key = adapterKey. */
+export const IDB_NAME = 'mobizo-autotune';
+const IDB_STORE = 'adapters';
+
+function idbOpen(): Promise<IDBDatabase | null> {
+  if (isNode || typeof indexedDB === 'undefined') return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const r = indexedDB.open(IDB_NAME, 1);
+    r.onupgradeneeded = () => r.result.createObjectStore(IDB_STORE);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => resolve(null); // private browsing or storage off: tune per page, as before
+    r.onblocked = () => resolve(null);
+  });
 }
 
-/** Merges this device's table into the cache file (written whole to a temporary file, then renamed). */
-async function saveTuned(gpu: Gpu): Promise<void> {
+async function idb<T>(mode: IDBTransactionMode, body: (s: IDBObjectStore) => IDBRequest | null): Promise<T | undefined> {
+  const db = await idbOpen();
+  if (!db) return undefined;
+  try {
+    return await new Promise<T | undefined>((resolve) => {
+      const t = db.transaction(IDB_STORE, mode);
+      const req = body(t.objectStore(IDB_STORE));
+      t.oncomplete = () => resolve(req?.result as T | undefined);
+      t.onerror = () => resolve(undefined); // a cache: a failed read or write only means tuning again
+      t.onabort = () => resolve(undefined);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/** The cached table of one adapter: the Node file, or the browser's IndexedDB. */
+async function readAdapter(key: string): Promise<Record<string, TuneResult>> {
+  if (isNode) return (await readCacheFile()).adapters[key] ?? {};
+  const rec = await idb<{ schema?: string; table?: Record<string, TuneResult> }>('readonly', (s) => s.get(key));
+  return rec?.schema === 'mobizo-autotune/1' && rec.table ? rec.table : {};
+}
+
+async function writeAdapter(key: string, table: Record<string, TuneResult>): Promise<void> {
+  if (!isNode) {
+    await idb('readwrite', (s) => s.put({ schema: 'mobizo-autotune/1', table }, key));
+    return;
+  }
   const n = await nodeFs();
   const file = await cachePath();
   if (!n || !file) return;
-  const c = await readCache();
-  c.adapters[adapterKey(gpu)] = { ...c.adapters[adapterKey(gpu)], ...Object.fromEntries(tuned(gpu)) };
+  const c = await readCacheFile();
+  c.adapters[key] = table;
   n.fs.mkdirSync(n.path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = `${file}.${process.pid}.tmp`; // written whole, then renamed: never a torn file
   n.fs.writeFileSync(tmp, JSON.stringify(c, null, 1));
   n.fs.renameSync(tmp, file);
+}
+
+/** Fills this device's table from the cache (once per device). */
+export async function loadTuned(gpu: Gpu): Promise<Map<string, TuneResult>> {
+  const t = tuned(gpu);
+  if (t.size) return t;
+  for (const [k, v] of Object.entries(await readAdapter(adapterKey(gpu)))) t.set(k, v);
+  return t;
+}
+
+/** Merges this device's table into the cache. */
+async function saveTuned(gpu: Gpu): Promise<void> {
+  const key = adapterKey(gpu);
+  await writeAdapter(key, { ...(await readAdapter(key)), ...Object.fromEntries(tuned(gpu)) });
 }
 
 /**
