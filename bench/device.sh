@@ -101,7 +101,7 @@ for p in ${PRESETS//,/ }; do
   if [ "$p" != tinyllama ]; then
     step "$p matmul" env MOBIZO_AUTOTUNE=1 node bench/run.mjs "${RUNTIME[@]}" --preset "$p" --scenario matmul --batch 1 --seq 64 --min-ms 50 --out "$dir/matmul"
   fi
-  step "$p forward+zo" env MOBIZO_AUTOTUNE=1 node bench/run.mjs "${RUNTIME[@]}" --preset "$p" --scenario forward,zo --q "$QS" --batch 4 --seq 64 --reps 2 --max-weight-mib 8192 --out "$dir/zo"
+  step "$p forward+zo+decode" env MOBIZO_AUTOTUNE=1 node bench/run.mjs "${RUNTIME[@]}" --preset "$p" --scenario forward,zo,decode --q "$QS" --batch 4 --seq 64 --reps 2 --max-weight-mib 8192 --out "$dir/zo"
 done
 if [ $DRY = 0 ]; then
   shopt -s nullglob

@@ -96,6 +96,7 @@ function summary(files: string[]): void {
         console.log(`  ${p.preset} matmul ${row.names.join('/')} [${row.M}x${row.K}]x[${row.N}x${row.K}]^T GFLOP/s (kernel alone): ${vs.join(', ')}; chosen ${row.chosen}`);
       }
       if (p.forward) console.log(`  ${p.preset} forward B ${p.forward.B} T ${p.forward.T}: ${p.forward.ours.tokensPerSec?.toFixed(0)} tokens/s`);
+      if (p.decode) console.log(`  ${p.preset} decode (batch 1, KV cache): ${p.decode.tokensPerSec.toFixed(1)} tokens/s${p.decode.agrees ? '' : ' (DISAGREES with the uncached pass)'}`);
       for (const z of p.zo?.rows ?? []) {
         if (z.skipped) console.log(`  ${p.preset} zo q=${z.q}: skipped: ${z.skipped}`);
         else console.log(`  ${p.preset} zo q=${z.q}: prge x${z.speedup?.prge?.toFixed(2)} mezo, outer x${z.speedup?.outer?.toFixed(2)} mezo, overhead ${z.overhead?.toFixed(2)} (prge ${z.modes?.prge?.ms?.toFixed(1)} ms)`);

@@ -99,6 +99,10 @@ export function textReport(r: BenchReport): string {
         if (sk) out.push(`  ${k} skipped: ${sk}`);
       }
     }
+    if (p.decode) {
+      const d = p.decode;
+      out.push(`decode (batch 1, KV cache, greedy): ${fmt(d.tokensPerSec)} tok/s over ${d.tokens} tokens after a ${d.prompt}-token prefill${d.agrees ? '' : ' — DISAGREES with the uncached pass'}`);
+    }
     if (p.forward) {
       const f = p.forward;
       const g = f.gpujs;

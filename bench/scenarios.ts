@@ -5,6 +5,8 @@
 //   zo       one ZO step in each mode (mezo / outer / prge) at q = 1, 2, 4, 8, 16, and inference
 //            at the prge step's 2q x Bsz rows with the same loss head and readback (the ZO
 //            overhead; bench/zo_baseline.ts)
+//   decode   greedy decoding with the KV cache, one sequence: tokens/s of the T = 1 passes (the
+//            latency a chat user sees), checked against one uncached pass over the same tokens
 //   memory   the memory ledger's report of each scenario (each scenario runs on a fresh device)
 // Numbers are defined in bench/README.md.
 import type { Gpu } from '../src/gpu/device';
@@ -19,7 +21,7 @@ import type { LlamaConfig, LlamaModelFile } from '../src/formats/config';
 import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
 import { mulberry32 } from '../src/util/random';
-import { ForwardPass } from '../src/model/forward';
+import { ForwardPass, KvCache } from '../src/model/forward';
 import { LoraState } from '../src/adapter/lora';
 import { targetShape, TARGETS, type Target } from '../src/model/targets';
 import { ZoScheduler, ZO_MODES, type ZoMode } from '../src/train/scheduler';
@@ -30,8 +32,8 @@ import { GpuJsLlama } from './gpujs_llama';
 import { PRESETS, weightSizes, whyNotFits, randomPreset, type PresetName } from './presets';
 import { geomean, median, timeIt } from './timing';
 
-export type ScenarioName = 'matmul' | 'forward' | 'zo';
-export const SCENARIOS: readonly ScenarioName[] = ['matmul', 'forward', 'zo'];
+export type ScenarioName = 'matmul' | 'forward' | 'zo' | 'decode';
+export const SCENARIOS: readonly ScenarioName[] = ['matmul', 'forward', 'zo', 'decode'];
 
 /** What the runtime provides. */
 export interface BenchEnv {
@@ -119,6 +121,14 @@ export interface ForwardResult {
   ratio?: number; // ours tokens/s / gpu.js tokens/s
 }
 
+export interface DecodeResult {
+  prompt: number; // tokens of the prefill
+  tokens: number; // tokens decoded (timed), one pass each
+  ms: number; // wall time of the decoded tokens, each pass's logits read back (greedy)
+  tokensPerSec: number;
+  agrees: boolean; // each greedy token is the argmax of one uncached pass over the same tokens
+}
+
 export interface ModeTiming {
   ms: number; // median step time
   samples: number[];
@@ -155,6 +165,7 @@ export interface PresetResult {
   matmul?: MatmulResult;
   forward?: ForwardResult;
   zo?: ZoResult;
+  decode?: DecodeResult;
   memory: Partial<Record<ScenarioName, LedgerReport>>;
   errors: Partial<Record<ScenarioName, string>>;
 }
@@ -192,6 +203,7 @@ export async function runBench(env: BenchEnv, o: BenchOptions): Promise<PresetRe
         if (s === 'matmul') res.matmul = await matmulScenario(env, gpu, file.config, o);
         if (s === 'forward') res.forward = await forwardScenario(env, gpu, file, o);
         if (s === 'zo') res.zo = await zoScenario(env, gpu, file, o);
+        if (s === 'decode') res.decode = await decodeScenario(env, gpu, file, o);
       } catch (e) {
         res.errors[s] = msg(e);
         env.log(`${name} ${s}: failed: ${msg(e)}`);
@@ -361,6 +373,45 @@ async function matmulScenario(env: BenchEnv, gpu: Gpu, c: LlamaConfig, o: BenchO
 function syntheticTokens(n: number, vocab: number, seed: number): Int32Array {
   const r = mulberry32(seed);
   return Int32Array.from({ length: n }, () => 1 + Math.floor(r() * (vocab - 1)));
+}
+
+const argmax = (xs: Float32Array, from = 0, n = xs.length - from): number => {
+  let best = from;
+  for (let i = from + 1; i < from + n; i++) if (xs[i] > xs[best]) best = i;
+  return best - from;
+};
+
+/** Greedy decoding of one sequence with the KV cache (prefill 8 tokens, then 16 or 64 passes of T = 1). */
+async function decodeScenario(env: BenchEnv, gpu: Gpu, file: LlamaModelFile, o: BenchOptions): Promise<DecodeResult> {
+  const c = file.config;
+  const P = Math.min(8, c.seqLen - 2);
+  const N = Math.min(o.quick ? 16 : 64, c.seqLen - P - 1);
+  const model = await Model.load(gpu, file);
+  const cache = new KvCache(model, 1, P + N + 1);
+  const prefill = new ForwardPass(model, { B: 1, T: P, nSelect: 1, cache });
+  const step = new ForwardPass(model, { B: 1, T: 1, nSelect: 1, cache });
+  const whole = new ForwardPass(model, { B: 1, T: P + N, nSelect: P + N });
+  try {
+    const tokens = Array.from(syntheticTokens(P, c.vocabSize, o.seed + 11));
+    let next = argmax(await prefill.run(tokens, [P - 1], 0));
+    await step.run([next], [0], P); // warm-up (compiles the T = 1 pipelines); the timed loop rewrites position P
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) {
+      tokens.push(next);
+      next = argmax(await step.run([next], [0], P + i));
+    }
+    const ms = performance.now() - t0;
+    const logits = await whole.run(tokens, tokens.map((_, i) => i));
+    let agrees = true;
+    for (let i = P; i < P + N; i++) agrees &&= argmax(logits, (i - 1) * c.vocabSize, c.vocabSize) === tokens[i];
+    const res = { prompt: P, tokens: N, ms, tokensPerSec: (N * 1000) / ms, agrees };
+    env.log(`decode: ${res.tokensPerSec.toFixed(1)} tokens/s (${N} greedy tokens after a ${P}-token prefill, batch 1)${agrees ? '' : '; DISAGREES with the uncached pass'}`);
+    return res;
+  } finally {
+    for (const f of [prefill, step, whole]) f.destroy();
+    cache.destroy();
+    model.destroy();
+  }
 }
 
 async function forwardScenario(env: BenchEnv, gpu: Gpu, file: LlamaModelFile, o: BenchOptions): Promise<ForwardResult> {

@@ -63,7 +63,15 @@ describe('bench: minimal run in Node (Dawn)', function () {
     for (const v of Object.values(row.modes!)) assert.ok(v.ms > 0 && v.heldBytes > 0);
     assert.ok(Number.isFinite(row.speedup!.prge) && Number.isFinite(row.overhead!));
     assert.ok(row.modes!.prge.heldBytes > row.modes!.mezo.heldBytes, 'prge holds 2q slots of activations');
-    for (const s of ['matmul', 'forward', 'zo'] as const) assert.ok(result.memory[s]!.peakTotal > 0, s);
+    for (const s of ['matmul', 'forward', 'zo', 'decode'] as const) assert.ok(result.memory[s]!.peakTotal > 0, s);
+  });
+
+  it('decode: greedy tokens with the KV cache agree with one uncached pass, tokens/s measured', function () {
+    const d = result.decode!;
+    assert.equal(d.prompt, 8);
+    assert.equal(d.tokens, 16);
+    assert.ok(d.agrees, 'a greedy token differs from the uncached pass argmax');
+    assert.ok(d.tokensPerSec > 0 && Number.isFinite(d.tokensPerSec));
   });
 
   it('renders the text and HTML reports', function () {
