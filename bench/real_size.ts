@@ -1,12 +1,18 @@
 // Real sizes: random weights with the published shapes of SmolLM2-135M, Qwen2.5-0.5B and
 // Llama-3.2-1B, written on the fly as GGUF files in F16 and in Q4_K_M layout (never committed),
 // then loaded as a user's file would be. Per model and layout: load time, bytes on the GPU vs the
-// file, the ledger's peak for generation (a KV-cached decode) and for one prge ZO step (q 2,
-// Bsz 1, T 64), and ms per step.
-//   node bin/with-gpu.js node_modules/.bin/tsx bench/real_size.ts [--model smollm2-135m,...] [--layout f16,q4_k_m] [--out FILE]
+// file, the ledger's bytes for generation (a KV-cached decode), for inference at the rows of a prge
+// step and for one prge ZO step (q 2, Bsz 1, T 64: 2q x Bsz x T = 256 rows), ms per decoded token
+// and per step (each after an untimed warm-up: one token, one step at T 8), tokens/s.
+// Each measurement goes to bench/results/real_size-<model>-<layout>.json; --table prints the
+// markdown table of every such file (the README's).
+//   node bin/with-gpu.js node --import tsx --import ./scripts/register-wgsl.mjs bench/real_size.ts \
+//     [--model smollm2-135m,...] [--layout q4_k_m,f16] [--memory-only] [--table]
+// --memory-only builds every stage (the bytes are fixed at construction) but runs none (minutes, not hours).
 // Shapes: each model's config.json (hidden, intermediate, layers, heads, kv heads, vocab, tied).
 // Qwen2.5's q/k/v biases are left out (the Llama layout): they are 0.1% of its bytes.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { LoraState } from '../src/adapter/lora';
 import type { TokenBatch } from '../src/data/batch';
 import { QUANT_BLOCKS, type GgmlQuantName } from '../src/formats/ggml_quants';
@@ -117,8 +123,30 @@ export function realSizeGguf(s: Shape, layout: Layout): Uint8Array {
 }
 
 const MiB = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
+const RESULTS = path.join(import.meta.dirname, 'results');
 
-export async function measure(name: string, layout: Layout, opts: { steps?: number; decode?: number } = {}) {
+export interface RealSizeRow {
+  model: string;
+  layout: Layout;
+  date: string;
+  fileMiB: number;
+  gpuWeightsMiB: number;
+  loadMs: number;
+  splits: string[];
+  generateMiB: number; // ledger bytes live during the decode (weights, KV cache, pass)
+  decodeMsPerToken?: number;
+  decodeTokensPerS?: number;
+  inferenceRowsMiB: number; // a plain forward pass at the prge step's rows (2q Bsz x T), logits of every row
+  adaptersMiB: number;
+  prgeMiB: number; // ledger bytes live during the prge step
+  prgeOverInferenceBytes: number; // prge - inference at the same rows - adapters: the O(q) scalars
+  prgeMsPerStep?: number;
+  prgeTokensPerS?: number; // trained tokens (Bsz x T) per second
+  ledgerPeakMiB: number; // the ledger's peak over the whole run
+  loss?: number;
+}
+
+export async function measure(name: string, layout: Layout, opts: { memoryOnly?: boolean; decode?: number } = {}): Promise<RealSizeRow> {
   const shape = REAL_MODELS[name];
   const bytes = realSizeGguf(shape, layout);
   const gpu = await createGpu();
@@ -129,48 +157,103 @@ export async function measure(name: string, layout: Layout, opts: { steps?: numb
   const loadMs = performance.now() - t0;
   const weights = gpu.ledger.report().current.weights ?? 0;
   const splits = gpu.ledger.splits().map((s) => `${s.label} x${s.parts}`);
+  const live = () => gpu.ledger.totalBytes();
+  const run = !opts.memoryOnly;
 
-  // generation: a KV-cached decode of `decode` tokens after a one-token prompt
+  // generation: a KV-cached decode of `decode` tokens after a one-token prompt (one more untimed first)
   const decode = opts.decode ?? 4;
   const cache = new KvCache(model, 1, 64);
   const pass = new ForwardPass(model, { B: 1, T: 1, nSelect: 1, cache });
-  const tg0 = performance.now();
-  for (let pos = 0; pos < decode; pos++) await pass.run([(pos * 7919 + 1) % shape.vocab], [0], pos);
-  const decodeMs = (performance.now() - tg0) / decode;
-  const genPeak = gpu.ledger.report().peakTotal;
+  let generate = live();
+  let decodeMs: number | undefined;
+  if (run) {
+    await pass.run([1], [0], 0);
+    const tg0 = performance.now();
+    for (let pos = 1; pos <= decode; pos++) await pass.run([(pos * 7919 + 1) % shape.vocab], [0], pos);
+    decodeMs = (performance.now() - tg0) / decode;
+    generate = Math.max(generate, live());
+  }
   pass.destroy();
   cache.destroy();
 
-  // one prge step: q 2, Bsz 1, T 64, LoRA on q and v
-  const lora = LoraState.upload(gpu, file.config, { rank: 8, alpha: 16, targets: ['q', 'v'] }, LoraState.initHost(file.config, { rank: 8, alpha: 16, targets: ['q', 'v'] }, 1));
-  const sched = new ZoScheduler(model, lora, { mode: 'prge', q: 2, eps: 1e-3, lr: 1e-4, batch: 1, seq: 64, seed: 1 });
-  const batch: TokenBatch = {
-    tokens: Int32Array.from({ length: 64 }, (_, i) => (i * 104729 + 3) % shape.vocab),
-    labels: Int32Array.from({ length: 64 }, (_, i) => (i < 63 ? ((i + 1) * 104729 + 3) % shape.vocab : -100)),
-  };
-  const steps = opts.steps ?? 1;
-  const ts0 = performance.now();
-  let loss = Number.NaN;
-  for (let k = 0; k < steps; k++) loss = (await sched.step(k, batch)).slotLosses[0];
-  const stepMs = (performance.now() - ts0) / steps;
-  const report = gpu.ledger.report();
+  // inference at the prge step's rows: 2q x Bsz sequences of T, logits of every row (built, not run)
+  const [q, T] = [2, 64];
+  const infer = new ForwardPass(model, { B: 2 * q, T, nSelect: 2 * q * T });
+  const inferenceRows = live();
+  infer.destroy();
+
+  // one prge step: q 2, Bsz 1, T 64, LoRA on q and v; the warm-up is one step at T 8 (the same kernels)
+  const loraOpts = { rank: 8, alpha: 16, targets: ['q', 'v'] as ('q' | 'v')[] };
+  const lora = LoraState.upload(gpu, file.config, loraOpts, LoraState.initHost(file.config, loraOpts, 1));
+  const adapters = gpu.ledger.report().current.adapters ?? 0;
+  const batchOf = (n: number): TokenBatch => ({
+    tokens: Int32Array.from({ length: n }, (_, i) => (i * 104729 + 3) % shape.vocab),
+    labels: Int32Array.from({ length: n }, (_, i) => (i < n - 1 ? ((i + 1) * 104729 + 3) % shape.vocab : -100)),
+  });
+  const zo = (seq: number) => new ZoScheduler(model, lora, { mode: 'prge', q, eps: 1e-3, lr: 1e-4, batch: 1, seq, seed: 1 });
+  let stepMs: number | undefined;
+  let loss: number | undefined;
+  if (run) {
+    const warm = zo(8);
+    await warm.step(0, batchOf(8));
+    warm.destroy();
+  }
+  const sched = zo(T);
+  let prge = live();
+  if (run) {
+    const ts0 = performance.now();
+    loss = (await sched.step(1, batchOf(T))).slotLosses[0];
+    stepMs = performance.now() - ts0;
+    prge = Math.max(prge, live());
+  }
+  const peak = gpu.ledger.report().peakTotal;
   sched.destroy();
   lora.destroy();
   model.destroy();
   gpu.device.destroy();
+  const r1 = (v: number | undefined) => (v === undefined ? undefined : Math.round(v * 10) / 10);
   return {
     model: name,
     layout,
+    date: new Date().toISOString(),
     fileMiB: MiB(bytes.length),
     gpuWeightsMiB: MiB(weights),
     loadMs: Math.round(loadMs),
     splits,
-    generatePeakMiB: MiB(genPeak),
-    decodeMsPerToken: Math.round(decodeMs),
-    prgePeakMiB: MiB(report.peakTotal),
-    prgeMsPerStep: Math.round(stepMs),
+    generateMiB: MiB(generate),
+    decodeMsPerToken: r1(decodeMs),
+    decodeTokensPerS: decodeMs === undefined ? undefined : Math.round((1000 / decodeMs) * 1000) / 1000,
+    inferenceRowsMiB: MiB(inferenceRows),
+    adaptersMiB: MiB(adapters),
+    prgeMiB: MiB(prge),
+    prgeOverInferenceBytes: prge - inferenceRows - adapters,
+    prgeMsPerStep: stepMs === undefined ? undefined : Math.round(stepMs),
+    prgeTokensPerS: stepMs === undefined ? undefined : Math.round((T * 1000 * 1000) / stepMs) / 1000,
+    ledgerPeakMiB: MiB(peak),
     loss,
   };
+}
+
+/** The README table of every bench/results/real_size-*.json (a timed row wins over a memory-only one). */
+export function table(): string {
+  const rows: RealSizeRow[] = readdirSync(RESULTS)
+    .filter((f) => /^real_size-.*\.json$/.test(f))
+    .map((f) => JSON.parse(readFileSync(path.join(RESULTS, f), 'utf8')) as RealSizeRow);
+  const order = Object.keys(REAL_MODELS);
+  rows.sort((a, b) => order.indexOf(a.model) - order.indexOf(b.model) || a.layout.localeCompare(b.layout));
+  const s = (ms?: number) => (ms === undefined ? 'not run' : ms >= 10000 ? `${(ms / 1000).toFixed(0)} s` : `${(ms / 1000).toFixed(1)} s`);
+  const lines = [
+    '| model | layout | file MiB | GPU weights MiB | load | generate MiB | decode s/token (tok/s) | inference at 256 rows MiB | prge step MiB (over inference + adapters) | prge s/step (tok/s) | 1B fits 2 GiB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const over = r.prgeOverInferenceBytes;
+    const fits = r.model === 'llama-3.2-1b' ? (r.ledgerPeakMiB <= 2048 ? 'yes' : 'no') : '';
+    lines.push(
+      `| ${r.model} | ${r.layout.toUpperCase()} | ${r.fileMiB} | ${r.gpuWeightsMiB} | ${s(r.loadMs)} | ${r.generateMiB} | ${s(r.decodeMsPerToken)}${r.decodeTokensPerS ? ` (${r.decodeTokensPerS})` : ''} | ${r.inferenceRowsMiB} | ${r.prgeMiB} (${over >= 0 ? '+' : ''}${over} B) | ${s(r.prgeMsPerStep)}${r.prgeTokensPerS ? ` (${r.prgeTokensPerS})` : ''} | ${fits} |`,
+    );
+  }
+  return lines.join('\n');
 }
 
 async function main() {
@@ -178,19 +261,29 @@ async function main() {
     const i = process.argv.indexOf(`--${k}`);
     return i >= 0 ? process.argv[i + 1] : d;
   };
+  if (process.argv.includes('--table')) {
+    console.log(table());
+    return;
+  }
   const models = arg('model', 'smollm2-135m').split(',');
   const layouts = arg('layout', 'q4_k_m,f16').split(',') as Layout[];
-  const rows = [];
+  const memoryOnly = process.argv.includes('--memory-only');
+  mkdirSync(RESULTS, { recursive: true });
   for (const m of models) {
     if (!REAL_MODELS[m]) throw new Error(`--model ${m}: not one of ${Object.keys(REAL_MODELS).join(', ')}`);
     for (const l of layouts) {
-      const r = await measure(m, l);
+      if (l !== 'f16' && l !== 'q4_k_m') throw new Error(`--layout ${l}: not f16 or q4_k_m`);
+      const r = await measure(m, l, { memoryOnly });
       console.log(JSON.stringify(r));
-      rows.push(r);
+      const out = path.join(RESULTS, `real_size-${m}-${l}.json`);
+      // a memory-only run does not overwrite a timed one
+      let keep = false;
+      try {
+        keep = memoryOnly && (JSON.parse(readFileSync(out, 'utf8')) as RealSizeRow).prgeMsPerStep !== undefined;
+      } catch {}
+      if (!keep) writeFileSync(out, `${JSON.stringify(r, null, 2)}\n`);
     }
   }
-  const out = arg('out', '');
-  if (out) writeFileSync(out, `${JSON.stringify(rows, null, 2)}\n`);
 }
 
 if (process.argv[1]?.endsWith('real_size.ts')) main().catch((e) => {

@@ -4,7 +4,10 @@
 // --held-out validation, on validation: that is the split to choose settings on).
 // Run: npm run bench:tasks -- [--preset sms-spam] [--seeds 0,1,2] [--held-out test] [--eval-every 200] and any
 // of --steps --lr --schedule --q --batch --seq --targets --rank --eps --loss --eval-size (defaults: `mobizo
-// finetune`'s for a classification task, seq 40, eval-size 0 = the whole held-out split).
+// finetune`'s for a classification task, seq 40, eval-size 0 = the whole held-out split), and the ZO
+// optimizer: --optimizer sgd | momentum | adam | lozo | hizoo with --beta1 --beta2 --zo-rank
+// --hessian-smooth (every optimizer does one forward pass per step: equal passes at equal steps).
+// With --eval-every n the accuracy at every n steps is summarised over the seeds too.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import fs from 'node:fs';
@@ -15,8 +18,9 @@ import { Model } from '../src/model/model';
 import { Tokenizer } from '../src/formats/tokenizer';
 import type { LoraState } from '../src/adapter/lora';
 import { parseTargets } from '../src/adapter/peft';
-import type { LrSchedule } from '../src/train/scheduler';
+import type { LrSchedule, ZoOptimizerName } from '../src/train/scheduler';
 import { train } from '../src/train/trainer';
+import { STATE_TENSORS } from '../src/train/optimizer';
 import { defaultOptions } from '../src/train/defaults';
 import { DEFAULT_TASK_LOSS } from '../src/data/tasks';
 import type { TaskMetrics } from '../src/eval/metrics';
@@ -40,8 +44,14 @@ const { values } = parseArgs({
     'eval-every': { type: 'string', default: '0' },
     rank: { type: 'string', default: String(d.rank) },
     eps: { type: 'string', default: String(d.eps) },
+    optimizer: { type: 'string', default: d.optimizer },
+    beta1: { type: 'string', default: String(d.beta1) },
+    beta2: { type: 'string', default: String(d.beta2) },
+    'zo-rank': { type: 'string', default: String(d.zoRank) },
+    'hessian-smooth': { type: 'string', default: String(d.hessianSmooth) },
   },
 });
+const optimizer = { optimizer: values.optimizer as ZoOptimizerName, beta1: Number(values.beta1), beta2: Number(values.beta2), zoRank: Number(values['zo-rank']), hessianSmooth: Number(values['hessian-smooth']) };
 const assets = path.resolve(import.meta.dirname, '..', '..', 'shared', 'assets');
 const gpu = await createGpu();
 const model = await Model.load(gpu, parseLlama2c(new Uint8Array(fs.readFileSync(path.join(assets, 'models/stories260K.bin'))), 'stories260K.bin'));
@@ -57,6 +67,10 @@ interface Row {
 }
 const rows: Row[] = [];
 let wall = 0;
+const msPerStep: number[] = [];
+const peakMiB: number[] = [];
+const curve = new Map<number, number[]>(); // step -> accuracy per seed (--eval-every)
+let stateKiB = 0; // the optimizer's state on the GPU (moments / Hessian: O(|B|))
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const recalls = (m: TaskMetrics) => m.classes.map((c) => `${c.name} ${c.correct}/${c.count}`).join(', ');
 for (const seed of values.seeds!.split(',').map(Number)) {
@@ -67,11 +81,18 @@ for (const seed of values.seeds!.split(',').map(Number)) {
   if (zeroShot) console.log(`  zero-shot: accuracy ${pct(zeroShot.accuracy)}, macro-F1 ${zeroShot.f1.toFixed(3)} (right: ${recalls(zeroShot)})`);
   const t0 = performance.now();
   const evalEvery = Number(values['eval-every']);
-  const s = await train(model, task.train, { mode: 'prge', q: Number(values.q), eps: Number(values.eps), lr: Number(values.lr), schedule: values.schedule as LrSchedule, batch: Number(values.batch), seq, seed, steps, evalEvery, checkpointEvery: 0, lora: lcfg, lossPerExample: true }, {
+  gpu.ledger.resetPeak();
+  const s = await train(model, task.train, { mode: 'prge', q: Number(values.q), eps: Number(values.eps), lr: Number(values.lr), schedule: values.schedule as LrSchedule, batch: Number(values.batch), seq, seed, steps, evalEvery, checkpointEvery: 0, lora: lcfg, lossPerExample: true, ...optimizer }, {
     // intermediate evaluations (--eval-every) print the curve; the table uses the final one
-    ...(evalEvery ? { evaluate: (lora: LoraState) => task.evaluate(model, lora, 64), events: { onEval: (e: { step: number; accuracy?: number; f1?: number; loss: number }) => console.log(`  seed ${seed} step ${e.step}: accuracy ${pct(e.accuracy!)}, F1 ${e.f1!.toFixed(3)}, eval loss ${e.loss.toFixed(3)}`) } } : {}),
+    ...(evalEvery ? { evaluate: (lora: LoraState) => task.evaluate(model, lora, 64), events: { onEval: (e: { step: number; accuracy?: number; f1?: number; loss: number }) => {
+      console.log(`  seed ${seed} step ${e.step}: accuracy ${pct(e.accuracy!)}, F1 ${e.f1!.toFixed(3)}, eval loss ${e.loss.toFixed(3)}`);
+      if (e.step > 0) curve.set(e.step, [...(curve.get(e.step) ?? []), e.accuracy!]);
+    } } } : {}),
   });
   wall += (performance.now() - t0) / 1000;
+  msPerStep.push(s.msPerStep);
+  peakMiB.push(gpu.ledger.report().peakTotal / 2 ** 20); // the run's peak GPU memory (evaluations included with --eval-every)
+  stateKiB = (STATE_TENSORS[optimizer.optimizer].length * s.lora.adapters().reduce((a, ad) => a + ad.B.bytes, 0)) / 1024;
   const tuned = await score(s.lora);
   rows.push({ seed, zeroShot, tuned });
   console.log(`  fine-tuned (${s.steps} steps${s.diverged ? `, diverged: ${s.diverged.message}` : ''}): accuracy ${pct(tuned.accuracy)}, macro-F1 ${tuned.f1.toFixed(3)} (right: ${recalls(tuned)}); last losses ${s.state.history.slice(-3).map((h) => h.loss.toFixed(3)).join(' ')}`);
@@ -88,7 +109,10 @@ const show = (xs: number[], f: (x: number) => string, u: number) => {
 };
 const acc = (x: number) => `${(100 * x).toFixed(1)}%`;
 const f1 = (x: number) => x.toFixed(3);
-console.log(`\n${values.preset}, ${values['held-out']} split, seeds ${values.seeds}, ${steps} steps, ${(wall / rows.length).toFixed(0)} s per run`);
+console.log(`\n${values.preset}, ${values['held-out']} split, seeds ${values.seeds}, ${steps} steps, ${(wall / rows.length).toFixed(0)} s per run, optimizer ${JSON.stringify(optimizer)}`);
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+console.log(`${values.optimizer}: ${mean(msPerStep).toFixed(1)} ms per step, peak GPU memory ${mean(peakMiB).toFixed(2)} MiB, optimizer state ${stateKiB.toFixed(1)} KiB${values.optimizer === 'hizoo' ? ` (+ 1 row slot of ${2 * Number(values.q)}: the unperturbed loss)` : ''}`);
+for (const [step, accs] of [...curve].sort((a, b) => a[0] - b[0])) console.log(`  accuracy at step ${step}: ${show(accs, acc, 100)}`);
 console.log('|  | accuracy mean +/- std | macro-F1 mean +/- std |');
 console.log('|---|---|---|');
 const zs = rows.flatMap((r) => (r.zeroShot ? [r.zeroShot] : []));

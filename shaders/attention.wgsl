@@ -1,6 +1,7 @@
 // attention: causal grouped-query attention with an online softmax (no T x T score buffer).
 // One thread per (query row, head). Query row r is token t = r % T of sequence b = r / T, at
-// absolute position pos = pos0 + t; it attends to keys 0..pos of sequence b in the cache.
+// absolute position pos = pos0 + t; it attends to keys 0..pos of sequence b in the cache, or with
+// a sliding window W > 0 to keys pos - W + 1 .. pos only (Gemma 3's local layers: kv > q - W).
 // Query head h reads key/value head h / (nHeads / nKvHeads).
 // The output accumulates HEAD_CHUNK dimensions at a time in a private array (which no `override`
 // can size), so any headDim works: past HEAD_CHUNK the keys are swept once more per chunk.
@@ -13,8 +14,14 @@ struct Params {
   nHeads: u32,
   nKvHeads: u32,
   headDim: u32,
-  scale: f32,     // 1 / sqrt(headDim)
+  scale: f32,     // score scale: 1 / sqrt(headDim), or the model's (Gemma: query_pre_attn_scalar^-0.5)
   stride: u32,    // threads per grid row (2-D grid when rows * nHeads needs it)
+  window: u32,    // sliding window: keys a query sees (its own and window - 1 before); 0: all before it
+}
+
+/** The first key position a query at `pos` sees. */
+fn firstKey(pos: u32) -> u32 {
+  return select(0u, pos + 1u - params.window, params.window > 0u && pos + 1u > params.window);
 }
 
 const HEAD_CHUNK: u32 = 128u;  // output dimensions per sweep over the keys
@@ -45,7 +52,7 @@ fn attention(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var d = 0u; d < n; d++) { acc[d] = 0.0; }
     var m = -3.0e38;
     var l = 0.0;
-    for (var j = 0u; j <= pos; j++) {
+    for (var j = firstKey(pos); j <= pos; j++) {
       let kOff = kvBase + j * kvDim;
       var s = 0.0;
       for (var d = 0u; d < hd; d++) { s += q[qBase + d] * k[kOff + d]; }
@@ -71,6 +78,8 @@ fn attention(@builtin(global_invocation_id) gid: vec3<u32>) {
 // keys past its own position. With fewer than 16 slots (decoding) the spare lanes split the keys:
 // `split` groups of lanes take every split-th key of a tile, and their softmax states are merged
 // at the end (flash-decoding within one workgroup). Any T, S, pos0; headDim <= FLASH_HEAD_DIM.
+// With a sliding window the sweep starts at the tile holding the first slot's first key, and each
+// slot masks the keys before its own first key too.
 
 const FLASH_HEAD_DIM: u32 = 128u;                 // largest headDim (registers: 32 per thread)
 const FLASH_KEYS: u32 = 8u;                       // keys per staged tile
@@ -103,6 +112,10 @@ fn attention_flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   // keys the whole workgroup needs: up to the position of its last slot
   let lastSlot = min(wg.x * perGroup + perGroup, slots) - 1u;
   let keys = params.pos0 + lastSlot / G + 1u;
+  let firstSlot = min(wg.x * perGroup, slots - 1u);
+  let first = firstKey(params.pos0 + firstSlot / G);   // the first key any slot here sees
+  let start = first / FLASH_KEYS * FLASH_KEYS;           // uniform: whole tiles
+  let lo = firstKey(pos);
   let kvDim = params.nKvHeads * hd;
   let kvBase = b * params.S * kvDim + kvHead * hd;
   let qBase = (b * params.T + t) * params.nHeads * hd + h * hd;
@@ -116,14 +129,14 @@ fn attention_flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   }
   var m = -3.0e38;
   var l = 0.0;
-  for (var j0 = 0u; j0 < keys; j0 += FLASH_KEYS) {
+  for (var j0 = start; j0 < keys; j0 += FLASH_KEYS) {
     for (var e0 = 0u; e0 < FLASH_KEYS * hd; e0 += 64u) {  // uniform bounds: barriers follow
       let e = e0 + li;
       if (e < FLASH_KEYS * hd) {
         let j = j0 + e / hd;
         let at = kvBase + min(j, keys - 1u) * kvDim + e % hd;
-        kvTile[e] = select(0.0, k[at], j < keys);
-        kvTile[1024u + e] = select(0.0, v[at], j < keys);
+        kvTile[e] = select(0.0, k[at], j < keys && j >= first);
+        kvTile[1024u + e] = select(0.0, v[at], j < keys && j >= first);
       }
     }
     workgroupBarrier();
@@ -140,7 +153,7 @@ fn attention_flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
     var mNew = m;
     for (var c = 0u; c < FLASH_KEYS; c++) {
       let at = (group * FLASH_KEYS + c) * 4u;
-      let mine = c % split == sub && j0 + c <= pos;
+      let mine = c % split == sub && j0 + c <= pos && j0 + c >= lo;
       sc[c] = select(-3.0e38, partial[at] + partial[at + 1u] + partial[at + 2u] + partial[at + 3u], mine);
       mNew = max(mNew, sc[c]);
     }
@@ -148,7 +161,7 @@ fn attention_flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
     l *= corr;
     for (var i = 0u; i < FLASH_DIMS; i++) { acc[i] *= corr; }
     for (var c = 0u; c < FLASH_KEYS; c++) {
-      let p = select(0.0, exp(sc[c] - mNew), c % split == sub && j0 + c <= pos);
+      let p = select(0.0, exp(sc[c] - mNew), c % split == sub && j0 + c <= pos && j0 + c >= lo);
       l += p;
       for (var i = 0u; i < FLASH_DIMS; i++) {
         let d = part + 4u * i;

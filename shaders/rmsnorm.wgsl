@@ -1,10 +1,13 @@
 // rmsnorm: one workgroup per row (the grid is folded into two dimensions past 65535 rows).
 //   out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight
+// or, with accumulate, out[r, :] += that (Gemma 3's post-norms: the residual add of a normalised
+// sub-block output).
 
 struct Params {
   rows: u32,
   width: u32,
   eps: f32,
+  accumulate: u32,  // 1: add to out
 }
 
 const WG: u32 = 64u;
@@ -34,7 +37,8 @@ fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) group
   }
   let inv = inverseSqrt(partial[0] / f32(params.width) + params.eps);
   for (var i = lid; i < params.width; i += WG) {
-    out[base + i] = x[base + i] * inv * weight[i];
+    let y = x[base + i] * inv * weight[i];
+    out[base + i] = select(y, out[base + i] + y, params.accumulate != 0u);
   }
 }
 
@@ -52,6 +56,7 @@ fn rmsnorm_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   }
   let inv = inverseSqrt(ss / f32(params.width) + params.eps);
   for (var i = 0u; i < params.width; i++) {
-    out[base + i] = x[base + i] * inv * weight[i];
+    let y = x[base + i] * inv * weight[i];
+    out[base + i] = select(y, out[base + i] + y, params.accumulate != 0u);
   }
 }

@@ -8,7 +8,7 @@ export { parseModelFile } from './formats/parse';
 export { Model } from './model/model';
 export { Tokenizer, StreamDecoder } from './formats/tokenizer';
 export { ForwardPass, KvCache, type ForwardShape } from './model/forward';
-export { generateText, type GenerateOptions, type GenerateResult } from './model/generate';
+export { generateText, generateBatch, type GenerateOptions, type GenerateResult } from './model/generate';
 export { Sampler, Rng, argmax } from './model/sampler';
 // Fine-tuning (browser and Node): tasks from text, the FineTuner with typed progress events and
 // pause / stop / resume, checkpoints (IndexedDB in browsers), adapters in the PEFT layout.
@@ -18,6 +18,7 @@ export { prepareTask, presetFiles, type TaskSpec, type DataFile, type PreparedTa
 export { IndexedDbCheckpointStore } from './train/session_store';
 export { train, parseCheckpoint, type CheckpointFiles, type CheckpointStore, type TrainConfig, type TrainerState, type EvalResult } from './train/trainer';
 export { LoraState } from './adapter/lora';
+export { MultiAdapters } from './adapter/multi';
 export { writeAdapter, readAdapter, type AdapterFiles } from './adapter/peft';
 export { toyModel, toyTokenizerBytes } from './model/toy';
 export { PRESETS } from './data/presets';

@@ -18,12 +18,14 @@ interface Case {
   nH: number;
   nKv: number;
   hd: number;
+  window?: number; // sliding window (keys before every query's window are NaN)
+  scale?: number;
 }
 
 /** Runs `kernel` on random q/k/v (cache positions past pos0 + T are NaN) and checks each sequence. */
 async function check(kernel: (typeof KERNELS)[number], c: Case, seed: number): Promise<void> {
   const { gpu, ks } = await gpuFixture();
-  const { B, T, S, pos0, nH, nKv, hd } = c;
+  const { B, T, S, pos0, nH, nKv, hd, window = 0 } = c;
   const kvDim = nKv * hd;
   const q = randoms(B * T * nH * hd, seed, 2);
   const k = randoms(B * S * kvDim, seed + 1, 2);
@@ -31,18 +33,21 @@ async function check(kernel: (typeof KERNELS)[number], c: Case, seed: number): P
   for (let b = 0; b < B; b++) {
     k.fill(NaN, (b * S + pos0 + T) * kvDim, (b + 1) * S * kvDim);
     v.fill(NaN, (b * S + pos0 + T) * kvDim, (b + 1) * S * kvDim);
+    const unseen = window ? Math.max(0, pos0 + 1 - window) : 0; // before the first query's window
+    k.fill(NaN, b * S * kvDim, (b * S + unseen) * kvDim);
+    v.fill(NaN, b * S * kvDim, (b * S + unseen) * kvDim);
   }
   const out = poisoned(gpu, 'out', [B * T, nH * hd]);
   const tq = input(gpu, 'q', [B * T, nH * hd], q);
   const tk = input(gpu, 'k', [B * S, kvDim], k);
   const tv = input(gpu, 'v', [B * S, kvDim], v);
-  const shape = { B, T, S, pos0, nHeads: nH, nKvHeads: nKv, headDim: hd };
+  const shape = { B, T, S, pos0, nHeads: nH, nKvHeads: nKv, headDim: hd, window, ...(c.scale ? { scale: c.scale } : {}) };
   run(gpu, attention(ks, 'test', tq, tk, tv, out, shape, kernel));
   const got = await out.read();
   for (let b = 0; b < B; b++) {
     const keys = k.subarray(b * S * kvDim, (b * S + pos0 + T) * kvDim);
     const vals = v.subarray(b * S * kvDim, (b * S + pos0 + T) * kvDim);
-    const want = ref.attention(q.subarray(b * T * nH * hd, (b + 1) * T * nH * hd), keys, vals, nH, nKv, hd);
+    const want = ref.attention(q.subarray(b * T * nH * hd, (b + 1) * T * nH * hd), keys, vals, nH, nKv, hd, { window, scale: c.scale });
     const err = relError(got.subarray(b * T * nH * hd, (b + 1) * T * nH * hd), want);
     assert.ok(err < TOL, `${kernel} ${JSON.stringify(c)} sequence ${b}: rel error ${err}`);
   }
@@ -68,6 +73,15 @@ describe('attention kernels vs float64 reference', () => {
         await check(kernel, { B: 2, T: 3, S: 12, pos0: 4, nH: 6, nKv: 3, hd: 9 }, 19); // a chunk
         await check(kernel, { B: 1, T: 1, S: 50, pos0: 45, nH: 6, nKv: 2, hd: 24 }, 22); // 3 query slots: keys split 4 ways
         await check(kernel, { B: 1, T: 1, S: 20, pos0: 17, nH: 8, nKv: 1, hd: 64 }, 25); // TinyLlama's group of 8: split 2 ways
+      });
+
+      it('a sliding window W < T (Gemma 3 local layers): keys before each query\'s window are never read (NaN)', async () => {
+        await check(kernel, { B: 2, T: 37, S: 37, pos0: 0, nH: 4, nKv: 2, hd: 16, window: 6 }, 28); // windows not tile-aligned
+        await check(kernel, { B: 1, T: 29, S: 29, pos0: 0, nH: 6, nKv: 2, hd: 9, window: 11, scale: 0.2 }, 31); // G = 3, own scale
+        await check(kernel, { B: 1, T: 300, S: 300, pos0: 0, nH: 2, nKv: 1, hd: 32, window: 17 }, 34); // many tiles skipped
+        await check(kernel, { B: 2, T: 3, S: 40, pos0: 30, nH: 6, nKv: 3, hd: 9, window: 8 }, 37); // a chunk over a cache
+        await check(kernel, { B: 1, T: 1, S: 50, pos0: 45, nH: 6, nKv: 2, hd: 24, window: 13 }, 40); // decoding, keys split 4 ways
+        await check(kernel, { B: 1, T: 5, S: 5, pos0: 0, nH: 2, nKv: 2, hd: 8, window: 9 }, 43); // window past T: full attention
       });
     });
   }

@@ -1,6 +1,8 @@
 // The model families, exact: tiny random checkpoints of Llama 3.x (llama3 RoPE scaling, tied),
 // Llama with linear RoPE scaling, SmolLM2 (Llama layout, tied), Qwen2 / Qwen2.5 (q/k/v biases)
-// and Qwen3 (explicit head_dim, per-head q/k RMSNorm), each saved by transformers 5 itself and
+// Qwen3 (explicit head_dim, per-head q/k RMSNorm), Gemma 3 (embedding scale, (1 + w) norms, GeGLU,
+// post-norms, q/k norms, sliding layers with their own RoPE; more in families_gemma.spec.ts) and Llama
+// with attention_bias (q/k/v/o biases), each saved by transformers 5 itself and
 // written as a GGUF under llama.cpp's names (scripts/fixtures/families.py, committed under
 // test/fixtures/families/). From the HF folder and from the GGUF, the GPU logits must be
 // transformers' within 1e-4 (max |diff| / max |ref|); so must the float64 reference's; a PEFT
@@ -30,7 +32,7 @@ import { referenceForward, referenceLoss, type ReferenceLora } from './reference
 import { ropeFrequency } from './reference/ops';
 
 const ROOT = path.join(import.meta.dirname, 'fixtures', 'families');
-const FAMILIES = ['llama3', 'llama_linear', 'smollm2', 'qwen2', 'qwen3'] as const;
+const FAMILIES = ['llama3', 'llama_linear', 'smollm2', 'qwen2', 'qwen3', 'gemma3', 'llama_bias'] as const;
 type Family = (typeof FAMILIES)[number];
 
 interface Fixture {
@@ -109,29 +111,68 @@ describe('model families: transformers checkpoints from HF folders and GGUF, exa
           assert.deepEqual(c.ropeScaling, { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPos: 32 });
           assert.equal(g.ropeScaling?.type, 'factors'); // llama.cpp's rope_freqs.weight
           assert.ok(fx.tokens.length > 32, 'the prompt runs past the original context');
-        } else if (family === 'llama_linear') {
-          assert.deepEqual(c.ropeScaling, { type: 'linear', factor: 2 });
+        } else if (family === 'llama_linear' || family === 'gemma3') {
+          assert.deepEqual(c.ropeScaling, { type: 'linear', factor: 2 }); // Gemma: the global layers'
           assert.deepEqual(g.ropeScaling, { type: 'linear', factor: 2 });
         } else {
           assert.equal(c.ropeScaling, undefined);
           assert.equal(g.ropeScaling, undefined);
         }
-        assert.equal(!!L.bq && !!L.bk && !!L.bv, family === 'qwen2');
-        assert.deepEqual(G.bq, L.bq);
-        assert.equal(!!L.qNorm && !!L.kNorm, family === 'qwen3');
+        assert.equal(!!L.bq && !!L.bk && !!L.bv, family === 'qwen2' || family === 'llama_bias');
+        assert.equal(!!L.bo, family === 'llama_bias'); // Llama attention_bias: o_proj has one too
+        assert.deepEqual(G.bv, L.bv); // (the llama GGUF's q/k biases are permuted with their rows)
+        assert.deepEqual(G.bo, L.bo);
+        assert.equal(!!L.qNorm && !!L.kNorm, family === 'qwen3' || family === 'gemma3');
         assert.deepEqual(G.kNorm, L.kNorm);
-        if (family === 'qwen3') assert.notEqual(c.nHeads * c.headDim, c.dim);
+        if (family === 'qwen3' || family === 'gemma3') assert.notEqual(c.nHeads * c.headDim, c.dim);
+        assert.equal(!!L.postAttnNorm && !!L.postFfnNorm, family === 'gemma3');
+        // Gemma: config.json's norm w is read as 1 + w, the GGUF's (llama.cpp adds the 1) as it is
+        assert.deepEqual(G.postFfnNorm, L.postFfnNorm);
+        assert.deepEqual(gguf.weights.finalNorm, hf.weights.finalNorm);
+        for (const k of ['embedScale', 'attnScale', 'ffnActivation', 'slidingWindow', 'slidingLayers', 'localRope', 'finalSoftcap'] as const) assert.deepEqual(g[k], c[k], k);
+        if (family === 'gemma3') {
+          assert.deepEqual([c.embedScale, c.attnScale, c.ffnActivation, c.slidingWindow], [Math.fround(Math.sqrt(32)), 24 ** -0.5, 'gelu_tanh', 6]);
+          assert.deepEqual(c.slidingLayers, [true, true, false, true]);
+          assert.deepEqual(c.localRope, { theta: 10000 });
+          assert.equal(c.ropeTheta, 1e6);
+          assert.ok(fx.tokens.length > 3 * c.slidingWindow!, 'the prompt runs well past the window');
+        }
         assert.equal(c.sharedClassifier, family !== 'llama_linear');
       });
 
       it('what makes the family matters: without it the reference is far from transformers (so the tests bite)', () => {
         const L = hf.weights.layers;
+        if (family === 'gemma3') {
+          // each Gemma feature alone: undone, the logits move
+          const c = hf.config;
+          const plain = (f: Float32Array) => f.map((v) => v - 1); // a norm read without Gemma's 1 + w
+          const variants: [string, LlamaModelFile][] = [
+            ['embedding scale', { ...hf, config: { ...c, embedScale: undefined } }],
+            ['query_pre_attn_scalar', { ...hf, config: { ...c, attnScale: 1 / 4 } }],
+            ['GELU', { ...hf, config: { ...c, ffnActivation: 'silu' } }],
+            ['sliding window', { ...hf, config: { ...c, slidingWindow: 64 } }],
+            ['local RoPE', { ...hf, config: { ...c, localRope: { theta: c.ropeTheta, scaling: c.ropeScaling } } }],
+            ['global RoPE scaling', { ...hf, config: { ...c, ropeScaling: undefined } }],
+            ['post-norms', { ...hf, weights: { ...hf.weights, layers: L.map((l) => ({ ...l, postAttnNorm: undefined, postFfnNorm: undefined })) } }],
+            ['1 + w', { ...hf, weights: { ...hf.weights, layers: L.map((l) => ({ ...l, attnNorm: plain(l.attnNorm), ffnNorm: plain(l.ffnNorm) })) } }],
+          ];
+          for (const [what, m] of variants) {
+            const e = relError(flat(referenceForward(m, fx.tokens)), fx.logits);
+            assert.ok(e > 1e-3, `without Gemma's ${what} the error is only ${e}`);
+          }
+          return;
+        }
         const off: LlamaModelFile = {
           config: { ...hf.config, ropeScaling: undefined, ropeTheta: family === 'smollm2' ? 10000 : hf.config.ropeTheta },
-          weights: { ...hf.weights, layers: L.map((l) => ({ ...l, bq: undefined, bk: undefined, bv: undefined, qNorm: undefined, kNorm: undefined })) },
+          weights: { ...hf.weights, layers: L.map((l) => ({ ...l, bq: undefined, bk: undefined, bv: undefined, bo: undefined, qNorm: undefined, kNorm: undefined })) },
         };
         const e = relError(flat(referenceForward(off, fx.tokens)), fx.logits);
         assert.ok(e > 1e-2, `without the family's RoPE / biases / q-k norms the error is only ${e}`);
+        if (family === 'llama_bias') {
+          const noO = { ...hf, weights: { ...hf.weights, layers: L.map((l) => ({ ...l, bo: undefined })) } };
+          const eO = relError(flat(referenceForward(noO, fx.tokens)), fx.logits);
+          assert.ok(eO > 1e-2, `without the o bias alone the error is only ${eO}`);
+        }
       });
 
       it('the float64 reference gives transformers’ logits (HF folder and GGUF)', function () {
@@ -174,6 +215,14 @@ describe('model families: transformers checkpoints from HF folders and GGUF, exa
 
       it('quantizeModelGguf writes the family (biases, q/k norms, RoPE scaling) so that it reads back the same', () => {
         const write = () => quantizeModelGguf({ model: hf, metadata: new Map() }, 'F32');
+        if (family === 'gemma3') {
+          assert.throws(write, /quantizeModelGguf: a Gemma 3 model is not written from its weights/);
+          return;
+        }
+        if (family === 'llama_bias') {
+          assert.throws(write, /quantizeModelGguf: an o_proj bias \(Llama attention_bias\) is not written from the weights/);
+          return;
+        }
         if (family === 'llama3') {
           // halfsplit rows go out as a NEOX architecture, which has no rope_freqs in llama.cpp
           assert.throws(write, /llama3 RoPE scaling is written as llama\.cpp's rope_freqs, which only the llama architecture reads/);
@@ -211,8 +260,9 @@ describe('model families: transformers checkpoints from HF folders and GGUF, exa
         const host = LoraState.initHost(hf.config, lcfg, 3);
         host.layers.forEach((e, l) => TARGETS.forEach((t) => (e[t]!.B = randoms(e[t]!.B.length, 50 + l, 0.1))));
         const lora = LoraState.upload(model.gpu, hf.config, lcfg, host);
-        const opts = { mode: 'prge' as const, q: 2, eps: 1e-2, lr: 0, batch: 2, seq: 12, seed: 8 };
-        const tokens = Int32Array.from(fx.tokens.slice(0, 24));
+        const seq = Math.min(12, Math.floor(fx.tokens.length / 2)); // Gemma's prompt is 20 long
+        const opts = { mode: 'prge' as const, q: 2, eps: 1e-2, lr: 0, batch: 2, seq, seed: 8 };
+        const tokens = Int32Array.from(fx.tokens.slice(0, 2 * seq));
         const labels = Int32Array.from(tokens, (_, j) => ((j + 1) % opts.seq === 0 ? -100 : tokens[j + 1]));
         const sched = new ZoScheduler(model, lora, opts);
         const r = await sched.step(0, { tokens, labels });

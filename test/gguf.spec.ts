@@ -290,7 +290,7 @@ describe('GGUF reader: a crafted v2 file', () => {
     const iq2 = { ...g.tensors[1], type: 'IQ2_XS' };
     throwsNaming(() => tensorToFloat(iq2, bytes, S), S, /tensor "q.weight" has type IQ2_XS; only F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K are supported/);
     const gpt2 = parseGguf(new Uint8Array(readFileSync(assetPath('vocab', 'ggml-vocab-gpt-2.gguf'))), 'gpt2.gguf');
-    throwsNaming(() => ggufToModelFile(gpt2, new Uint8Array(0), 'gpt2.gguf'), 'gpt2.gguf', /architecture "gpt2" is not supported \(supported: llama, qwen2, qwen3\)/);
+    throwsNaming(() => ggufToModelFile(gpt2, new Uint8Array(0), 'gpt2.gguf'), 'gpt2.gguf', /architecture "gpt2" is not supported \(supported: llama, qwen2, qwen3, gemma3\)/);
   });
 });
 

@@ -229,11 +229,11 @@ describe('HF checkpoints: stories260K converted to a Hugging Face directory', fu
         /rope_scaling rope_type "yarn" is not supported \(supported: default, linear, llama3\): \{"type":"yarn","factor":2\}/,
         { inside: true },
       );
-      throwsNaming(() => parseHfModel(files({ config: { ...config, architectures: ['GPT2LMHeadModel'] } }), S), S, /architecture "GPT2LMHeadModel" is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM\)/, { inside: true });
+      throwsNaming(() => parseHfModel(files({ config: { ...config, architectures: ['GPT2LMHeadModel'] } }), S), S, /architecture "GPT2LMHeadModel" is not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma3ForCausalLM\)/, { inside: true });
       throwsNaming(() => parseHfModel(files({ config: { ...config, hidden_act: 'gelu' } }), S), S, /hidden_act "gelu" is not supported/, { inside: true });
       // an explicit head_dim (Qwen3-style) is read: the tensors then must have its shapes
       throwsNaming(() => parseHfModel(files({ config: { ...config, head_dim: 16 } }), S), S, /tensor "model\.layers\.0\.self_attn\.q_proj\.weight" has shape \[64, 64\], expected \[128, 64\]/, { inside: true });
-      throwsNaming(() => parseHfModel(files({ config: { ...config, attention_bias: true } }), S), S, /attention_bias true is not supported/, { inside: true });
+      throwsNaming(() => parseHfModel(files({ config: { ...config, mlp_bias: true } }), S), S, /mlp_bias true is not supported/, { inside: true });
       throwsNaming(() => parseHfModel({ ...files(), config: '{"hidden_size": 64,' }, S), S, /config\.json is not JSON/, { inside: true });
       // plain RoPE spelled out is fine
       assert.equal(parseHfModel(files({ config: { ...config, rope_scaling: { rope_type: 'default' } } }), S).format, 'hf');

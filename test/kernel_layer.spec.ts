@@ -51,7 +51,7 @@ describe('kernel layer', () => {
     assert.throws(() => k.pack({ M: -1, N: 4, K: 5, accumulate: 0 }), /kernel matmul: param M = -1 is not a valid u32/);
     assert.throws(() => k.pack({ M: 1.5, N: 4, K: 5, accumulate: 0 }), /param M = 1.5/);
     const rms = ks.get('rmsnorm');
-    assert.equal(new DataView(rms.pack({ rows: 1, width: 2, eps: 0.5 })).getFloat32(8, true), 0.5);
+    assert.equal(new DataView(rms.pack({ rows: 1, width: 2, eps: 0.5, accumulate: 0 })).getFloat32(8, true), 0.5);
   });
 
   it('rejects missing and unknown bindings, and wrong shapes, by name', async () => {

@@ -6,7 +6,7 @@ import { gather } from '../src/gpu/kernels/gather';
 import { matmul } from '../src/gpu/kernels/matmul';
 import { rmsnorm } from '../src/gpu/kernels/rmsnorm';
 import { rope, ropeTable } from '../src/gpu/kernels/rope';
-import { swiglu } from '../src/gpu/kernels/swiglu';
+import { addRow, elementwise, elementwiseCount, swiglu } from '../src/gpu/kernels/swiglu';
 import { xent } from '../src/gpu/kernels/xent';
 import { grid1d } from '../src/gpu/kernel';
 import { tensor } from '../src/gpu/tensor';
@@ -63,6 +63,22 @@ describe('kernels vs float64 reference', () => {
     }
   });
 
+  it('rmsnorm accumulating into its output (Gemma post-norms: x += rmsnorm(y)), both variants', async () => {
+    const { gpu, ks } = await gpuFixture();
+    for (const [rows, width] of [[7, 100], [300, 37]]) {
+      const xd = randoms(rows * width, rows, 3);
+      const wd = randoms(width, width);
+      const od = randoms(rows * width, rows + 1);
+      const out = input(gpu, 'out', [rows, width], od);
+      run(gpu, rmsnorm(ks, 'test', input(gpu, 'x', [rows, width], xd), input(gpu, 'w', [width], wd), out, 1e-6, true));
+      const want = ref.rmsnorm(xd, wd, 1e-6).map((v, i) => v + od[i]);
+      const err = relError(await out.read(), want);
+      assert.ok(err < TOL, `[${rows}x${width}] rel error ${err}`);
+    }
+    const x = input(gpu, 'x', [2, 3], randoms(6, 1));
+    assert.throws(() => rmsnorm(ks, 'self', x, input(gpu, 'w', [3], randoms(3, 2)), x, 1e-6, true), /rmsnorm self: accumulating into its own input/);
+  });
+
   it('gather rows by index; an index past the table gives NaN', async () => {
     const { gpu, ks } = await gpuFixture();
     const table = randoms(50 * 13, 5);
@@ -86,6 +102,47 @@ describe('kernels vs float64 reference', () => {
       const err = relError(await out.read(), ref.swiglu(g, u));
       assert.ok(err < TOL, `n=${n} rel error ${err}`);
     }
+  });
+
+  it('geglu (tanh GELU, Gemma 3): large |gate| too', async () => {
+    const { gpu, ks } = await gpuFixture();
+    for (const n of [1, 1000, 70001]) {
+      const g = randoms(n, n + 7, 12); // |g| up to 12: tanh saturates, g^3 is large
+      const u = randoms(n, n + 8, 2);
+      const out = poisoned(gpu, 'out', [n]);
+      run(gpu, swiglu(ks, 'test', input(gpu, 'g', [n], g), input(gpu, 'u', [n], u), out, 'gelu_tanh'));
+      const err = relError(await out.read(), ref.geglu(g, u));
+      assert.ok(err < TOL, `n=${n} rel error ${err}`);
+    }
+  });
+
+  it('scale and softcap in place; softcap on the first n elements only', async () => {
+    const { gpu, ks } = await gpuFixture();
+    const n = 70001;
+    const xd = randoms(n, 9, 40);
+    const a = input(gpu, 'a', [n], xd);
+    run(gpu, elementwise(ks, 'test', 'scale', a, 5.656854));
+    assert.ok(relError(await a.read(), Array.from(xd, (v) => v * Math.fround(5.656854))) < 1e-7, 'scale');
+    const b = input(gpu, 'b', [n], xd);
+    const d = elementwise(ks, 'test', 'softcap', b, 30);
+    elementwiseCount(d, 1000);
+    run(gpu, d);
+    const got = await b.read();
+    const want = Array.from(xd.subarray(0, 1000), (v) => 30 * Math.tanh(v / 30));
+    assert.ok(relError(got.subarray(0, 1000), want) < TOL, 'softcap');
+    assert.deepEqual(got.subarray(1000), xd.subarray(1000), 'past n: untouched');
+    assert.throws(() => elementwise(ks, 'bad', 'softcap', b, 0), /softcap bad: constant 0 is not a positive number/);
+  });
+
+  it('add_row: a bias row added to every row (Llama attention_bias o bias)', async () => {
+    const { gpu, ks } = await gpuFixture();
+    const [rows, width] = [37, 53];
+    const xd = randoms(rows * width, 3);
+    const bd = randoms(width, 4);
+    const x = input(gpu, 'x', [rows, width], xd);
+    run(gpu, addRow(ks, 'test', x, input(gpu, 'b', [width], bd)));
+    assert.deepEqual(Array.from(await x.read()), Array.from(xd, (v, i) => Math.fround(v + bd[i % width])));
+    assert.throws(() => addRow(ks, 'bad', x, input(gpu, 'b2', [width + 1], randoms(width + 1, 5))), /add_row bad: tensor b2 has shape \[54\], expected \[53\]/);
   });
 
   for (const style of ['adjacent', 'halfsplit'] as const) {
@@ -201,7 +258,7 @@ describe('grids folded into two dimensions (past 65535 workgroups in x)', () => 
     const x = input(gpu, 'xn', [rows, headDim], xd);
     for (const [entry, groups] of [['rmsnorm_rows', Math.ceil(rows / 64)], ['rmsnorm', rows]] as const) {
       const o = poisoned(gpu, 'o', [rows, headDim]);
-      run(gpu, ks.get(entry).dispatch('test', { x, weight: w, out: o }, { rows, width: headDim, eps: 1e-5 }, folded(groups, 2)));
+      run(gpu, ks.get(entry).dispatch('test', { x, weight: w, out: o }, { rows, width: headDim, eps: 1e-5, accumulate: 0 }, folded(groups, 2)));
       assert.ok(relError(await o.read(), ref.rmsnorm(xd, wd, 1e-5)) < TOL, entry);
     }
 

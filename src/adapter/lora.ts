@@ -2,7 +2,7 @@
 // like PyTorch's kaiming_uniform_(a = sqrt(5)): U(-1/sqrt(in), 1/sqrt(in))), B [out, r] is the
 // only trainable tensor (initialised to 0). Each B has an RNG id used to regenerate its Z.
 import type { Gpu } from '../gpu/device';
-import { MAX_RANK } from '../gpu/kernels/mplora';
+import { MAX_RANK, type ZoForm } from '../gpu/kernels/mplora';
 import { tensor, type Tensor } from '../gpu/tensor';
 import type { LlamaConfig } from '../formats/config';
 import { mulberry32 } from '../util/random';
@@ -21,6 +21,7 @@ export interface LoraAdapter {
   A: Tensor; // [r, in] frozen
   B: Tensor; // [out, r] trainable
   id: number; // RNG tensor id: layer * 7 + index of the target
+  zo?: ZoForm; // the form of Z while a ZO optimizer other than sgd trains B (src/train/optimizer.ts)
 }
 
 export function validateLoraConfig(c: LoraConfig): void {

@@ -42,7 +42,8 @@ export function followTaskDefaults(): void {
 }
 
 export function setOptions(o: FineTuneOptions): void {
-  for (const { key } of OPTION_HELP) $<HTMLInputElement>(`opt-${key}`).value = String(o[key]);
+  const d = defaultOptions(false); // a session saved before an option existed (e.g. optimizer) shows its default
+  for (const { key } of OPTION_HELP) $<HTMLInputElement>(`opt-${key}`).value = String(o[key] ?? d[key]);
 }
 
 /** The form's options; a field it cannot read throws a FormError naming that field. */

@@ -6,6 +6,7 @@ import type { LlamaConfig } from '../formats/config';
 import type { Model } from '../model/model';
 import { readAdapter, type AdapterTensors } from '../adapter/peft';
 import { parseCheckpoint, type CheckpointFiles, type CheckpointStore } from '../train/trainer';
+import { OPTIMIZER_STATE_FILE } from '../train/optimizer';
 
 function need(dir: string, name: string): string {
   const p = path.join(dir, name);
@@ -24,7 +25,9 @@ export function loadCheckpointDir(dir: string, model: Model) {
   const cfg = fs.readFileSync(need(dir, 'adapter_config.json'), 'utf8');
   const st = new Uint8Array(fs.readFileSync(need(dir, 'adapter_model.safetensors')));
   const state = fs.readFileSync(need(dir, 'trainer_state.json'), 'utf8');
-  return parseCheckpoint({ config: cfg, safetensors: st, state }, model, dir);
+  const opt = path.join(dir, OPTIMIZER_STATE_FILE); // the moments of momentum / adam / hizoo
+  const optimizer = fs.existsSync(opt) ? new Uint8Array(fs.readFileSync(opt)) : undefined;
+  return parseCheckpoint({ config: cfg, safetensors: st, state, optimizer }, model, dir);
 }
 
 /** Saves checkpoints into `dir`; each file is written beside and renamed, so a crash mid-write keeps the previous one. */

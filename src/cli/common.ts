@@ -11,6 +11,7 @@ import { Model } from '../model/model';
 import { Tokenizer, type TextTokenizer } from '../formats/tokenizer';
 import { OptionError } from '../train/options';
 import { LoraState } from '../adapter/lora';
+import type { AdapterTensors } from '../adapter/peft';
 import { loadAdapterDir } from './adapter_dir';
 import { isHfDir, readHfDir } from './hf_dir';
 
@@ -40,6 +41,12 @@ export const FLAGS: Readonly<Record<string, string>> = {
   onDiverge: '--on-diverge',
   loss: '--loss',
   candidates: '--loss', // the classification loss's candidates per example
+  optimizer: '--optimizer',
+  beta1: '--beta1',
+  beta2: '--beta2',
+  zoRank: '--zo-rank',
+  hessianSmooth: '--hessian-smooth',
+  maxMemoryMiB: '--max-memory',
 };
 
 /** An error's one line for the command line: an OptionError names the flag, not the API option. */
@@ -85,11 +92,14 @@ export function parseFloatOption(value: string, name: string): number {
 }
 
 /** --model, --tokenizer (and --adapter) as every model command takes them. */
-export function modelOptions(cmd: Command, opts: { adapter: boolean }): Command {
+export function modelOptions(cmd: Command, opts: { adapter: boolean; many?: boolean }): Command {
   cmd
     .option('--model <path>', 'llama2.c .bin, GGUF (F32/F16/BF16/Q8_0/Q4_0), or Hugging Face directory; none: the bundled stories260K')
     .option('--tokenizer <file>', 'llama2.c tokenizer (default: the GGUF/HF one, or tokenizer.bin beside a .bin)');
-  if (opts.adapter) cmd.option('--adapter <dir>', 'LoRA adapter directory (PEFT layout, e.g. from mobizo finetune --out)');
+  if (opts.adapter) {
+    const many = opts.many ? '; a comma list a,b,c runs every adapter in one batched pass and reports each' : '';
+    cmd.option(opts.many ? '--adapter <dirs>' : '--adapter <dir>', `LoRA adapter directory (PEFT layout, e.g. from mobizo finetune --out)${many}`);
+  }
   return cmd;
 }
 
@@ -105,6 +115,8 @@ export interface Loaded {
   tokenizer: TextTokenizer;
   name: string;
   lora?: LoraState; // loaded from --adapter
+  /** --adapter a,b,c (commands that take many): each adapter's directory and tensors. */
+  adapters?: { dirs: string[]; tensors: AdapterTensors[] };
 }
 
 /**
@@ -112,7 +124,10 @@ export interface Loaded {
  * directory (tokenizer.json) or a llama2.c checkpoint (--tokenizer, default tokenizer.bin beside
  * it); --tokenizer overrides with a llama2.c tokenizer. No --model: the bundled stories260K.
  */
-export async function openModel(opts: ModelOptions, log: (s: string) => void): Promise<Loaded> {
+export async function openModel(opts: ModelOptions, log: (s: string) => void, take: { many?: boolean } = {}): Promise<Loaded> {
+  const dirs = opts.adapter?.split(',').map((d) => d.trim()) ?? [];
+  if (dirs.length > 1 && !take.many) throw new Error(`--adapter takes one directory here, got ${dirs.length} (${opts.adapter})`);
+  if (dirs.some((d) => !d)) throw new Error(`--adapter ${opts.adapter}: an empty directory name in the list`);
   let parsed: ParsedModel;
   let tokenizer: TextTokenizer;
   if (opts.model) {
@@ -140,9 +155,15 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void): P
   const gpu = await createGpu();
   log(`adapter: ${gpu.adapterInfo}`);
   const model = await Model.load(gpu, parsed.file, parsed.raw);
+  const name = opts.model ?? 'stories260K';
+  if (dirs.length > 1) {
+    const tensors = dirs.map((d) => loadAdapterDir(d, model.config));
+    tensors.forEach((a, i) => log(`adapter ${i}: ${dirs[i]} (rank ${a.rank}, targets ${a.targets.join(',')})`));
+    return { gpu, model, tokenizer, name, adapters: { dirs, tensors } };
+  }
   const lora = opts.adapter ? LoraState.fromAdapter(gpu, model.config, loadAdapterDir(opts.adapter, model.config)) : undefined;
   if (lora) log(`adapter: ${opts.adapter} (rank ${lora.config.rank}, targets ${lora.config.targets.join(',')})`);
-  return { gpu, model, tokenizer, name: opts.model ?? 'stories260K', lora };
+  return { gpu, model, tokenizer, name, lora };
 }
 
 /** The model that ships in the package (weights/README.md): stories260K and its tokenizer. */

@@ -10,7 +10,8 @@ import type { Command } from 'commander';
 import type { Model } from '../model/model';
 import { LoraState } from '../adapter/lora';
 import { parseTargets } from '../adapter/peft';
-import { ZoScheduler, type LrSchedule, type ZoMode } from '../train/scheduler';
+import { ZoScheduler, ZO_OPTIMIZERS, type LrSchedule, type ZoMode, type ZoOptimizerName } from '../train/scheduler';
+import { MAX_ZO_RANK } from '../train/options';
 import { train, validateTrainConfig, type EvalResult, type TrainConfig, type TrainData } from '../train/trainer';
 import { ON_DIVERGE, type Divergence, type OnDiverge } from '../train/divergence';
 import { generateText } from '../model/generate';
@@ -22,6 +23,7 @@ import { modelOptions, openModel, parseFloatOption, parseIntOption, runAction } 
 import { checkTaskFlags, loadTask, taskOptions, type TaskFlags, type TaskKind } from './task_data';
 import { prepareTask } from '../train/task_source';
 import { CLI_DEFAULTS, DEMO_OVERRIDES, TASK_OVERRIDES, defaultOptions } from '../train/defaults';
+import { describeEstimate, fitRunOptions, fmtMiB, parseBytes } from '../train/memory_plan';
 
 interface FinetuneFlags extends TaskFlags {
   lr?: string;
@@ -45,6 +47,12 @@ interface FinetuneFlags extends TaskFlags {
   json?: boolean;
   compare: boolean;
   onDiverge: string;
+  maxMemory?: string;
+  optimizer: string;
+  beta1: string;
+  beta2: string;
+  zoRank: string;
+  hessianSmooth: string;
 }
 
 
@@ -135,10 +143,16 @@ export function registerFinetune(program: Command): void {
     .option('--out <dir>', 'adapter directory (PEFT layout) for checkpoints and the result', 'mobizo-adapter')
     .option('--eval-every <n>', 'evaluate every n steps (0: before and after only)', String(d.evalEvery))
     .option('--checkpoint-every <n>', 'checkpoint every n steps (0: at the end only)', String(d.checkpointEvery))
+    .option('--optimizer <o>', `ZO optimizer: ${ZO_OPTIMIZERS.join(' | ')} (sgd: plain P-RGE; all keep one pass per step)`, d.optimizer)
+    .option('--beta1 <x>', 'momentum / adam: first-moment decay in [0, 1)', String(d.beta1))
+    .option('--beta2 <x>', 'adam: second-moment decay in [0, 1)', String(d.beta2))
+    .option('--zo-rank <n>', `lozo: rank of the perturbation Z = U V^T (1..${MAX_ZO_RANK})`, String(d.zoRank))
+    .option('--hessian-smooth <x>', 'hizoo: smoothing of the diagonal Hessian average in (0, 1]', String(d.hessianSmooth))
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--on-diverge <s>', `a run whose held-out or smoothed training loss rises well above its start (or above a uniform guess): ${ON_DIVERGE.join(' | ')}`, 'stop')
     .option('--json', 'one JSON object per step on stdout, then a summary')
     .option('--no-compare', 'built-in job: skip timing prge against mezo at the end')
+    .option('--max-memory <size>', 'GPU memory limit, e.g. 512MiB, 2GiB, 800000 (bytes): if the planned peak of a step (weights + adapters + activations, + an evaluation pass with --eval-every) exceeds it, batch is lowered, then q, then seq (unless --seq is given; never for tasks); nothing fits: an error saying what fits')
     .action((f: FinetuneFlags) =>
       runAction('finetune', async () => {
         const builtIn = !f.model && !f.data && !f.preset; // the main job: bundled model, built-in text
@@ -159,19 +173,35 @@ export function registerFinetune(program: Command): void {
           evalEvery: parseIntOption(f.evalEvery, '--eval-every', 0),
           checkpointEvery: parseIntOption(f.checkpointEvery, '--checkpoint-every', 0),
           onDiverge: f.onDiverge as OnDiverge,
+          optimizer: f.optimizer as ZoOptimizerName,
+          beta1: parseFloatOption(f.beta1, '--beta1'),
+          beta2: parseFloatOption(f.beta2, '--beta2'),
+          zoRank: parseIntOption(f.zoRank, '--zo-rank', 1),
+          hessianSmooth: parseFloatOption(f.hessianSmooth, '--hessian-smooth'),
         };
         if (!ON_DIVERGE.includes(cfg.onDiverge!)) throw new Error(`--on-diverge must be ${ON_DIVERGE.join(' or ')}, got ${f.onDiverge}`);
         validateTrainConfig(cfg);
         if (f.model && !f.data && !f.preset) throw new Error('--data or --preset is required with --model');
         checkTaskFlags(f);
         const log = (s: string) => process.stderr.write(`${s}\n`);
+        const maxMemoryMiB = f.maxMemory !== undefined ? parseBytes(f.maxMemory) / 2 ** 20 : 0;
         const { gpu, model, tokenizer, name } = await openModel(f, log);
         if (cfg.seq > model.config.seqLen) throw new Error(`--seq ${cfg.seq} exceeds the model's context of ${model.config.seqLen}`);
+        // --max-memory: the largest shape that fits (src/train/memory_plan.ts fitStep); a task's
+        // classification rows are known once it is loaded, so it is fitted again then (seq kept)
+        const fitMemory = (candidates: number | undefined, seqFixed: boolean) => {
+          const r = fitRunOptions(model, { ...cfg, rank: cfg.lora.rank, alpha: cfg.lora.alpha, targets: cfg.lora.targets.join(','), maxMemoryMiB }, { task: isTask, candidates, seqFixed });
+          if (!r) return;
+          log(`--max-memory ${fmtMiB(maxMemoryMiB * 2 ** 20)}: ${r.note || `q ${cfg.q} batch ${cfg.batch} seq ${cfg.seq} needs ${fmtMiB(r.estimate.total)} (${describeEstimate(r.estimate)}): fits`}`);
+          Object.assign(cfg, { q: r.shape.q, batch: r.shape.batch, seq: r.shape.seq });
+        };
+        fitMemory(undefined, isTask || f.seq !== undefined);
         const task =
           builtIn
             ? prepareTask({ demo: true, evalFraction: parseFloatOption(f.evalFraction, '--eval-fraction'), evalSize: parseIntOption(f.evalSize ?? '500', '--eval-size', 0) }, tokenizer, cfg.seq, cfg.seed)
             : loadTask(f, tokenizer, cfg.seq, cfg.seed);
         cfg.lossPerExample = task.lossPerExample;
+        if ((task.train.candidates ?? 0) > 1) fitMemory(task.train.candidates, true);
         log(`data: ${task.describe}`);
         const evaluate = task.evalCount ? (lora: LoraState) => task.evaluate(model, lora, evalRows(cfg, task.kind)) : undefined;
         const resume = f.resume ? loadCheckpointDir(f.out, model) : undefined;
@@ -196,7 +226,7 @@ export function registerFinetune(program: Command): void {
             onStep: (r) => {
               if (loseAt !== undefined && r.step === Number(loseAt)) gpu.device.destroy();
               if (f.json) {
-                const line = { step: r.step, loss: r.loss, slotLosses: r.slotLosses, projGrad: r.projGrad, ms: r.ms, ...(r.applied ? {} : { skipped: true }) };
+                const line = { step: r.step, loss: r.loss, slotLosses: r.slotLosses, projGrad: r.projGrad, ms: r.ms, ...(r.unperturbedLoss !== undefined ? { unperturbedLoss: r.unperturbedLoss } : {}), ...(r.applied ? {} : { skipped: true }) };
                 process.stdout.write(JSON.stringify(line) + '\n');
               } else if (bar) {
                 bar.update(r.step + 1, { loss: r.loss.toFixed(4), ms: r.ms.toFixed(0) });

@@ -1,6 +1,9 @@
 // `mobizo generate`: text from a prompt; stdout is exactly the text, diagnostics go to stderr.
+// --adapter a,b,c: one batched pass per token serves every adapter; stdout has each one's text
+// under a line `=== adapter <dir> ===`.
 import type { Command } from 'commander';
-import { generateText } from '../model/generate';
+import { generateBatch, generateText } from '../model/generate';
+import { MultiAdapters } from '../adapter/multi';
 import { modelOptions, openModel, parseFloatOption, parseIntOption, runAction } from './common';
 
 interface GenerateFlags {
@@ -16,7 +19,7 @@ interface GenerateFlags {
 }
 
 export function registerGenerate(program: Command): void {
-  modelOptions(program.command('generate'), { adapter: true })
+  modelOptions(program.command('generate'), { adapter: true, many: true })
     .description('generate text (greedy with --temperature 0); no --model runs the bundled stories260K')
     .option('--prompt <text>', 'prompt', '')
     .option('--temperature <t>', 'sampling temperature, 0 = greedy', '1.0')
@@ -31,7 +34,20 @@ export function registerGenerate(program: Command): void {
         const topP = parseFloatOption(f.topP, '--top-p');
         const steps = parseIntOption(f.steps, '--steps', 1);
         const seed = parseIntOption(f.seed, '--seed', 0);
-        const { gpu, model, tokenizer, lora } = await openModel(f, log);
+        const { gpu, model, tokenizer, lora, adapters } = await openModel(f, log, { many: true });
+        if (adapters) {
+          const N = adapters.dirs.length;
+          const multi = MultiAdapters.create(gpu, model.config, adapters.tensors, N);
+          multi.assign(adapters.dirs.map((_, i) => i));
+          const rs = await generateBatch(model, tokenizer, { prompt: f.prompt, steps, temperature, topP, seed, lora: multi }, N);
+          rs.forEach((r, i) => process.stdout.write(`${multiHeader(adapters.dirs[i])}\n${r.text}\n`));
+          const ms = rs[0].ms;
+          const positions = rs.reduce((n, r) => n + r.tokens.length - 1, 0);
+          log(`${N} adapters in one batch: ${rs.map((r) => r.generatedTokens).join(', ')} tokens generated, ${((positions / ms) * 1000).toFixed(1)} tok/s in all`);
+          multi.destroy();
+          gpu.device.destroy();
+          return;
+        }
         const r = await generateText(model, tokenizer, {
           prompt: f.prompt,
           steps,
@@ -46,4 +62,9 @@ export function registerGenerate(program: Command): void {
         gpu.device.destroy();
       }),
     );
+}
+
+/** The line before each adapter's text in `generate --adapter a,b,c` output. */
+export function multiHeader(dir: string): string {
+  return `=== adapter ${dir} ===`;
 }

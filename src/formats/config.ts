@@ -16,6 +16,14 @@ export interface LlamaConfig {
   ropeStyle: 'adjacent' | 'halfsplit'; // llama2.c pairs (2i, 2i+1) | HF pairs (i, i + headDim/2)
   sharedClassifier: boolean; // LM head tied to the token embedding
   ropeScaling?: RopeScaling; // absent: plain RoPE
+  // Gemma 3 (each absent: the Llama behaviour)
+  embedScale?: number; // token embeddings multiplied by this (Gemma: sqrt(dim) in float32)
+  attnScale?: number; // attention score scale (default 1 / sqrt(headDim); Gemma: query_pre_attn_scalar^-0.5)
+  ffnActivation?: 'silu' | 'gelu_tanh'; // the gate's activation (default silu; Gemma: GELU, tanh approximation)
+  slidingWindow?: number; // keys a sliding layer sees: its own position and the window - 1 before
+  slidingLayers?: boolean[]; // [nLayers] the layers that use the window and localRope (absent: none)
+  localRope?: { theta: number; scaling?: RopeScaling }; // RoPE of the sliding layers
+  finalSoftcap?: number; // logits = c tanh(logits / c)
 }
 
 /**
@@ -65,8 +73,13 @@ export interface LayerWeights {
   bq?: Float32Array; // [nHeads * headDim] q bias (Qwen2)
   bk?: Float32Array; // [nKvHeads * headDim] k bias
   bv?: Float32Array; // [nKvHeads * headDim] v bias
+  bo?: Float32Array; // [dim] o bias (Llama with attention_bias)
   qNorm?: Float32Array; // [headDim] RMSNorm of each q head before RoPE (Qwen3)
   kNorm?: Float32Array; // [headDim] RMSNorm of each k head before RoPE
+  // Gemma: RMSNorm of the attention and FFN outputs before the residual add. Every norm weight
+  // here is the multiplier itself (Gemma's stored w is read as 1 + w; llama.cpp stores 1 + w).
+  postAttnNorm?: Float32Array; // [dim]
+  postFfnNorm?: Float32Array; // [dim]
   ffnNorm: Float32Array; // [dim]
   w1: Float32Array; // gate [hiddenDim, dim]
   w2: Float32Array; // down [dim, hiddenDim]
@@ -102,6 +115,13 @@ export function validateConfig(c: LlamaConfig, source: string): void {
     throw new Error(`${source}: RoPE frequency factors must be ${c.headDim / 2} positive numbers (headDim / 2), got ${r.factors.length}`);
   }
   if (r && r.type !== 'factors' && !(Number.isFinite(r.factor) && r.factor > 0)) throw new Error(`${source}: RoPE scaling factor ${r.factor} is not a positive number`);
+  if (c.slidingLayers && (c.slidingLayers.length !== c.nLayers || !(Number.isInteger(c.slidingWindow) && c.slidingWindow! > 0))) {
+    throw new Error(`${source}: sliding layers need ${c.nLayers} flags and a positive integer window, got ${c.slidingLayers.length} and ${c.slidingWindow}`);
+  }
+  for (const k of ['embedScale', 'attnScale', 'finalSoftcap'] as const) {
+    const v = c[k];
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new Error(`${source}: config field ${k} = ${v} is not a positive number`);
+  }
   if (r?.type === 'llama3' && !(r.highFreqFactor > r.lowFreqFactor && r.lowFreqFactor > 0 && r.originalMaxPos > 0)) {
     throw new Error(`${source}: llama3 RoPE scaling needs high_freq_factor > low_freq_factor > 0 and original_max_position_embeddings > 0`);
   }

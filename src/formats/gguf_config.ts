@@ -37,6 +37,9 @@ export const GGUF_ARCH_KEYS: Readonly<Record<string, Readonly<Record<string, Fie
   llama: LLAMA_LAYOUT,
   qwen2: LLAMA_LAYOUT,
   qwen3: LLAMA_LAYOUT,
+  // llama.cpp's gemma3 (llama-model.cpp): sliding layers every `pattern` (default 6), their RoPE base
+  // (default 1e4); rope.scaling.* applies to the global layers only. No soft-capping key is read there.
+  gemma3: { ...LLAMA_LAYOUT, 'attention.sliding_window': 'read', 'attention.sliding_window_pattern': 'read', 'rope.freq_base_swa': 'read' },
 };
 
 /** Namespaces that never change the math: the file's description, the tokenizer, the quantizer's notes. */

@@ -22,6 +22,7 @@ export const GGUF_ARCHITECTURES: Readonly<Record<string, LlamaConfig['ropeStyle'
   llama: 'adjacent', // LLAMA_ROPE_TYPE_NORM: GGUF keeps Q/K rows in the Meta (llama2.c) order
   qwen2: 'halfsplit', // LLAMA_ROPE_TYPE_NEOX; + blk.N.attn_{q,k,v}.bias
   qwen3: 'halfsplit', // LLAMA_ROPE_TYPE_NEOX; attention.key_length heads, + blk.N.attn_{q,k}_norm.weight
+  gemma3: 'halfsplit', // LLAMA_ROPE_TYPE_NEOX; + q/k norms, blk.N.post_{attention_norm,ffw_norm}.weight (norms stored as 1 + w)
 };
 
 /**
@@ -81,6 +82,7 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
     // An output.weight identical to the embedding (as llama.cpp's llama2.c converter writes) is the tied classifier.
     sharedClassifier: !output || (output.type === embd.type && sameBytes(tensorBytes(output, bytes), tensorBytes(embd, bytes))),
     ...(ropeScaling ? { ropeScaling } : {}),
+    ...(arch === 'gemma3' ? gemma3Config(num, dim, nHeads, headDim, req('block_count'), source) : {}),
   };
   if (!Number.isInteger(headDim)) throw new Error(`${source}: GGUF ${arch}.embedding_length ${dim} is not a multiple of ${arch}.attention.head_count ${nHeads} (and no ${arch}.attention.key_length is given)`);
   validateConfig(config, source);
@@ -120,9 +122,11 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
       w1: take(`${b}ffn_gate.weight`, [hiddenDim, dim]),
       w2: take(`${b}ffn_down.weight`, [dim, hiddenDim]),
       w3: take(`${b}ffn_up.weight`, [hiddenDim, dim]),
-      // llama.cpp reads Qwen2's biases when present (TENSOR_NOT_REQUIRED); all three or none
-      ...(arch === 'qwen2' && byName.has(`${b}attn_q.bias`) ? { bq: take(`${b}attn_q.bias`, [q]), bk: take(`${b}attn_k.bias`, [kv]), bv: take(`${b}attn_v.bias`, [kv]) } : {}),
-      ...(arch === 'qwen3' ? { qNorm: take(`${b}attn_q_norm.weight`, [headDim]), kNorm: take(`${b}attn_k_norm.weight`, [headDim]) } : {}),
+      // llama.cpp reads Qwen2's and llama's biases when present (TENSOR_NOT_REQUIRED); q/k/v all three or none
+      ...((arch === 'qwen2' || arch === 'llama') && byName.has(`${b}attn_q.bias`) ? { bq: take(`${b}attn_q.bias`, [q]), bk: take(`${b}attn_k.bias`, [kv]), bv: take(`${b}attn_v.bias`, [kv]) } : {}),
+      ...(arch === 'llama' && byName.has(`${b}attn_output.bias`) ? { bo: take(`${b}attn_output.bias`, [dim]) } : {}),
+      ...(arch === 'qwen3' || arch === 'gemma3' ? { qNorm: take(`${b}attn_q_norm.weight`, [headDim]), kNorm: take(`${b}attn_k_norm.weight`, [headDim]) } : {}),
+      ...(arch === 'gemma3' ? { postAttnNorm: take(`${b}post_attention_norm.weight`, [dim]), postFfnNorm: take(`${b}post_ffw_norm.weight`, [dim]) } : {}),
     });
   }
   const finalNorm = take('output_norm.weight', [dim]);
@@ -135,4 +139,24 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
   }
   const rawTensors = new Map(g.tensors.map((t) => [t.name, { type: t.type, shape: t.shape, bytes: tensorBytes(t, bytes) }]));
   return { config, weights: { tokenEmbedding, layers, finalNorm, classifier }, architecture: arch, rawTensors };
+}
+
+/**
+ * llama.cpp's gemma3 hyper-parameters beyond the Llama ones (llama-model.cpp, LLM_ARCH_GEMMA3):
+ * embeddings times sqrt(n_embd), GELU-tanh, attention scale 1 / sqrt(head_dim) (1 / sqrt(n_embd /
+ * n_head) for the 62-layer 27B: its query_pre_attn_scalar), and with attention.sliding_window > 0
+ * layer il sliding when il % pattern < pattern - 1 (every layer when the pattern is 0), at RoPE
+ * base rope.freq_base_swa (default 1e4) without scaling.
+ */
+function gemma3Config(num: (k: string) => number | undefined, dim: number, nHeads: number, headDim: number, nLayers: number, source: string): Partial<LlamaConfig> {
+  const window = num('attention.sliding_window') ?? 0;
+  const period = num('attention.sliding_window_pattern') ?? 6;
+  if (!Number.isInteger(period) || period < 0) throw new Error(`${source}: GGUF gemma3.attention.sliding_window_pattern ${period} is not a non-negative integer`);
+  const sliding = Array.from({ length: nLayers }, (_, il) => period === 0 || il % period < period - 1);
+  return {
+    embedScale: Math.fround(Math.sqrt(dim)),
+    attnScale: (nLayers === 62 ? dim / nHeads : headDim) ** -0.5,
+    ffnActivation: 'gelu_tanh',
+    ...(window > 0 && sliding.some((x) => x) ? { slidingWindow: window, slidingLayers: sliding, localRope: { theta: num('rope.freq_base_swa') ?? 10000 } } : {}),
+  };
 }

@@ -331,6 +331,11 @@ export function quantizeModelGguf(src: QuantizeSource, type: GgufWriteType): Uin
     }
   } else {
     const { config: c, weights: w } = src.model;
+    if (w.layers.some((l) => l.bo)) throw new Error('quantizeModelGguf: an o_proj bias (Llama attention_bias) is not written from the weights');
+    // Gemma 3's extras (embedding scale, GELU, post-norms, sliding layers) have no writer here yet
+    if (c.embedScale !== undefined || c.ffnActivation === 'gelu_tanh' || c.slidingLayers || c.finalSoftcap !== undefined || w.layers.some((l) => l.postAttnNorm || l.postFfnNorm)) {
+      throw new Error('quantizeModelGguf: a Gemma 3 model is not written from its weights (quantize a llama.cpp gemma3 GGUF instead)');
+    }
     meta = new Map(src.metadata);
     const given = meta.get('general.architecture');
     const qkNorm = w.layers.some((l) => l.qNorm);

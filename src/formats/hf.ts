@@ -10,7 +10,8 @@
 //   model.embed_tokens.weight                       [vocab, hidden]
 //   model.layers.N.input_layernorm.weight           [hidden]
 //   model.layers.N.self_attn.{q,k,v,o}_proj.weight  [heads*hd, hidden], [kv*hd, hidden] x 2, [hidden, heads*hd]
-//   model.layers.N.self_attn.{q,k,v}_proj.bias      [heads*hd], [kv*hd] x 2 (Qwen2)
+//   model.layers.N.self_attn.{q,k,v}_proj.bias      [heads*hd], [kv*hd] x 2 (Qwen2; Llama with attention_bias)
+//   model.layers.N.self_attn.o_proj.bias            [hidden] (Llama with attention_bias)
 //   model.layers.N.self_attn.{q,k}_norm.weight      [hd] (Qwen3)
 //   model.layers.N.post_attention_layernorm.weight  [hidden]
 //   model.layers.N.mlp.{gate,up}_proj.weight        [intermediate, hidden]
@@ -26,7 +27,7 @@
 // Every error is one line naming the source (and the tensor, field or file). Runs in browsers.
 
 import { validateConfig, type LayerWeights, type LlamaConfig } from './config';
-import { checkHfConfigFields, readHfRope } from './hf_config';
+import { checkHfConfigFields, readGemmaRope, readHfRope } from './hf_config';
 import { hfTokenizer } from './hf_tokenizer';
 import type { ParsedModel } from './parse';
 import { hfRawTensors } from './raw_tensors';
@@ -46,10 +47,12 @@ export const HF_ARCHITECTURES: Readonly<Record<string, string>> = {
   MistralForCausalLM: 'mistral',
   Qwen2ForCausalLM: 'qwen2',
   Qwen3ForCausalLM: 'qwen3',
+  Gemma3ForCausalLM: 'gemma3_text',
 };
 
 export interface HfConfig {
   architecture: string;
+  biases: 'none' | 'qkv' | 'qkvo'; // Qwen2: q/k/v; Llama with attention_bias: q/k/v/o
   config: LlamaConfig;
   tieWordEmbeddings: boolean;
   bosTokenId?: number | null;
@@ -101,7 +104,9 @@ export function parseHfConfig(configJson: string, source: string): HfConfig {
   const maxPos = num('max_position_embeddings', true);
 
   checkHfConfigFields(c, architecture, err);
-  const rope = readHfRope(c, err);
+  const gemma = architecture === 'Gemma3ForCausalLM';
+  const gemmaRope = gemma ? readGemmaRope(c, err) : undefined;
+  const rope = gemmaRope ? gemmaRope.global : readHfRope(c, err);
   const headDim = num('head_dim', true, dim / nHeads);
   if (!Number.isInteger(headDim)) throw err(`hidden_size ${dim} is not a multiple of num_attention_heads ${nHeads} (and no head_dim is given)`);
   // Sliding-window attention equals full attention over a context no longer than the window.
@@ -116,12 +121,14 @@ export function parseHfConfig(configJson: string, source: string): HfConfig {
   const windowed = architecture === 'MistralForCausalLM'
     ? typeof window === 'number'
     : c.use_sliding_window === true || (Array.isArray(layerTypes) && layerTypes.includes('sliding_attention'));
-  if (windowed && typeof window === 'number' && window > 0) seqLen = Math.min(seqLen, window);
+  // Gemma 3 runs its sliding layers as such; elsewhere the window caps the context
+  if (!gemma && windowed && typeof window === 'number' && window > 0) seqLen = Math.min(seqLen, window);
+  const nLayers = num('num_hidden_layers', true);
 
   const config: LlamaConfig = {
     dim,
     hiddenDim: num('intermediate_size', true),
-    nLayers: num('num_hidden_layers', true),
+    nLayers,
     nHeads,
     nKvHeads: num('num_key_value_heads', true, nHeads),
     headDim,
@@ -132,6 +139,7 @@ export function parseHfConfig(configJson: string, source: string): HfConfig {
     ropeStyle: 'halfsplit',
     sharedClassifier: false, // decided by the tensors
     ...(rope.scaling ? { ropeScaling: rope.scaling } : {}),
+    ...(gemmaRope ? gemmaConfig(c, dim, nLayers, gemmaRope.local, err) : {}),
   };
   validateConfig(config, `${source}: config.json`);
   const tie = c.tie_word_embeddings;
@@ -141,12 +149,47 @@ export function parseHfConfig(configJson: string, source: string): HfConfig {
     return typeof v === 'number' || (Array.isArray(v) && v.every((x) => typeof x === 'number')) ? (v as number | number[]) : undefined;
   };
   const bos = ids('bos_token_id');
+  const attentionBias = c.attention_bias;
+  if (attentionBias !== undefined && attentionBias !== null && typeof attentionBias !== 'boolean') throw err(`field "attention_bias" = ${JSON.stringify(attentionBias)} is not a boolean`);
   return {
     architecture,
+    biases: architecture === 'Qwen2ForCausalLM' ? 'qkv' : architecture === 'LlamaForCausalLM' && attentionBias === true ? 'qkvo' : 'none',
     config,
     tieWordEmbeddings: tie === true,
     bosTokenId: Array.isArray(bos) ? bos[0] : bos,
     eosTokenId: ids('eos_token_id'),
+  };
+}
+
+/** Gemma 3's fields of the LlamaConfig: embedding scale, GELU, query_pre_attn_scalar, sliding layers, soft-capping. */
+function gemmaConfig(c: Json, dim: number, nLayers: number, localRope: LlamaConfig['localRope'], err: (msg: string) => Error): Partial<LlamaConfig> {
+  const positive = (k: string, fallback?: number) => {
+    const v = c[k] ?? fallback;
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw err(`field "${k}" = ${JSON.stringify(v)} is not a positive number`);
+    return v;
+  };
+  const types = c.layer_types;
+  let sliding: boolean[];
+  if (Array.isArray(types)) {
+    if (types.length !== nLayers) throw err(`layer_types has ${types.length} entries for ${nLayers} layers`);
+    sliding = types.map((t) => t === 'sliding_attention');
+  } else {
+    // Gemma3TextConfig: layer i slides unless (i + 1) % sliding_window_pattern == 0 (default 6)
+    const period = positive('sliding_window_pattern') ?? positive('_sliding_window_pattern') ?? 6;
+    if (!Number.isInteger(period)) throw err(`sliding_window_pattern ${period} is not an integer`);
+    sliding = Array.from({ length: nLayers }, (_, i) => (i + 1) % period !== 0);
+  }
+  const window = positive('sliding_window');
+  const anySliding = sliding.some((x) => x);
+  if (anySliding && (window === undefined || !Number.isInteger(window))) throw err(`sliding layers need an integer "sliding_window", got ${JSON.stringify(c.sliding_window)}`);
+  const softcap = positive('final_logit_softcapping');
+  return {
+    embedScale: Math.fround(Math.sqrt(dim)), // Gemma3TextScaledWordEmbedding: hidden_size ** 0.5 as a float32 tensor
+    attnScale: positive('query_pre_attn_scalar', 256)! ** -0.5,
+    ffnActivation: 'gelu_tanh',
+    ...(anySliding ? { slidingWindow: window, slidingLayers: sliding, localRope } : {}),
+    ...(softcap !== undefined ? { finalSoftcap: softcap } : {}),
   };
 }
 
@@ -208,11 +251,13 @@ export function parseHfModel(files: HfModelFiles, source: string): ParsedModel {
   const where = files.safetensors.length === 1 ? files.safetensors[0].name : `${files.safetensors.length} shards`;
 
   // Tensors of the architecture's layout beyond the Llama one: Qwen2's q/k/v biases, Qwen3's q/k norms.
-  const biased = hf.architecture === 'Qwen2ForCausalLM';
-  const qkNorm = hf.architecture === 'Qwen3ForCausalLM';
+  const biased = hf.biases !== 'none';
+  const oBias = hf.biases === 'qkvo';
+  const gemma = hf.architecture === 'Gemma3ForCausalLM';
+  const qkNorm = hf.architecture === 'Qwen3ForCausalLM' || gemma;
   const used = new Set<string>();
   const ignorable = (n: string) => /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/.test(n);
-  const unused = [...tensors.keys()].filter((n) => !ignorable(n) && !isLayoutTensor(n, config.nLayers, { biased, qkNorm }));
+  const unused = [...tensors.keys()].filter((n) => !ignorable(n) && !isLayoutTensor(n, config.nLayers, { biased, oBias, qkNorm, gemma }));
   if (unused.length > 0) {
     const list = unused.slice(0, 4).join(', ') + (unused.length > 4 ? `, ... (${unused.length} in all)` : '');
     throw new Error(`${source}: tensors not in the ${hf.architecture} layout of ${config.nLayers} layers: ${list}`);
@@ -233,6 +278,11 @@ export function parseHfModel(files: HfModelFiles, source: string): ParsedModel {
     used.add(name);
     return tensorToFloat32(t, name, `${source}/${e.file}`);
   };
+  // Gemma3RMSNorm multiplies by (1 + w), computed in float32: the multiplier is what is kept
+  const norm = (name: string, shape: number[]) => {
+    const w = take(name, shape);
+    return gemma ? w.map((v) => 1 + v) : w;
+  };
   const q = nHeads * headDim;
   const kv = nKvHeads * headDim;
   const tokenEmbedding = take('model.embed_tokens.weight', [vocabSize, dim]);
@@ -240,22 +290,25 @@ export function parseHfModel(files: HfModelFiles, source: string): ParsedModel {
   for (let l = 0; l < config.nLayers; l++) {
     const p = `model.layers.${l}.`;
     layers.push({
-      attnNorm: take(`${p}input_layernorm.weight`, [dim]),
+      attnNorm: norm(`${p}input_layernorm.weight`, [dim]),
       wq: take(`${p}self_attn.q_proj.weight`, [q, dim]),
       wk: take(`${p}self_attn.k_proj.weight`, [kv, dim]),
       wv: take(`${p}self_attn.v_proj.weight`, [kv, dim]),
       wo: take(`${p}self_attn.o_proj.weight`, [dim, q]),
-      ffnNorm: take(`${p}post_attention_layernorm.weight`, [dim]),
+      // Gemma: post_attention_layernorm normalises the attention output; pre_feedforward_layernorm the FFN input
+      ffnNorm: norm(gemma ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`, [dim]),
       w1: take(`${p}mlp.gate_proj.weight`, [hiddenDim, dim]),
       w2: take(`${p}mlp.down_proj.weight`, [dim, hiddenDim]),
       w3: take(`${p}mlp.up_proj.weight`, [hiddenDim, dim]),
       ...(biased
         ? { bq: take(`${p}self_attn.q_proj.bias`, [q]), bk: take(`${p}self_attn.k_proj.bias`, [kv]), bv: take(`${p}self_attn.v_proj.bias`, [kv]) }
         : {}),
-      ...(qkNorm ? { qNorm: take(`${p}self_attn.q_norm.weight`, [headDim]), kNorm: take(`${p}self_attn.k_norm.weight`, [headDim]) } : {}),
+      ...(oBias ? { bo: take(`${p}self_attn.o_proj.bias`, [dim]) } : {}),
+      ...(qkNorm ? { qNorm: norm(`${p}self_attn.q_norm.weight`, [headDim]), kNorm: norm(`${p}self_attn.k_norm.weight`, [headDim]) } : {}),
+      ...(gemma ? { postAttnNorm: norm(`${p}post_attention_layernorm.weight`, [dim]), postFfnNorm: norm(`${p}post_feedforward_layernorm.weight`, [dim]) } : {}),
     });
   }
-  const finalNorm = take('model.norm.weight', [dim]);
+  const finalNorm = norm('model.norm.weight', [dim]);
   const head = tensors.get('lm_head.weight');
   const embed = tensors.get('model.embed_tokens.weight')!;
   // Tied, absent, or a byte-for-byte copy of the embedding: one shared matrix.
@@ -275,12 +328,14 @@ export function parseHfModel(files: HfModelFiles, source: string): ParsedModel {
 }
 
 /** A tensor name of the architecture's layout (any layer below nLayers). */
-function isLayoutTensor(name: string, nLayers: number, extra: { biased: boolean; qkNorm: boolean }): boolean {
+function isLayoutTensor(name: string, nLayers: number, extra: { biased: boolean; oBias: boolean; qkNorm: boolean; gemma: boolean }): boolean {
   if (name === 'model.embed_tokens.weight' || name === 'model.norm.weight' || name === 'lm_head.weight') return true;
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
   if (m === null || Number(m[1]) >= nLayers || String(Number(m[1])) !== m[1]) return false;
   const t = m[2];
   if (/^(input_layernorm|post_attention_layernorm|self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)\.weight$/.test(t)) return true;
   if (extra.biased && /^self_attn\.[qkv]_proj\.bias$/.test(t)) return true;
+  if (extra.oBias && t === 'self_attn.o_proj.bias') return true;
+  if (extra.gemma && /^(pre_feedforward_layernorm|post_feedforward_layernorm)\.weight$/.test(t)) return true;
   return extra.qkNorm && /^self_attn\.[qk]_norm\.weight$/.test(t);
 }

@@ -61,12 +61,31 @@ const COMMON: Record<string, FieldRule> = {
 
 /** Fields of each architecture beyond COMMON. */
 export const HF_CONFIG_FIELDS: Readonly<Record<string, Readonly<Record<string, FieldRule>>>> = {
-  LlamaForCausalLM: { ...COMMON, attention_bias: only(false), mlp_bias: only(false) },
+  LlamaForCausalLM: { ...COMMON, attention_bias: 'read', mlp_bias: only(false) }, // attention_bias: q/k/v/o biases
   MistralForCausalLM: { ...COMMON, sliding_window: 'read' },
   // Qwen2 always has q/k/v biases (no attention_bias field); sliding windows per layer_types
   Qwen2ForCausalLM: { ...COMMON, sliding_window: 'read', use_sliding_window: 'read', max_window_layers: 'read', layer_types: 'read' },
   Qwen3ForCausalLM: {
     ...COMMON, attention_bias: only(false), sliding_window: 'read', use_sliding_window: 'read', max_window_layers: 'read', layer_types: 'read',
+  },
+  // Gemma 3 (text): sliding layers by layer_types (or the older sliding_window_pattern), the local RoPE
+  // base (rope_local_base_freq, or rope_parameters.sliding_attention), query_pre_attn_scalar, final
+  // soft-capping; hidden_activation instead of hidden_act
+  Gemma3ForCausalLM: {
+    ...COMMON,
+    hidden_act: { accepts: (v) => v === undefined || v === null, expected: 'absent (Gemma 3 reads hidden_activation)' },
+    hidden_activation: only('gelu_pytorch_tanh'),
+    attention_bias: only(false),
+    query_pre_attn_scalar: 'read',
+    sliding_window: 'read',
+    layer_types: 'read',
+    sliding_window_pattern: 'read',
+    _sliding_window_pattern: 'read',
+    rope_local_base_freq: 'read',
+    final_logit_softcapping: 'read',
+    attn_logit_softcapping: { accepts: (v) => v === undefined || v === null, expected: 'null (attention logit soft-capping is not implemented; Gemma 3 has none)' },
+    use_bidirectional_attention: only(false),
+    cache_implementation: 'irrelevant',
   },
 };
 
@@ -95,7 +114,7 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
  * RoPE base and scaling from `rope_parameters` (transformers 5) or the top-level `rope_theta` /
  * `rope_scaling` (older files); every key of the RoPE object is read or refused by name.
  */
-export function readHfRope(c: Json, err: (msg: string) => Error): { theta: number; scaling?: RopeScaling } {
+export function readHfRope(c: Json, err: (msg: string) => Error, defaultTheta = 10000): { theta: number; scaling?: RopeScaling } {
   const obj = (k: string): Json | undefined => {
     const v = c[k];
     if (v === undefined || v === null) return undefined;
@@ -144,8 +163,34 @@ export function readHfRope(c: Json, err: (msg: string) => Error): { theta: numbe
   }
   const thetas = [fromParams?.theta, isNum(top) ? top : undefined, fromLegacy?.theta].filter((t): t is number => t !== undefined);
   if (thetas.some((t) => t !== thetas[0])) throw err(`rope_theta is given as ${thetas.join(' and ')} (rope_parameters / rope_theta / rope_scaling disagree)`);
-  const theta = thetas[0] ?? 10000;
+  const theta = thetas[0] ?? defaultTheta;
   if (!(theta > 0)) throw err(`rope_theta ${theta} is not positive`);
   const scaling = fromParams?.scaling ?? fromLegacy?.scaling;
   return scaling ? { theta, scaling } : { theta };
+}
+
+/**
+ * Gemma 3's two RoPEs: transformers 5 writes `rope_parameters` { full_attention: {...},
+ * sliding_attention: {...} }; older files have the global rope_theta / rope_scaling at the top
+ * level and the local base in rope_local_base_freq (defaults 1e6 and 1e4, as Gemma3TextConfig).
+ */
+export function readGemmaRope(c: Json, err: (msg: string) => Error): { global: { theta: number; scaling?: RopeScaling }; local: { theta: number; scaling?: RopeScaling } } {
+  const rp = c.rope_parameters;
+  let full: unknown;
+  let sliding: unknown;
+  if (rp !== undefined && rp !== null) {
+    if (typeof rp !== 'object' || Array.isArray(rp)) throw err(`field "rope_parameters" = ${JSON.stringify(rp)} is not an object`);
+    const o = rp as Json;
+    const perType = 'full_attention' in o || 'sliding_attention' in o;
+    if (perType) {
+      const extra = Object.keys(o).filter((k) => k !== 'full_attention' && k !== 'sliding_attention');
+      if (extra.length) throw err(`rope_parameters.${extra[0]} is not a layer type (Gemma 3: full_attention, sliding_attention)`);
+      full = o.full_attention;
+      sliding = o.sliding_attention;
+    } else full = o; // one object: the global layers'
+  }
+  const within = (kind: string) => (m: string) => err(`${kind} layers: ${m}`);
+  const global = readHfRope({ rope_parameters: full, rope_scaling: c.rope_scaling, rope_theta: c.rope_theta }, within('full_attention'), 1e6);
+  const local = readHfRope({ rope_parameters: sliding, rope_theta: c.rope_local_base_freq }, within('sliding_attention'), 1e4);
+  return { global, local };
 }

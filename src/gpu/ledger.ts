@@ -53,6 +53,12 @@ export class MemoryLedger {
     };
   }
 
+  /** Restarts the peaks from what is live now, to measure one phase (e.g. a training step). */
+  resetPeak(): void {
+    this.peak = new Map(this.current);
+    this.peakTotal = this.totalBytes();
+  }
+
   /** Records that tensor `label` (`bytes` in all) was split across `parts` buffers. */
   noteSplit(label: string, parts: number, bytes: number): void {
     this.splitTensors.push({ label, parts, bytes });

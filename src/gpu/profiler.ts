@@ -16,6 +16,7 @@ import type { Cost, CostFn } from './kernels/cost';
 import { costs as gatherCosts } from './kernels/gather';
 import { costs as matmulCosts } from './kernels/matmul';
 import { costs as mploraCosts } from './kernels/mplora';
+import { costs as multiLoraCosts } from './kernels/multi_lora';
 import { SHADERS, preprocess, type EntryName } from './kernels/registry';
 import { costs as rmsnormCosts } from './kernels/rmsnorm';
 import { costs as rngFillCosts } from './kernels/rng_fill';
@@ -85,6 +86,7 @@ export const COSTS: Record<EntryName, CostFn> = {
   ...gatherCosts,
   ...matmulCosts,
   ...mploraCosts,
+  ...multiLoraCosts,
   ...rmsnormCosts,
   ...rngFillCosts,
   ...ropeCosts,

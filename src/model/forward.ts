@@ -7,7 +7,7 @@ import { gather, gatherRows, gatherWeight } from '../gpu/kernels/gather';
 import { matmulWeight, setMatmulRows } from '../gpu/kernels/matmul';
 import { rmsnorm, rmsnormRows } from '../gpu/kernels/rmsnorm';
 import { rope, ropeParams, type RopeShape } from '../gpu/kernels/rope';
-import { swiglu } from '../gpu/kernels/swiglu';
+import { addRow, elementwise, elementwiseCount, swiglu } from '../gpu/kernels/swiglu';
 import { attentionParams } from '../gpu/kernels/attention';
 import { grid1d, type Dispatch } from '../gpu/kernel';
 import { mplora, type MploraShape } from '../gpu/kernels/mplora';
@@ -76,6 +76,7 @@ interface RunState {
   qn: Tensor | null; // [rows, nHeads * headDim] q after its per-head RMSNorm (Qwen3)
   kn: Tensor | null; // [rows, kvDim] k after its per-head RMSNorm
   zeros: Tensor | null; // [rows] u32 zeros: every row gathers the one bias row (Qwen2)
+  sub: Tensor | null; // [rows, dim] a sub-block's output before its post-norm (Gemma)
 }
 
 export class ForwardPass {
@@ -85,7 +86,7 @@ export class ForwardPass {
   private pos0 = 0;
   private readonly positional: { d: Dispatch; kind: 'rope' | 'attention'; shape: RopeShape | AttentionShape; stride: number }[] = [];
   private readonly cacheCopies: CopyRows[] = [];
-  private readonly head: { gather: Dispatch; norm: Dispatch; matmul: Dispatch[] }; // matmul: one per row block of a split LM head
+  private readonly head: { gather: Dispatch; norm: Dispatch; matmul: Dispatch[]; softcap?: Dispatch }; // matmul: one per row block of a split LM head
   private activeSelect: number;
   readonly rowsPerSlot: number;
   /** The step block every MP-LoRA dispatch reads its perturbation from. */
@@ -134,6 +135,7 @@ export class ForwardPass {
       zeros: W.layers.some((L) => L.bq || L.bk || L.bv)
         ? tensor(model.gpu, `zeros[${B}x${T}]`, [rows], 'activations', { dtype: 'u32', data: new Uint32Array(rows) })
         : null,
+      sub: W.layers.some((L) => L.postAttnNorm || L.postFfnNorm) ? act('sub_out', [rows, c.dim]) : null,
     };
     this.rowsPerSlot = rows / P;
     this.ownStep = !shape.step;
@@ -144,7 +146,22 @@ export class ForwardPass {
     const ropeShape = (nHeads: number): RopeShape => ({ T, pos0: 0, nHeads, headDim: c.headDim, style: c.ropeStyle });
     // the same buffer seen as one row per head: [rows * n, headDim]
     const heads = (t: Tensor, n: number) => new Tensor(t.gpu, t.buffer, `${t.label}.heads`, [t.shape[0] * n, c.headDim], t.dtype);
-    const attShape: AttentionShape = { B, T, S, pos0: 0, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
+    const attShape = (l: number): AttentionShape => ({
+      B, T, S, pos0: 0, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim,
+      ...(c.attnScale !== undefined ? { scale: c.attnScale } : {}),
+      ...(c.slidingLayers?.[l] ? { window: c.slidingWindow } : {}),
+    });
+    // x += rmsnorm(y W^T) (Gemma's post-norm), or y W^T accumulated into x directly (+ a bias row: Llama's o bias)
+    const residual = (l: number, what: string, target: Target, y: Tensor, w: Weight, postNorm?: Tensor, bias?: Tensor) => {
+      if (postNorm) {
+        if (bias) throw new Error(`forward: layer ${l} has both a post-norm and a ${target} bias`);
+        linear(l, target, y, w, s.sub!);
+        p.add(rmsnorm(ks, `l${l}.post_${what}_norm`, s.sub!, postNorm, s.x, c.normEps, true));
+        return;
+      }
+      linear(l, target, y, w, s.x, true);
+      if (bias) p.add(addRow(ks, `l${l}.${target}.bias`, s.x, bias));
+    };
 
     // y = x W^T (+ y, or + bias: y = bias first), plus the target's MP-LoRA term when it has an adapter
     const linear = (l: number, target: Target, x: Tensor, w: Weight, y: Tensor, accumulate = false, bias?: Tensor) => {
@@ -153,19 +170,21 @@ export class ForwardPass {
       const ad = lora?.layers[l][target];
       if (!ad) return;
       p.add(...matmulWeight(ks, `l${l}.${target}.lora_a`, x, ad.A, s.ax!));
-      const ms: MploraShape = { rowsPerSlot: this.rowsPerSlot, q: shape.q ?? 1, scale: lora!.scale, tensor: ad.id };
+      if (ad.epilogue) return void p.add(ad.epilogue(ks, `l${l}.${target}.lora_b`, s.ax!, y, T));
+      const ms: MploraShape = { rowsPerSlot: this.rowsPerSlot, q: shape.q ?? 1, scale: lora!.scale, tensor: ad.id, zo: ad.zo };
       p.add(mplora(ks, `l${l}.${target}.mplora`, s.ax!, ad.B, y, ms, this.step));
     };
 
-    // x = token embedding
+    // x = token embedding (Gemma: times sqrt(dim))
     p.add(...gatherWeight(ks, 'embed', W.tokenEmbedding, s.tokens, s.x));
+    if (c.embedScale !== undefined) p.add(elementwise(ks, 'embed_scale', 'scale', s.x, c.embedScale));
     W.layers.forEach((L, l) => {
       // attention: xb = rmsnorm(x); q, k, v = xb Wq^T (+ bq), xb Wk^T (+ bk), xb Wv^T (+ bv)
       p.add(rmsnorm(ks, `l${l}.attn_norm`, s.x, L.attnNorm, s.xb, c.normEps));
       linear(l, 'q', s.xb, L.wq, s.q, false, L.bq);
       linear(l, 'k', s.xb, L.wk, s.k, false, L.bk);
       linear(l, 'v', s.xb, L.wv, s.v, false, L.bv);
-      // Qwen3: RMSNorm of each head of q and k (rows * heads rows of headDim)
+      // Qwen3, Gemma: RMSNorm of each head of q and k (rows * heads rows of headDim)
       let q = s.q;
       let k = s.k;
       if (L.qNorm && L.kNorm) {
@@ -174,9 +193,10 @@ export class ForwardPass {
         q = s.qn!;
         k = s.kn!;
       }
-      // rotate q and k by position
-      const rq = rope(ks, `l${l}.rope_q`, q, W.ropeTable, s.qr, ropeShape(c.nHeads));
-      const rk = rope(ks, `l${l}.rope_k`, k, W.ropeTable, s.kr, ropeShape(c.nKvHeads));
+      // rotate q and k by position (Gemma's sliding layers: by the local RoPE)
+      const table = c.slidingLayers?.[l] && W.ropeTableLocal ? W.ropeTableLocal : W.ropeTable;
+      const rq = rope(ks, `l${l}.rope_q`, q, table, s.qr, ropeShape(c.nHeads));
+      const rk = rope(ks, `l${l}.rope_k`, k, table, s.kr, ropeShape(c.nKvHeads));
       p.add(rq, rk);
       this.positional.push({ d: rq, kind: 'rope', shape: ropeShape(c.nHeads), stride: 0 });
       this.positional.push({ d: rk, kind: 'rope', shape: ropeShape(c.nKvHeads), stride: 0 });
@@ -193,25 +213,26 @@ export class ForwardPass {
         keys = cache.k[l];
         values = cache.v[l];
       }
-      // causal grouped-query attention, then x += att Wo^T
-      const ad = attention(ks, `l${l}.attention`, s.qr, keys, values, s.att, attShape);
-      this.positional.push({ d: ad, kind: 'attention', shape: attShape, stride: grid1d(rows * c.nHeads).stride });
+      // causal grouped-query attention (Gemma's sliding layers: within the window), then x += att Wo^T
+      const ad = attention(ks, `l${l}.attention`, s.qr, keys, values, s.att, attShape(l));
+      this.positional.push({ d: ad, kind: 'attention', shape: attShape(l), stride: grid1d(rows * c.nHeads).stride });
       p.add(ad);
-      linear(l, 'o', s.att, L.wo, s.x, true);
-      // feed-forward: xb = rmsnorm(x); x += (silu(xb W1^T) * (xb W3^T)) W2^T
+      residual(l, 'attn', 'o', s.att, L.wo, L.postAttnNorm, L.bo);
+      // feed-forward: xb = rmsnorm(x); x += (act(xb W1^T) * (xb W3^T)) W2^T, act silu (Gemma: tanh GELU)
       p.add(rmsnorm(ks, `l${l}.ffn_norm`, s.x, L.ffnNorm, s.xb, c.normEps));
       linear(l, 'gate', s.xb, L.w1, s.gate);
       linear(l, 'up', s.xb, L.w3, s.up);
-      p.add(swiglu(ks, `l${l}.swiglu`, s.gate, s.up, s.act));
-      linear(l, 'down', s.act, L.w2, s.x, true);
+      p.add(swiglu(ks, `l${l}.swiglu`, s.gate, s.up, s.act, c.ffnActivation));
+      residual(l, 'ffn', 'down', s.act, L.w2, L.postFfnNorm);
     });
-    // LM head on the selected rows only: logits = rmsnorm(x[select]) Wcls^T
+    // LM head on the selected rows only: logits = rmsnorm(x[select]) Wcls^T (Gemma: soft-capped)
     this.head = {
       gather: gather(ks, 'select', s.x, s.select, s.xs),
       norm: rmsnorm(ks, 'final_norm', s.xs, W.finalNorm, s.xsn, c.normEps),
       matmul: matmulWeight(ks, 'lm_head', s.xsn, W.classifier, s.logits),
+      ...(c.finalSoftcap !== undefined ? { softcap: elementwise(ks, 'logit_softcap', 'softcap', s.logits, c.finalSoftcap) } : {}),
     };
-    p.add(this.head.gather, this.head.norm, ...this.head.matmul);
+    p.add(this.head.gather, this.head.norm, ...this.head.matmul, ...(this.head.softcap ? [this.head.softcap] : []));
     this.program = p;
   }
 
@@ -245,6 +266,7 @@ export class ForwardPass {
     gatherRows(this.head.gather, n);
     rmsnormRows(this.head.norm, n);
     setMatmulRows(this.head.matmul, n);
+    if (this.head.softcap) elementwiseCount(this.head.softcap, n * this.model.config.vocabSize);
   }
 
   get selectedRows(): number {

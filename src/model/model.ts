@@ -20,8 +20,11 @@ export interface GpuLayer {
   bq?: Tensor; // [1, nHeads * headDim] q bias (Qwen2), frozen: a one-row table the pass gathers into every row
   bk?: Tensor; // [1, nKvHeads * headDim]
   bv?: Tensor; // [1, nKvHeads * headDim]
+  bo?: Tensor; // [dim] o bias (Llama attention_bias), added to every row after the o projection
   qNorm?: Tensor; // [headDim] per-head RMSNorm of q before RoPE (Qwen3)
   kNorm?: Tensor; // [headDim] per-head RMSNorm of k
+  postAttnNorm?: Tensor; // [dim] Gemma: RMSNorm of the attention output before the residual add
+  postFfnNorm?: Tensor; // [dim] Gemma: of the FFN output
   ffnNorm: Tensor; // [dim]
   w1: Weight; // gate [hiddenDim, dim]
   w2: Weight; // down [dim, hiddenDim]
@@ -34,6 +37,7 @@ export interface GpuWeights {
   finalNorm: Tensor; // [dim]
   classifier: Weight; // [vocabSize, dim] (the embedding tensor itself when shared)
   ropeTable: Tensor; // [seqLen, headDim / 2, 2] cos, sin
+  ropeTableLocal?: Tensor; // the same for the sliding layers' RoPE (Gemma 3's local base)
 }
 
 export class Model {
@@ -80,15 +84,21 @@ export class Model {
       bq: opt(`layers.${i}.bq`, [1, q], l.bq),
       bk: opt(`layers.${i}.bk`, [1, kv], l.bk),
       bv: opt(`layers.${i}.bv`, [1, kv], l.bv),
+      bo: opt(`layers.${i}.bo`, [c.dim], l.bo),
       qNorm: opt(`layers.${i}.q_norm`, [c.headDim], l.qNorm),
       kNorm: opt(`layers.${i}.k_norm`, [c.headDim], l.kNorm),
+      postAttnNorm: opt(`layers.${i}.post_attn_norm`, [c.dim], l.postAttnNorm),
+      postFfnNorm: opt(`layers.${i}.post_ffn_norm`, [c.dim], l.postFfnNorm),
     }));
+    const table = (label: string, theta: number, scaling: LlamaConfig['ropeScaling']) =>
+      up(label, [c.seqLen, c.headDim / 2, 2], ropeTable(c.seqLen, c.headDim, theta, scaling && ropeFrequencies(c.headDim, theta, scaling)));
     const weights: GpuWeights = {
       tokenEmbedding,
       layers,
       finalNorm: up('final_norm', [c.dim], w.finalNorm),
       classifier: c.sharedClassifier ? tokenEmbedding : mat('classifier', 'output.weight', [c.vocabSize, c.dim], w.classifier),
-      ropeTable: up('rope_table', [c.seqLen, c.headDim / 2, 2], ropeTable(c.seqLen, c.headDim, c.ropeTheta, c.ropeScaling && ropeFrequencies(c.headDim, c.ropeTheta, c.ropeScaling))),
+      ropeTable: table('rope_table', c.ropeTheta, c.ropeScaling),
+      ...(c.localRope ? { ropeTableLocal: table('rope_table_local', c.localRope.theta, c.localRope.scaling) } : {}),
     };
     const kernels = compiled ?? (await Kernels.load(gpu));
     await tuneMatmuls(kernels, [weights.classifier, ...layers.flatMap((l) => [l.wq, l.wk, l.wv, l.wo, l.w1, l.w2, l.w3])]); // once per adapter and shape (GPUs)
@@ -99,6 +109,7 @@ export class Model {
   destroy(): void {
     const seen = new Set<Weight>();
     const all: Weight[] = [this.weights.tokenEmbedding, this.weights.finalNorm, this.weights.classifier, this.weights.ropeTable];
+    if (this.weights.ropeTableLocal) all.push(this.weights.ropeTableLocal);
     for (const l of this.weights.layers) all.push(...Object.values(l).filter((t): t is Weight => t !== undefined));
     for (const t of all) if (!seen.has(t)) (seen.add(t), t.destroy());
   }

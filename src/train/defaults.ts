@@ -1,7 +1,7 @@
 // The fine-tuning settings a person (or an embedding app) can change, with their defaults and a
 // one-line help each: the one source of defaults for `mobizo finetune` and the browser app.
 // The options type and its validation live in options.ts (RunOptions, validateRunOptions).
-import { LR_SCHEDULES, RANGES, ZO_MODES, type RunOptions } from './options';
+import { LR_SCHEDULES, MAX_ZO_RANK, OPTIMIZER_DEFAULTS, RANGES, ZO_MODES, ZO_OPTIMIZERS, type RunOptions } from './options';
 
 /** A run's options (the one type: src/train/options.ts RunOptions). */
 export type FineTuneOptions = RunOptions;
@@ -24,6 +24,8 @@ export const CLI_DEFAULTS: FineTuneOptions = {
   checkpointEvery: 50,
   trainSize: 0,
   evalSize: 500,
+  ...OPTIMIZER_DEFAULTS,
+  maxMemoryMiB: 0,
 };
 
 /**
@@ -77,6 +79,12 @@ export const OPTION_HELP: OptionHelp[] = [
   { key: 'checkpointEvery', label: 'Checkpoint every', kind: 'int', min: 0, help: 'Save adapter + state in this browser every n steps; Pause/Stop wait for the next one.' },
   { key: 'evalSize', label: 'Eval size', kind: 'int', min: 0, fixedOnResume: true, help: 'Held-out examples (or text chunks) scored per evaluation (0: all).' },
   { key: 'trainSize', label: 'Train size', kind: 'int', min: 0, fixedOnResume: true, help: 'Task examples sampled for training by seed (0: all).' },
+  { key: 'optimizer', label: 'Optimizer', kind: 'choice', choices: ZO_OPTIMIZERS, fixedOnResume: true, help: 'sgd: plain P-RGE; momentum / adam: moments of the estimate on B; lozo: low-rank Z = U V^T; hizoo: Z scaled by a diagonal Hessian (one more row slot). One pass per step each.' },
+  { key: 'beta1', label: 'beta1', kind: 'float', min: 0, max: 1, fixedOnResume: true, help: 'momentum / adam: decay of the first moment, in [0, 1).' },
+  { key: 'beta2', label: 'beta2', kind: 'float', min: 0, max: 1, fixedOnResume: true, help: 'adam: decay of the second moment, in [0, 1).' },
+  { key: 'zoRank', label: 'ZO rank', kind: 'int', min: 1, max: MAX_ZO_RANK, fixedOnResume: true, help: 'lozo: rank r\' of the perturbation Z = U V^T of each B (fewer random numbers per step).' },
+  { key: 'hessianSmooth', label: 'Hessian smoothing', kind: 'float', min: 0, max: 1, fixedOnResume: true, help: 'hizoo: weight alpha of each step\'s curvature in the diagonal Hessian average, in (0, 1].' },
+  { key: 'maxMemoryMiB', label: 'Max GPU memory (MiB)', kind: 'float', min: 0, help: '0: no limit. Else batch, then q, are lowered until the planned peak fits (seq is kept); a run that cannot fit says what fits.' },
 ];
 
 /**

@@ -10,10 +10,12 @@ import type { Model } from '../model/model';
 import type { TextTokenizer } from '../formats/tokenizer';
 import { LoraState } from '../adapter/lora';
 import { parseTargets, writeAdapter, type AdapterFiles } from '../adapter/peft';
+import { OPTIMIZER_STATE_FILE } from './optimizer';
 import { parseCheckpoint, train, type CheckpointFiles, type CheckpointStore, type EvalResult, type TrainConfig, type TrainData } from './trainer';
 import { batchRows } from './scheduler';
 import { defaultOptions, type FineTuneOptions } from './defaults';
 import { validateRunOptions } from './options';
+import { fitRunOptions, type FitResult } from './memory_plan';
 import { prepareTask, type PreparedTask, type TaskSpec } from './task_source';
 import type { Divergence } from './divergence';
 
@@ -84,6 +86,8 @@ export class FineTuner extends EventTarget {
   evals: EvalDetail[] = [];
   /** The divergence of the last run() (null: none seen). */
   diverged: Divergence | null = null;
+  /** What options.maxMemoryMiB decided (null: no limit): the planned peak, and what was lowered (its note). */
+  readonly memoryFit: FitResult | null;
   private want: 'pause' | 'stop' | null = null;
   private running = false;
 
@@ -101,6 +105,9 @@ export class FineTuner extends EventTarget {
     this.task = 'train' in data ? data : prepareTask({ evalSize: o.evalSize, trainSize: o.trainSize, ...data }, tokenizer, o.seq, o.seed);
     if (this.task.train.seqLen !== o.seq) throw new Error(`the prepared data has rows of ${this.task.train.seqLen} tokens, seq is ${o.seq}`);
     if (o.seq > model.config.seqLen) throw new Error(`seq ${o.seq} exceeds the model's context of ${model.config.seqLen}`);
+    // maxMemoryMiB: batch, then q, lowered until the planned peak fits (seq kept: the data is cut in chunks of it)
+    this.memoryFit = fitRunOptions(model, o, { task: this.task.kind !== 'lm', candidates: this.task.train.candidates, seqFixed: true });
+    if (this.memoryFit) Object.assign(o, { q: this.memoryFit.shape.q, batch: this.memoryFit.shape.batch });
     if (init.resumeFrom) {
       const cp = init.resumeFrom;
       const { adapter, state } = parseCheckpoint(
@@ -132,6 +139,11 @@ export class FineTuner extends EventTarget {
       evalEvery: o.evalEvery,
       checkpointEvery: o.checkpointEvery,
       onDiverge: o.onDiverge,
+      optimizer: o.optimizer,
+      beta1: o.beta1,
+      beta2: o.beta2,
+      zoRank: o.zoRank,
+      hessianSmooth: o.hessianSmooth,
       lossPerExample: this.task.lossPerExample,
       lora: { rank: o.rank, alpha: o.alpha, targets: parseTargets(o.targets) },
     };
@@ -154,7 +166,7 @@ export class FineTuner extends EventTarget {
     const cfg = this.trainConfig;
     const cp = this.checkpoint;
     const resume = cp
-      ? parseCheckpoint({ config: cp['adapter_config.json'], safetensors: cp['adapter_model.safetensors'], state: cp['trainer_state.json'] }, this.model, 'checkpoint')
+      ? parseCheckpoint({ config: cp['adapter_config.json'], safetensors: cp['adapter_model.safetensors'], state: cp['trainer_state.json'], optimizer: cp[OPTIMIZER_STATE_FILE] }, this.model, 'checkpoint')
       : undefined;
     this.lora?.destroy();
     this.lora = null;

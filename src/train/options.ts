@@ -17,6 +17,16 @@ export class OptionError extends Error {
 export type ZoMode = 'mezo' | 'outer' | 'prge';
 export const ZO_MODES: readonly ZoMode[] = ['mezo', 'outer', 'prge'];
 
+/**
+ * The ZO estimator and update of B (src/train/optimizer.ts has the formulas): sgd is plain P-RGE;
+ * momentum / adam keep moments of the estimate; lozo perturbs with a low-rank Z = U V^T; hizoo
+ * scales Z by a diagonal Hessian estimate fed by the unperturbed loss (one more slot of the pass).
+ */
+export type ZoOptimizerName = 'sgd' | 'momentum' | 'adam' | 'lozo' | 'hizoo';
+export const ZO_OPTIMIZERS: readonly ZoOptimizerName[] = ['sgd', 'momentum', 'adam', 'lozo', 'hizoo'];
+/** The largest rank r' of LOZO's Z = U V^T (LIMITS.MAX_ZO_RANK of the kernels). */
+export const MAX_ZO_RANK = 8;
+
 /** constant: lr at every step; linear: lr decays linearly to 0 at step `steps`. */
 export type LrSchedule = 'constant' | 'linear';
 export const LR_SCHEDULES: readonly LrSchedule[] = ['constant', 'linear'];
@@ -43,10 +53,25 @@ export interface RunOptions {
   trainSize: number; // task examples sampled for training (0: all)
   evalSize: number; // examples (or chunks) sampled for evaluation (0: all)
   onDiverge?: OnDiverge; // default 'stop': a diverging run ends (its last checkpoint kept)
+  optimizer?: ZoOptimizerName; // default sgd (plain P-RGE)
+  beta1?: number; // momentum, adam: decay of the first moment, in [0, 1) (default 0.9)
+  beta2?: number; // adam: decay of the second moment, in [0, 1) (default 0.999)
+  zoRank?: number; // lozo: rank r' of Z = U V^T, 1..MAX_ZO_RANK (default 2)
+  hessianSmooth?: number; // hizoo: smoothing alpha of the diagonal Hessian EMA, in (0, 1] (default 1e-6)
+  maxMemoryMiB?: number; // GPU memory limit of the run in MiB (0 / absent: none): q x batch lowered to fit (src/train/memory_plan.ts)
 }
 
+/** The optimizer options and their defaults. */
+export const OPTIMIZER_DEFAULTS: Required<Pick<RunOptions, 'optimizer' | 'beta1' | 'beta2' | 'zoRank' | 'hessianSmooth'>> = {
+  optimizer: 'sgd',
+  beta1: 0.9,
+  beta2: 0.999,
+  zoRank: 2,
+  hessianSmooth: 1e-6,
+};
+
 /** What one ZO step reads: the run's step options, and what the data's layout decides. */
-export interface ZoOptions extends Pick<RunOptions, 'mode' | 'q' | 'eps' | 'lr' | 'batch' | 'seq' | 'seed'> {
+export interface ZoOptions extends Pick<RunOptions, 'mode' | 'q' | 'eps' | 'lr' | 'batch' | 'seq' | 'seed' | 'optimizer' | 'beta1' | 'beta2' | 'zoRank' | 'hessianSmooth'> {
   schedule?: LrSchedule; // default constant
   steps?: number; // total steps, for a decaying schedule
   lossPerExample?: boolean; // slot loss = summed token losses / examples (tasks), not the token mean
@@ -104,6 +129,16 @@ export function validateRunOptions(o: Partial<RunOptions> & Partial<Pick<ZoOptio
   if (o.evalSize !== undefined) intAtLeast('evalSize', o.evalSize, 0);
   if (o.onDiverge !== undefined) oneOf('onDiverge', o.onDiverge, ON_DIVERGE);
   if (o.candidates !== undefined) intAtLeast('candidates', o.candidates, 0);
+  if (o.optimizer !== undefined) oneOf('optimizer', o.optimizer, ZO_OPTIMIZERS);
+  const unit = (name: 'beta1' | 'beta2', v: number | undefined) => {
+    if (v !== undefined && !(v >= 0 && v < 1)) throw new OptionError(name, `must be in [0, 1), got ${v}`);
+  };
+  unit('beta1', o.beta1);
+  unit('beta2', o.beta2);
+  if (o.zoRank !== undefined && !(Number.isInteger(o.zoRank) && o.zoRank >= 1 && o.zoRank <= MAX_ZO_RANK)) throw new OptionError('zoRank', `must be an integer in 1..${MAX_ZO_RANK}, got ${o.zoRank}`);
+  if (o.hessianSmooth !== undefined && !(o.hessianSmooth > 0 && o.hessianSmooth <= 1)) throw new OptionError('hessianSmooth', `must be in (0, 1], got ${o.hessianSmooth}`);
+  if (o.maxMemoryMiB !== undefined && !(o.maxMemoryMiB >= 0 && Number.isFinite(o.maxMemoryMiB))) throw new OptionError('maxMemoryMiB', `must be a size >= 0 (0: no limit), got ${o.maxMemoryMiB}`);
+  if (o.optimizer === 'hizoo' && o.mode === 'outer') throw new OptionError('optimizer', 'hizoo needs mode prge or mezo (its unperturbed slot makes 2q + 1 slots, not two passes of q)');
 }
 
 /** The checks of one ZO step's options (a linear schedule needs the run's length). */

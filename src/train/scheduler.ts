@@ -13,8 +13,10 @@
 // `forward` is the ForwardPass (compute passes are the Program's business); `rows` are sequences
 // of the batch, `examples` (opts.batch) the examples they hold (x candidates when classifying);
 // `runSeed` (opts.seed) is the run's seed, stepSeed(runSeed, k) the RNG key of step k.
+// The update is the run's ZO optimizer's (src/train/optimizer.ts): sgd (plain P-RGE), momentum,
+// adam, lozo or hizoo; HiZOO's unperturbed loss is slot 2q of the same pass (2q + 1 slots).
 import type { Dispatch } from '../gpu/kernel';
-import { zoGrad, zoUpdate } from '../gpu/kernels/zo_update';
+import { zoGrad } from '../gpu/kernels/zo_update';
 import { CopyBuffer, Program, Submit } from '../gpu/program';
 import { StepBlock, type StepValues } from '../gpu/step_block';
 import { tensor, type Tensor } from '../gpu/tensor';
@@ -25,8 +27,9 @@ import { LossHead, labelledRows } from '../eval/loss_head';
 import { philox4x32 } from '../util/philox';
 import type { TokenBatch } from '../data/batch';
 import { validateZoOptions, type ZoOptions } from './options';
+import { ZoOptimizer, optimizerSpec } from './optimizer';
 
-export { LR_SCHEDULES, ZO_MODES, validateZoOptions, type LrSchedule, type ZoMode, type ZoOptions } from './options';
+export { LR_SCHEDULES, ZO_MODES, ZO_OPTIMIZERS, validateZoOptions, type LrSchedule, type ZoMode, type ZoOptimizerName, type ZoOptions } from './options';
 
 export interface StepResult {
   step: number;
@@ -34,6 +37,7 @@ export interface StepResult {
   slotLosses: number[]; // [2q], slot order of DESIGN.md: + for queries 0..q-1, then -
   projGrad: number[]; // [q]
   applied: boolean; // false when a loss was not finite: B was left unchanged
+  unperturbedLoss?: number; // hizoo: the loss of the unperturbed slot 2q
 }
 
 /** Rows of one step's batch: examples x candidates per example when training as classification. */
@@ -102,8 +106,9 @@ export class ZoScheduler {
   readonly forward: ForwardPass;
   readonly head: LossHead;
   readonly block: StepBlock; // the step's uniforms: seed, slot base, eps, lr
-  readonly losses: Tensor; // [2q] slot losses of the step
-  readonly grad: Tensor; // [q + 1] projected gradients, finite flag
+  readonly losses: Tensor; // [2q (+ 1 for hizoo)] slot losses of the step
+  readonly grad: Tensor; // [q + 1 (+ q for hizoo)] projected gradients, finite flag (, curvatures)
+  readonly optimizer: ZoOptimizer; // the update of B and its state
   /** The recorded step: per pass, the pass image, the forward pass and the loss head; then gradient and updates. */
   readonly program: Program;
   private readonly gradD: Dispatch;
@@ -124,29 +129,33 @@ export class ZoScheduler {
     const rows = batchRows(opts);
     this.rows = rows;
     const group = (opts.candidates ?? 0) > 1 ? opts.candidates! : 0;
-    this.slotsPerPass = mode === 'prge' ? 2 * q : mode === 'outer' ? q : 1;
-    this.passes = (2 * q) / this.slotsPerPass;
-    const P = this.slotsPerPass;
     const gpu = model.gpu;
     const ks = model.kernels;
+    this.optimizer = new ZoOptimizer(gpu, lora, optimizerSpec(opts)); // sets the adapters' form of Z before the forward is recorded
+    const l0 = this.optimizer.extraSlots === 1;
+    const slots = 2 * q + this.optimizer.extraSlots;
+    this.slotsPerPass = mode === 'prge' ? slots : mode === 'outer' ? q : 1;
+    this.passes = slots / this.slotsPerPass;
+    const P = this.slotsPerPass;
     this.block = new StepBlock(gpu, 'zo.step', this.passes);
     this.forward = new ForwardPass(model, { B: P * rows, T: seq, nSelect: P * rows * seq, lora, slots: P, q, step: this.block });
-    this.losses = tensor(gpu, 'zo.losses', [2 * q], 'scratch');
-    this.grad = tensor(gpu, 'zo.grad', [q + 1], 'scratch');
+    this.losses = tensor(gpu, 'zo.losses', [slots], 'scratch');
+    this.grad = tensor(gpu, 'zo.grad', [q + 1 + (l0 ? q : 0)], 'scratch');
     this.head = new LossHead(this.forward, 'zo', { losses: this.losses, norm: opts.lossPerExample ? rows : 0, group });
-    this.gradD = zoGrad(ks, 'zo.grad', this.losses, this.grad, q, this.block);
-    this.updates = lora.adapters().map((ad) => zoUpdate(ks, `zo.update.${ad.layer}.${ad.target}`, this.grad, ad.B, { q, tensor: ad.id }, this.block));
+    this.gradD = zoGrad(ks, 'zo.grad', this.losses, this.grad, q, this.block, l0);
+    this.updates = this.optimizer.updates(ks, this.grad, this.block, q);
     this.program = new Program(`zo ${mode} step`);
     for (let k = 0; k < this.passes; k++) {
       if (k > 0) this.program.add(new Submit(`zo pass ${k}`));
       this.program.add(this.block.loadPass(k), ...this.forward.program.ops, ...this.head.ops);
     }
     this.program.add(this.gradD, ...this.updates);
-    this.ring = new ReadbackRing(model, 3 * q + 1);
+    // readback: the slot losses (2q, then L0 for hizoo), the projected gradients and the finite flag
+    this.ring = new ReadbackRing(model, slots + q + 1);
     const first = this.ring.acquire();
     this.readback = [
-      new CopyBuffer('zo.readback.losses', this.losses.buffer, 0, first, 0, 2 * q * 4),
-      new CopyBuffer('zo.readback.grad', this.grad.buffer, 0, first, 2 * q * 4, (q + 1) * 4),
+      new CopyBuffer('zo.readback.losses', this.losses.buffer, 0, first, 0, slots * 4),
+      new CopyBuffer('zo.readback.grad', this.grad.buffer, 0, first, slots * 4, (q + 1) * 4),
     ];
     this.ring.release(first); // free until a step takes it
   }
@@ -191,6 +200,7 @@ export class ZoScheduler {
     // one image per pass: pass k holds perturbation slots k * slotsPerPass ..
     const images: StepValues[] = Array.from({ length: this.passes }, (_, k) => ({ seed: seedOfStep, slotBase: k * this.slotsPerPass, eps, lr }));
     this.block.setPasses(images);
+    this.optimizer.setStep(step);
     for (const c of this.readback) c.dst = readbackBuffer;
     this.submitsLastStep = this.program.submit(this.model.gpu.device, this.readback);
     return this.collect(step, readbackBuffer);
@@ -206,12 +216,14 @@ export class ZoScheduler {
       throw new Error(`ZO step ${step}: reading the losses back failed (${(e as Error).message || 'the GPU device is gone'})`);
     }
     const slotLosses = Array.from(data.subarray(0, 2 * q));
+    const s = 2 * q + this.optimizer.extraSlots; // where the gradients start
     return {
       step,
       loss: slotLosses.reduce((a, v) => a + v, 0) / (2 * q),
       slotLosses,
-      projGrad: Array.from(data.subarray(2 * q, 3 * q)),
-      applied: data[3 * q] === 1,
+      projGrad: Array.from(data.subarray(s, s + q)),
+      applied: data[s + q] === 1,
+      ...(this.optimizer.extraSlots ? { unperturbedLoss: data[2 * q] } : {}),
     };
   }
 
@@ -226,6 +238,7 @@ export class ZoScheduler {
     this.block.destroy();
     for (const t of [this.losses, this.grad]) t.destroy();
     for (const d of [this.gradD, ...this.updates]) d.destroy();
+    this.optimizer.destroy();
     this.ring.destroy();
   }
 }

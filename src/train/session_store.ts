@@ -1,6 +1,7 @@
 // Persistence of a fine-tuning session in this browser (IndexedDB), so a reload, a crash or a
 // closed tab resumes where it stopped: the run's settings and data, the model files (as Blobs),
-// and the last checkpoint (adapter in the PEFT layout + trainer_state.json). Nothing leaves the
+// and the last checkpoint (adapter in the PEFT layout + trainer_state.json, and for momentum /
+// adam / hizoo the optimizer's moments, optimizer_state.safetensors). Nothing leaves the
 // device. One session at a time ("current"). Works in pages and workers.
 import type { CheckpointFiles, CheckpointStore } from './trainer';
 import type { FineTuneOptions } from './defaults';

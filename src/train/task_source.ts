@@ -13,9 +13,10 @@ import {
 } from '../data/tasks';
 import type { Model } from '../model/model';
 import type { TextTokenizer } from '../formats/tokenizer';
-import { evaluateLm } from '../eval/evaluate';
+import { evaluateLm, evaluateLmEach } from '../eval/evaluate';
 import type { LoraState } from '../adapter/lora';
-import { scoreItems } from '../eval/score';
+import type { MultiAdapters } from '../adapter/multi';
+import { scoreItems, scoreItemsEach } from '../eval/score';
 import { taskMetrics, type TaskMetrics } from '../eval/metrics';
 import type { EvalResult, TrainData } from './trainer';
 
@@ -77,6 +78,9 @@ export interface PreparedTask {
   evaluate(model: Model, lora: LoraState | null, rows: number): Promise<EvalResult>;
   /** classify / choice: the evaluation with per-class counts, precision, recall and the confusion matrix. */
   metrics?(model: Model, lora: LoraState | null, rows: number): Promise<TaskMetrics>;
+  /** evaluate (and metrics) for each of many adapters, all of them in one pass per batch. */
+  evaluateEach(model: Model, adapters: MultiAdapters, rows: number): Promise<EvalResult[]>;
+  metricsEach?(model: Model, adapters: MultiAdapters, rows: number): Promise<TaskMetrics[]>;
   preview(tok: TextTokenizer, rows: number, batch: number, seed: number): PreviewRow[];
 }
 
@@ -185,6 +189,7 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
       heldOut: evalOnly ? 'all' : evalIsTrain ? 'the training data' : 'test',
       lossPerExample: false,
       evaluate: (model, lora, rows) => evaluateLm(model, lora, evalSet, rows),
+      evaluateEach: (model, adapters, rows) => evaluateLmEach(model, adapters, evalSet, rows),
       preview: (t, n, batch, sd) => previewRows(t, train, n, batch, sd),
     };
   }
@@ -240,6 +245,9 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
   const dupText = split.duplicates ? `; ${split.duplicates} exact duplicate${split.duplicates === 1 ? '' : 's'} removed` : '';
   let train: ItemDataset | null = null;
   const metrics = async (model: Model, lora: LoraState | null, rows: number) => taskMetrics(evalItems, await scoreItems(model, lora, evalItems, rows), classNames);
+  const metricsEach = async (model: Model, adapters: MultiAdapters, rows: number) =>
+    (await scoreItemsEach(model, adapters, evalItems, rows)).map((scores) => taskMetrics(evalItems, scores, classNames));
+  const brief = (m: TaskMetrics): EvalResult => ({ loss: m.loss, n: m.n, accuracy: m.accuracy, f1: m.f1 });
   return {
     kind,
     describe: evalOnly
@@ -257,11 +265,10 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
     classify,
     trainItems,
     evalItems,
-    evaluate: async (model, lora, rows) => {
-      const m = await metrics(model, lora, rows);
-      return { loss: m.loss, n: m.n, accuracy: m.accuracy, f1: m.f1 };
-    },
+    evaluate: async (model, lora, rows) => brief(await metrics(model, lora, rows)),
     metrics,
+    evaluateEach: async (model, adapters, rows) => (await metricsEach(model, adapters, rows)).map(brief),
+    metricsEach,
     preview(t, n, batch, sd) {
       return previewRows(t, this.train, n, batch, sd);
     },

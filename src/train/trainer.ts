@@ -1,5 +1,6 @@
 // The fine-tuning loop: ZO steps over shuffled batches, evaluation on a held-out split, adapter
-// checkpoints (PEFT layout + trainer state) every N steps and at the end, exact resume.
+// checkpoints (PEFT layout + trainer state + the ZO optimizer's state) every N steps and at the
+// end, exact resume.
 // Steps are pipelined: up to `depth` steps are in flight, submitted without waiting for any
 // readback, and their losses are taken as they arrive (in step order). The host waits only when
 // the GPU is `depth` steps behind, at an evaluation or checkpoint, and at the end.
@@ -10,6 +11,7 @@ import { ZoScheduler, type StepResult } from './scheduler';
 import { validateTrainConfig, type TrainConfig } from './options';
 import type { TokenBatch } from '../data/batch';
 import { DivergenceWatch, type Divergence } from './divergence';
+import { OPTIMIZER_STATE_FILE, optimizerSpec } from './optimizer';
 
 /** What the trainer draws batches from (causal-LM chunks, task examples). */
 export interface TrainData {
@@ -45,7 +47,8 @@ export interface TrainerState {
   evals: ({ step: number } & EvalResult)[];
 }
 
-export type CheckpointFiles = AdapterFiles & { 'trainer_state.json': string };
+/** The adapter, trainer_state.json and, for an optimizer with state (momentum, adam, hizoo), its moments. */
+export type CheckpointFiles = AdapterFiles & { 'trainer_state.json': string; [OPTIMIZER_STATE_FILE]?: Uint8Array };
 
 /** Where checkpoints go: a directory in Node, IndexedDB in the browser. */
 export interface CheckpointStore {
@@ -73,7 +76,7 @@ export interface TrainSummary {
 /** The fields of a run that must match for a resume to reproduce the uninterrupted run. */
 const RESUME_FIELDS = ['q', 'eps', 'lr', 'batch', 'seq', 'seed'] as const;
 
-export function parseCheckpoint(files: { config: string; safetensors: Uint8Array; state: string }, model: Model, source: string) {
+export function parseCheckpoint(files: { config: string; safetensors: Uint8Array; state: string; optimizer?: Uint8Array }, model: Model, source: string) {
   const adapter = readAdapter({ config: files.config, safetensors: files.safetensors }, model.config, source);
   let state: TrainerState;
   try {
@@ -82,7 +85,7 @@ export function parseCheckpoint(files: { config: string; safetensors: Uint8Array
     throw new Error(`${source}/trainer_state.json: not JSON (${(e as Error).message})`);
   }
   if (state.format !== 1 || !Number.isInteger(state.step) || !state.config) throw new Error(`${source}/trainer_state.json: not a mobizo trainer state`);
-  return { adapter, state };
+  return { adapter, state, optimizer: files.optimizer, source };
 }
 
 export async function train(
@@ -113,6 +116,10 @@ export async function train(
     }
     if ((prev.config.schedule ?? 'constant') !== (config.schedule ?? 'constant')) {
       throw new Error(`--resume: the checkpoint was trained with the ${prev.config.schedule ?? 'constant'} lr schedule, this run has ${config.schedule ?? 'constant'}`);
+    }
+    const [was, now] = [optimizerSpec(prev.config), optimizerSpec(config)];
+    for (const k of ['name', 'beta1', 'beta2', 'zoRank', 'hessianSmooth'] as const) {
+      if (was[k] !== now[k]) throw new Error(`--resume: the checkpoint was trained with ${k === 'name' ? 'optimizer' : k} = ${was[k]}, this run has ${now[k]}`);
     }
     if ((prev.config.candidates ?? 0) !== config.candidates) {
       throw new Error(`--resume: the checkpoint was trained with the ${prev.config.candidates ? 'classification' : 'label-token'} loss, this run uses the ${config.candidates ? 'classification' : 'label-token'} loss`);
@@ -145,15 +152,24 @@ export async function train(
     judge(watch.eval(step, r.loss));
     return r;
   };
-  const checkpoint = async () => {
+  let optimizerState: Uint8Array | null = null; // the optimizer's state at the end of the run
+  const checkpoint = async (opt: Uint8Array | null) => {
     if (!opts.store) return;
     const files = writeAdapter(await lora.toHost(), { baseModelName: opts.baseModelName });
-    await opts.store.save({ ...files, 'trainer_state.json': JSON.stringify(state, null, 1) });
+    await opts.store.save({ ...files, 'trainer_state.json': JSON.stringify(state, null, 1), ...(opt ? { [OPTIMIZER_STATE_FILE]: opt } : {}) });
     events.onCheckpoint?.(state.step);
   };
 
   const evalBefore = await evaluate(state.step);
   const sched = new ZoScheduler(model, lora, { ...config, steps: Math.max(1, steps) }); // a decaying lr needs the run's length
+  if (opts.resume) {
+    try {
+      sched.optimizer.load(opts.resume.optimizer, opts.resume.source);
+    } catch (e) {
+      sched.destroy();
+      throw e;
+    }
+  }
   let skipped = 0;
   const t0 = performance.now();
   const startStep = state.step;
@@ -196,10 +212,11 @@ export async function train(
       if (needEval || needCkpt) {
         await drain();
         if (needEval) await evaluate(done);
-        if (needCkpt) await checkpoint();
+        if (needCkpt) await checkpoint(await sched.optimizer.save());
       }
     }
     await drain();
+    optimizerState = await sched.optimizer.save();
   } catch (e) {
     // The last checkpoint stays; steps still in flight finish on the GPU but are not recorded.
     closed = true;
@@ -213,7 +230,7 @@ export async function train(
   const lastEval = state.evals.at(-1);
   const evaluated = lastEval && lastEval.step === state.step ? lastEval : null; // e.g. a run stopped right after an evaluation
   const evalAfter = evaluated ?? (ran || !evalBefore ? await evaluate(state.step) : evalBefore);
-  await checkpoint();
+  await checkpoint(optimizerState);
   model.gpu.throwIfFailed('training');
   return { steps: state.step, evalBefore, evalAfter, skipped, diverged, msPerStep, state, lora };
 }

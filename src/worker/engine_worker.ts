@@ -205,6 +205,7 @@ function makeTuner(task: PreparedTask, options: FineTuneOptions, resumeFrom?: Ch
   const run: { stepped: boolean; tuner?: FineTuner } = { stepped: false };
   const t = new FineTuner(model, tok, withPhases(task, run), { ...options }, { store: persisted ? checkpoints : undefined, resumeFrom, baseModelName: info.name });
   run.tuner = t;
+  if (t.memoryFit?.note) post('log', { message: `Max GPU memory: ${t.memoryFit.note}` });
   t.addEventListener('step', (e) => {
     if (!run.stepped) (run.stepped = true), post('phase', { text: '' });
     post('step', { ...e.detail, memory: model.gpu.ledger.report() });

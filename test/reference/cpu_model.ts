@@ -3,7 +3,7 @@
 
 import type { LlamaModelFile } from '../../src/formats/config';
 import type { Target } from '../../src/model/targets';
-import { argmax, attention, logSumExp, matmulT, rmsnorm, rope, swiglu, type Vec } from './ops';
+import { argmax, attention, geglu, logSumExp, matmulT, rmsnorm, rope, swiglu, type Vec } from './ops';
 
 /** LoRA on target linears: y = x W^T + scale * (x A^T) B^T, with B as given (perturbed or not). */
 export interface ReferenceLora {
@@ -50,8 +50,12 @@ function forwardRows(model: LlamaModelFile, tokens: number[], cache: KvCache, lo
   const positions = tokens.map((_, i) => start + i);
 
   let x = embed(model, tokens); // [T, dim]
+  if (c.embedScale !== undefined) for (let i = 0; i < x.length; i++) x[i] *= c.embedScale; // Gemma
   for (let l = 0; l < c.nLayers; l++) {
     const lw = w.layers[l];
+    const sliding = c.slidingLayers?.[l] === true; // Gemma: a window and the local RoPE
+    const theta = sliding ? c.localRope!.theta : c.ropeTheta;
+    const scaling = sliding ? c.localRope!.scaling : c.ropeScaling;
     // attention block
     const xb = rmsnorm(x, lw.attnNorm, c.normEps); // [T, dim]
     let q = linear(l, 'q', xb, lw.wq, c.dim, lw.bq); // [T, nH * hd] (+ Qwen2's bias)
@@ -59,19 +63,26 @@ function forwardRows(model: LlamaModelFile, tokens: number[], cache: KvCache, lo
     const v = linear(l, 'v', xb, lw.wv, c.dim, lw.bv); // [T, nKv * hd]
     if (lw.qNorm) q = rmsnorm(q, lw.qNorm, c.normEps); // Qwen3: each head (a row of hd) normalised
     if (lw.kNorm) k = rmsnorm(k, lw.kNorm, c.normEps);
-    q = rope(q, positions, c.headDim, c.ropeTheta, c.ropeStyle, c.ropeScaling);
-    k = rope(k, positions, c.headDim, c.ropeTheta, c.ropeStyle, c.ropeScaling);
+    q = rope(q, positions, c.headDim, theta, c.ropeStyle, scaling);
+    k = rope(k, positions, c.headDim, theta, c.ropeStyle, scaling);
     for (const e of k) cache.k[l].push(e);
     for (const e of v) cache.v[l].push(e);
-    const att = attention(q, cache.k[l], cache.v[l], c.nHeads, c.nKvHeads, c.headDim); // [T, nH * hd]
-    add(x, linear(l, 'o', att, lw.wo, c.nHeads * c.headDim)); // residual
+    const att = attention(q, cache.k[l], cache.v[l], c.nHeads, c.nKvHeads, c.headDim, { scale: c.attnScale, window: sliding ? c.slidingWindow : 0 }); // [T, nH * hd]
+    const o = linear(l, 'o', att, lw.wo, c.nHeads * c.headDim, lw.bo); // (+ Llama's o bias)
+    add(x, lw.postAttnNorm ? rmsnorm(o, lw.postAttnNorm, c.normEps) : o); // residual (Gemma: of the normalised output)
     // feed-forward block
     const xb2 = rmsnorm(x, lw.ffnNorm, c.normEps);
-    const h = swiglu(linear(l, 'gate', xb2, lw.w1, c.dim), linear(l, 'up', xb2, lw.w3, c.dim)); // [T, hidden]
-    add(x, linear(l, 'down', h, lw.w2, c.hiddenDim)); // residual
+    const gate = linear(l, 'gate', xb2, lw.w1, c.dim);
+    const up = linear(l, 'up', xb2, lw.w3, c.dim);
+    const h = c.ffnActivation === 'gelu_tanh' ? geglu(gate, up) : swiglu(gate, up); // [T, hidden]
+    const down = linear(l, 'down', h, lw.w2, c.hiddenDim);
+    add(x, lw.postFfnNorm ? rmsnorm(down, lw.postFfnNorm, c.normEps) : down); // residual
   }
   x = rmsnorm(x, w.finalNorm, c.normEps);
-  return matmulT(x, w.classifier, c.dim); // [T, vocab]
+  const logits = matmulT(x, w.classifier, c.dim); // [T, vocab]
+  const cap = c.finalSoftcap;
+  if (cap !== undefined) for (let i = 0; i < logits.length; i++) logits[i] = cap * Math.tanh(logits[i] / cap);
+  return logits;
 }
 
 function emptyCache(model: LlamaModelFile): KvCache {

@@ -114,31 +114,34 @@ export function logSumExp(x: Vec): number {
 }
 
 /** Causal grouped-query attention. q [Tq, nH * hd], k and v [Tk, nKv * hd]; query head h reads
- * key/value head floor(h / (nH / nKv)); scores scaled by 1/sqrt(hd). The queries are the last Tq
- * positions of the Tk keys (Tq = Tk: a whole sequence; Tq = 1: one decoding step with a KV cache),
- * so query row i sees keys 0 .. (Tk - Tq) + i. Returns [Tq, nH * hd]. */
-export function attention(q: Vec, k: Vec, v: Vec, nH: number, nKv: number, hd: number): Float64Array {
+ * key/value head floor(h / (nH / nKv)); scores scaled by 1/sqrt(hd) (or opts.scale). The queries
+ * are the last Tq positions of the Tk keys (Tq = Tk: a whole sequence; Tq = 1: one decoding step
+ * with a KV cache), so query row i at position p = (Tk - Tq) + i sees keys 0 .. p, or with a
+ * sliding window W only keys j with p - W < j <= p (transformers' sliding_window_overlay).
+ * Returns [Tq, nH * hd]. */
+export function attention(q: Vec, k: Vec, v: Vec, nH: number, nKv: number, hd: number, opts: { scale?: number; window?: number } = {}): Float64Array {
   if (nH % nKv !== 0) throw new Error(`attention: nH ${nH} is not a multiple of nKv ${nKv}`);
   const tq = rowsOf('attention q', q.length, nH * hd);
   const tk = rowsOf('attention k', k.length, nKv * hd);
   if (v.length !== k.length) throw new Error(`attention: v length ${v.length} != k length ${k.length}`);
   if (tq > tk) throw new Error(`attention: ${tq} queries but only ${tk} keys`);
   const group = nH / nKv;
-  const scale = 1 / Math.sqrt(hd);
+  const scale = opts.scale ?? 1 / Math.sqrt(hd);
   const out = new Float64Array(tq * nH * hd);
   for (let i = 0; i < tq; i++) {
     const last = tk - tq + i; // the query's own position
+    const first = opts.window ? Math.max(0, last - opts.window + 1) : 0;
     for (let h = 0; h < nH; h++) {
       const kvh = Math.floor(h / group);
-      const scores = new Float64Array(last + 1);
-      for (let j = 0; j <= last; j++) {
+      const scores = new Float64Array(last + 1 - first);
+      for (let j = first; j <= last; j++) {
         let s = 0;
         for (let d = 0; d < hd; d++) s += q[i * nH * hd + h * hd + d] * k[j * nKv * hd + kvh * hd + d];
-        scores[j] = s * scale;
+        scores[j - first] = s * scale;
       }
       const p = softmax(scores);
-      for (let j = 0; j <= last; j++) {
-        for (let d = 0; d < hd; d++) out[i * nH * hd + h * hd + d] += p[j] * v[j * nKv * hd + kvh * hd + d];
+      for (let j = first; j <= last; j++) {
+        for (let d = 0; d < hd; d++) out[i * nH * hd + h * hd + d] += p[j - first] * v[j * nKv * hd + kvh * hd + d];
       }
     }
   }
@@ -155,6 +158,19 @@ export function swiglu(gate: Vec, up: Vec): Float64Array {
   if (gate.length !== up.length) throw new Error(`swiglu: gate length ${gate.length} != up length ${up.length}`);
   const y = new Float64Array(gate.length);
   for (let i = 0; i < gate.length; i++) y[i] = silu(gate[i]) * up[i];
+  return y;
+}
+
+/** GELU, tanh approximation (PyTorch's gelu(approximate='tanh')). */
+export function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+}
+
+/** GeGLU: geluTanh(gate) * up, element-wise (Gemma's FFN). */
+export function geglu(gate: Vec, up: Vec): Float64Array {
+  if (gate.length !== up.length) throw new Error(`geglu: gate length ${gate.length} != up length ${up.length}`);
+  const y = new Float64Array(gate.length);
+  for (let i = 0; i < gate.length; i++) y[i] = geluTanh(gate[i]) * up[i];
   return y;
 }
 

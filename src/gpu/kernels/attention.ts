@@ -1,4 +1,5 @@
-// Causal grouped-query attention over a K/V store of S positions per sequence.
+// Causal grouped-query attention over a K/V store of S positions per sequence, optionally within a
+// sliding window (each query sees its own key and the window - 1 before it).
 import { isCpuAdapter, kernelOverride } from '../autotune';
 import { grid1d, type Dispatch, type Params } from '../kernel';
 import { expectShape, type Tensor } from '../tensor';
@@ -13,11 +14,15 @@ export interface AttentionShape {
   nHeads: number;
   nKvHeads: number;
   headDim: number;
+  window?: number; // sliding window (keys a query sees); absent or 0: every earlier key
+  scale?: number; // score scale; default 1 / sqrt(headDim)
 }
 
 export function attentionParams(s: AttentionShape, stride: number) {
   const { T, S, pos0, nHeads, nKvHeads, headDim } = s;
-  return { rows: s.B * T, T, S, pos0, nHeads, nKvHeads, headDim, scale: 1 / Math.sqrt(headDim), stride };
+  const window = s.window ?? 0;
+  if (!Number.isInteger(window) || window < 0) throw new Error(`attention: window ${window} is not a non-negative integer`);
+  return { rows: s.B * T, T, S, pos0, nHeads, nKvHeads, headDim, scale: s.scale ?? 1 / Math.sqrt(headDim), stride, window };
 }
 
 /** attention_flash's limits (shaders/attention.wgsl): headDim, and query slots per workgroup (fewer: the keys are split). */

@@ -38,6 +38,26 @@ export const MATMUL_VARIANTS: Record<string, Variant> = {
       .filter(([t]) => t !== 'f32')
       .map(([t, e]) => [e, { weight: t as WeightType, vec4: true, tile: [32, 32] } satisfies Variant]),
   ),
+  // 1 row of x per thread (a 1 x 4 block, 64 threads along N): decoding
+  matmul_f16_r1: { weight: 'f16', vec4: true, tile: [256, 1] },
+  ...Object.fromEntries(
+    Object.entries(QUANT_ENTRIES)
+      .filter(([t]) => t !== 'f32')
+      .map(([t, e]) => [`${e}_r1`, { weight: t as WeightType, vec4: true, tile: [256, 1] } satisfies Variant]),
+  ),
+  // 8 rows of x per thread (a 4 x 8 block): prefill / training rows
+  matmul_f16_r8: { weight: 'f16', vec4: true, tile: [32, 64] },
+  ...Object.fromEntries(
+    Object.entries(QUANT_ENTRIES)
+      .filter(([t]) => t !== 'f32')
+      .map(([t, e]) => [`${e}_r8`, { weight: t as WeightType, vec4: true, tile: [32, 64] } satisfies Variant]),
+  ),
+  // the per-value decoders the sub-block ones replaced (bench/quant_matmul.ts compares them)
+  ...Object.fromEntries(
+    Object.entries(QUANT_ENTRIES)
+      .filter(([t]) => t.startsWith('q'))
+      .map(([t, e]) => [`${e}_elem`, { weight: t as WeightType, vec4: true, tile: [32, 32] } satisfies Variant]),
+  ),
 };
 
 const weightType = (w: Tensor | CompressedWeight): WeightType => (w instanceof CompressedWeight ? w.type : 'f32');
@@ -69,9 +89,18 @@ export function chooseMatmul(ks: Kernels, M: number, N: number, K: number, type:
   const t = tuned(ks.gpu).get(tuneKey(M, N, K, type));
   if (t && ok.includes(t.kernel)) return t.kernel;
   const first = (...names: string[]) => names.find((n) => ok.includes(n)) ?? ok[0];
+  if (type !== 'f32' && type !== 'f16') return first(quantEntry(type, M));
+  if (type === 'f16' && isCpuAdapter(ks.gpu)) return first(quantEntry(type, M));
   if (isCpuAdapter(ks.gpu)) return first('matmul_vec4', 'matmul', 'matmul_f16');
   if (M <= 16) return first('matmul_subgroup', 'matmul_half', 'matmul_vec4', 'matmul');
   return first('matmul_tiled_vec4', 'matmul_tiled', 'matmul_half_tiled');
+}
+
+/** The default kernel of a layout of shaders/matmul_quant.wgsl (f16 where `shader-f16` is absent): 1 row of x per thread to decode, 8 for prefill / training rows. */
+function quantEntry(type: WeightType, M: number): string {
+  const e = type === 'f16' ? 'matmul_f16' : QUANT_ENTRIES[type];
+  const v = M === 1 ? `${e}_r1` : M > 16 ? `${e}_r8` : e;
+  return v in MATMUL_VARIANTS ? v : e;
 }
 
 export function matmul(ks: Kernels, label: string, x: Tensor, w: Tensor | CompressedWeight, y: Tensor, accumulate = false, kernel?: string): Dispatch {
@@ -107,8 +136,9 @@ function matmulBlock(ks: Kernels, label: string, x: Tensor, w: CompressedWeight,
   if (K % 4 !== 0) throw new Error(`${who}: a ${w.type} weight needs K % 4 == 0, K = ${K}`);
   const yStride = y.shape[1];
   if (column + N > yStride) throw new Error(`${who}: weight ${w.label} gives columns ${column}..${column + N - 1} of ${y.label} [${y.shape}]`);
-  const entry = name ?? (w.type === 'f16' ? 'matmul_f16' : QUANT_ENTRIES[w.type]);
-  const grid: [number, number, number] = [Math.ceil(N / 32), Math.ceil(M / 32), 1];
+  const entry = name ?? quantEntry(w.type, M);
+  const tile = MATMUL_VARIANTS[entry]?.tile ?? [32, 32];
+  const grid: [number, number, number] = [Math.ceil(N / tile[0]), Math.ceil(M / tile[1]), 1];
   const params = { M, N, K, accumulate: accumulate ? 1 : 0, yStride, yColumn: column };
   return ks.get(entry).dispatch(label, { x4: x, wq: w.quants, y, ws: w.scales ?? w.quants }, params, grid);
 }
@@ -196,4 +226,38 @@ export const costs = {
   matmul_q4_k: matmulCost(QUANT_BYTES.q4_k),
   matmul_q5_k: matmulCost(QUANT_BYTES.q5_k),
   matmul_q6_k: matmulCost(QUANT_BYTES.q6_k),
+  matmul_f16_r1: matmulCost(2),
+  matmul_bf16_r1: matmulCost(2),
+  matmul_f16_r8: matmulCost(2),
+  matmul_bf16_r8: matmulCost(2),
+  matmul_q8_0_r1: matmulCost(QUANT_BYTES.q8_0),
+  matmul_q4_0_r1: matmulCost(QUANT_BYTES.q4_0),
+  matmul_q4_1_r1: matmulCost(QUANT_BYTES.q4_1),
+  matmul_q5_0_r1: matmulCost(QUANT_BYTES.q5_0),
+  matmul_q5_1_r1: matmulCost(QUANT_BYTES.q5_1),
+  matmul_q2_k_r1: matmulCost(QUANT_BYTES.q2_k),
+  matmul_q3_k_r1: matmulCost(QUANT_BYTES.q3_k),
+  matmul_q4_k_r1: matmulCost(QUANT_BYTES.q4_k),
+  matmul_q5_k_r1: matmulCost(QUANT_BYTES.q5_k),
+  matmul_q6_k_r1: matmulCost(QUANT_BYTES.q6_k),
+  matmul_q8_0_r8: matmulCost(QUANT_BYTES.q8_0),
+  matmul_q4_0_r8: matmulCost(QUANT_BYTES.q4_0),
+  matmul_q4_1_r8: matmulCost(QUANT_BYTES.q4_1),
+  matmul_q5_0_r8: matmulCost(QUANT_BYTES.q5_0),
+  matmul_q5_1_r8: matmulCost(QUANT_BYTES.q5_1),
+  matmul_q2_k_r8: matmulCost(QUANT_BYTES.q2_k),
+  matmul_q3_k_r8: matmulCost(QUANT_BYTES.q3_k),
+  matmul_q4_k_r8: matmulCost(QUANT_BYTES.q4_k),
+  matmul_q5_k_r8: matmulCost(QUANT_BYTES.q5_k),
+  matmul_q6_k_r8: matmulCost(QUANT_BYTES.q6_k),
+  matmul_q8_0_elem: matmulCost(QUANT_BYTES.q8_0),
+  matmul_q4_0_elem: matmulCost(QUANT_BYTES.q4_0),
+  matmul_q4_1_elem: matmulCost(QUANT_BYTES.q4_1),
+  matmul_q5_0_elem: matmulCost(QUANT_BYTES.q5_0),
+  matmul_q5_1_elem: matmulCost(QUANT_BYTES.q5_1),
+  matmul_q2_k_elem: matmulCost(QUANT_BYTES.q2_k),
+  matmul_q3_k_elem: matmulCost(QUANT_BYTES.q3_k),
+  matmul_q4_k_elem: matmulCost(QUANT_BYTES.q4_k),
+  matmul_q5_k_elem: matmulCost(QUANT_BYTES.q5_k),
+  matmul_q6_k_elem: matmulCost(QUANT_BYTES.q6_k),
 };

@@ -8,6 +8,7 @@ import matmulHalfSrc from '../../../shaders/matmul_half.wgsl';
 import matmulQuantSrc from '../../../shaders/matmul_quant.wgsl';
 import matmulSubgroupSrc from '../../../shaders/matmul_subgroup.wgsl';
 import mploraSrc from '../../../shaders/mplora.wgsl';
+import multiLoraSrc from '../../../shaders/multi_lora.wgsl';
 import quantBlocksSrc from '../../../shaders/quant_blocks.wgsl';
 import rmsnormSrc from '../../../shaders/rmsnorm.wgsl';
 import rngSrc from '../../../shaders/rng.wgsl';
@@ -47,6 +48,8 @@ export function preprocess(file: string, source: string): string {
 export const LIMITS = {
   /** mplora: the largest LoRA rank (a workgroup holds a [16, MAX_RANK] tile of B). */
   MAX_RANK: 64,
+  /** mplora, zo_update (LOZO): the largest rank r' of the low-rank perturbation Z = U V^T. */
+  MAX_ZO_RANK: 8,
 } as const;
 
 /** The LIMITS that `code` declares as `override`s. */
@@ -62,14 +65,15 @@ export const SHADERS = {
   matmul: [matmulSrc, ['matmul', 'matmul_vec4', 'matmul_tiled', 'matmul_tiled_vec4']],
   matmul_half: [matmulHalfSrc, ['matmul_half', 'matmul_half_tiled'], 'shader-f16'],
   matmul_subgroup: [matmulSubgroupSrc, ['matmul_subgroup'], 'subgroups'],
-  matmul_quant: [matmulQuantSrc, ['matmul_f32_part', 'matmul_f16', 'matmul_bf16', 'matmul_q8_0', 'matmul_q4_0', 'matmul_q4_1', 'matmul_q5_0', 'matmul_q5_1', 'matmul_q2_k', 'matmul_q3_k', 'matmul_q4_k', 'matmul_q5_k', 'matmul_q6_k']],
+  matmul_quant: [matmulQuantSrc, ['matmul_f32_part', 'matmul_f16', 'matmul_bf16', 'matmul_q8_0', 'matmul_q4_0', 'matmul_q4_1', 'matmul_q5_0', 'matmul_q5_1', 'matmul_q2_k', 'matmul_q3_k', 'matmul_q4_k', 'matmul_q5_k', 'matmul_q6_k', 'matmul_f16_r1', 'matmul_bf16_r1', 'matmul_q8_0_r1', 'matmul_q4_0_r1', 'matmul_q4_1_r1', 'matmul_q5_0_r1', 'matmul_q5_1_r1', 'matmul_q2_k_r1', 'matmul_q3_k_r1', 'matmul_q4_k_r1', 'matmul_q5_k_r1', 'matmul_q6_k_r1', 'matmul_f16_r8', 'matmul_bf16_r8', 'matmul_q8_0_r8', 'matmul_q4_0_r8', 'matmul_q4_1_r8', 'matmul_q5_0_r8', 'matmul_q5_1_r8', 'matmul_q2_k_r8', 'matmul_q3_k_r8', 'matmul_q4_k_r8', 'matmul_q5_k_r8', 'matmul_q6_k_r8', 'matmul_q8_0_elem', 'matmul_q4_0_elem', 'matmul_q4_1_elem', 'matmul_q5_0_elem', 'matmul_q5_1_elem', 'matmul_q2_k_elem', 'matmul_q3_k_elem', 'matmul_q4_k_elem', 'matmul_q5_k_elem', 'matmul_q6_k_elem']],
   mplora: [mploraSrc, ['mplora']],
+  multi_lora: [multiLoraSrc, ['multi_lora']],
   rmsnorm: [rmsnormSrc, ['rmsnorm', 'rmsnorm_rows']],
   rng_fill: [rngFillSrc, ['rng_fill', 'rng_bits']],
   rope: [ropeSrc, ['rope']],
-  swiglu: [swigluSrc, ['swiglu']],
+  swiglu: [swigluSrc, ['swiglu', 'geglu', 'scale', 'softcap', 'add_row']],
   xent: [xentSrc, ['xent', 'slot_loss', 'class_loss']],
-  zo_update: [zoUpdateSrc, ['zo_update', 'zo_grad']],
+  zo_update: [zoUpdateSrc, ['zo_update', 'zo_grad', 'zo_update_momentum', 'zo_update_adam', 'zo_update_lozo', 'zo_update_hizoo']],
 } as const satisfies Record<string, readonly [string, readonly string[], GPUFeatureName?]>;
 
 /** Every kernel's name: the entry points of SHADERS. */
