@@ -18,7 +18,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> gate: array<f32>;        // [rows, hidden]
 @group(0) @binding(2) var<storage, read> up: array<f32>;          // [rows, hidden]
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;   // [rows, hidden]
-@group(0) @binding(4) var<storage, read_write> x: array<f32>;     // scale, softcap: [n], in place
+@group(0) @binding(4) var<storage, read_write> x: array<f32>;     // [n] (scale, softcap: in place)
 
 /** tanh without the overflow of exp(2x) for large |x|. */
 fn tanhSafe(v: f32) -> f32 {

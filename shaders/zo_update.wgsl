@@ -86,8 +86,8 @@ struct OptParams {
 }
 
 @group(0) @binding(0) var<uniform> oparams: OptParams;
-@group(0) @binding(4) var<storage, read_write> m: array<f32>;      // first moment [n] (momentum, adam); h [n] (hizoo)
-@group(0) @binding(5) var<storage, read_write> v: array<f32>;      // second moment [n] (adam)
+@group(0) @binding(4) var<storage, read_write> m: array<f32>;      // [n] first moment (momentum, adam); h (hizoo)
+@group(0) @binding(5) var<storage, read_write> v: array<f32>;      // [n] second moment (adam)
 @group(0) @binding(6) var<storage, read> ost: array<f32>;          // [2] c1 = 1 - beta1^t, c2 = 1 - beta2^t of this step
 
 var<workgroup> lu: array<f32, 64u * MAX_ZO_RANK>;         // U_i rows of the tile's outputs

@@ -8,6 +8,7 @@ import { Model } from '../src/model/model';
 import { TOY_CONFIG, toyModel } from '../src/model/toy';
 import { ForwardPass } from '../src/model/forward';
 import { dispatchCost, Profiler } from '../src/gpu/profiler';
+import { fuseLoraEnabled } from '../src/gpu/kernels/matmul_lora';
 import type { Gpu } from '../src/gpu/device';
 import { nodeBenchEnv, nodeGpu } from '../bench/node_env';
 import { profileStep } from '../bench/profile_step';
@@ -133,7 +134,9 @@ describe('profiler (timestamp-query)', function () {
     const file = parseLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
     const r = await profileStep(gpu, file, 'checkpoint', { preset: 'stories260K', q: 1, batch: 1, seq: 8, rank: 4, targets: ['q', 'v'], repeats: 1, seed: 0 }, 'node');
     const kernels = r.profile.kernels.map((k) => k.kernel);
-    for (const k of ['matmul_vec4', 'mplora', 'attention', 'xent', 'slot_loss', 'zo_grad', 'zo_update']) assert.ok(kernels.includes(k), `${k} missing from ${kernels}`);
+    // the MP-LoRA term: its own kernel, or fused into the target's matmul (MOBIZO_FUSE_LORA)
+    const lora = fuseLoraEnabled() ? 'matmul_lora_vec4' : 'mplora';
+    for (const k of ['matmul_vec4', lora, 'attention', 'xent', 'slot_loss', 'zo_grad', 'zo_update']) assert.ok(kernels.includes(k), `${k} missing from ${kernels}`);
     assert.equal(r.profile.dispatches.filter((d) => d.kernel === 'zo_update').length, 2 * file.config.nLayers);
     assert.ok(Number.isFinite(r.step.loss));
   });

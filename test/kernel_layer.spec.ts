@@ -110,7 +110,7 @@ describe('kernel layer', () => {
     for (const [file, [code]] of Object.entries(SHADERS)) {
       for (const name of Object.keys(LIMITS)) assert.doesNotMatch(code, new RegExp(`const ${name}\\b`), `${file}.wgsl redefines ${name}`);
     }
-    assert.deepEqual(limitsOf(src), { MAX_RANK: 64 });
+    assert.deepEqual(limitsOf(src), { MAX_RANK: 64, MAX_ZO_RANK: 8 });
     assert.equal(MAX_RANK, LIMITS.MAX_RANK);
     // constants WGSL must keep const (private array sizes, tiles) are read from the shader, not repeated
     assert.equal(shaderConst('mplora', 'OT'), 16);
@@ -142,8 +142,9 @@ describe('kernel layer', () => {
     }
     assert.equal(dumps.length, 1, dumps.map((d) => d.split('\n')[0]).join('; '));
     const [text] = dumps;
-    assert.match(text, /^\/\/ ---- MOBIZO_DUMP_WGSL: shaders\/mplora\.wgsl, entry mplora \(MAX_RANK=64\) ----\n/);
+    assert.match(text, /^\/\/ ---- MOBIZO_DUMP_WGSL: shaders\/mplora\.wgsl, entry mplora \(MAX_RANK=64, MAX_ZO_RANK=8\) ----\n/);
     assert.match(text, /^override MAX_RANK: u32 = 64u;/m);
+    assert.match(text, /^override MAX_ZO_RANK: u32 = 8u;/m);
     assert.match(text, /fn philox4x32/, 'the #include is expanded');
     assert.doesNotMatch(text, /#include/);
     // the dumped text compiles alone, with no constants given

@@ -11,7 +11,8 @@ import type { Gpu } from './device';
 import type { Dispatch } from './kernel';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-const env = (name: string): string | undefined => (isNode ? process.env[name] : undefined);
+/** An environment variable in Node; undefined in the browser. */
+export const env = (name: string): string | undefined => (isNode ? process.env[name] : undefined);
 
 /** The variants named by MOBIZO_KERNEL, or null. */
 export function kernelOverride(): string[] | null {

@@ -15,6 +15,7 @@ import { costs as attentionCosts } from './kernels/attention';
 import type { Cost, CostFn } from './kernels/cost';
 import { costs as gatherCosts } from './kernels/gather';
 import { costs as matmulCosts } from './kernels/matmul';
+import { costs as matmulLoraCosts } from './kernels/matmul_lora';
 import { costs as mploraCosts } from './kernels/mplora';
 import { costs as multiLoraCosts } from './kernels/multi_lora';
 import { SHADERS, preprocess, type EntryName } from './kernels/registry';
@@ -85,6 +86,7 @@ export const COSTS: Record<EntryName, CostFn> = {
   ...attentionCosts,
   ...gatherCosts,
   ...matmulCosts,
+  ...matmulLoraCosts,
   ...mploraCosts,
   ...multiLoraCosts,
   ...rmsnormCosts,

@@ -4,7 +4,8 @@
 // without one it handles a whole sequence from position 0 (scoring, training).
 import { attention, type AttentionShape } from '../gpu/kernels/attention';
 import { gather, gatherRows, gatherWeight } from '../gpu/kernels/gather';
-import { matmulWeight, setMatmulRows } from '../gpu/kernels/matmul';
+import { chooseMatmul, matmulWeight, setMatmulRows } from '../gpu/kernels/matmul';
+import { FUSABLE_MATMULS, fuseLoraEnabled, matmulLora } from '../gpu/kernels/matmul_lora';
 import { rmsnorm, rmsnormRows } from '../gpu/kernels/rmsnorm';
 import { rope, ropeParams, type RopeShape } from '../gpu/kernels/rope';
 import { addRow, elementwise, elementwiseCount, swiglu } from '../gpu/kernels/swiglu';
@@ -52,6 +53,8 @@ export interface ForwardShape {
   q?: number; // queries of the perturbations (slot g uses query g % q); default 1
   /** The ZO step's uniforms (seed, slot base, eps); default: a block of the pass's own, eps 0 (plain LoRA). */
   step?: StepBlock;
+  /** Fold each P-RGE MP-LoRA term into its f32 register-blocked matmul (matmul_lora); default MOBIZO_FUSE_LORA / FUSE_LORA_DEFAULT. */
+  fuseLora?: boolean;
 }
 
 /** Activations of one pass; every buffer is allocated once for the shape. */
@@ -140,6 +143,7 @@ export class ForwardPass {
     this.rowsPerSlot = rows / P;
     this.ownStep = !shape.step;
     this.step = shape.step ?? new StepBlock(model.gpu, `forward[${B}x${T}].step`);
+    const fuse = shape.fuseLora ?? fuseLoraEnabled();
     this.activeSelect = nSelect;
     this.state = s;
     const p = new Program(`forward[${B}x${T}]`);
@@ -166,12 +170,19 @@ export class ForwardPass {
     // y = x W^T (+ y, or + bias: y = bias first), plus the target's MP-LoRA term when it has an adapter
     const linear = (l: number, target: Target, x: Tensor, w: Weight, y: Tensor, accumulate = false, bias?: Tensor) => {
       if (bias) p.add(gather(ks, `l${l}.${target}.bias`, bias, s.zeros!, y));
-      p.add(...matmulWeight(ks, `l${l}.${target}`, x, w, y, accumulate || bias !== undefined));
       const ad = lora?.layers[l][target];
-      if (!ad) return;
+      const ms: MploraShape | null = ad ? { rowsPerSlot: this.rowsPerSlot, q: shape.q ?? 1, scale: lora!.scale, tensor: ad.id, zo: ad.zo } : null;
+      // the fused form: ax = x A^T first, then x W^T and the MP-LoRA term in one dispatch
+      const variant = fuse && ad && !ad.epilogue && !ad.zo && w instanceof Tensor && w.dtype === 'f32' ? chooseMatmul(ks, rows, w.shape[0], x.shape[1], 'f32') : '';
+      if (ad && ms && variant in FUSABLE_MATMULS) {
+        p.add(...matmulWeight(ks, `l${l}.${target}.lora_a`, x, ad.A, s.ax!));
+        p.add(matmulLora(ks, `l${l}.${target}+lora`, x, w as Tensor, s.ax!, ad.B, y, ms, this.step, accumulate || bias !== undefined, variant));
+        return;
+      }
+      p.add(...matmulWeight(ks, `l${l}.${target}`, x, w, y, accumulate || bias !== undefined));
+      if (!ad || !ms) return;
       p.add(...matmulWeight(ks, `l${l}.${target}.lora_a`, x, ad.A, s.ax!));
       if (ad.epilogue) return void p.add(ad.epilogue(ks, `l${l}.${target}.lora_b`, s.ax!, y, T));
-      const ms: MploraShape = { rowsPerSlot: this.rowsPerSlot, q: shape.q ?? 1, scale: lora!.scale, tensor: ad.id, zo: ad.zo };
       p.add(mplora(ks, `l${l}.${target}.mplora`, s.ax!, ad.B, y, ms, this.step));
     };
 

@@ -96,9 +96,10 @@ export function chooseMatmul(ks: Kernels, M: number, N: number, K: number, type:
   return first('matmul_tiled_vec4', 'matmul_tiled', 'matmul_half_tiled');
 }
 
-/** The default kernel of a layout of shaders/matmul_quant.wgsl (f16 where `shader-f16` is absent): 1 row of x per thread to decode, 8 for prefill / training rows. */
+/** The default kernel of a layout of shaders/matmul_quant.wgsl (f16 where `shader-f16` is absent): for the block layouts 1 row of x per thread to decode, 8 for prefill / training rows. */
 function quantEntry(type: WeightType, M: number): string {
   const e = type === 'f16' ? 'matmul_f16' : QUANT_ENTRIES[type];
+  if (type === 'f16' || type === 'bf16') return e; // their _r1 / _r8 measured slower on SwiftShader (bench/quant_matmul.ts); autotuned elsewhere
   const v = M === 1 ? `${e}_r1` : M > 16 ? `${e}_r8` : e;
   return v in MATMUL_VARIANTS ? v : e;
 }

@@ -5,6 +5,7 @@ import gatherSrc from '../../../shaders/gather.wgsl';
 import gatherQuantSrc from '../../../shaders/gather_quant.wgsl';
 import matmulSrc from '../../../shaders/matmul.wgsl';
 import matmulHalfSrc from '../../../shaders/matmul_half.wgsl';
+import matmulLoraSrc from '../../../shaders/matmul_lora.wgsl';
 import matmulQuantSrc from '../../../shaders/matmul_quant.wgsl';
 import matmulSubgroupSrc from '../../../shaders/matmul_subgroup.wgsl';
 import mploraSrc from '../../../shaders/mplora.wgsl';
@@ -64,6 +65,7 @@ export const SHADERS = {
   gather_quant: [gatherQuantSrc, ['gather_f32_part', 'gather_f16', 'gather_bf16', 'gather_q8_0', 'gather_q4_0', 'gather_q4_1', 'gather_q5_0', 'gather_q5_1', 'gather_q2_k', 'gather_q3_k', 'gather_q4_k', 'gather_q5_k', 'gather_q6_k']],
   matmul: [matmulSrc, ['matmul', 'matmul_vec4', 'matmul_tiled', 'matmul_tiled_vec4']],
   matmul_half: [matmulHalfSrc, ['matmul_half', 'matmul_half_tiled'], 'shader-f16'],
+  matmul_lora: [matmulLoraSrc, ['matmul_lora', 'matmul_lora_vec4']],
   matmul_subgroup: [matmulSubgroupSrc, ['matmul_subgroup'], 'subgroups'],
   matmul_quant: [matmulQuantSrc, ['matmul_f32_part', 'matmul_f16', 'matmul_bf16', 'matmul_q8_0', 'matmul_q4_0', 'matmul_q4_1', 'matmul_q5_0', 'matmul_q5_1', 'matmul_q2_k', 'matmul_q3_k', 'matmul_q4_k', 'matmul_q5_k', 'matmul_q6_k', 'matmul_f16_r1', 'matmul_bf16_r1', 'matmul_q8_0_r1', 'matmul_q4_0_r1', 'matmul_q4_1_r1', 'matmul_q5_0_r1', 'matmul_q5_1_r1', 'matmul_q2_k_r1', 'matmul_q3_k_r1', 'matmul_q4_k_r1', 'matmul_q5_k_r1', 'matmul_q6_k_r1', 'matmul_f16_r8', 'matmul_bf16_r8', 'matmul_q8_0_r8', 'matmul_q4_0_r8', 'matmul_q4_1_r8', 'matmul_q5_0_r8', 'matmul_q5_1_r8', 'matmul_q2_k_r8', 'matmul_q3_k_r8', 'matmul_q4_k_r8', 'matmul_q5_k_r8', 'matmul_q6_k_r8', 'matmul_q8_0_elem', 'matmul_q4_0_elem', 'matmul_q4_1_elem', 'matmul_q5_0_elem', 'matmul_q5_1_elem', 'matmul_q2_k_elem', 'matmul_q3_k_elem', 'matmul_q4_k_elem', 'matmul_q5_k_elem', 'matmul_q6_k_elem']],
   mplora: [mploraSrc, ['mplora']],
