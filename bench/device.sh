@@ -89,7 +89,7 @@ fi
 
 if [ $ROUTE = node ]; then
   say "3. kernel specs on the GPU"
-  step "kernel specs" scripts/spec.sh test/kernels.spec.ts test/matmul_variants.spec.ts test/attention.spec.ts test/zo_kernels.spec.ts test/kernel_layer.spec.ts --reporter spec
+  step "kernel specs" scripts/spec.sh test/kernels.spec.ts test/matmul_variants.spec.ts test/attention.spec.ts test/zo_kernels.spec.ts test/kernel_layer.spec.ts test/matmul_lora.spec.ts test/multi_adapter.spec.ts test/optimizers.spec.ts test/quants.spec.ts --reporter spec
 fi
 
 say "4. bench presets ($PRESETS), results in $OUT"

@@ -6,8 +6,8 @@
 // and the same loss (mean next-token cross-entropy). Held-out loss is scored for both sides by the
 // engine's evaluateLm (FO's A and B are uploaded into a LoraState). stories260K for quality; the
 // stories15M shape (random weights) for memory and ms/step only.
-// Run: npm run bench:fo -- [--steps 100] [--fo-steps N] [--eval-every 10] [--fo-lr 3e-3]
-//        [--fo-train AB|B] [--fo-optimizer adam|sgd] [--big-steps 4] [--models stories260K,stories15M]
+// Run: npm run bench:fo -- [--steps 30] [--fo-steps N] [--eval-every 10] [--fo-lr 3e-3]
+//        [--fo-train AB|B] [--fo-optimizer adam|sgd] [--big-steps 2] [--models stories260K,stories15M]
 //        [--big-sides zo,fo] [--backend webgpu|cpu]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -33,13 +33,13 @@ import { disposeTfLlama, lmLoss, logits, loraToHost, loraVariables, tfLlama, tfL
 
 const { values: a } = parseArgs({
   options: {
-    steps: { type: 'string', default: '100' },
+    steps: { type: 'string', default: '30' },
     'fo-steps': { type: 'string' },
     'eval-every': { type: 'string', default: '10' },
     'fo-lr': { type: 'string', default: '3e-3' },
     'fo-train': { type: 'string', default: 'AB' },
     'fo-optimizer': { type: 'string', default: 'adam' },
-    'big-steps': { type: 'string', default: '4' },
+    'big-steps': { type: 'string', default: '2' },
     models: { type: 'string', default: 'stories260K,stories15M' },
     'big-sides': { type: 'string', default: 'zo,fo' },
     backend: { type: 'string', default: 'webgpu' },

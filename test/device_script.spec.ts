@@ -19,7 +19,7 @@ describe('bench/device.sh without a GPU', () => {
     assert.match(r.stdout, /NVIDIA Vulkan ICD: /);
     assert.match(r.stdout, /bench\/device\.ts probe /);
     assert.match(r.stdout, /scripts\/spec\.sh test\/kernels\.spec\.ts test\/matmul_variants\.spec\.ts test\/attention\.spec\.ts/);
-    for (const p of ['stories15M', 'stories110M', 'tinyllama']) assert.match(r.stdout, new RegExp(`--preset ${p} --scenario forward,zo --q 1,2,4,8,16`));
+    for (const p of ['stories15M', 'stories110M', 'tinyllama']) assert.match(r.stdout, new RegExp(`--preset ${p} --scenario forward,zo,decode --q 1,2,4,8,16`));
     assert.deepEqual(fs.readdirSync(out), [], 'a dry run writes no results');
     fs.rmSync(out, { recursive: true, force: true });
   });

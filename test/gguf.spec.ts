@@ -484,9 +484,13 @@ describe('GGUF: quantised stories260K', function () {
   it('tensors the Llama layout has no place for are named; qwen2 means half-split RoPE', () => {
     const meta = new Map(g.metadata);
     const tensors: GgufTensorIn[] = g.tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.type, bytes: tensorBytes(t, bytes) }));
-    const withBias = writeGguf({ metadata: meta, tensors: [...tensors, { name: 'blk.0.attn_q.bias', shape: [64], type: 'F32', data: new Float32Array(64) }] });
-    throwsNaming(() => ggufToModelFile(parseGguf(withBias, 'b.gguf'), withBias, 'b.gguf'), 'b.gguf', /tensors not supported by the Llama layout: blk.0.attn_q.bias/);
-    assert.ok(ggufToModelFile(parseGguf(withBias, 'b.gguf'), withBias, 'b.gguf', { allowUnused: true }).rawTensors.has('blk.0.attn_q.bias'));
+    // an FFN bias (llama.cpp's mlp_bias) has no place here; attention biases do (Qwen2, Llama attention_bias)
+    const withBias = writeGguf({ metadata: meta, tensors: [...tensors, { name: 'blk.0.ffn_up.bias', shape: [172], type: 'F32', data: new Float32Array(172) }] });
+    throwsNaming(() => ggufToModelFile(parseGguf(withBias, 'b.gguf'), withBias, 'b.gguf'), 'b.gguf', /tensors not supported by the Llama layout: blk.0.ffn_up.bias/);
+    assert.ok(ggufToModelFile(parseGguf(withBias, 'b.gguf'), withBias, 'b.gguf', { allowUnused: true }).rawTensors.has('blk.0.ffn_up.bias'));
+    // a q bias without its k and v biases: the missing one is named
+    const qOnly = writeGguf({ metadata: meta, tensors: [...tensors, { name: 'blk.0.attn_q.bias', shape: [64], type: 'F32', data: new Float32Array(64) }] });
+    throwsNaming(() => ggufToModelFile(parseGguf(qOnly, 'q.gguf'), qOnly, 'q.gguf'), 'q.gguf', /GGUF has no tensor "blk\.0\.attn_k\.bias"/);
 
     const qwen = new Map([...meta].map(([k, v]) => [k.replace(/^llama\./, 'qwen2.'), v]));
     qwen.set('general.architecture', { type: 'STRING', value: 'qwen2' });

@@ -1,10 +1,10 @@
 // A GGUF file as a model: its architecture's metadata read into a LlamaConfig (every key checked
 // by gguf_config.ts) and its tensors by llama.cpp's names into the typed model file; quantised
 // tensors are also kept as stored, for the GPU to read in their own layout.
-import type { LayerWeights, LlamaConfig, LlamaModelFile } from './config';
+import type { LayerWeights, LlamaConfig, LlamaModelFile, LlamaWeights } from './config';
 import { validateConfig } from './config';
 import { checkGgufKeys } from './gguf_config';
-import { metaNumber, metaString, sameBytes, tensorBytes, tensorToFloat, type GgufFile } from './gguf';
+import { GGUF_READ_TYPES, metaNumber, metaString, sameBytes, tensorBytes, tensorToFloat, type GgufFile } from './gguf';
 
 export interface GgufRawTensor {
   type: string; // ggml type name
@@ -95,14 +95,28 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
   if (ropeDims !== undefined && ropeDims !== config.headDim) unsupported(`partial RoPE (${arch}.rope.dimension_count ${ropeDims} of headDim ${config.headDim})`);
 
   const used = new Set<string>();
-  const take = (name: string, shape: number[]): Float32Array => {
+  const take = (name: string, shape: number[]): (() => Float32Array) => {
     const t = byName.get(name);
     if (!t) throw new Error(`${source}: GGUF has no tensor "${name}"`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new Error(`${source}: GGUF tensor "${name}" has shape [${t.shape}], expected [${shape}]`);
     }
     used.add(name);
-    return tensorToFloat(t, bytes, source);
+    if (!(GGUF_READ_TYPES as readonly string[]).includes(t.type)) throw new Error(`${source}: tensor "${t.name}" has type ${t.type}; only ${GGUF_READ_TYPES.join(', ')} are supported`);
+    // converted to f32 on first read only: Model.load keeps the kernels' layouts compressed and never
+    // reads them (a Llama-3.2-1B Q4_K_M took 721 s and ~9.5 GB of host memory converting them all)
+    let f32: Float32Array | undefined;
+    return () => (f32 ??= tensorToFloat(t, bytes, source));
+  };
+  /** An object whose Float32Array fields are converted on first read (and may be replaced). */
+  const lazyFields = <T>(fields: Record<string, (() => Float32Array) | undefined>): T => {
+    const o: Record<string, Float32Array> = {};
+    for (const [k, read] of Object.entries(fields)) {
+      if (!read) continue;
+      let v: Float32Array | undefined;
+      Object.defineProperty(o, k, { enumerable: true, configurable: true, get: () => (v ??= read()), set: (x: Float32Array) => void (v = x) });
+    }
+    return o as T;
   };
   if (rf) used.add(rf.name);
   const { hiddenDim, nKvHeads } = config;
@@ -112,7 +126,7 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.nLayers; l++) {
     const b = `blk.${l}.`;
-    layers.push({
+    layers.push(lazyFields<LayerWeights>({
       attnNorm: take(`${b}attn_norm.weight`, [dim]),
       wq: take(`${b}attn_q.weight`, [q, dim]),
       wk: take(`${b}attn_k.weight`, [kv, dim]),
@@ -127,7 +141,7 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
       ...(arch === 'llama' && byName.has(`${b}attn_output.bias`) ? { bo: take(`${b}attn_output.bias`, [dim]) } : {}),
       ...(arch === 'qwen3' || arch === 'gemma3' ? { qNorm: take(`${b}attn_q_norm.weight`, [headDim]), kNorm: take(`${b}attn_k_norm.weight`, [headDim]) } : {}),
       ...(arch === 'gemma3' ? { postAttnNorm: take(`${b}post_attention_norm.weight`, [dim]), postFfnNorm: take(`${b}post_ffw_norm.weight`, [dim]) } : {}),
-    });
+    }));
   }
   const finalNorm = take('output_norm.weight', [dim]);
   if (config.sharedClassifier && output) used.add(output.name);
@@ -138,7 +152,9 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
     throw new Error(`${source}: GGUF tensors not supported by the Llama layout: ${list}`);
   }
   const rawTensors = new Map(g.tensors.map((t) => [t.name, { type: t.type, shape: t.shape, bytes: tensorBytes(t, bytes) }]));
-  return { config, weights: { tokenEmbedding, layers, finalNorm, classifier }, architecture: arch, rawTensors };
+  const weights = lazyFields<LlamaWeights>({ tokenEmbedding, finalNorm, classifier });
+  weights.layers = layers;
+  return { config, weights, architecture: arch, rawTensors };
 }
 
 /**

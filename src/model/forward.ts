@@ -53,7 +53,7 @@ export interface ForwardShape {
   q?: number; // queries of the perturbations (slot g uses query g % q); default 1
   /** The ZO step's uniforms (seed, slot base, eps); default: a block of the pass's own, eps 0 (plain LoRA). */
   step?: StepBlock;
-  /** Fold each P-RGE MP-LoRA term into its f32 register-blocked matmul (matmul_lora); default MOBIZO_FUSE_LORA / FUSE_LORA_DEFAULT. */
+  /** Fold each P-RGE MP-LoRA term into its f32 register-blocked matmul (matmul_lora); default: on the ZO step's passes (`step` given), per MOBIZO_FUSE_LORA / FUSE_LORA_DEFAULT. */
   fuseLora?: boolean;
 }
 
@@ -143,7 +143,9 @@ export class ForwardPass {
     this.rowsPerSlot = rows / P;
     this.ownStep = !shape.step;
     this.step = shape.step ?? new StepBlock(model.gpu, `forward[${B}x${T}].step`);
-    const fuse = shape.fuseLora ?? fuseLoraEnabled();
+    // Fused only on the ZO step's passes (the perturbed term is where it pays); inference keeps
+    // matmul + the adapter kernel, so one adapter's logits equal its row's in a multi-adapter pass bit for bit.
+    const fuse = shape.fuseLora ?? (!!shape.step && fuseLoraEnabled());
     this.activeSelect = nSelect;
     this.state = s;
     const p = new Program(`forward[${B}x${T}]`);

@@ -63,24 +63,25 @@ export class Model {
     const up = (label: string, shape: number[], data: Float32Array) => tensor(gpu, label, shape, 'weights', { data });
     // A matrix stays in its file's layout where the kernels read it (F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
     // K-quants; rows a whole number of blocks), else f32; either splits by rows past the device's limits.
-    const mat = (label: string, ggufName: string, shape: [number, number], data: Float32Array): Weight => {
+    // `data` is read only when the matrix goes up as f32 (a GGUF file converts on first read).
+    const mat = (label: string, ggufName: string, shape: [number, number], data: () => Float32Array): Weight => {
       const r = raw?.get(ggufName);
       const layout = r && layoutOfGgml(r.type);
       if (r && layout && shape[1] % Math.max(4, LAYOUTS[layout].elements) === 0) return uploadWeight(gpu, label, layout, shape, r.bytes);
-      return uploadF32(gpu, label, shape, data);
+      return uploadF32(gpu, label, shape, data());
     };
-    const tokenEmbedding = mat('token_embedding', 'token_embd.weight', [c.vocabSize, c.dim], w.tokenEmbedding);
+    const tokenEmbedding = mat('token_embedding', 'token_embd.weight', [c.vocabSize, c.dim], () => w.tokenEmbedding);
     const opt = (label: string, shape: number[], data?: Float32Array) => (data ? up(label, shape, data) : undefined);
     const layers: GpuLayer[] = w.layers.map((l, i) => ({
       attnNorm: up(`layers.${i}.attn_norm`, [c.dim], l.attnNorm),
-      wq: mat(`layers.${i}.wq`, `blk.${i}.attn_q.weight`, [q, c.dim], l.wq),
-      wk: mat(`layers.${i}.wk`, `blk.${i}.attn_k.weight`, [kv, c.dim], l.wk),
-      wv: mat(`layers.${i}.wv`, `blk.${i}.attn_v.weight`, [kv, c.dim], l.wv),
-      wo: mat(`layers.${i}.wo`, `blk.${i}.attn_output.weight`, [c.dim, q], l.wo),
+      wq: mat(`layers.${i}.wq`, `blk.${i}.attn_q.weight`, [q, c.dim], () => l.wq),
+      wk: mat(`layers.${i}.wk`, `blk.${i}.attn_k.weight`, [kv, c.dim], () => l.wk),
+      wv: mat(`layers.${i}.wv`, `blk.${i}.attn_v.weight`, [kv, c.dim], () => l.wv),
+      wo: mat(`layers.${i}.wo`, `blk.${i}.attn_output.weight`, [c.dim, q], () => l.wo),
       ffnNorm: up(`layers.${i}.ffn_norm`, [c.dim], l.ffnNorm),
-      w1: mat(`layers.${i}.w1`, `blk.${i}.ffn_gate.weight`, [c.hiddenDim, c.dim], l.w1),
-      w2: mat(`layers.${i}.w2`, `blk.${i}.ffn_down.weight`, [c.dim, c.hiddenDim], l.w2),
-      w3: mat(`layers.${i}.w3`, `blk.${i}.ffn_up.weight`, [c.hiddenDim, c.dim], l.w3),
+      w1: mat(`layers.${i}.w1`, `blk.${i}.ffn_gate.weight`, [c.hiddenDim, c.dim], () => l.w1),
+      w2: mat(`layers.${i}.w2`, `blk.${i}.ffn_down.weight`, [c.dim, c.hiddenDim], () => l.w2),
+      w3: mat(`layers.${i}.w3`, `blk.${i}.ffn_up.weight`, [c.hiddenDim, c.dim], () => l.w3),
       bq: opt(`layers.${i}.bq`, [1, q], l.bq),
       bk: opt(`layers.${i}.bk`, [1, kv], l.bk),
       bv: opt(`layers.${i}.bv`, [1, kv], l.bv),
@@ -96,7 +97,7 @@ export class Model {
       tokenEmbedding,
       layers,
       finalNorm: up('final_norm', [c.dim], w.finalNorm),
-      classifier: c.sharedClassifier ? tokenEmbedding : mat('classifier', 'output.weight', [c.vocabSize, c.dim], w.classifier),
+      classifier: c.sharedClassifier ? tokenEmbedding : mat('classifier', 'output.weight', [c.vocabSize, c.dim], () => w.classifier),
       ropeTable: table('rope_table', c.ropeTheta, c.ropeScaling),
       ...(c.localRope ? { ropeTableLocal: table('rope_table_local', c.localRope.theta, c.localRope.scaling) } : {}),
     };
