@@ -18,6 +18,7 @@ import { Kernels } from '../src/gpu/kernels/registry';
 import { Profiler } from '../src/gpu/profiler';
 import { tensor } from '../src/gpu/tensor';
 import { LAYOUTS, uploadCompressed, type WeightLayout } from '../src/gpu/weight';
+import { relError } from '../test/gpu';
 import { randomBlocks } from '../test/quant_fixture';
 import { matmulT } from '../test/reference/ops';
 import { mulberry32 } from '../src/util/random';
@@ -57,17 +58,6 @@ function randomLegacy(g: 'q8_0' | 'q4_0', n: number, r: () => number): Uint8Arra
     out[b + 1] = h >> 8;
   }
   return out;
-}
-
-function relError(got: Float32Array, want: Float64Array): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < got.length; i++) {
-    if (!Number.isFinite(got[i])) return Infinity;
-    d = Math.max(d, Math.abs(got[i] - want[i]));
-    m = Math.max(m, Math.abs(want[i]));
-  }
-  return d / m;
 }
 
 interface Row {

@@ -2,6 +2,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseLlama2c } from '../src/formats/llama2c';
+import { Tokenizer } from '../src/formats/tokenizer';
+import type { LlamaModelFile } from '../src/formats/config';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const assetsRoot = path.resolve(repoRoot, '..', 'shared', 'assets');
@@ -21,4 +24,11 @@ export function knownOutput(): string {
   const m = /Known output[^\n]*\n+```[^\n]*\n([\s\S]*?)\n```/.exec(readme);
   if (!m) throw new Error('no fenced block after "Known output" in the assets README');
   return m[1];
+}
+
+/** The shared stories260K checkpoint and its tok512 tokenizer, parsed. */
+export function stories260K(): { file: LlamaModelFile; tok: Tokenizer } {
+  const file = parseLlama2c(new Uint8Array(readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+  const tok = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+  return { file, tok };
 }

@@ -1,15 +1,13 @@
 // The whole model on the GPU against the float64 CPU reference, on the real stories260K
 // checkpoint: logits, right-padded batches, the KV-cache path and greedy generation.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import type { LlamaModelFile } from '../src/formats/config';
 import { generateText } from '../src/model/generate';
-import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
-import { Tokenizer } from '../src/formats/tokenizer';
+import type { Tokenizer } from '../src/formats/tokenizer';
 import { toyModel } from '../src/model/toy';
 import { ForwardPass, KvCache } from '../src/model/forward';
-import { assetPath, knownOutput } from './assets';
+import { stories260K, knownOutput } from './assets';
 import { gpuFixture, relError } from './gpu';
 import { referenceForward } from './reference/cpu_model';
 
@@ -24,9 +22,8 @@ describe('model: stories260K on the GPU vs the float64 reference', function () {
 
   before(async () => {
     const { gpu } = await gpuFixture();
-    file = parseLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+    ({ file, tok } = stories260K());
     model = await Model.load(gpu, file);
-    tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
   });
 
   it('logits of every position match within 1e-4 (max |diff| / max |ref|)', async () => {

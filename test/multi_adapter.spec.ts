@@ -7,11 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { LlamaConfig, LlamaModelFile } from '../src/formats/config';
-import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
 import { ForwardPass } from '../src/model/forward';
 import { generateBatch, generateText } from '../src/model/generate';
-import { Tokenizer } from '../src/formats/tokenizer';
+import type { Tokenizer } from '../src/formats/tokenizer';
 import { MultiAdapters } from '../src/adapter/multi';
 import { LoraState } from '../src/adapter/lora';
 import { baseModelOf, writeAdapter, type AdapterTensors } from '../src/adapter/peft';
@@ -22,7 +21,7 @@ import type { Item } from '../src/data/tasks';
 import { multiLora, multiLoraTable } from '../src/gpu/kernels/multi_lora';
 import { TARGETS, targetShape, type Target } from '../src/model/targets';
 import { mulberry32 } from '../src/util/random';
-import { assetPath } from './assets';
+import { assetPath, stories260K } from './assets';
 import { gpuFixture, input, randoms, relError, run } from './gpu';
 import { referenceForward, type ReferenceLora } from './reference/cpu_model';
 
@@ -59,9 +58,8 @@ describe('multi-adapter: many PEFT adapters in one pass', function () {
 
   before(async () => {
     const { gpu } = await gpuFixture();
-    file = parseLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+    ({ file, tok } = stories260K());
     model = await Model.load(gpu, file);
-    tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
   });
 
   it('multi_lora kernel: each row adds only its adapter\'s B (ragged shapes, NaN in the columns it must not read)', async () => {

@@ -13,7 +13,6 @@ import { zoGrad, zoOptimizerUpdate, type OptimizerUpdate } from '../src/gpu/kern
 import { StepBlock } from '../src/gpu/step_block';
 import type { Tensor } from '../src/gpu/tensor';
 import { zoNormal, zoNormals } from '../src/util/philox';
-import { parseLlama2c } from '../src/formats/llama2c';
 import type { LlamaModelFile } from '../src/formats/config';
 import { Model } from '../src/model/model';
 import { Tokenizer } from '../src/formats/tokenizer';
@@ -27,7 +26,7 @@ import { ADAM_EPS, OPTIMIZER_STATE_FILE, biasCorrections, optimizerSpec } from '
 import { OptionError, validateRunOptions, validateZoOptions, type ZoOptimizerName } from '../src/train/options';
 import { parseCheckpoint, train, type CheckpointFiles, type TrainConfig } from '../src/train/trainer';
 import type { TokenBatch } from '../src/data/batch';
-import { assetPath } from './assets';
+import { assetPath, stories260K } from './assets';
 import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
 import { referenceLoss } from './reference/cpu_model';
 
@@ -219,9 +218,9 @@ describe('ZO optimizers: whole steps on stories260K', function () {
 
   before(async () => {
     const { gpu } = await gpuFixture();
-    file = parseLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+    let tok: Tokenizer;
+    ({ file, tok } = stories260K());
     model = await Model.load(gpu, file);
-    const tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
     const text = fs.readFileSync(assetPath('data', 'tinystories', 'tinystories-head-2MiB.txt'), 'utf8').slice(0, 20000);
     const data = new LmDataset(readTextDocuments(text, 'tinystories'), tok, base.seq);
     batches = Array.from({ length: 3 }, (_, k) => data.batchAt(k, base.batch, 1));

@@ -4,9 +4,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { LlamaModelFile } from '../src/formats/config';
-import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
-import { Tokenizer } from '../src/formats/tokenizer';
+import type { Tokenizer } from '../src/formats/tokenizer';
 import { ForwardPass } from '../src/model/forward';
 import { LmDataset } from '../src/data/lm';
 import { readTextDocuments } from '../src/data/readers';
@@ -15,7 +14,7 @@ import { zoNormals } from '../src/util/philox';
 import { ZoScheduler, lrAt, stepSeed, type ZoMode, type ZoOptions } from '../src/train/scheduler';
 import { train } from '../src/train/trainer';
 import type { TokenBatch } from '../src/data/batch';
-import { assetPath } from './assets';
+import { assetPath, stories260K } from './assets';
 import { gpuFixture, randoms } from './gpu';
 import { referenceLoss } from './reference/cpu_model';
 
@@ -28,9 +27,9 @@ describe('ZO step (stories260K)', function () {
 
   before(async () => {
     const { gpu } = await gpuFixture();
-    file = parseLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+    let tok: Tokenizer;
+    ({ file, tok } = stories260K());
     model = await Model.load(gpu, file);
-    const tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
     const text = fs.readFileSync(assetPath('data', 'tinystories', 'tinystories-head-2MiB.txt'), 'utf8').slice(0, 20000);
     const data = new LmDataset(readTextDocuments(text, 'tinystories'), tok, base.seq);
     batches = Array.from({ length: 5 }, (_, k) => data.batchAt(k, base.batch, 1));
