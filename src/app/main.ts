@@ -1,16 +1,16 @@
 // The app page (index.html): private on-device fine-tuning. The page only shows and asks; the
 // engine (GPU, model, data, trainer) runs in a Web Worker (src/worker/engine_worker.ts), so the
 // page stays responsive during a step. Sections: 1 model, 2 data, 3 train (live charts, memory),
-// 4 try it (base vs adapter), 5 keep (download / open adapters; sessions persist in IndexedDB).
+// 4 try it (the base model and every adapter in one batched pass), 5 keep (download / open adapters; sessions persist in IndexedDB).
 // Built to dist/app.js (+ app.css, worker.js) by scripts/build.mjs.
 import 'uplot/dist/uPlot.min.css';
-import { defaultOptions, OPTION_HELP, PRESETS, presetFiles, type DataInfo, type Events, type FineTuneOptions, type FineTuneStatus, type ModelInfo, type Restored, type RunInfo, type TaskSpec } from '../worker/protocol';
+import { defaultOptions, OPTION_HELP, PRESETS, presetFiles, streamOf, type DataInfo, type Events, type FineTuneOptions, type FineTuneStatus, type ModelInfo, type Restored, type RunInfo, type TaskSpec } from '../worker/protocol';
 import { LineChart, loadCharts } from './charts';
 import { EngineClient, EngineError } from './engine_client';
 import { busy, clearError, confirmDiscard, currentControl, engine, hooks, log, refreshMemory, setEngine, showError, st, ui } from './page';
 import { buildOptions, followTaskDefaults, readOptions, setOptions, setOptionsForTask } from './options_form';
 import { bindModelInputs, pickedModel, type PickedModel } from './model_pick';
-import { download, openAdapter, streams, tryClassify, tryGenerate } from './try_keep';
+import { download, openAdapter, refreshAdapters, renderTry, streams, tryClassify, tryGenerate } from './try_keep';
 import { $, fmtBytes, fmtDuration, fmtRate, h, renderDiverged, renderMemory, renderModel, renderPreview } from './views';
 
 let lossChart: LineChart;
@@ -49,7 +49,7 @@ function render(): void {
   ui.resume.disabled = !free || !run || !st.model || !st.data || !(run.step < wanted);
   ui.resume.textContent = run && run.status === 'done' ? 'Train more' : 'Resume';
   ui.newRun.disabled = !free || !run;
-  const hasAdapter = !!run?.hasAdapter || !!st.imported;
+  const hasAdapter = !!run?.hasAdapter || st.adapters.length > 0;
   ui.tryGenerate.disabled = !free || !st.model;
   ui.clsRun.disabled = !free || !st.model;
   ui.download.disabled = !free || !hasAdapter;
@@ -65,6 +65,7 @@ function render(): void {
   ui.runStatus.dataset.diverged = run?.diverged ? 'true' : 'false';
   renderDiverged($('diverge-box'), run?.diverged ?? null, Number($<HTMLInputElement>('opt-lr').value));
   ui.clsBox.hidden = !st.data?.classify;
+  renderTry(free);
   document.body.dataset.busy = st.busy ? 'true' : 'false';
 }
 
@@ -91,7 +92,6 @@ function renderRun(): void {
             ? 'This run is saved in this browser (IndexedDB) at each checkpoint; none yet.'
             : `Saved in this browser (IndexedDB) at step ${lastCheckpointStep}: a reload or a crash resumes here. Nothing was uploaded.`;
   }
-  $('adapter-title').textContent = st.imported ? `With ${st.imported}` : run?.hasAdapter ? `With the adapter (step ${step})` : 'With the adapter';
   render();
 }
 
@@ -133,7 +133,7 @@ function applyRun(r: RunInfo): void {
 async function onModelLoaded(m: ModelInfo): Promise<void> {
   resetStats();
   st.model = m;
-  st.imported = null;
+  st.adapters = []; // the worker drops the adapters of the previous model
   st.data = null;
   st.run = null;
   st.history = [];
@@ -263,7 +263,6 @@ async function train(kind: 'start' | 'resume'): Promise<void> {
   st.training = true;
   st.phase = '';
   st.recentMs = [];
-  st.imported = null; // the worker drops an opened adapter when training starts
   ui.restoreBox.hidden = true;
   renderRun();
   try {
@@ -281,6 +280,7 @@ async function train(kind: 'start' | 'resume'): Promise<void> {
     st.phase = '';
     renderRun();
     void refreshMemory();
+    void refreshAdapters(); // the run's adapter, now the one Predict and Download use
   }
 }
 
@@ -329,6 +329,7 @@ async function newRun(): Promise<void> {
   lastCheckpointStep = null;
   redrawCharts();
   renderRun();
+  void refreshAdapters(); // the run's adapter went with it
   ui.saved.textContent = 'Nothing saved yet. Training checkpoints are kept in this browser (IndexedDB), so a reload or a crash resumes where it stopped.';
 }
 
@@ -362,6 +363,7 @@ async function restore(r: Restored): Promise<void> {
   if (r.error) ui.restoreBox.append(h('span', { className: 'hint', textContent: r.error }));
   ui.restoreBox.hidden = false;
   ui.restoreBox.dataset.step = String(r.run.step);
+  await refreshAdapters();
 }
 
 // ---- start-up ------------------------------------------------------------------------------
@@ -395,6 +397,7 @@ function bind(): void {
   ui.clsRun.onclick = () => void tryClassify();
   ui.download.onclick = () => void download();
   ui.loadAdapter.onclick = () => void openAdapter();
+  ui.tryBase.onchange = () => (ui.tryBase.checked ? st.unticked.delete(streamOf(null)) : st.unticked.add(streamOf(null)), render());
   engine.on('step', onStep);
   engine.on('eval', onEval);
   engine.on('status', (s) => {

@@ -1,6 +1,6 @@
 // The page's shared state: what the page knows (model, data, run), its elements, the engine
 // client, and the messages (errors with hints, the log line, the busy state).
-import { OPTION_HELP, type DataInfo, type EvalDetail, type ModelInfo, type RunInfo } from '../worker/protocol';
+import { OPTION_HELP, type AdapterEntry, type DataInfo, type EvalDetail, type ModelInfo, type RunInfo } from '../worker/protocol';
 import { EngineError, type EngineClient } from './engine_client';
 import { $, fmtBytes, renderMemory } from './views';
 
@@ -17,7 +17,8 @@ export const st = {
   recentMs: [] as number[],
   phase: '' as string, // what a running run does before its next step (first evaluation, compiling)
   phaseSince: 0, // performance.now() when the phase began
-  imported: null as string | null, // an adapter the user opened (used by Try it until a run starts)
+  adapters: [] as AdapterEntry[], // the worker's adapters (the run's, the opened ones): a column each in Try it
+  unticked: new Set<string>(), // the streams (columns) of Try it the person left out
 };
 
 export const ui = {
@@ -57,14 +58,17 @@ export const ui = {
   tryTemp: $<HTMLInputElement>('try-temp'),
   trySeed: $<HTMLInputElement>('try-seed'),
   tryGenerate: $<HTMLButtonElement>('try-generate'),
+  tryBase: $<HTMLInputElement>('try-base'),
+  tryPanes: $('try-panes'),
+  trySummary: $('try-summary'),
   outBase: $('out-base'),
-  outAdapter: $('out-adapter'),
   clsBox: $('cls-box'),
   clsText: $<HTMLInputElement>('cls-text'),
   clsRun: $<HTMLButtonElement>('cls-run'),
   clsResult: $('cls-result'),
   download: $<HTMLButtonElement>('download'),
   adapterFiles: $<HTMLInputElement>('adapter-files'),
+  adapterName: $<HTMLInputElement>('adapter-name'),
   loadAdapter: $<HTMLButtonElement>('load-adapter'),
   saved: $('saved'),
   log: $('log'),

@@ -101,24 +101,24 @@ function bar(p: number): HTMLSpanElement {
   return b;
 }
 
+/** Class probabilities with the base model and each adapter compared (the primary one is "the adapter"). */
 export function renderClassify(box: HTMLElement, r: ClassifyInfo): void {
   const argmax = (xs: number[]) => xs.indexOf(xs.reduce((a, b) => Math.max(a, b), -Infinity));
-  const pb = argmax(r.base);
-  const pa = r.adapted ? argmax(r.adapted) : -1;
-  const cell = (p: number | undefined, win: boolean) =>
-    h('td', { className: win ? 'win' : '' }, ...(p === undefined ? ['-'] : [bar(p), `${(100 * p).toFixed(1)}%`]));
+  const cols = [{ label: 'base model', short: 'base', probs: r.base }, ...r.adapters.map((a) => (a.primary ? { label: `with the adapter (${a.name})`, short: 'with the adapter', probs: a.probs } : { label: a.name, short: a.name, probs: a.probs }))];
+  const wins = cols.map((c) => argmax(c.probs));
+  const cell = (p: number, win: boolean) => h('td', { className: win ? 'win' : '' }, bar(p), `${(100 * p).toFixed(1)}%`);
   box.replaceChildren(
     h('p', { className: 'small muted', textContent: `The model reads: ${JSON.stringify(r.prompt)} and scores each label word.` }),
     h(
       'table',
       {},
-      h('tr', {}, h('th', { textContent: 'class' }), h('th', { textContent: 'label word' }), h('th', { textContent: 'base model' }), h('th', { textContent: 'with the adapter' })),
-      ...r.classes.map((c, i) => h('tr', {}, h('td', { textContent: c }), h('td', { textContent: JSON.stringify(r.labelWords[i]) }), cell(r.base[i], i === pb), cell(r.adapted?.[i], i === pa))),
+      h('tr', {}, h('th', { textContent: 'class' }), h('th', { textContent: 'label word' }), ...cols.map((c) => h('th', { textContent: c.label }))),
+      ...r.classes.map((c, i) => h('tr', {}, h('td', { textContent: c }), h('td', { textContent: JSON.stringify(r.labelWords[i]) }), ...cols.map((col, k) => cell(col.probs[i], i === wins[k])))),
     ),
     h('p', {
       className: 'small',
       id: 'cls-verdict',
-      textContent: `Predicted: ${r.classes[pb]} (base)${r.adapted ? `, ${r.classes[pa]} (with the adapter)` : ' — no adapter yet'}`,
+      textContent: `Predicted: ${cols.map((col, k) => `${r.classes[wins[k]]} (${col.short})`).join(', ')}${r.adapters.length ? '' : ' — no adapter yet'}`,
     }),
   );
 }

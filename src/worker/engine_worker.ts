@@ -9,21 +9,40 @@ import { prepareTask, type PreparedTask, type TaskSpec } from '../train/task_sou
 import type { FineTuneOptions } from '../train/defaults';
 import { classifyItems } from '../data/tasks';
 import { createGpu, type Gpu } from '../gpu/device';
-import { generateText } from '../model/generate';
+import { generateBatch, generateText, type GenerateResult } from '../model/generate';
 import type { ParsedModel } from '../formats/parse';
 import { Model } from '../model/model';
 import { Tokenizer, type TextTokenizer } from '../formats/tokenizer';
 import { toyModel, toyTokenizerBytes } from '../model/toy';
 import type { LlamaModelFile } from '../formats/config';
 import { LoraState } from '../adapter/lora';
-import { readAdapter, writeAdapter } from '../adapter/peft';
-import { scoreItems } from '../eval/score';
+import { MultiAdapters } from '../adapter/multi';
+import { readAdapter, writeAdapter, type AdapterTensors } from '../adapter/peft';
+import { scoreItems, scoreItemsEach } from '../eval/score';
 import type { CheckpointFiles } from '../train/trainer';
 import { validateTrainConfig } from '../train/options';
 import { explainError } from './errors';
 import { readHfFolder } from './hf_folder';
 import { parseModelByContent } from './model_format';
-import type { AdapterExport, ClassifyInfo, Commands, DataInfo, EventMessage, Events, GpuInfo, ModelInfo, ModelSource, Reply, Request, Restored, RunInfo } from './protocol';
+import {
+  streamOf,
+  TRAINED_ADAPTER,
+  type AdapterEntry,
+  type AdapterExport,
+  type ClassifyInfo,
+  type Commands,
+  type DataInfo,
+  type EventMessage,
+  type Events,
+  type GenerateBatchInfo,
+  type GpuInfo,
+  type ModelInfo,
+  type ModelSource,
+  type Reply,
+  type Request,
+  type Restored,
+  type RunInfo,
+} from './protocol';
 
 interface WorkerScope {
   postMessage(message: unknown): void;
@@ -40,7 +59,9 @@ let gpu: Gpu | null = null;
 let loaded: { model: Model; tok: TextTokenizer; info: ModelInfo; ref: ModelRef; blobs: StoredModel | null } | null = null;
 let data: { spec: TaskSpec; seq: number; seed: number; task: PreparedTask } | null = null;
 let tuner: FineTuner | null = null;
-let imported: LoraState | null = null; // an adapter the user opened (for Try it); a new run drops it
+/** The adapters the user opened (PEFT files), by name, in the order opened; Try it compares them. */
+const opened = new Map<string, { tensors: AdapterTensors; lora: LoraState }>();
+let primaryOpened: string | null = null; // the opened adapter Predict and Download use (null: the run's)
 let running = false;
 let persisted = false; // the current session is in IndexedDB
 const checkpoints = new IndexedDbCheckpointStore();
@@ -70,8 +91,9 @@ function countParams(f: LlamaModelFile): number {
 function dropModel(): void {
   tuner?.destroy();
   tuner = null;
-  imported?.destroy();
-  imported = null;
+  for (const o of opened.values()) o.lora.destroy();
+  opened.clear();
+  primaryOpened = null;
   data = null;
   loaded?.model.destroy();
   loaded = null;
@@ -231,7 +253,7 @@ function runInfo(): RunInfo {
     steps: t?.options.steps ?? 0,
     history: t?.history ?? [],
     evals: t?.evals ?? [],
-    hasAdapter: !!currentLora(),
+    hasAdapter: !!t?.lora,
     persisted,
     diverged: t?.diverged ?? null,
   };
@@ -259,8 +281,7 @@ async function start(options: FineTuneOptions): Promise<RunInfo> {
   checkOptions(task, options);
   tuner?.destroy();
   tuner = null;
-  imported?.destroy();
-  imported = null;
+  primaryOpened = null; // the new run's adapter is the one Predict and Download use
   persisted = false;
   try {
     await sessionStore.create(
@@ -288,31 +309,113 @@ async function resume(options: FineTuneOptions): Promise<RunInfo> {
   checkOptions(tuner.task, { ...o, ...Object.fromEntries(CHANGEABLE.map((k) => [k, options[k]])) });
   for (const k of CHANGEABLE) (o as unknown as Record<string, unknown>)[k] = options[k];
   if (tuner.step >= o.steps) throw new Error(`the run already has ${tuner.step} steps: raise Steps to train more`);
-  imported?.destroy();
-  imported = null;
+  primaryOpened = null;
   if (persisted) await sessionStore.update({ options: { ...o }, status: 'running' }).catch(() => {});
   return runTuner();
 }
 
-function currentLora(): LoraState | null {
-  return imported ?? tuner?.lora ?? null;
+// ---- adapters ------------------------------------------------------------------------------
+/** The adapter Predict and Download use: the opened one chosen last, else the run's, else the last opened. */
+function primaryName(): string | null {
+  if (primaryOpened && opened.has(primaryOpened)) return primaryOpened;
+  if (tuner?.lora) return TRAINED_ADAPTER;
+  return [...opened.keys()].pop() ?? null;
+}
+
+/** An adapter of the list by name: its GPU state, and its host tensors for a multi-adapter pass. */
+function adapterNamed(name: string): { lora: LoraState; host: () => Promise<AdapterTensors> } {
+  const lora = name === TRAINED_ADAPTER ? tuner?.lora : opened.get(name)?.lora;
+  if (!lora) {
+    const have = listAdapters().map((a) => JSON.stringify(a.name));
+    throw new Error(`no adapter named ${JSON.stringify(name)} (the adapters: ${have.join(', ') || 'none yet: train or open one'})`);
+  }
+  const o = opened.get(name);
+  return { lora, host: o ? async () => o.tensors : () => lora.toHost() };
+}
+
+function listAdapters(): AdapterEntry[] {
+  const primary = primaryName();
+  const entry = (name: string, kind: AdapterEntry['kind'], l: LoraState): AdapterEntry => {
+    const c = l.config;
+    return { name, kind, rank: c.rank, alpha: c.alpha, targets: [...c.targets], primary: name === primary };
+  };
+  return [...(tuner?.lora ? [entry(TRAINED_ADAPTER, 'trained', tuner.lora)] : []), ...[...opened].map(([n, o]) => entry(n, 'opened', o.lora))];
+}
+
+/** The name an opened adapter gets: the one given, else its file's stem, else "adapter N" (the first free N). */
+function adapterName(a: Commands['importAdapter']['args']): string {
+  const given = a.name.trim();
+  if (given) {
+    if (given === TRAINED_ADAPTER) throw new Error(`"${TRAINED_ADAPTER}" names the trained run's adapter: give the opened one another name`);
+    return given;
+  }
+  const stem = [a.file.replace(/\.safetensors$/i, ''), a.configFile.replace(/\.json$/i, '')].find((n) => n && !/^adapter_(model|config)$/.test(n) && n !== TRAINED_ADAPTER);
+  if (stem) return stem;
+  let n = 1;
+  while (opened.has(`adapter ${n}`)) n++;
+  return `adapter ${n}`;
+}
+
+function importAdapter(a: Commands['importAdapter']['args']) {
+  notWhileTraining('opening an adapter');
+  const { model } = needModel();
+  const name = adapterName(a);
+  const tensors = readAdapter({ config: a.config, safetensors: a.safetensors }, model.config, a.file);
+  const lora = LoraState.fromAdapter(model.gpu, model.config, tensors);
+  const old = opened.get(name);
+  old?.lora.destroy();
+  opened.delete(name); // a replaced adapter moves to the end, as newly opened
+  opened.set(name, { tensors, lora });
+  primaryOpened = name;
+  const adapters = listAdapters();
+  return { entry: adapters.find((e) => e.name === name)!, replaced: !!old, adapters };
+}
+
+function removeAdapter(name: string): AdapterEntry[] {
+  notWhileTraining('removing an adapter');
+  const o = opened.get(name);
+  if (!o) throw new Error(name === TRAINED_ADAPTER ? 'the trained run\'s adapter goes with its run: press "New run" to discard it' : `no opened adapter named ${JSON.stringify(name)}`);
+  o.lora.destroy();
+  opened.delete(name);
+  if (primaryOpened === name) primaryOpened = null;
+  return listAdapters();
 }
 
 // ---- try it --------------------------------------------------------------------------------
-async function generate(a: Commands['generate']['args']) {
+/**
+ * The base model (when asked) and every named adapter, a row each of one batched pass per token
+ * (a MultiAdapters assigns each row its adapter; the base row has none): each row's text is what it
+ * generates alone. One row alone takes the single-adapter path.
+ */
+async function generate(a: Commands['generate']['args']): Promise<GenerateBatchInfo> {
   notWhileTraining('generate');
   const { model, tok } = needModel();
-  const lora = a.adapter ? currentLora() : null;
-  if (a.adapter && !lora) throw new Error('no adapter yet: train or open one');
-  const r = await generateText(model, tok as Tokenizer, {
-    prompt: a.prompt,
-    steps: a.steps,
-    temperature: a.temperature,
-    seed: a.seed,
-    lora: lora ?? undefined,
-    onToken: (text) => post('token', { stream: a.stream, text }),
-  });
-  return { text: r.text, tokensPerSecond: r.tokensPerSecond, generatedTokens: r.generatedTokens };
+  const names = [...new Set(a.adapters)];
+  const rows: (string | null)[] = [...(a.base ? [null] : []), ...names];
+  if (!rows.length) throw new Error('generate: nothing to generate: tick the base model or an adapter');
+  const adapters = names.map(adapterNamed);
+  const opts = { prompt: a.prompt, steps: a.steps, temperature: a.temperature, seed: a.seed };
+  const streams = rows.map(streamOf);
+  let rs: GenerateResult[];
+  if (rows.length === 1) {
+    rs = [await generateText(model, tok, { ...opts, lora: adapters[0]?.lora, onToken: (text) => post('token', { stream: streams[0], text }) })];
+  } else {
+    const multi = MultiAdapters.create(model.gpu, model.config, await Promise.all(adapters.map((x) => x.host())), rows.length);
+    try {
+      multi.assign(rows.map((r) => (r === null ? -1 : names.indexOf(r))));
+      rs = await generateBatch(model, tok, { ...opts, lora: multi, onTokenOf: (b, text) => post('token', { stream: streams[b], text }) }, rows.length);
+    } finally {
+      multi.destroy();
+    }
+  }
+  const ms = rs[0].ms;
+  const positions = rs.reduce((n, r) => n + r.tokens.length - 1, 0);
+  return {
+    rows: rs.map((r, i) => ({ stream: streams[i], adapter: rows[i], text: r.text, tokensPerSecond: r.tokensPerSecond, generatedTokens: r.generatedTokens })),
+    sequences: rows.length,
+    ms,
+    tokensPerSecond: ms > 0 ? (positions / ms) * 1000 : 0,
+  };
 }
 
 function softmax(xs: number[]): number[] {
@@ -322,7 +425,11 @@ function softmax(xs: number[]): number[] {
   return e.map((x) => x / s);
 }
 
-async function classify(text: string): Promise<ClassifyInfo> {
+/**
+ * The class probabilities of a text with the base model and with the primary adapter (and the
+ * other `names`): the adapters' rows go through one pass together (a MultiAdapters copy each).
+ */
+async function classify(text: string, names: string[]): Promise<ClassifyInfo> {
   notWhileTraining('classify');
   const { model, tok } = needModel();
   const c = data?.task.classify;
@@ -330,29 +437,39 @@ async function classify(text: string): Promise<ClassifyInfo> {
   const item = classifyItems(tok, [{ text, label: c.classes[0] }], c, data!.seq, 'your text')[0];
   const rows = item.candidates.length;
   const base = (await scoreItems(model, null, [item], rows))[0];
-  const lora = currentLora();
-  const adapted = lora ? (await scoreItems(model, lora, [item], rows))[0] : null;
-  return { classes: c.classes, labelWords: c.labelWords, prompt: c.template.replace('{text}', text), base: softmax(base), adapted: adapted && softmax(adapted) };
+  const primary = primaryName();
+  const compared = [...new Set([...(primary === null ? [] : [primary]), ...names])];
+  const adapters = compared.map(adapterNamed);
+  let scores: number[][] = [];
+  if (adapters.length === 1) scores = [(await scoreItems(model, adapters[0].lora, [item], rows))[0]];
+  else if (adapters.length > 1) {
+    const multi = MultiAdapters.create(model.gpu, model.config, await Promise.all(adapters.map((x) => x.host())), adapters.length * rows);
+    try {
+      scores = (await scoreItemsEach(model, multi, [item], rows)).map((s) => s[0]);
+    } finally {
+      multi.destroy();
+    }
+  }
+  return {
+    classes: c.classes,
+    labelWords: c.labelWords,
+    prompt: c.template.replace('{text}', text),
+    base: softmax(base),
+    adapters: compared.map((name, i) => ({ name, primary: name === primary, probs: softmax(scores[i]) })),
+  };
 }
 
 // ---- keep the work -------------------------------------------------------------------------
 async function exportAdapter(): Promise<AdapterExport> {
   notWhileTraining('download');
   const { info } = needModel();
+  const name = primaryName();
+  if (name === null) throw new Error('no adapter yet: train or open one');
+  const o = opened.get(name);
+  if (o) return writeAdapter(o.tensors, { baseModelName: info.name });
   const cp = tuner?.checkpoint;
-  if (!imported && tuner && cp && (JSON.parse(cp['trainer_state.json']) as { step: number }).step === tuner.step) return { ...cp };
-  const lora = currentLora();
-  if (!lora) throw new Error('no adapter yet: train or open one');
-  return writeAdapter(await lora.toHost(), { baseModelName: info.name });
-}
-
-function importAdapter(a: Commands['importAdapter']['args']) {
-  notWhileTraining('opening an adapter');
-  const { model } = needModel();
-  const tensors = readAdapter({ config: a.config, safetensors: a.safetensors }, model.config, a.name);
-  imported?.destroy();
-  imported = LoraState.fromAdapter(model.gpu, model.config, tensors);
-  return { rank: tensors.rank, targets: [...tensors.targets] };
+  if (tuner && cp && (JSON.parse(cp['trainer_state.json']) as { step: number }).step === tuner.step) return { ...cp };
+  return writeAdapter(await adapterNamed(name).host(), { baseModelName: info.name });
 }
 
 // ---- restore -------------------------------------------------------------------------------
@@ -424,15 +541,17 @@ const handlers: { [K in keyof Commands]: (args: Commands[K]['args']) => Promise<
   pause: () => tuner?.pause(),
   stop: () => tuner?.stop(),
   generate: (a) => generate(a),
-  classify: (a) => classify(a.text),
+  classify: (a) => classify(a.text, a.adapters),
   exportAdapter: () => exportAdapter(),
   importAdapter: (a) => importAdapter(a),
+  adapters: () => listAdapters(),
+  removeAdapter: (a) => removeAdapter(a.name),
   memory: () => (gpu ? gpu.ledger.report() : { current: {}, peak: {}, peakTotal: 0 }),
   forget: () => forget(),
 };
 
-// Commands that use the GPU run one at a time, in order; pause, stop and memory answer at once.
-const IMMEDIATE = new Set<keyof Commands>(['pause', 'stop', 'memory']);
+// Commands that use the GPU run one at a time, in order; pause, stop, memory and adapters answer at once.
+const IMMEDIATE = new Set<keyof Commands>(['pause', 'stop', 'memory', 'adapters']);
 let queue: Promise<unknown> = Promise.resolve();
 
 scope.onmessage = (ev: MessageEvent) => {

@@ -79,10 +79,38 @@ export interface Restored {
   error?: string; // why the session could not be fully restored
 }
 
+/** The name of the trained run's adapter in the worker's list (an opened adapter cannot take it). */
+export const TRAINED_ADAPTER = 'trained';
+
+/** An adapter "Try it" can compare: the trained run's, or one opened from PEFT files. */
+export interface AdapterEntry {
+  name: string; // unique in the list; TRAINED_ADAPTER for the run's
+  kind: 'trained' | 'opened';
+  rank: number;
+  alpha: number;
+  targets: string[];
+  primary: boolean; // the one Predict and Download use: the last opened, or the run's once it trains
+}
+
+/** The stream (token events, a column of "Try it") of a generation row: the base model, or an adapter. */
+export function streamOf(adapter: string | null): string {
+  return adapter === null ? 'base' : `adapter:${adapter}`;
+}
+
 export interface GenerateInfo {
+  stream: string; // streamOf(adapter)
+  adapter: string | null; // null: the base model
   text: string;
   tokensPerSecond: number;
   generatedTokens: number;
+}
+
+/** The rows of one generation: every row went through the same pass per token. */
+export interface GenerateBatchInfo {
+  rows: GenerateInfo[];
+  sequences: number; // rows in each pass (1: the single-adapter path, no packing)
+  ms: number;
+  tokensPerSecond: number; // positions of all rows per second
 }
 
 export interface ClassifyInfo {
@@ -90,7 +118,7 @@ export interface ClassifyInfo {
   labelWords: string[];
   prompt: string;
   base: number[]; // probability per class (softmax of mean log-probs), base model
-  adapted: number[] | null; // with the adapter (null: none yet)
+  adapters: { name: string; primary: boolean; probs: number[] }[]; // with each adapter compared (the primary first; none yet: [])
 }
 
 export interface AdapterExport {
@@ -108,10 +136,16 @@ export interface Commands {
   resume: { args: { options: FineTuneOptions }; result: RunInfo };
   pause: { args: Record<string, never>; result: void };
   stop: { args: Record<string, never>; result: void };
-  generate: { args: { prompt: string; steps: number; temperature: number; seed: number; adapter: boolean; stream: string }; result: GenerateInfo };
-  classify: { args: { text: string }; result: ClassifyInfo };
+  // one batched pass per token: the base model (when `base`) and then each named adapter, a row each
+  generate: { args: { prompt: string; steps: number; temperature: number; seed: number; base: boolean; adapters: string[] }; result: GenerateBatchInfo };
+  // with the primary adapter and the other named ones, scored in one pass
+  classify: { args: { text: string; adapters: string[] }; result: ClassifyInfo };
   exportAdapter: { args: Record<string, never>; result: AdapterExport };
-  importAdapter: { args: { config: string; safetensors: Uint8Array; name: string }; result: { rank: number; targets: string[] } };
+  // file: the safetensors file's name (messages, and the default name); name: '' for the default
+  // (the file's stem, or "adapter N" for the generic adapter_model.safetensors); the same name replaces
+  importAdapter: { args: { config: string; safetensors: Uint8Array; file: string; configFile: string; name: string }; result: { entry: AdapterEntry; replaced: boolean; adapters: AdapterEntry[] } };
+  adapters: { args: Record<string, never>; result: AdapterEntry[] };
+  removeAdapter: { args: { name: string }; result: AdapterEntry[] };
   memory: { args: Record<string, never>; result: LedgerReport };
   forget: { args: Record<string, never>; result: void };
 }
