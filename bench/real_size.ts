@@ -1,5 +1,5 @@
-// Real sizes: random weights with the published shapes of SmolLM2-135M, Qwen2.5-0.5B and
-// Llama-3.2-1B, written on the fly as GGUF files in F16 and in Q4_K_M layout (never committed),
+// Real sizes: random weights with the published shapes of SmolLM2-135M, Gemma-3-270M, Qwen2.5-0.5B
+// and Llama-3.2-1B, written on the fly as GGUF files in F16 and in Q4_K_M layout (never committed),
 // then loaded as a user's file would be. Per model and layout: load time, bytes on the GPU vs the
 // file, the ledger's bytes for generation (a KV-cached decode), for inference at the rows of a prge
 // step and for one prge ZO step (q 2, Bsz 1, T 64: 2q x Bsz x T = 256 rows), ms per decoded token
@@ -11,10 +11,21 @@
 // --memory-only builds every stage (the bytes are fixed at construction) but runs none (minutes, not hours).
 // Shapes: each model's config.json (hidden, intermediate, layers, heads, kv heads, vocab, tied).
 // Qwen2.5's q/k/v biases are left out (the Llama layout): they are 0.1% of its bytes.
+// Gemma-3-270M is a `gemma3` GGUF as llama.cpp's convert_hf_to_gguf.py Gemma3Model writes one: head
+// dim 256 as attention.key_length / value_length, attention.sliding_window 512, rope.freq_base 1e6
+// (the global layers); no sliding_window_pattern or rope.freq_base_swa key (llama.cpp's defaults, 6
+// and 1e4, are the published 5 sliding : 1 full layer_types and local base: measure() checks the
+// loaded config against them); q/k norms, post_attention_norm, post_ffw_norm; tied; norms stored as
+// 1 + w (the converter adds the 1), so 1 here. query_pre_attn_scalar 256 = head_dim (no key holds it).
+// Every context_length is 2048 (a real file's 32768 would add 2 x 30 MiB of RoPE tables for Gemma).
+// Q4_K_M of rows that are no whole number of 256-value blocks (SmolLM2's 576, Gemma's 640 = 2.5 x
+// 256) takes llama.cpp's fallbacks (q4kmType): for Gemma the embedding, attn_q/k/v and ffn_gate/up
+// are Q8_0 / Q5_0; attn_output (K 1024) and ffn_down (K 2048) stay Q4_K / Q6_K.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LoraState } from '../src/adapter/lora';
 import type { TokenBatch } from '../src/data/batch';
+import type { LlamaConfig } from '../src/formats/config';
 import { QUANT_BLOCKS, type GgmlQuantName } from '../src/formats/ggml_quants';
 import { parseGguf, type GgufValue } from '../src/formats/gguf';
 import { ggufToModelFile } from '../src/formats/gguf_model';
@@ -33,10 +44,12 @@ interface Shape {
   kv: number;
   vocab: number;
   theta: number;
+  gemma?: { headDim: number; window: number }; // a gemma3 GGUF (else llama)
 }
 
 export const REAL_MODELS: Record<string, Shape> = {
   'smollm2-135m': { dim: 576, hidden: 1536, layers: 30, heads: 9, kv: 3, vocab: 49152, theta: 100000 },
+  'gemma-3-270m': { dim: 640, hidden: 2048, layers: 18, heads: 4, kv: 1, vocab: 262144, theta: 1000000, gemma: { headDim: 256, window: 512 } },
   'qwen2.5-0.5b': { dim: 896, hidden: 4864, layers: 24, heads: 14, kv: 2, vocab: 151936, theta: 1000000 },
   'llama-3.2-1b': { dim: 2048, hidden: 8192, layers: 16, heads: 32, kv: 8, vocab: 128256, theta: 500000 },
 };
@@ -50,7 +63,8 @@ type Layout = 'f16' | 'q4_k_m';
  */
 function q4kmType(name: string, K: number, layers: number): string {
   const l = Number(/^blk\.(\d+)\./.exec(name)?.[1] ?? -1);
-  const moreBits = l >= 0 && (l < layers / 8 || l >= (7 * layers) / 8 || (l - Math.floor(layers / 8)) % 3 === 2);
+  const [eighth, sevenEighths] = [Math.floor(layers / 8), Math.floor((7 * layers) / 8)]; // C++ int division
+  const moreBits = l >= 0 && (l < eighth || l >= sevenEighths || (l - eighth) % 3 === 2);
   const six = name === 'token_embd.weight' || name === 'output.weight' || (/attn_v|ffn_down/.test(name) && moreBits);
   if (K % 256 === 0) return six ? 'Q6_K' : 'Q4_K';
   return six ? 'Q8_0' : 'Q5_0';
@@ -86,18 +100,22 @@ function randomTensor(type: string, n: number, seed: number): Uint8Array {
 }
 
 export function realSizeGguf(s: Shape, layout: Layout): Uint8Array {
-  const hd = s.dim / s.heads;
+  const hd = s.gemma?.headDim ?? s.dim / s.heads;
+  const arch = s.gemma ? 'gemma3' : 'llama';
   const u = (value: number): GgufValue => ({ type: 'UINT32', value });
+  const f = (value: number): GgufValue => ({ type: 'FLOAT32', value });
   const meta = new Map<string, GgufValue>([
-    ['general.architecture', { type: 'STRING', value: 'llama' }],
-    ['llama.context_length', u(2048)],
-    ['llama.embedding_length', u(s.dim)],
-    ['llama.block_count', u(s.layers)],
-    ['llama.feed_forward_length', u(s.hidden)],
-    ['llama.attention.head_count', u(s.heads)],
-    ['llama.attention.head_count_kv', u(s.kv)],
-    ['llama.attention.layer_norm_rms_epsilon', { type: 'FLOAT32', value: 1e-5 }],
-    ['llama.rope.freq_base', { type: 'FLOAT32', value: s.theta }],
+    ['general.architecture', { type: 'STRING', value: arch }],
+    [`${arch}.context_length`, u(2048)],
+    [`${arch}.embedding_length`, u(s.dim)],
+    [`${arch}.block_count`, u(s.layers)],
+    [`${arch}.feed_forward_length`, u(s.hidden)],
+    [`${arch}.attention.head_count`, u(s.heads)],
+    [`${arch}.attention.layer_norm_rms_epsilon`, f(s.gemma ? 1e-6 : 1e-5)],
+    ...(s.gemma ? ([[`${arch}.attention.key_length`, u(hd)], [`${arch}.attention.value_length`, u(hd)]] as const) : []),
+    [`${arch}.rope.freq_base`, f(s.theta)],
+    ...(s.gemma ? ([[`${arch}.attention.sliding_window`, u(s.gemma.window)]] as const) : []),
+    [`${arch}.attention.head_count_kv`, u(s.kv)],
   ]);
   const tensors: GgufTensorIn[] = [];
   let seed = 1;
@@ -105,21 +123,37 @@ export function realSizeGguf(s: Shape, layout: Layout): Uint8Array {
     const type = layout === 'f16' ? 'F16' : q4kmType(name, shape[1], s.layers);
     tensors.push({ name, shape, type, bytes: randomTensor(type, shape[0] * shape[1], seed++) });
   };
-  const norm = (name: string) => tensors.push({ name, shape: [s.dim], type: 'F32', data: new Float32Array(s.dim).fill(1) });
+  const norm = (name: string, n = s.dim) => tensors.push({ name, shape: [n], type: 'F32', data: new Float32Array(n).fill(1) });
   mat('token_embd.weight', [s.vocab, s.dim]);
-  norm('output_norm.weight');
   for (let l = 0; l < s.layers; l++) {
-    norm(`blk.${l}.attn_norm.weight`);
-    mat(`blk.${l}.attn_q.weight`, [s.heads * hd, s.dim]);
-    mat(`blk.${l}.attn_k.weight`, [s.kv * hd, s.dim]);
-    mat(`blk.${l}.attn_v.weight`, [s.kv * hd, s.dim]);
-    mat(`blk.${l}.attn_output.weight`, [s.dim, s.heads * hd]);
-    norm(`blk.${l}.ffn_norm.weight`);
-    mat(`blk.${l}.ffn_gate.weight`, [s.hidden, s.dim]);
-    mat(`blk.${l}.ffn_down.weight`, [s.dim, s.hidden]);
-    mat(`blk.${l}.ffn_up.weight`, [s.hidden, s.dim]);
+    const b = `blk.${l}.`;
+    norm(`${b}attn_norm.weight`);
+    mat(`${b}attn_q.weight`, [s.heads * hd, s.dim]);
+    mat(`${b}attn_k.weight`, [s.kv * hd, s.dim]);
+    mat(`${b}attn_v.weight`, [s.kv * hd, s.dim]);
+    mat(`${b}attn_output.weight`, [s.dim, s.heads * hd]);
+    if (s.gemma) {
+      norm(`${b}attn_q_norm.weight`, hd);
+      norm(`${b}attn_k_norm.weight`, hd);
+      norm(`${b}post_attention_norm.weight`);
+    }
+    norm(`${b}ffn_norm.weight`);
+    mat(`${b}ffn_gate.weight`, [s.hidden, s.dim]);
+    mat(`${b}ffn_up.weight`, [s.hidden, s.dim]);
+    mat(`${b}ffn_down.weight`, [s.dim, s.hidden]);
+    if (s.gemma) norm(`${b}post_ffw_norm.weight`);
   }
+  norm('output_norm.weight');
   return writeGguf({ metadata: meta, tensors });
+}
+
+/** Throws unless the loaded config has the published Gemma 3 layer pattern (5 sliding : 1 full) and bases. */
+function checkGemma(c: LlamaConfig, s: Shape, source: string): void {
+  const want = Array.from({ length: s.layers }, (_, l) => l % 6 < 5);
+  const got = c.slidingLayers ?? [];
+  if (c.slidingWindow !== s.gemma?.window || want.some((w, l) => got[l] !== w) || c.localRope?.theta !== 10000 || c.ropeTheta !== s.theta || c.headDim !== s.gemma?.headDim) {
+    throw new Error(`${source}: loaded as window ${c.slidingWindow}, sliding layers [${got.map(Number)}], local base ${c.localRope?.theta}, base ${c.ropeTheta}, head dim ${c.headDim}; expected ${s.gemma?.window}, 5 sliding : 1 full, 10000, ${s.theta}, ${s.gemma?.headDim}`);
+  }
 }
 
 const MiB = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
@@ -153,6 +187,7 @@ export async function measure(name: string, layout: Layout, opts: { memoryOnly?:
   const t0 = performance.now();
   const source = `${name}-${layout}.gguf`;
   const file = ggufToModelFile(parseGguf(bytes, source), bytes, source);
+  if (shape.gemma) checkGemma(file.config, shape, source);
   const model = await Model.load(gpu, file, file.rawTensors);
   const loadMs = performance.now() - t0;
   const weights = gpu.ledger.report().current.weights ?? 0;
