@@ -86,6 +86,10 @@ describe('attention kernels vs float64 reference', () => {
     });
   }
 
+  it('attention: any headDim (the output is accumulated 128 dimensions per sweep)', async () => {
+    for (const hd of [128, 136, 300]) await check('attention', { B: 1, T: 4, S: 4, pos0: 0, nH: 2, nKv: 1, hd }, hd);
+  });
+
   it(`attention_flash refuses headDim > ${FLASH_HEAD_DIM} by name; the choice falls back to attention there`, async () => {
     const { gpu, ks } = await gpuFixture();
     const [T, hd] = [2, FLASH_HEAD_DIM + 4];

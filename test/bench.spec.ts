@@ -2,8 +2,6 @@
 // shapes: ours vs gpu.js webgpu vs plain JS, the forward against gpu.js's, one ZO step per mode),
 // its text and HTML reports; and the kernel profiler on one forward pass and one prge step.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
 import { TOY_CONFIG, toyModel } from '../src/model/toy';
 import { ForwardPass } from '../src/model/forward';
@@ -14,7 +12,7 @@ import { nodeBenchEnv, nodeGpu } from '../bench/node_env';
 import { profileStep } from '../bench/profile_step';
 import { deviceInfo, htmlReport, SCHEMA, textReport, type BenchReport } from '../bench/report';
 import { benchDefaults, linearShapes, runBench, type PresetResult } from '../bench/scenarios';
-import { assetPath } from './assets';
+import { stories260K } from './assets';
 
 describe('bench: minimal run in Node (Dawn)', function () {
   this.timeout(300_000);
@@ -131,7 +129,7 @@ describe('profiler (timestamp-query)', function () {
   });
 
   it('profiles one prge step: forward, losses, gradient and every B update', async function () {
-    const file = parseLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+    const file = stories260K().file;
     const r = await profileStep(gpu, file, 'checkpoint', { preset: 'stories260K', q: 1, batch: 1, seq: 8, rank: 4, targets: ['q', 'v'], repeats: 1, seed: 0 }, 'node');
     const kernels = r.profile.kernels.map((k) => k.kernel);
     // the MP-LoRA term: its own kernel, or fused into the target's matmul (MOBIZO_FUSE_LORA)

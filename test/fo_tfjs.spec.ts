@@ -3,15 +3,13 @@
 // logits, base and with nonzero adapters, and its autodiff gradient of A and B equals central
 // finite differences of the float64 reference loss.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { parseLlama2c } from '../src/formats/llama2c';
 import type { LlamaModelFile } from '../src/formats/config';
 import { LoraState, type LoraConfig } from '../src/adapter/lora';
 import type { AdapterTensors } from '../src/adapter/peft';
 import { mulberry32 } from '../src/util/random';
 import { disposeTfLlama, lmLoss, logits, loraVariables, tfLlama, tfLora, type TfLlama } from '../bench/fo_tfjs_llama';
-import { assetPath } from './assets';
+import { stories260K } from './assets';
 import { referenceForward, referenceLoss, type ReferenceLora } from './reference/cpu_model';
 
 const loraCfg: LoraConfig = { rank: 4, alpha: 8, targets: ['q', 'v', 'down'] };
@@ -30,7 +28,7 @@ describe('first-order baseline: the tfjs Llama + LoRA of the bench', function ()
 
   before(async () => {
     await tf.setBackend('cpu');
-    file = parseLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+    file = stories260K().file;
     m = tfLlama(file);
     host = LoraState.initHost(file.config, loraCfg, 3);
     const rand = mulberry32(11);

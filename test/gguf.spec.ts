@@ -6,7 +6,6 @@ import type { LlamaModelFile } from '../src/formats/config';
 import { GGML_TYPES, Q4_0_BLOCK, Q8_0_BLOCK, dequantizeQ4_0, dequantizeQ8_0, parseGguf, tensorBytes, tensorToFloat, type GgufFile, type GgufValue } from '../src/formats/gguf';
 import { ggufToModelFile } from '../src/formats/gguf_model';
 import { floatToF16Bits, quantizeModelGguf, quantizeQ4_0, quantizeQ8_0, writeGguf, type GgufTensorIn } from '../src/formats/gguf_writer';
-import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
 import { loadModel } from '../src/model/load';
 import { CompressedWeight } from '../src/gpu/weight';
@@ -14,7 +13,7 @@ import { f16BitsToFloat } from '../src/formats/safetensors';
 import { Tokenizer } from '../src/formats/tokenizer';
 import { generateText } from '../src/model/generate';
 import { ForwardPass } from '../src/model/forward';
-import { assetPath, knownOutput } from './assets';
+import { assetPath, knownOutput, stories260K } from './assets';
 import { gpuFixture, relError } from './gpu';
 import { throwsNaming } from './expect';
 
@@ -147,7 +146,7 @@ function patched(bytes: Uint8Array, at: number, write: (v: DataView) => void): U
 
 describe('GGUF reader: stories260K.gguf', () => {
   const bytes = new Uint8Array(readFileSync(assetPath('models', SOURCE)));
-  const bin = parseLlama2c(new Uint8Array(readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+  const bin = stories260K().file;
   let g: GgufFile;
 
   it('parses: v3, alignment 32, 48 F32 tensors inside the file, llama metadata, the tokenizer', () => {
@@ -436,7 +435,7 @@ describe('GGUF: quantised stories260K', function () {
   const bytes = new Uint8Array(readFileSync(assetPath('models', SOURCE)));
   const g = parseGguf(bytes, SOURCE);
   const f32 = ggufToModelFile(g, bytes, SOURCE);
-  const bin = parseLlama2c(new Uint8Array(readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+  const bin = stories260K().file;
   const tokenizerMeta = new Map([...g.metadata].filter(([k]) => k.startsWith('tokenizer.')));
 
   for (const [type, bound] of [['Q8_0', 1e-2], ['Q4_0', 0.2]] as const) {
@@ -511,7 +510,7 @@ describe('GGUF: quantised stories260K', function () {
 describe('GGUF models on the GPU', function () {
   const bytes = new Uint8Array(readFileSync(assetPath('models', SOURCE)));
   const g = parseGguf(bytes, SOURCE);
-  const tok = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+  const tok = stories260K().tok;
 
   it('stories260K.gguf generates llama2.c run.c known greedy text (200 steps)', async () => {
     const { gpu } = await gpuFixture();
@@ -567,7 +566,7 @@ describe('quantised GGUF on the GPU: weights stay compressed', function () {
 describe('stories260K.gguf vs stories260K.bin on the GPU', () => {
   it('the same logits (max |diff| <= 1e-6) through loadModel', async () => {
     const { gpu } = await gpuFixture();
-    const tok = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+    const tok = stories260K().tok;
     const tokens = tok.encode('Lily and Ben played with a big red ball in the sun.', { bos: true, eos: false });
     const out: Float32Array[] = [];
     for (const f of ['stories260K.gguf', 'stories260K.bin']) {

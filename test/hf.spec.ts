@@ -20,15 +20,15 @@ import { hfDirFiles, planHfDir } from '../src/formats/hf_dir';
 import { hfTokenizer, hfTokenizerMetadata } from '../src/formats/hf_tokenizer';
 import { Model } from '../src/model/model';
 import { f16BitsToFloat, type Float32TensorIn } from '../src/formats/safetensors';
-import { Tokenizer, type TextTokenizer } from '../src/formats/tokenizer';
+import type { Tokenizer, TextTokenizer } from '../src/formats/tokenizer';
 import { ForwardPass } from '../src/model/forward';
 import { readHfFolder } from '../src/worker/hf_folder';
 import { permuteQkRows } from '../src/adapter/peft';
-import { assetPath, knownOutput } from './assets';
+import { assetPath, knownOutput, stories260K } from './assets';
 import { gpuFixture, relError } from './gpu';
 import { throwsNaming } from './expect';
 import {
-  bf16Bits, bf16ToFloat, hfConfig, hfDirContents, hfTensors, llamaTokenizerJson, permuteForHf, SHARDS, stories260K, tok512Pieces, writeDir, writeSafetensorsAs, type Dtype,
+  bf16Bits, bf16ToFloat, hfConfig, hfDirContents, hfTensors, llamaTokenizerJson, permuteForHf, SHARDS, hfStories260K, tok512Pieces, writeDir, writeSafetensorsAs, type Dtype,
 } from './hf_fixture';
 
 // ---- building HF files (the rest is in ./hf_fixture.ts) -------------------------------------------
@@ -98,7 +98,7 @@ describe('HF checkpoints: stories260K converted to a Hugging Face directory', fu
   const loaded: Model[] = [];
 
   before(async () => {
-    ({ bin, tok512, tokenizerJson } = stories260K());
+    ({ bin, tok512, tokenizerJson } = hfStories260K());
     tmp = mkdtempSync(path.join(os.tmpdir(), 'mobizo-hf-'));
     for (const layout of ['F32', 'F16', 'BF16', 'sharded'] as const) {
       const name = layout.toLowerCase() as keyof typeof dirs;
@@ -345,7 +345,7 @@ describe('HF directory layout: planHfDir (shared by the CLI and the app) and the
     let tmp: string;
     before(() => {
       let tokenizerJson: string;
-      ({ bin, tokenizerJson } = stories260K());
+      ({ bin, tokenizerJson } = hfStories260K());
       sharded = hfDirContents(bin, tokenizerJson, 'sharded');
       tmp = mkdtempSync(path.join(os.tmpdir(), 'mobizo-hf-folder-'));
     });
@@ -395,7 +395,7 @@ describe('HF directory layout: planHfDir (shared by the CLI and the app) and the
 });
 
 describe('HF tokenizer.json: Llama-2-style SentencePiece BPE made from tok512.bin', () => {
-  const tok512 = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+  const tok512 = stories260K().tok;
   const pieces = tok512Pieces(tok512);
   const stories = readFileSync(assetPath('data', 'tinystories', 'tinystories-head-2MiB.txt'), 'utf8').slice(0, 20000).split('<|endoftext|>');
   const samples = [

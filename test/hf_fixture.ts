@@ -3,14 +3,13 @@
 // the way transformers' convert_llama_weights_to_hf.py permutes them, config.json, safetensors in
 // F32 / F16 / BF16 (or two shards with an index), and a Llama-2-style tokenizer.json made from
 // tok512.bin the way transformers' LlamaConverter makes one.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LlamaModelFile } from '../src/formats/config';
 import { floatToF16Bits } from '../src/formats/gguf_writer';
-import { parseLlama2c } from '../src/formats/llama2c';
 import { writeSafetensors, type Float32TensorIn } from '../src/formats/safetensors';
-import { Tokenizer } from '../src/formats/tokenizer';
-import { assetPath } from './assets';
+import type { Tokenizer } from '../src/formats/tokenizer';
+import { stories260K } from './assets';
 
 /**
  * convert_llama_weights_to_hf.py's permute, written as the torch ops it does:
@@ -188,10 +187,9 @@ export function tok512Pieces(tok: Tokenizer): string[] {
   return tok.pieces.map((p, i) => (i === 0 ? '<unk>' : i === 1 ? '<s>' : i === 2 ? '</s>' : d.decode(p).replaceAll(' ', '▁')));
 }
 
-/** stories260K.bin and tok512.bin from the shared assets, and tok512 as a tokenizer.json. */
-export function stories260K(): { bin: LlamaModelFile; tok512: Tokenizer; tokenizerJson: string } {
-  const bin = parseLlama2c(new Uint8Array(readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
-  const tok512 = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+/** stories260K.bin and tok512.bin from the shared assets (./assets.ts), and tok512 as a tokenizer.json. */
+export function hfStories260K(): { bin: LlamaModelFile; tok512: Tokenizer; tokenizerJson: string } {
+  const { file: bin, tok: tok512 } = stories260K();
   return { bin, tok512, tokenizerJson: llamaTokenizerJson(tok512Pieces(tok512), tok512.scores) };
 }
 

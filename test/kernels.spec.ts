@@ -1,7 +1,6 @@
 // Every kernel against the float64 reference, on seeded random inputs with shapes that are not
 // multiples of the tiles, outputs poisoned with NaN before the run.
 import assert from 'node:assert/strict';
-import { attention } from '../src/gpu/kernels/attention';
 import { gather } from '../src/gpu/kernels/gather';
 import { matmul } from '../src/gpu/kernels/matmul';
 import { rmsnorm } from '../src/gpu/kernels/rmsnorm';
@@ -159,65 +158,6 @@ describe('kernels vs float64 reference', () => {
       assert.ok(err < TOL, `rel error ${err}`);
     });
   }
-
-  it('attention: causal GQA over whole sequences (S = T)', async () => {
-    const { gpu, ks } = await gpuFixture();
-    const [B, T, nH, nKv, hd] = [2, 7, 4, 2, 10];
-    const q = randoms(B * T * nH * hd, 1, 2);
-    const k = randoms(B * T * nKv * hd, 2, 2);
-    const v = randoms(B * T * nKv * hd, 3);
-    const out = poisoned(gpu, 'out', [B * T, nH * hd]);
-    const shape = { B, T, S: T, pos0: 0, nHeads: nH, nKvHeads: nKv, headDim: hd };
-    run(gpu, attention(ks, 'test', input(gpu, 'q', [B * T, nH * hd], q), input(gpu, 'k', [B * T, nKv * hd], k), input(gpu, 'v', [B * T, nKv * hd], v), out, shape));
-    const got = await out.read();
-    for (let b = 0; b < B; b++) {
-      const sl = (a: Float32Array, w: number) => a.subarray(b * T * w, (b + 1) * T * w);
-      const want = ref.attention(sl(q, nH * hd), sl(k, nKv * hd), sl(v, nKv * hd), nH, nKv, hd);
-      const err = relError(sl(got, nH * hd), want);
-      assert.ok(err < TOL, `sequence ${b}: rel error ${err}`);
-    }
-  });
-
-  it('attention: any headDim (the output is accumulated 128 dimensions per sweep)', async () => {
-    const { gpu, ks } = await gpuFixture();
-    for (const hd of [128, 136, 300]) {
-      const [T, nH, nKv] = [4, 2, 1];
-      const q = randoms(T * nH * hd, hd, 0.3);
-      const k = randoms(T * nKv * hd, hd + 1, 0.3);
-      const v = randoms(T * nKv * hd, hd + 2);
-      const out = poisoned(gpu, 'out', [T, nH * hd]);
-      const shape = { B: 1, T, S: T, pos0: 0, nHeads: nH, nKvHeads: nKv, headDim: hd };
-      const d = attention(ks, 'test', input(gpu, 'q', [T, nH * hd], q), input(gpu, 'k', [T, nKv * hd], k), input(gpu, 'v', [T, nKv * hd], v), out, shape);
-      assert.equal(d.kernel.name, 'attention');
-      run(gpu, d);
-      const err = relError(await out.read(), ref.attention(q, k, v, nH, nKv, hd));
-      assert.ok(err < TOL, `headDim ${hd}: rel error ${err}`);
-    }
-  });
-
-  it('attention with a cache: reads positions 0..pos only (the rest is NaN)', async () => {
-    const { gpu, ks } = await gpuFixture();
-    const [B, T, S, pos0, nH, nKv, hd] = [2, 3, 12, 4, 6, 3, 9];
-    const kvDim = nKv * hd;
-    const q = randoms(B * T * nH * hd, 4);
-    const k = randoms(B * S * kvDim, 5);
-    const v = randoms(B * S * kvDim, 6);
-    for (let b = 0; b < B; b++) {
-      k.fill(NaN, (b * S + pos0 + T) * kvDim, (b + 1) * S * kvDim);
-      v.fill(NaN, (b * S + pos0 + T) * kvDim, (b + 1) * S * kvDim);
-    }
-    const out = poisoned(gpu, 'out', [B * T, nH * hd]);
-    const shape = { B, T, S, pos0, nHeads: nH, nKvHeads: nKv, headDim: hd };
-    run(gpu, attention(ks, 'test', input(gpu, 'q', [B * T, nH * hd], q), input(gpu, 'k', [B * S, kvDim], k), input(gpu, 'v', [B * S, kvDim], v), out, shape));
-    const got = await out.read();
-    for (let b = 0; b < B; b++) {
-      const keys = k.subarray(b * S * kvDim, (b * S + pos0 + T) * kvDim);
-      const vals = v.subarray(b * S * kvDim, (b * S + pos0 + T) * kvDim);
-      const want = ref.attention(q.subarray(b * T * nH * hd, (b + 1) * T * nH * hd), keys, vals, nH, nKv, hd);
-      const err = relError(got.subarray(b * T * nH * hd, (b + 1) * T * nH * hd), want);
-      assert.ok(err < TOL, `sequence ${b}: rel error ${err}`);
-    }
-  });
 });
 
 describe('grids folded into two dimensions (past 65535 workgroups in x)', () => {

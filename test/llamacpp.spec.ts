@@ -15,7 +15,7 @@
 // writer, and random-weight llamas (dim 256, so the 256-value K blocks fit) for the other types and a
 // Q4_K_M-like mix; all carry stories260K's tok512 as a SentencePiece "llama" tokenizer.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama, type Token } from 'node-llama-cpp';
@@ -23,11 +23,9 @@ import type { GgmlQuantName } from '../src/formats/ggml_quants';
 import { parseGguf, tensorBytes, tensorToFloat, type GgufValue } from '../src/formats/gguf';
 import { ggufToModelFile } from '../src/formats/gguf_model';
 import { floatToF16Bits, llama2cTokenizerMetadata, quantizeModelGguf, writeGguf, type GgufTensorIn, type GgufWriteType } from '../src/formats/gguf_writer';
-import { parseLlama2c } from '../src/formats/llama2c';
-import { Tokenizer } from '../src/formats/tokenizer';
 import { ForwardPass } from '../src/model/forward';
 import { Model } from '../src/model/model';
-import { assetPath, knownOutput } from './assets';
+import { knownOutput, stories260K } from './assets';
 import { gpuFixture } from './gpu';
 import { randomQuantGguf } from './quant_fixture';
 
@@ -51,8 +49,7 @@ const MIN_SHARE = 0.9;
 const tolerance = (name: string) => (name === 'F32' || name === 'F16' ? 0.005 : name.includes('_K') ? 0.15 : 0.05);
 
 const tok512 = () => {
-  const bin = parseLlama2c(new Uint8Array(readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
-  const tok = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(assetPath('models', 'tok512.bin'))), bin.config.vocabSize, 'tok512.bin');
+  const { file: bin, tok } = stories260K();
   return { bin, meta: llama2cTokenizerMetadata(tok) };
 };
 

@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LoraState, type LoraConfig } from '../src/adapter/lora';
-import { parseLlama2c } from '../src/formats/llama2c';
 import type { LlamaModelFile } from '../src/formats/config';
 import { Model } from '../src/model/model';
 import { toyModel } from '../src/model/toy';
@@ -15,14 +14,13 @@ import { ZoScheduler } from '../src/train/scheduler';
 import { fitStep, modelShape, parseBytes, planGenerate, planStep, type StepShape } from '../src/train/memory_plan';
 import { OptionError, type ZoMode, type ZoOptimizerName } from '../src/train/options';
 import { FineTuner } from '../src/train/finetuner';
-import { Tokenizer } from '../src/formats/tokenizer';
 import { mulberry32 } from '../src/util/random';
-import { assetPath } from './assets';
+import { stories260K } from './assets';
 import { gpuFixture } from './gpu';
 
 const root = path.resolve(import.meta.dirname, '..');
 
-const stories = (): LlamaModelFile => parseLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+const stories = (): LlamaModelFile => stories260K().file;
 
 interface Case { model: string; q: number; batch: number; seq: number; mode: ZoMode; optimizer: ZoOptimizerName; lora: LoraConfig }
 const lora = (rank: number, targets: LoraConfig['targets']): LoraConfig => ({ rank, alpha: 2 * rank, targets });
@@ -153,7 +151,7 @@ describe('fitting a step under a limit', () => {
 describe('FineTuner maxMemoryMiB (the app\'s Max GPU memory)', () => {
   it('lowers batch (seq kept) to fit, runs a step within the limit; nothing fits is an OptionError naming maxMemoryMiB', async () => {
     const { gpu, model } = await load('stories260K');
-    const tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'tok512.bin'))), model.config.vocabSize, 'tok512.bin');
+    const tok = stories260K().tok;
     const base = { q: 2, batch: 8, seq: 32, steps: 1, evalEvery: 0, evalSize: 4, checkpointEvery: 0 };
     const limit = gpu.ledger.totalBytes() + 2 * 2 ** 20; // what is resident + 2 MiB
     const ft = new FineTuner(model, tok, { demo: true }, { ...base, maxMemoryMiB: limit / 2 ** 20 });

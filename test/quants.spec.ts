@@ -18,8 +18,7 @@ import { Model } from '../src/model/model';
 import { throwsNaming } from './expect';
 import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
 import { parseHfModel } from '../src/formats/hf';
-import { parseLlama2c } from '../src/formats/llama2c';
-import { assetPath } from './assets';
+import { stories260K } from './assets';
 import { hfConfig, hfTensors, writeSafetensorsAs } from './hf_fixture';
 import { randomBlocks, randomQuantGguf } from './quant_fixture';
 import { referenceForward } from './reference/cpu_model';
@@ -202,7 +201,7 @@ describe('random-weight GGUFs of every block type: GPU logits vs a float64 forwa
 });
 
 describe('F16 / BF16 Hugging Face folders stay 16-bit on the GPU', function () {
-  const bin = parseLlama2c(new Uint8Array(readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+  const bin = stories260K().file;
   const tokens = [1, 403, 407, 261, 378, 430, 289, 506, 30];
 
   for (const dtype of ['F16', 'BF16'] as const) {

@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { parseLlama2c } from '../src/formats/llama2c';
-import { Tokenizer } from '../src/formats/tokenizer';
-import { assetPath, knownOutput } from './assets';
+import { knownOutput, stories260K } from './assets';
 import { ReferenceDecoder, referenceForward, referenceGreedy } from './reference/cpu_model';
 import { argmax, attention, logSumExp, matmulT, rmsnorm, rope, softmax, swiglu } from './reference/ops';
 
@@ -81,8 +78,7 @@ describe('float64 reference ops', () => {
 });
 
 describe('float64 reference model (stories260K)', () => {
-  const model = parseLlama2c(new Uint8Array(readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
-  const tok = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+  const { file: model, tok } = stories260K();
 
   it('referenceForward over a sequence equals the KV-cache decoder step by step', () => {
     const tokens = tok.encode('Once upon a time, there was a little dog.', { bos: true, eos: false });

@@ -11,15 +11,13 @@ import { readTextDocuments } from '../src/data/readers';
 import type { LlamaModelFile } from '../src/formats/config';
 import { parseGguf } from '../src/formats/gguf';
 import { ggufToModelFile } from '../src/formats/gguf_model';
-import { parseLlama2c } from '../src/formats/llama2c';
-import { Tokenizer } from '../src/formats/tokenizer';
 import { createGpu, type Gpu } from '../src/gpu/device';
 import { Kernels } from '../src/gpu/kernels/registry';
 import { SplitWeight, CompressedWeight } from '../src/gpu/weight';
 import { ForwardPass } from '../src/model/forward';
 import { Model } from '../src/model/model';
 import { ZoScheduler, type ZoOptions } from '../src/train/scheduler';
-import { assetPath } from './assets';
+import { assetPath, stories260K } from './assets';
 import { gpuFixture, randoms } from './gpu';
 import { randomQuantGguf } from './quant_fixture';
 
@@ -50,7 +48,7 @@ describe(`weights split across buffers on a device capped at ${CAP / 1024} KiB p
   before(async () => {
     small = await createGpu({ capLimits: { maxStorageBufferBindingSize: CAP } });
     smallKs = await Kernels.load(small);
-    file = parseLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
+    file = stories260K().file;
     const { gpu, ks } = await gpuFixture();
     whole = await Model.load(gpu, file, undefined, ks);
     split = await Model.load(small, file, undefined, smallKs);
@@ -104,7 +102,7 @@ describe(`weights split across buffers on a device capped at ${CAP / 1024} KiB p
   it('a prge ZO step gives the same slot losses and the same updated B as unsplit', async () => {
     const lcfg: LoraConfig = { rank: 4, alpha: 8, targets: ['q', 'v', 'gate'] };
     const opts: ZoOptions = { mode: 'prge', q: 2, eps: 1e-2, lr: 5e-3, batch: 1, seq: 4, seed: 5 };
-    const tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+    const tok = stories260K().tok;
     const text = fs.readFileSync(assetPath('data', 'tinystories', 'tinystories-head-2MiB.txt'), 'utf8').slice(0, 4000);
     const data = new LmDataset(readTextDocuments(text, 'tinystories'), tok, opts.seq);
     const host = LoraState.initHost(file.config, lcfg, 3);

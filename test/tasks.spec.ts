@@ -8,16 +8,15 @@ import path from 'node:path';
 import { decodeText, readClassification, readJsonlChoice, readLines, readTable, type ClassExample } from '../src/data/examples';
 import { candidate, choiceItems, classifyItems, dedupe, ItemDataset, stratifiedSample, type Item } from '../src/data/tasks';
 import type { LlamaModelFile } from '../src/formats/config';
-import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
-import { Tokenizer } from '../src/formats/tokenizer';
+import type { Tokenizer } from '../src/formats/tokenizer';
 import { LoraState } from '../src/adapter/lora';
 import { zoNormals } from '../src/util/philox';
 import { stepSeed, ZoScheduler } from '../src/train/scheduler';
 import { writeAdapter } from '../src/adapter/peft';
 import { scoreItems } from '../src/eval/score';
 import { taskMetrics } from '../src/eval/metrics';
-import { assetPath } from './assets';
+import { assetPath, stories260K } from './assets';
 import { gpuFixture, randoms } from './gpu';
 import { referenceForward, referenceLoss } from './reference/cpu_model';
 import { logSumExp } from './reference/ops';
@@ -30,8 +29,7 @@ describe('tasks', function () {
   let tok: Tokenizer;
   let tmp: string;
   before(() => {
-    file = parseLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'stories260K.bin'))), 'stories260K.bin');
-    tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+    ({ file, tok } = stories260K());
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-tasks-'));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));

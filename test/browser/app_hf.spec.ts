@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ElementHandle, Page } from 'puppeteer-core';
 import { knownOutput } from '../assets.ts';
-import { hfDirContents, SHARDS, stories260K, writeDir } from '../hf_fixture.ts';
+import { hfDirContents, SHARDS, hfStories260K, writeDir } from '../hf_fixture.ts';
 import { appPage, assetsDir, serveApp, type ServedApp } from './harness.ts';
 
 const OPTIONS: Record<string, string> = { steps: '4', batch: '1', seq: '16', q: '2', evalEvery: '2', checkpointEvery: '2', evalSize: '4' };
@@ -57,7 +57,7 @@ describe('browser: the app opens a Hugging Face model folder (headless Chrome)',
   }
 
   before(async function () {
-    const { bin, tokenizerJson } = stories260K();
+    const { bin, tokenizerJson } = hfStories260K();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-app-hf-'));
     folders.hf = writeDir(path.join(tmp, 'stories260K-hf'), hfDirContents(bin, tokenizerJson, 'F32'));
     const sharded = hfDirContents(bin, tokenizerJson, 'sharded');
