@@ -85,7 +85,7 @@ for (const seed of values.seeds!.split(',').map(Number)) {
   const s = await train(model, task.train, { mode: 'prge', q: Number(values.q), eps: Number(values.eps), lr: Number(values.lr), schedule: values.schedule as LrSchedule, batch: Number(values.batch), seq, seed, steps, evalEvery, checkpointEvery: 0, lora: lcfg, lossPerExample: true, ...optimizer }, {
     // intermediate evaluations (--eval-every) print the curve; the table uses the final one
     ...(evalEvery ? { evaluate: (lora: LoraState) => task.evaluate(model, lora, 64), events: { onEval: (e: { step: number; accuracy?: number; f1?: number; loss: number }) => {
-      console.log(`  seed ${seed} step ${e.step}: accuracy ${pct(e.accuracy!)}, F1 ${e.f1!.toFixed(3)}, eval loss ${e.loss.toFixed(3)}`);
+      console.log(`  seed ${seed} step ${e.step}: accuracy ${pct(e.accuracy!)}, F1 ${e.f1!.toFixed(3)}, held-out ${values.loss === 'classes' ? 'class' : 'label-token'} loss ${e.loss.toFixed(3)}`);
       if (e.step > 0) curve.set(e.step, [...(curve.get(e.step) ?? []), e.accuracy!]);
     } } } : {}),
   });

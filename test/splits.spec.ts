@@ -5,9 +5,10 @@ import fs from 'node:fs';
 import type { ChoiceExample, ClassExample } from '../src/data/examples';
 import { dedupe, exampleKey, stratifiedSample, stratifiedSplit, type Item } from '../src/data/tasks';
 import { taskMetrics } from '../src/eval/metrics';
-import { Tokenizer } from '../src/formats/tokenizer';
+import { Model } from '../src/model/model';
 import { prepareTask, type DataFile } from '../src/train/task_source';
-import { assetPath } from './assets';
+import { assetPath, stories260K } from './assets';
+import { gpuFixture } from './gpu';
 
 /** `n` examples of class `label`, texts `${label} ${i}`. */
 const examples = (label: string, n: number): ClassExample[] => Array.from({ length: n }, (_, i) => ({ text: `${label} ${i}`, label }));
@@ -79,7 +80,7 @@ describe('splits', () => {
   });
 
   describe('prepareTask', () => {
-    const tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(assetPath('models', 'tok512.bin'))), 512, 'tok512.bin');
+    const { file, tok } = stories260K();
     const rt = (): DataFile[] => ['rt-polarity.neg', 'rt-polarity.pos'].map((f) => ({ name: f, bytes: new Uint8Array(fs.readFileSync(assetPath('data', 'rt-polarity', f))) }));
     const prep = (seed: number, heldOut: 'test' | 'validation' = 'test', purpose: 'train' | 'eval' = 'train') =>
       prepareTask({ preset: 'rt-polarity', files: rt(), evalSize: 0, heldOut, purpose }, tok, 64, seed);
@@ -110,6 +111,19 @@ describe('splits', () => {
       const s = prepareTask({ preset: 'rt-polarity', files: rt(), evalSize: 40, purpose: 'eval' }, tok, 64, 0);
       assert.deepEqual(perClass(s.evalItems!), [20, 20]);
       assert.deepEqual(s.sampled, { n: 40, of: a.evalItems!.length });
+    });
+
+    it("a task's held-out loss is the one it trains: over the candidates (classes), the label tokens' (label)", async () => {
+      const { gpu } = await gpuFixture();
+      const model = await Model.load(gpu, file);
+      for (const loss of ['classes', 'label'] as const) {
+        const t = prepareTask({ preset: 'rt-polarity', files: rt(), evalSize: 6, loss }, tok, 64, 0);
+        const m = await t.metrics!(model, null, 16);
+        const e = await t.evaluate(model, null, 16);
+        assert.equal(e.loss, loss === 'classes' ? m.classLoss : m.loss, loss);
+        assert.ok(m.classLoss < m.loss, `class loss ${m.classLoss} is on another scale than the label tokens' ${m.loss}`);
+      }
+      model.destroy();
     });
 
     it('sms-spam: the repeated messages are removed, none of the test texts is in train', () => {
@@ -152,6 +166,10 @@ describe('splits', () => {
     assert.equal(m.accuracy, 3 / 5);
     assert.ok(Math.abs(m.f1 - (2 / 3 + 1 / 2) / 2) < 1e-12);
     assert.ok(Math.abs(m.loss - (1 + 1 + 2 + 1 + 2) / 5) < 1e-12);
+    // over the candidates (--loss classes): -log softmax(scores)[answer], in float64
+    const ce = scores.map((s, i) => Math.log(s.reduce((a, v) => a + Math.exp(v), 0)) - s[items[i].answer]);
+    assert.ok(Math.abs(m.classLoss - ce.reduce((a, b) => a + b, 0) / 5) < 1e-12, `classLoss ${m.classLoss}`);
+    assert.ok(Math.abs(taskMetrics(items, items.map(() => [-4, -4])).classLoss - Math.log(2)) < 1e-12, 'equal scores: a uniform guess, ln 2');
     // a class never predicted: precision 0, not NaN
     const never = taskMetrics(items, items.map(() => [0, -1]), ['ham', 'spam']);
     assert.deepEqual([never.classes[1].predicted, never.classes[1].precision, never.classes[1].recall], [0, 0, 0]);

@@ -276,11 +276,11 @@ async function train(kind: 'start' | 'resume'): Promise<void> {
     } else if (st.run) st.run.status = 'failed';
     showError(e, near);
   } finally {
+    await refreshAdapters(); // the run's adapter, now the one Predict and Download use: listed before Generate is enabled
     st.training = false;
     st.phase = '';
     renderRun();
     void refreshMemory();
-    void refreshAdapters(); // the run's adapter, now the one Predict and Download use
   }
 }
 

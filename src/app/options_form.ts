@@ -32,7 +32,7 @@ export function setOptionsForTask(task: boolean): void {
 }
 
 /** When the person switches between a causal-LM and a classify / choice task, the options whose
- * default depends on it (q, targets, steps) take that task's defaults, as in the CLI. */
+ * default depends on it (q, targets, steps, lr) take that task's defaults, as in the CLI. */
 export function followTaskDefaults(): void {
   const task = ui.task.value as 'lm' | 'classify' | 'choice';
   if ((task !== 'lm') === optionsForTask) return;

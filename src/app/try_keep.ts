@@ -74,8 +74,9 @@ export function renderTry(free: boolean): void {
 export async function refreshAdapters(): Promise<void> {
   try {
     st.adapters = await engine.call('adapters', {});
-  } catch {
+  } catch (e) {
     st.adapters = [];
+    log(`Could not list the adapters: ${(e as Error).message}`);
   }
   hooks.renderRun();
 }

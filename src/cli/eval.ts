@@ -1,6 +1,6 @@
 // `mobizo eval`: a task's metrics on a data set, base model or base + adapter.
 //   lm:               {"task", "loss", "tokens", "sampled"}  mean token cross-entropy over every chunk
-//   classify, choice: {"task", "n", "accuracy", "f1", "loss", "heldOut", "sampled", "classes", "confusion"}
+//   classify, choice: {"task", "n", "accuracy", "f1", "loss", "classLoss", "heldOut", "sampled", "classes", "confusion"}
 // "sampled" is null when every chunk / example was scored, else {"n", "of"} (--eval-size); "classes"
 // has per class {"name", "count", "predicted", "correct", "precision", "recall", "f1"}, and
 // "confusion" is [answer][prediction] counts. --adapter a,b,c evaluates every adapter on the same
@@ -60,7 +60,7 @@ export function registerEval(program: Command): void {
           const m = ms[i];
           const which = adapters ? { adapter: adapters.dirs[i] } : {};
           return m
-            ? { ...which, task: task.kind, n: m.n, accuracy: m.accuracy, f1: m.f1, loss: m.loss, heldOut: task.heldOut, sampled: task.sampled, classes: m.classes, confusion: m.confusion }
+            ? { ...which, task: task.kind, n: m.n, accuracy: m.accuracy, f1: m.f1, loss: m.loss, classLoss: m.classLoss, heldOut: task.heldOut, sampled: task.sampled, classes: m.classes, confusion: m.confusion }
             : { ...which, task: task.kind, loss: r.loss, tokens: r.tokens, sampled: task.sampled };
         });
         if (f.json) process.stdout.write(JSON.stringify(adapters ? outs : outs[0]) + '\n');

@@ -26,7 +26,7 @@ export interface Item {
 
 /**
  * The training loss of classify / choice: `label` the cross-entropy of the right label word's
- * tokens (LM-style teacher forcing); `classes` the cross-entropy over the candidates' summed
+ * tokens (LM-style teacher forcing); `classes` the cross-entropy over the candidates' mean
  * label-word log-likelihoods (MeZO's train_as_classification).
  */
 export type TaskLoss = 'label' | 'classes';

@@ -1,5 +1,5 @@
 // The metrics of a classify / choice evaluation, from the candidates' scores (src/eval/score.ts):
-// accuracy, macro-F1, the loss, and per class its counts, precision, recall and F1, and the
+// accuracy, macro-F1, the two losses (label-token and over the candidates), and per class its counts, precision, recall and F1, and the
 // confusion matrix. A class is a classify task's label (in class order) or a choice item's right
 // answer index. Plain arithmetic, no GPU.
 import type { Item } from '../data/tasks';
@@ -18,7 +18,8 @@ export interface TaskMetrics {
   n: number; // items
   accuracy: number;
   f1: number; // macro-F1: the mean of the classes' F1
-  loss: number; // mean over items of the right continuation's mean token cross-entropy
+  loss: number; // mean over items of the right continuation's mean token cross-entropy (--loss label's scale)
+  classLoss: number; // mean over items of -log softmax(scores)[answer]: --loss classes' objective (uniform guess: ln C)
   classes: ClassMetrics[];
   confusion: number[][]; // [answer][prediction] counts
 }
@@ -31,6 +32,7 @@ export function taskMetrics(items: Item[], scores: number[][], names?: readonly 
   const confusion = Array.from({ length: C }, () => new Array<number>(C).fill(0));
   let correct = 0;
   let loss = 0;
+  let classLoss = 0;
   items.forEach((it, i) => {
     const s = scores[i];
     if (s.length !== it.candidates.length) throw new Error(`scoring: item ${i + 1} has ${it.candidates.length} candidates, got ${s.length} scores`);
@@ -40,6 +42,8 @@ export function taskMetrics(items: Item[], scores: number[][], names?: readonly 
     confusion[it.answer][pred]++;
     if (pred === it.answer) correct++;
     loss += -s[it.answer];
+    const top = s[pred];
+    classLoss += top + Math.log(s.reduce((a, v) => a + Math.exp(v - top), 0)) - s[it.answer];
   });
   const classes = confusion.map((row, c): ClassMetrics => {
     const count = row.reduce((a, b) => a + b, 0);
@@ -56,5 +60,5 @@ export function taskMetrics(items: Item[], scores: number[][], names?: readonly 
     };
   });
   const n = items.length;
-  return { n, accuracy: correct / n, f1: classes.reduce((a, k) => a + k.f1, 0) / C, loss: loss / n, classes, confusion };
+  return { n, accuracy: correct / n, f1: classes.reduce((a, k) => a + k.f1, 0) / C, loss: loss / n, classLoss: classLoss / n, classes, confusion };
 }

@@ -247,7 +247,8 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
   const metrics = async (model: Model, lora: LoraState | null, rows: number) => taskMetrics(evalItems, await scoreItems(model, lora, evalItems, rows), classNames);
   const metricsEach = async (model: Model, adapters: MultiAdapters, rows: number) =>
     (await scoreItemsEach(model, adapters, evalItems, rows)).map((scores) => taskMetrics(evalItems, scores, classNames));
-  const brief = (m: TaskMetrics): EvalResult => ({ loss: m.loss, n: m.n, accuracy: m.accuracy, f1: m.f1 });
+  // the held-out loss is the one trained: over the candidates (--loss classes), else the label tokens'
+  const brief = (m: TaskMetrics): EvalResult => ({ loss: loss === 'classes' ? m.classLoss : m.loss, n: m.n, accuracy: m.accuracy, f1: m.f1 });
   return {
     kind,
     describe: evalOnly

@@ -45,6 +45,12 @@ export interface TrainerState {
   config: Omit<TrainConfig, 'steps' | 'evalEvery' | 'checkpointEvery'>;
   history: { step: number; loss: number }[];
   evals: ({ step: number } & EvalResult)[];
+  /**
+   * The scale of evals[].loss: 'classes' (cross-entropy over a task's candidates, for --loss classes)
+   * or 'tokens' (mean token cross-entropy). Absent in checkpoints written before task evaluations
+   * scored the class loss: their task evals are label-token losses, another scale.
+   */
+  evalScale?: 'classes' | 'tokens';
 }
 
 /** The adapter, trainer_state.json and, for an optimizer with state (momentum, adam, hizoo), its moments. */
@@ -130,9 +136,13 @@ export async function train(
     }
     lora = LoraState.fromAdapter(model.gpu, model.config, a);
     state = { ...prev, config: { ...prev.config, mode: cfg.mode } };
+    // a task checkpoint from before the class-loss evaluations: its held-out losses are on the label
+    // tokens' scale, which the divergence watch must not compare with the class losses to come
+    if (config.candidates > 1 && prev.evalScale !== 'classes') state.evals = [];
   } else {
     lora = LoraState.create(model.gpu, model.config, cfg.lora, cfg.seed);
   }
+  state.evalScale = config.candidates > 1 ? 'classes' : 'tokens';
   const events = opts.events ?? {};
   // A uniform guess: over the candidates when training as classification, else over the vocabulary.
   const watch = new DivergenceWatch({ uniformLoss: Math.log(config.candidates > 1 ? config.candidates : model.config.vocabSize) });
