@@ -27,7 +27,19 @@ describe('browser: the app opens a Hugging Face model folder (headless Chrome)',
   const pageErrors: string[] = [];
   let binText = '';
 
-  const upload = async (sel: string, ...files: string[]) => ((await page.$(sel)) as ElementHandle<HTMLInputElement>).uploadFile(...files);
+  /** Picks files in an input (none: clears it) and waits until the page sees them (for the model inputs: and cleared the other one). */
+  async function upload(sel: string, ...files: string[]): Promise<void> {
+    await ((await page.$(sel)) as ElementHandle<HTMLInputElement>).uploadFile(...files);
+    const other = { '#model-dir': '#model-file', '#model-file': '#model-dir' }[sel];
+    await page.waitForFunction(
+      (s: string, o: string | undefined, some: boolean) =>
+        (document.querySelector(s) as HTMLInputElement).files!.length > 0 === some && (!o || !some || (document.querySelector(o) as HTMLInputElement).files!.length === 0),
+      { timeout: 30_000, polling: 50 },
+      sel,
+      other,
+      files.length > 0,
+    );
+  }
 
   async function open(): Promise<void> {
     await page.goto(origin + '/', { waitUntil: 'load' });
