@@ -13,14 +13,15 @@ import { generateBatch, generateText } from '../src/model/generate';
 import type { Tokenizer } from '../src/formats/tokenizer';
 import { MultiAdapters } from '../src/adapter/multi';
 import { LoraState } from '../src/adapter/lora';
-import { baseModelOf, writeAdapter, type AdapterTensors } from '../src/adapter/peft';
+import { writeAdapter, type AdapterTensors } from '../src/adapter/peft';
 import { evaluateLm, evaluateLmEach } from '../src/eval/evaluate';
 import { scoreItems, scoreItemsEach } from '../src/eval/score';
 import { LmDataset } from '../src/data/lm';
 import type { Item } from '../src/data/tasks';
 import { multiLora, multiLoraTable } from '../src/gpu/kernels/multi_lora';
-import { TARGETS, targetShape, type Target } from '../src/model/targets';
+import { TARGETS, type Target } from '../src/model/targets';
 import { mulberry32 } from '../src/util/random';
+import { randomAdapter as randomAdapterOf } from './adapters';
 import { assetPath, stories260K } from './assets';
 import { gpuFixture, input, randoms, relError, run } from './gpu';
 import { referenceForward, type ReferenceLora } from './reference/cpu_model';
@@ -30,15 +31,7 @@ function randomAdapter(config: LlamaConfig, seed: number, rank: number): Adapter
   const rand = mulberry32(seed);
   let targets = TARGETS.filter(() => rand() < 0.5);
   if (!targets.length) targets = [TARGETS[seed % TARGETS.length]];
-  const layers = Array.from({ length: config.nLayers }, (_, l) => {
-    const e: AdapterTensors['layers'][number] = {};
-    for (const t of targets) {
-      const s = targetShape(config, t);
-      e[t] = { A: randoms(rank * s.in, seed * 101 + l * 7 + 1, 1 / Math.sqrt(s.in)), B: randoms(s.out * rank, seed * 103 + l * 7 + 2, 0.5) };
-    }
-    return e;
-  });
-  return { rank, alpha: 1 + Math.floor(rand() * 32), targets: [...targets], layers, baseModel: baseModelOf(config) };
+  return randomAdapterOf(config, seed, rank, 1 + Math.floor(rand() * 32), targets, 0.5);
 }
 
 function referenceLora(a: AdapterTensors): ReferenceLora {

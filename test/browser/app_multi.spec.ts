@@ -14,30 +14,21 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ElementHandle, Page } from 'puppeteer-core';
 import { LoraState } from '../../src/adapter/lora';
-import { baseModelOf, readAdapter, writeAdapter, type AdapterTensors } from '../../src/adapter/peft';
+import { readAdapter, writeAdapter, type AdapterTensors } from '../../src/adapter/peft';
 import type { LlamaConfig } from '../../src/formats/config';
 import { generateText } from '../../src/model/generate';
 import { Model } from '../../src/model/model';
-import { targetShape, type Target } from '../../src/model/targets';
+import type { Target } from '../../src/model/targets';
+import { randomAdapter as randomAdapterOf } from '../adapters.ts';
 import { stories260K } from '../assets.ts';
-import { gpuFixture, randoms } from '../gpu.ts';
+import { gpuFixture, } from '../gpu.ts';
 import { appPage, assetsDir, serveApp, type ServedApp } from './harness.ts';
 
 const PROMPT = 'Once upon a time';
 const STEPS = 60;
 
 /** An adapter with random A and B (B not 0, so it changes the text). */
-function randomAdapter(config: LlamaConfig, seed: number, rank: number, alpha: number, targets: Target[]): AdapterTensors {
-  const layers = Array.from({ length: config.nLayers }, (_, l) => {
-    const e: AdapterTensors['layers'][number] = {};
-    for (const t of targets) {
-      const s = targetShape(config, t);
-      e[t] = { A: randoms(rank * s.in, seed * 101 + l * 7 + 1, 1 / Math.sqrt(s.in)), B: randoms(s.out * rank, seed * 103 + l * 7 + 2, 0.4) };
-    }
-    return e;
-  });
-  return { rank, alpha, targets, layers, baseModel: baseModelOf(config) };
-}
+const randomAdapter = (config: LlamaConfig, seed: number, rank: number, alpha: number, targets: Target[]): AdapterTensors => randomAdapterOf(config, seed, rank, alpha, targets, 0.4);
 
 describe('browser: the app compares several adapters in one batched pass (headless Chrome)', function () {
   this.timeout(600_000);
