@@ -74,7 +74,7 @@ export interface TrainSummary {
   evalAfter: EvalResult | null;
   skipped: number; // steps whose update was skipped (non-finite loss)
   diverged: Divergence | null; // the first divergence seen (the run stopped there unless onDiverge was 'warn')
-  msPerStep: number;
+  msPerStep: number; // wall ms per step, the evaluations and checkpoints between steps excluded
   state: TrainerState;
   lora: LoraState;
 }
@@ -184,6 +184,7 @@ export async function train(
   const t0 = performance.now();
   const startStep = state.step;
   let last = t0;
+  let paused = 0; // ms spent in evaluations and checkpoints between steps (not in ms/step)
   // Each step's result is taken as it arrives, in step order. `pending` holds, per step in flight,
   // the promise that it was taken; the loop waits on the oldest only when `depth` are in flight.
   const pending: Promise<void>[] = [];
@@ -221,8 +222,11 @@ export async function train(
       const needCkpt = checkpointEvery > 0 && done % checkpointEvery === 0 && done < steps;
       if (needEval || needCkpt) {
         await drain();
+        const t = performance.now();
         if (needEval) await evaluate(done);
         if (needCkpt) await checkpoint(await sched.optimizer.save());
+        paused += performance.now() - t;
+        last += performance.now() - t; // the next step's ms excludes them too
       }
     }
     await drain();
@@ -236,7 +240,7 @@ export async function train(
     sched.destroy();
   }
   const ran = state.step - startStep;
-  const msPerStep = ran ? (performance.now() - t0) / ran : 0;
+  const msPerStep = ran ? (performance.now() - t0 - paused) / ran : 0;
   const lastEval = state.evals.at(-1);
   const evaluated = lastEval && lastEval.step === state.step ? lastEval : null; // e.g. a run stopped right after an evaluation
   const evalAfter = evaluated ?? (ran || !evalBefore ? await evaluate(state.step) : evalBefore);
