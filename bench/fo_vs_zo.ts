@@ -16,11 +16,9 @@ import * as tf from '@tensorflow/tfjs';
 import { createGpu, dawnGpu, type Gpu } from '../src/gpu/device';
 import { LmChunkSet, LmDataset } from '../src/data/lm';
 import { keeperLogDocuments } from '../src/data/demo';
-import { parseLlama2c } from '../src/formats/llama2c';
 import type { LlamaModelFile } from '../src/formats/config';
 import { Model } from '../src/model/model';
 import { ForwardPass } from '../src/model/forward';
-import { Tokenizer } from '../src/formats/tokenizer';
 import { evaluateLm } from '../src/eval/evaluate';
 import { train, type TrainConfig } from '../src/train/trainer';
 import { defaultOptions } from '../src/train/defaults';
@@ -28,6 +26,7 @@ import { LoraState, type LoraConfig } from '../src/adapter/lora';
 import type { AdapterTensors } from '../src/adapter/peft';
 import type { Target } from '../src/model/targets';
 import { mulberry32 } from '../src/util/random';
+import { stories260K } from './assets';
 import { randomPreset } from './presets';
 import { disposeTfLlama, lmLoss, logits, loraToHost, loraVariables, tfLlama, tfLora, type TfLlama } from './fo_tfjs_llama';
 
@@ -85,7 +84,6 @@ function releasePool(): void {
   bm.numFreeBuffers = 0;
 }
 
-const assets = path.resolve(import.meta.dirname, '..', '..', 'shared', 'assets');
 const mib = (b: number) => b / 2 ** 20;
 const f = (x: number, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
 const out: Record<string, unknown> = { date: new Date().toISOString(), tfjs: tf.version.tfjs, tfBackend, zo: zoCfg(steps, evalEvery), fo: { lr: foLr, optimizer: foOpt, trains: foTrain, steps: foSteps } };
@@ -212,8 +210,7 @@ out.adapter = engineGpu.adapterInfo;
 // ---- stories260K: the same model, then quality and cost ----
 if (models.includes('stories260K')) {
   const gpu = engineGpu;
-  const tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(path.join(assets, 'models/tok512.bin'))), 512, 'tok512.bin');
-  const file260 = parseLlama2c(new Uint8Array(fs.readFileSync(path.join(assets, 'models/stories260K.bin'))), 'stories260K.bin');
+  const { file: file260, tok } = stories260K();
   const all = new LmDataset(keeperLogDocuments(), tok, opts.seq, { source: "the keeper's log" });
   const { train: trainSet, eval: heldOut } = all.split(0.1, opts.seed); // as src/train/task_source.ts splits the main job
   console.log(`data: the keeper's log, ${trainSet.chunks} train / ${heldOut.chunks} held-out chunks of ${opts.seq}; ZO prge q ${opts.q} lr ${opts.lr} eps ${opts.eps}; FO ${foOpt} lr ${foLr} on ${foTrain === 'AB' ? 'A and B' : 'B only'}; batch ${opts.batch}, LoRA ${loraCfg.targets} r ${loraCfg.rank} alpha ${loraCfg.alpha}`);

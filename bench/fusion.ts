@@ -3,16 +3,14 @@
 // noise hits both alike), the step ms ratio, and the profiler's per-kernel table of each.
 // Run: node bin/with-gpu.js node --import tsx --import ./scripts/register-wgsl.mjs bench/fusion.ts
 //        [--q 4] [--batch 4] [--seq 64] [--reps 5] [--targets q,v] [--rank 16] [--top 3]
-import fs from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { LoraState } from '../src/adapter/lora';
 import { createGpu } from '../src/gpu/device';
 import { Profiler, type ProfileResult } from '../src/gpu/profiler';
-import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
 import { TARGETS, type Target } from '../src/model/targets';
 import { ZoScheduler } from '../src/train/scheduler';
+import { stories260K } from './assets';
 import { syntheticBatch } from './scenarios';
 import { median } from './timing';
 import { zoStepOps } from './profile_step';
@@ -26,9 +24,9 @@ const { values } = parseArgs({
 const [q, batch, seq, reps, rank, top] = [values.q, values.batch, values.seq, values.reps, values.rank, values.top].map(Number);
 const targets = values.targets!.split(',') as Target[];
 for (const t of targets) if (!TARGETS.includes(t)) throw new Error(`--targets: ${t} is not one of ${TARGETS.join(', ')}`);
-const assets = path.resolve(import.meta.dirname, '..', '..', 'shared', 'assets');
+const { file } = stories260K();
 const gpu = await createGpu();
-const model = await Model.load(gpu, parseLlama2c(new Uint8Array(fs.readFileSync(path.join(assets, 'models/stories260K.bin'))), 'stories260K.bin'));
+const model = await Model.load(gpu, file);
 const batchData = syntheticBatch(batch, seq, model.config.vocabSize, 0);
 const configs = { unfused: '0', fused: '1' } as const;
 type Config = keyof typeof configs;

@@ -12,12 +12,11 @@ import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { parseGguf } from '../src/formats/gguf';
 import { ggufToModelFile } from '../src/formats/gguf_model';
 import { llama2cTokenizerMetadata, quantizeModelGguf } from '../src/formats/gguf_writer';
-import { parseLlama2c } from '../src/formats/llama2c';
-import { Tokenizer } from '../src/formats/tokenizer';
 import { createGpu } from '../src/gpu/device';
 import { ForwardPass } from '../src/model/forward';
 import { Model } from '../src/model/model';
 import { mulberry32 } from '../src/util/random';
+import { stories260K } from './assets';
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,9 +30,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mobizo-bench-llamacpp-'));
 let file = arg('model', '');
 if (!file) {
-  const assets = path.resolve(import.meta.dirname, '..', '..', 'shared', 'assets', 'models');
-  const bin = parseLlama2c(new Uint8Array(readFileSync(path.join(assets, 'stories260K.bin'))), 'stories260K.bin');
-  const tok = Tokenizer.fromLlama2c(new Uint8Array(readFileSync(path.join(assets, 'tok512.bin'))), bin.config.vocabSize, 'tok512.bin');
+  const { file: bin, tok } = stories260K();
   file = path.join(tmp, 'stories260K-q8_0.gguf');
   writeFileSync(file, quantizeModelGguf({ model: bin, metadata: llama2cTokenizerMetadata(tok) }, 'Q8_0'));
 }

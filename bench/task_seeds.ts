@@ -17,9 +17,7 @@ import { parseArgs } from 'node:util';
 import fs, { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createGpu } from '../src/gpu/device';
 import { loadTask } from '../src/cli/task_data';
-import { parseLlama2c } from '../src/formats/llama2c';
 import { Model } from '../src/model/model';
-import { Tokenizer } from '../src/formats/tokenizer';
 import type { LoraState } from '../src/adapter/lora';
 import { parseTargets } from '../src/adapter/peft';
 import type { LrSchedule, ZoOptimizerName } from '../src/train/scheduler';
@@ -28,6 +26,7 @@ import { STATE_TENSORS } from '../src/train/optimizer';
 import { defaultOptions } from '../src/train/defaults';
 import { DEFAULT_TASK_LOSS } from '../src/data/tasks';
 import type { TaskMetrics } from '../src/eval/metrics';
+import { ASSETS, stories260K } from './assets';
 
 /** One seed's run, as written to bench/results. */
 interface SeedRun {
@@ -125,13 +124,12 @@ const { values } = parseArgs({
   },
 });
 const optimizer = { optimizer: values.optimizer as ZoOptimizerName, beta1: Number(values.beta1), beta2: Number(values.beta2), zoRank: Number(values['zo-rank']), hessianSmooth: Number(values['hessian-smooth']) };
-const assets = path.resolve(import.meta.dirname, '..', '..', 'shared', 'assets');
+const { file, tok } = stories260K();
 const gpu = await createGpu();
-const model = await Model.load(gpu, parseLlama2c(new Uint8Array(fs.readFileSync(path.join(assets, 'models/stories260K.bin'))), 'stories260K.bin'));
-const tok = Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(path.join(assets, 'models/tok512.bin'))), 512, 'tok512.bin');
+const model = await Model.load(gpu, file);
 const seq = Number(values.seq);
 const steps = Number(values.steps);
-const flags = { preset: values.preset, trainSize: '0', evalSize: values['eval-size']!, evalFraction: '0.1', encoding: 'utf-8', assets, loss: values.loss, heldOut: values['held-out']! };
+const flags = { preset: values.preset, trainSize: '0', evalSize: values['eval-size']!, evalFraction: '0.1', encoding: 'utf-8', assets: ASSETS, loss: values.loss, heldOut: values['held-out']! };
 const lcfg = { rank: Number(values.rank), alpha: 2 * Number(values.rank), targets: parseTargets(values.targets!) };
 interface Row {
   seed: number;

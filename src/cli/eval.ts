@@ -8,7 +8,7 @@
 import { MultiAdapters } from '../adapter/multi';
 import type { Command } from 'commander';
 import { modelOptions, openModel, parseIntOption, runAction } from './common';
-import { describeClasses, describeEval } from './finetune';
+import { describeClasses, describeEval, describeMetrics } from './finetune';
 import type { EvalResult } from '../train/trainer';
 import type { TaskMetrics } from '../eval/metrics';
 import { checkTaskFlags, loadTask, taskOptions, type TaskFlags } from './task_data';
@@ -68,7 +68,7 @@ export function registerEval(program: Command): void {
           rs.forEach((r, i) => {
             const m = ms[i];
             if (adapters) process.stdout.write(`adapter ${adapters.dirs[i]}:\n`);
-            process.stdout.write(`${task.kind}: ${describeEval(r)}${task.sampled ? ` (a sample of ${task.sampled.n} of ${task.sampled.of})` : ''}\n`);
+            process.stdout.write(`${task.kind}: ${m ? describeMetrics(m) : describeEval(r, task.lossName)}${task.sampled ? ` (a sample of ${task.sampled.n} of ${task.sampled.of})` : ''}\n`);
             if (m) process.stdout.write(describeClasses(m));
           });
         }

@@ -61,9 +61,15 @@ function evalRows(cfg: TrainConfig, kind: TaskKind): number {
   return kind === 'lm' ? cfg.batch : 2 * cfg.q * cfg.batch;
 }
 
-export function describeEval(e: EvalResult): string {
+/** An evaluation in words; `lossName` says which loss e.loss is (PreparedTask.lossName). */
+export function describeEval(e: EvalResult, lossName: string): string {
   const acc = e.accuracy !== undefined ? `accuracy ${(100 * e.accuracy).toFixed(1)}%, macro-F1 ${(100 * e.f1!).toFixed(1)}%, ` : '';
-  return `${acc}loss ${e.loss.toFixed(4)}${e.tokens ? ` over ${e.tokens} tokens` : e.n ? ` over ${e.n} examples` : ''}`;
+  return `${acc}${lossName} ${e.loss.toFixed(4)}${e.tokens ? ` over ${e.tokens} tokens` : e.n ? ` over ${e.n} examples` : ''}`;
+}
+
+/** A classify / choice evaluation in words: both losses, named (the class loss is --loss classes' objective). */
+export function describeMetrics(m: TaskMetrics): string {
+  return `accuracy ${(100 * m.accuracy).toFixed(1)}%, macro-F1 ${(100 * m.f1).toFixed(1)}%, class loss ${m.classLoss.toFixed(4)}, label-token loss ${m.loss.toFixed(4)} over ${m.n} examples`;
 }
 
 /** Per class: answers, predictions, precision, recall; then the confusion matrix (rows: answers). */
@@ -235,7 +241,7 @@ export function registerFinetune(program: Command): void {
               }
               if (!r.applied) log(`step ${r.step}: a slot loss was not finite (${r.slotLosses.join(', ')}); update skipped, adapter unchanged`);
             },
-            onEval: (e) => (f.json ? process.stdout.write(JSON.stringify({ eval: true, ...e, evalLoss: e.loss }) + '\n') : log(`eval at step ${e.step}: ${describeEval(e)}`)),
+            onEval: (e) => (f.json ? process.stdout.write(JSON.stringify({ eval: true, ...e, evalLoss: e.loss }) + '\n') : log(`eval at step ${e.step}: ${describeEval(e, task.lossName)}`)),
             onDiverge,
           },
         }));
@@ -264,7 +270,7 @@ export function registerFinetune(program: Command): void {
         }
         if (f.json) process.stdout.write(JSON.stringify(final) + '\n');
         else {
-          if (summary.evalBefore && summary.evalAfter) log(`held-out before: ${describeEval(summary.evalBefore)}\nheld-out after:  ${describeEval(summary.evalAfter)}`);
+          if (summary.evalBefore && summary.evalAfter) log(`held-out before: ${describeEval(summary.evalBefore, task.lossName)}\nheld-out after:  ${describeEval(summary.evalAfter, task.lossName)}`);
           if (builtIn) log(`greedy sample before: ${sampleBefore}\ngreedy sample after:  ${final.sampleAfter}`);
           if (summary.diverged) log(`the run diverged: ${summary.diverged.message}`);
           log(`${summary.steps} steps, ${summary.msPerStep.toFixed(1)} ms/step; adapter saved to ${f.out}`);

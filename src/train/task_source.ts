@@ -72,6 +72,8 @@ export interface PreparedTask {
   sampled: { n: number; of: number } | null; // evaluation scores a seeded sample of n of the `of` held out
   heldOut: string; // what evaluation scores: test, validation, all (eval of a whole file), the training data
   lossPerExample: boolean;
+  /** What evaluate's `loss` is, in words: the loss trained (token loss, class loss, label-token loss). */
+  lossName: string;
   classify?: ClassifyTask; // for trying the classifier on a text
   trainItems?: Item[]; // classify / choice: the training examples
   evalItems?: Item[]; // classify / choice: what evaluation scores
@@ -188,6 +190,7 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
       sampled: evalSet.chunks < ev.chunks ? { n: evalSet.chunks, of: ev.chunks } : null,
       heldOut: evalOnly ? 'all' : evalIsTrain ? 'the training data' : 'test',
       lossPerExample: false,
+      lossName: 'token loss',
       evaluate: (model, lora, rows) => evaluateLm(model, lora, evalSet, rows),
       evaluateEach: (model, adapters, rows) => evaluateLmEach(model, adapters, evalSet, rows),
       preview: (t, n, batch, sd) => previewRows(t, train, n, batch, sd),
@@ -263,6 +266,7 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
     sampled,
     heldOut: held,
     lossPerExample: true,
+    lossName: loss === 'classes' ? 'class loss' : 'label-token loss',
     classify,
     trainItems,
     evalItems,
