@@ -3,10 +3,11 @@
 //   slot_loss  losses[slotBase + p] = sum of rowLoss over the labelled rows of slot p, divided by
 //              their count (norm = 0: the mean token loss) or by norm (e.g. examples per slot)
 //   class_loss losses[slotBase + p] = mean over the examples of slot p of the cross-entropy over
-//              their candidates (MeZO's train_as_classification): an example is `group` adjacent
-//              sequences of seqLen tokens, the right candidate first; candidate c scores
-//              s_c = -(mean rowLoss of its labelled rows), its mean label-token log-likelihood
-//              (as evaluation ranks candidates), and the example's loss is logsumexp_c(s_c) - s_0
+//              their candidates (MeZO's train_as_classification): example e has `group` candidate
+//              sequences e * group + c, the right one c = 0; selected row i scores sequence
+//              selSeqs[i] (candidates may share a row, src/data/tasks.ts packCandidates); candidate
+//              c scores s_c = -(mean rowLoss of its labelled selected rows), its mean label-token
+//              log-likelihood (as evaluation ranks candidates); the example's loss is logsumexp_c(s_c) - s_0
 // The logits' rows are the selected rows of the pass (select[i] = row index, slot-major); the
 // slot base is the step block's (zo_step.wgsl).
 
@@ -21,8 +22,8 @@ struct LossParams {
   nSel: u32,         // selected rows in use
   rowsPerSlot: u32,  // rows of the pass per slot (Bsz * T)
   norm: f32,         // slot_loss divisor; 0: the number of labelled rows
-  seqLen: u32,       // class_loss: tokens per sequence (T)
   group: u32,        // class_loss: sequences per example (candidates)
+  examples: u32,     // class_loss: examples per slot
 }
 
 const WG: u32 = 64u;
@@ -88,6 +89,7 @@ fn xent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
 @group(0) @binding(4) var<storage, read_write> losses: array<f32>;   // [2q] per global slot
 @group(0) @binding(0) var<uniform> lparams: LossParams;
 @group(0) @binding(5) var<uniform> zo: StepParams;
+@group(0) @binding(6) var<storage, read> selSeqs: array<u32>;        // [nSelMax] class_loss: the candidate sequence of each
 
 var<workgroup> cnt: array<f32, WG>;
 
@@ -117,8 +119,7 @@ fn slot_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 @compute @workgroup_size(WG)
 fn class_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let p = wid.x;
-  let nSeq = lparams.rowsPerSlot / lparams.seqLen;
-  let nEx = nSeq / lparams.group;
+  let nEx = lparams.examples;
   var total = 0.0;
   var bad = 0.0;
   for (var e = lid; e < nEx; e += WG) {
@@ -132,7 +133,7 @@ fn class_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
       var n = 0u;
       for (var i = 0u; i < lparams.nSel; i++) {
         let r = selRows[i];
-        if (r / lparams.rowsPerSlot == p && (r % lparams.rowsPerSlot) / lparams.seqLen == sq && selLabels[i] >= 0) {
+        if (r / lparams.rowsPerSlot == p && selSeqs[i] == sq && selLabels[i] >= 0) {
           sum += rowLossIn[i];
           n++;
         }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { decodeText, readClassification, readJsonlChoice, readLines, readTable, type ClassExample } from '../src/data/examples';
-import { candidate, choiceItems, classifyItems, dedupe, ItemDataset, stratifiedSample, type Item } from '../src/data/tasks';
+import { candidate, choiceItems, classifyItems, dedupe, ItemDataset, packCandidates, stratifiedSample, type Candidate, type Item } from '../src/data/tasks';
 import type { LlamaModelFile } from '../src/formats/config';
 import { Model } from '../src/model/model';
 import type { Tokenizer } from '../src/formats/tokenizer';
@@ -172,6 +172,113 @@ describe('tasks', function () {
       let want = 0;
       for (let e = 0; e < 3; e++) want += logSumExp([-rowLoss[2 * e], -rowLoss[2 * e + 1]]) + rowLoss[2 * e];
       want /= 3;
+      assert.ok(Math.abs(r.slotLosses[g] - want) < 1e-4 * Math.max(1, want), `slot ${g}: ${r.slotLosses[g]} vs ${want}`);
+    }
+  });
+
+  it('packed candidates: one-token label words share a row; scores and classification-loss steps match the float64 reference', async () => {
+    const prompt = (text: string) => tok.encode(`${text} It was`, { bos: true, eos: false });
+    const cand = (p: number[], cont: number[]): Candidate => ({ tokens: [...p, ...cont], start: p.length });
+    const p0 = prompt('The dog ran away.');
+    // which candidates read the same tokens: all but their last
+    assert.deepEqual(packCandidates([cand(p0, [300]), cand(p0, [301]), cand(p0, [302])]), { fill: [0], rowOf: [0, 0, 0] });
+    assert.deepEqual(packCandidates([cand(p0, [300]), cand(p0, [300, 7]), cand(p0, [301, 8])]), { fill: [1, 2], rowOf: [0, 0, 1] });
+    assert.deepEqual(packCandidates([cand(p0, [300, 5]), cand(p0, [301, 5])]).fill.length, 2);
+    // three examples of 3 candidates: one-token ones (one row each example), and in the last two
+    // 2-token ones that read different tokens (two rows: the one-token candidate rides on the first)
+    const texts = ['The dog ran away and never came back.', 'They played in the sun all day.', 'Tom lost his red ball.'];
+    const items: Item[] = texts.map((t, i) => {
+      const p = prompt(t);
+      const cs = i === 2 ? [cand(p, [300]), cand(p, [301, 9]), cand(p, [302, 9])] : [cand(p, [300]), cand(p, [301]), cand(p, [302])];
+      return { candidates: cs, answer: (i + 1) % 3 };
+    });
+    const T = 24;
+    const data = new ItemDataset(items, T, 'classes');
+    assert.equal(data.candidates, 3);
+    assert.equal(data.rowsPerExample, 2, 'the last example needs 2 rows; the others 1');
+    assert.equal(data.labelsPerExample, 5);
+    const batch = 3;
+    const b = data.batchAt(0, batch, 5);
+    assert.equal(b.tokens.length, batch * 2 * T);
+    assert.ok(b.picks, 'a classification batch has picks');
+    const { at, label, seq } = b.picks;
+    // each pick is a position of its row that predicts a candidate's token, seq = example * 3 + j (right one j = 0)
+    const examples = Array.from({ length: batch }, (_, e) => {
+      const mine = [...seq.keys()].filter((k) => Math.floor(seq[k] / 3) === e);
+      const row0 = Math.floor(at[mine[0]] / T);
+      const toks = [...b.tokens.subarray(row0 * T, row0 * T + T)];
+      const it = items.find((x) => x.candidates[0].tokens.slice(0, -1).every((tk, i) => toks[i] === tk))!;
+      assert.ok(it, `example ${e}: its first row holds an item's prompt`);
+      return { it, mine };
+    });
+    examples.forEach(({ it, mine }, e) => {
+      const order = [it.answer, ...[0, 1, 2].filter((k) => k !== it.answer)];
+      order.forEach((k, j) => {
+        const c = it.candidates[k];
+        const ks = mine.filter((m) => seq[m] === e * 3 + j);
+        assert.deepEqual(ks.map((m) => label[m]), c.tokens.slice(c.start), `example ${e} candidate ${j}: its label tokens`);
+        ks.forEach((m, n) => {
+          const r = Math.floor(at[m] / T);
+          const pos = at[m] % T;
+          assert.equal(pos, c.start - 1 + n);
+          assert.deepEqual([...b.tokens.subarray(r * T, r * T + pos + 1)], c.tokens.slice(0, pos + 1), 'the row holds what the candidate reads');
+        });
+      });
+    });
+
+    const { gpu } = await gpuFixture();
+    const model = await Model.load(gpu, file);
+    // scoring: every candidate's mean log-prob equals the float64 forward of its own tokens
+    const scores = await scoreItems(model, null, items, 4);
+    items.forEach((it, i) =>
+      it.candidates.forEach((c, j) => {
+        const logits = referenceForward(file, c.tokens.slice(0, -1));
+        let sum = 0;
+        for (let t = c.start; t < c.tokens.length; t++) sum += logits[t - 1][c.tokens[t]] - logSumExp(logits[t - 1]);
+        const want = sum / (c.tokens.length - c.start);
+        assert.ok(Math.abs(scores[i][j] - want) < 1e-4 * Math.abs(want), `item ${i} candidate ${j}: ${scores[i][j]} vs ${want}`);
+      }),
+    );
+    // one ZO step of the classification loss on the packed batch, LM head on the labelled positions only
+    const lcfg = { rank: 4, alpha: 8, targets: ['q', 'v'] as ('q' | 'v')[] };
+    const host = LoraState.initHost(file.config, lcfg, 2);
+    host.layers.forEach((e, l) => lcfg.targets.forEach((t) => (e[t]!.B = randoms(e[t]!.B.length, 40 + l, 0.05))));
+    const lora = LoraState.upload(gpu, file.config, lcfg, host);
+    const opts = { mode: 'prge' as const, q: 2, eps: 1e-2, lr: 0, batch, seq: T, seed: 4, candidates: 3, rowsPerExample: data.rowsPerExample, labelsPerExample: data.labelsPerExample };
+    const sched = new ZoScheduler(model, lora, opts);
+    assert.equal(sched.forward.shape.nSelect, 2 * opts.q * batch * data.labelsPerExample, 'logits for the labelled positions only');
+    const r = await sched.step(0, b);
+    sched.destroy();
+    lora.destroy();
+    model.destroy();
+    const stepS = stepSeed(opts.seed, 0);
+    for (let g = 0; g < 2 * opts.q; g++) {
+      const sign = g < opts.q ? 1 : -1;
+      const layers = host.layers.map((e, l) => {
+        const out: Record<string, { A: Float32Array; B: Float64Array }> = {};
+        for (const t of lcfg.targets) {
+          const z = zoNormals(stepS, LoraState.tensorId(l, t), g % opts.q, e[t]!.B.length);
+          out[t] = { A: e[t]!.A, B: Float64Array.from(e[t]!.B, (v, i) => v + sign * opts.eps * z[i]) };
+        }
+        return out;
+      });
+      const ref = { scale: 2, rank: 4, layers };
+      // each candidate on a row of its own (the unpacked layout), its mean label-token loss; then
+      // the cross-entropy over the example's candidates, the right one first
+      const candLoss = (c: Candidate) => {
+        const toks = new Int32Array(T);
+        const labs = new Int32Array(T).fill(-100);
+        toks.set(c.tokens);
+        for (let t = c.start; t < c.tokens.length; t++) labs[t - 1] = c.tokens[t];
+        return referenceLoss(file, toks, labs, T, ref).loss;
+      };
+      let want = 0;
+      for (const { it } of examples) {
+        const order = [it.answer, ...[0, 1, 2].filter((k) => k !== it.answer)];
+        const losses = order.map((k) => candLoss(it.candidates[k]));
+        want += logSumExp(losses.map((l) => -l)) + losses[0];
+      }
+      want /= batch;
       assert.ok(Math.abs(r.slotLosses[g] - want) < 1e-4 * Math.max(1, want), `slot ${g}: ${r.slotLosses[g]} vs ${want}`);
     }
   });

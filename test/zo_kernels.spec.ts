@@ -58,7 +58,7 @@ describe('MobiZO kernels vs float64 reference', () => {
     const lg = input(gpu, 'logits', [nMax, vocab], logits);
     const step = new StepBlock(gpu, 'step');
     step.set({ seed: 0, slotBase, eps: 0, lr: 0 });
-    run(gpu, xent(ks, 't', lg, lab, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab, selT, losses, { nSel: sel.length, slots, rowsPerSlot, norm: 0, seqLen: 1, group: 0 }, step));
+    run(gpu, xent(ks, 't', lg, lab, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab, selT, losses, { nSel: sel.length, slots, rowsPerSlot, norm: 0, group: 0, examples: 0 }, step));
     const got = await losses.read();
     for (let p = 0; p < slots; p++) {
       let s = 0;
@@ -76,19 +76,21 @@ describe('MobiZO kernels vs float64 reference', () => {
 
   it('class_loss: cross-entropy over the candidates\' mean label-token log-likelihoods (MeZO), mean per slot', async () => {
     const { gpu, ks } = await gpuFixture();
-    // 3 candidates per example, 2 examples per slot, sequences of 5 tokens: 30 rows per slot; the
-    // pass holds slots 2..4 of 6. Candidates have 1 to 3 labelled tokens, at ragged positions.
+    // 3 candidates per example, 2 examples per slot, sequences of 5 tokens; the pass holds slots
+    // 2..4 of 6. Candidates have 1 to 3 labelled tokens, at ragged positions, and two candidates
+    // share each row (packed rows: a position can be picked twice, for two candidates).
     const [vocab, T, group, examples, slots, slotBase] = [77, 5, 3, 2, 3, 2];
-    const rowsPerSlot = T * group * examples;
+    const rowsPerSlot = T * Math.ceil((group * examples) / 2);
     const sel: number[] = [];
     const labels: number[] = [];
+    const seqs: number[] = [];
     for (let p = 0; p < slots; p++) {
       for (let sq = 0; sq < group * examples; sq++) {
         const n = 1 + ((sq + p) % 3);
-        for (let t = 4 - n; t < 4; t++) (sel.push(p * rowsPerSlot + sq * T + t), labels.push((sq * 31 + t * 7 + p) % vocab));
+        for (let t = 4 - n; t < 4; t++) (sel.push(p * rowsPerSlot + Math.floor(sq / 2) * T + t), labels.push((sq * 31 + t * 7 + p) % vocab), seqs.push(sq));
       }
     }
-    sel.push(rowsPerSlot + 4), labels.push(-100); // an ignored row
+    sel.push(rowsPerSlot + 4), labels.push(-100), seqs.push(0); // an ignored row
     const nMax = sel.length + 3;
     const logits = randoms(nMax * vocab, 21, 3);
     const rowLoss = poisoned(gpu, 'rowLoss', [nMax]);
@@ -97,7 +99,8 @@ describe('MobiZO kernels vs float64 reference', () => {
     const losses = poisoned(gpu, 'losses', [6]);
     const step = new StepBlock(gpu, 'step');
     step.set({ seed: 0, slotBase, eps: 0, lr: 0 });
-    const shape = { nSel: sel.length, slots, rowsPerSlot, norm: 0, seqLen: T, group };
+    const seqT = input(gpu, 'seqs', [nMax], Uint32Array.from([...seqs, 0, 0, 0]), 'u32');
+    const shape = { nSel: sel.length, slots, rowsPerSlot, norm: 0, group, examples, seqs: seqT };
     run(gpu, xent(ks, 't', input(gpu, 'logits', [nMax, vocab], logits), lab, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab, selT, losses, shape, step));
     const got = await losses.read();
     // multi-token label words with ragged counts (1 to 3 tokens): a candidate scores the mean of
@@ -109,7 +112,7 @@ describe('MobiZO kernels vs float64 reference', () => {
       sel.forEach((row, i) => {
         if (Math.floor(row / rowsPerSlot) !== p || labels[i] < 0) return;
         const l = logits.subarray(i * vocab, (i + 1) * vocab);
-        const sq = Math.floor((row % rowsPerSlot) / T);
+        const sq = seqs[i];
         seqLoss[sq] += logSumExp(l) - l[labels[i]];
         seqCount[sq]++;
       });
@@ -135,7 +138,7 @@ describe('MobiZO kernels vs float64 reference', () => {
     run(gpu, xent(ks, 't', input(gpu, 'logits2', [nMax, vocab], logits), lab2, rowLoss, sel.length), slotLoss(ks, 't', rowLoss, lab2, selT, losses, shape, step));
     const got2 = await losses.read();
     assert.ok(Number.isNaN(got2[slotBase]) && Number.isFinite(got2[slotBase + 1]), `${got2}`);
-    assert.throws(() => slotLoss(ks, 't', rowLoss, lab, selT, losses, { ...shape, rowsPerSlot: 31 }, step), /class_loss t: 31 rows per slot are not whole examples of 3 sequences of 5 tokens/);
+    assert.throws(() => slotLoss(ks, 't', rowLoss, lab, selT, losses, { ...shape, seqs: undefined }, step), /class_loss t: the class loss needs the examples per slot \(2\) and each selected row's candidate sequence/);
   });
 
   it('zo_grad and zo_update: B -= lr/q sum g_i Z_i; a non-finite loss leaves B unchanged', async () => {

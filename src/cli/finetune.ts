@@ -195,19 +195,19 @@ export function registerFinetune(program: Command): void {
         if (cfg.seq > model.config.seqLen) throw new Error(`--seq ${cfg.seq} exceeds the model's context of ${model.config.seqLen}`);
         // --max-memory: the largest shape that fits (src/train/memory_plan.ts fitStep); a task's
         // classification rows are known once it is loaded, so it is fitted again then (seq kept)
-        const fitMemory = (candidates: number | undefined, seqFixed: boolean) => {
-          const r = fitRunOptions(model, { ...cfg, rank: cfg.lora.rank, alpha: cfg.lora.alpha, targets: cfg.lora.targets.join(','), maxMemoryMiB }, { task: isTask, candidates, seqFixed });
+        const fitMemory = (data: { candidates?: number; rowsPerExample?: number; labelsPerExample?: number }, seqFixed: boolean) => {
+          const r = fitRunOptions(model, { ...cfg, rank: cfg.lora.rank, alpha: cfg.lora.alpha, targets: cfg.lora.targets.join(','), maxMemoryMiB }, { task: isTask, ...data, seqFixed });
           if (!r) return;
           log(`--max-memory ${fmtMiB(maxMemoryMiB * 2 ** 20)}: ${r.note || `q ${cfg.q} batch ${cfg.batch} seq ${cfg.seq} needs ${fmtMiB(r.estimate.total)} (${describeEstimate(r.estimate)}): fits`}`);
           Object.assign(cfg, { q: r.shape.q, batch: r.shape.batch, seq: r.shape.seq });
         };
-        fitMemory(undefined, isTask || f.seq !== undefined);
+        fitMemory({}, isTask || f.seq !== undefined);
         const task =
           builtIn
             ? prepareTask({ demo: true, evalFraction: parseFloatOption(f.evalFraction, '--eval-fraction'), evalSize: parseIntOption(f.evalSize ?? '500', '--eval-size', 0) }, tokenizer, cfg.seq, cfg.seed)
             : loadTask(f, tokenizer, cfg.seq, cfg.seed);
         cfg.lossPerExample = task.lossPerExample;
-        if ((task.train.candidates ?? 0) > 1) fitMemory(task.train.candidates, true);
+        if (task.kind !== 'lm') fitMemory(task.train, true); // a task's rows and labelled positions
         log(`data: ${task.describe}`);
         const evaluate = task.evalCount ? (lora: LoraState) => task.evaluate(model, lora, evalRows(cfg, task.kind)) : undefined;
         const resume = f.resume ? loadCheckpointDir(f.out, model) : undefined;

@@ -3,8 +3,15 @@
 
 /** A batch as the data pipeline gives it: right-padded rows, labels -100 where ignored. */
 export interface TokenBatch {
-  tokens: Int32Array; // [Bsz * T]
-  labels: Int32Array; // [Bsz * T]
+  tokens: Int32Array; // [rows * T]
+  labels: Int32Array; // [rows * T]
+  /**
+   * A classification over candidates (the classes loss): the positions scored (indices into
+   * tokens), each one's label and the candidate sequence it scores (example * candidates + j, the
+   * right one j = 0). Candidates may share a row (src/data/tasks.ts packCandidates), so a position
+   * can be picked more than once; the loss reads these, not `labels`.
+   */
+  picks?: { at: Int32Array; label: Int32Array; seq: Int32Array };
 }
 
 /** The part of a tokenizer the data layer uses (formats/tokenizer.ts's TextTokenizer is one). */

@@ -18,6 +18,30 @@ export interface Candidate {
   start: number; // index of the first continuation token
 }
 
+/**
+ * The rows an item's candidates need. Candidate c is scored at positions start - 1 .. len - 2 (each
+ * predicts the next token), which read its tokens but the last; so it can be scored on any row that
+ * holds those same tokens at the same positions. Candidates whose continuations are one token each
+ * (" yes" / " no" with most vocabularies, " A" .. " D") then share one row: the prompt is run once per
+ * item, not once per candidate. Candidates are placed longest first; `rowOf[c]` is the row of c and
+ * `fill[r]` the candidate whose tokens fill row r.
+ */
+export function packCandidates(cands: readonly Candidate[]): { fill: number[]; rowOf: number[] } {
+  const fill: number[] = [];
+  const rowOf = new Array<number>(cands.length);
+  const reads = (c: Candidate, d: Candidate) => {
+    if (c.tokens.length - 1 > d.tokens.length) return false;
+    for (let t = 0; t < c.tokens.length - 1; t++) if (c.tokens[t] !== d.tokens[t]) return false;
+    return true;
+  };
+  const longest = cands.map((_, i) => i).sort((a, b) => cands[b].tokens.length - cands[a].tokens.length || a - b);
+  for (const c of longest) {
+    const r = fill.findIndex((f) => reads(cands[c], cands[f]));
+    rowOf[c] = r >= 0 ? r : fill.push(c) - 1;
+  }
+  return { fill, rowOf };
+}
+
 /** One scored item: its candidates and the index of the right one. */
 export interface Item {
   candidates: Candidate[];
@@ -177,20 +201,35 @@ export function stratifiedSample<X extends ClassExample | ChoiceExample>(xs: X[]
  */
 export class ItemDataset {
   readonly candidates: number;
+  /** Rows per example in a batch: 1 (label loss), or the most rows an example's packed candidates need (classes loss). */
+  readonly rowsPerExample: number;
+  /** The most positions an example has scored (its label tokens; classes loss: every candidate's): the LM head's rows. */
+  readonly labelsPerExample: number;
+  private readonly packs: { order: number[]; rowOf: number[]; fill: number[] }[] = []; // classes loss: per item
 
   constructor(
     readonly items: Item[],
     readonly seqLen: number,
     loss: TaskLoss = 'label',
+    opts: { pack?: boolean } = {}, // pack false: a row per candidate (the layout before packing; benchmarks compare)
   ) {
     if (!items.length) throw new Error('no training examples');
     this.candidates = 0;
+    this.rowsPerExample = 1;
+    const labelTokens = (c: Candidate) => c.tokens.length - c.start;
+    this.labelsPerExample = items.reduce((m, it) => Math.max(m, loss === 'classes' ? it.candidates.reduce((n, c) => n + labelTokens(c), 0) : labelTokens(it.candidates[it.answer])), 1);
     if (loss === 'classes') {
       const c = items[0].candidates.length;
       const odd = items.findIndex((it) => it.candidates.length !== c);
       if (odd >= 0) throw new Error(`the classification loss needs the same number of candidates in every example: example 1 has ${c}, example ${odd + 1} has ${items[odd].candidates.length} (use the label loss)`);
       if (c < 2) throw new Error('the classification loss needs at least 2 candidates per example');
       this.candidates = c;
+      for (const item of items) {
+        const order = [item.answer, ...item.candidates.keys()].filter((k, i) => i === 0 || k !== item.answer); // the right one first
+        const { fill, rowOf } = opts.pack === false ? { fill: order.map((_, j) => j), rowOf: order.map((_, j) => j) } : packCandidates(order.map((k) => item.candidates[k]));
+        this.packs.push({ order, rowOf, fill });
+        this.rowsPerExample = Math.max(this.rowsPerExample, fill.length);
+      }
     }
   }
 
@@ -198,27 +237,50 @@ export class ItemDataset {
     return this.items.length;
   }
 
+  /**
+   * `batchSize` examples of `rowsPerExample` rows each. Label loss: labels on the right label's
+   * tokens. Classes loss: the picks score candidate j of example b as sequence b * candidates + j
+   * (the right one first) on its packed row; `labels` marks each row's own candidate (the preview).
+   */
   batchAt(step: number, batchSize: number, seed: number): TokenBatch {
     const T = this.seqLen;
     const n = this.items.length;
-    const C = Math.max(1, this.candidates);
-    const tokens = new Int32Array(batchSize * C * T).fill(PAD_TOKEN);
-    const labels = new Int32Array(batchSize * C * T).fill(IGNORE_LABEL);
+    const R = this.rowsPerExample;
+    const tokens = new Int32Array(batchSize * R * T).fill(PAD_TOKEN);
+    const labels = new Int32Array(batchSize * R * T).fill(IGNORE_LABEL);
+    const picks = { at: [] as number[], label: [] as number[], seq: [] as number[] };
     let perm: Int32Array | null = null;
     let permEpoch = -1;
     for (let b = 0; b < batchSize; b++) {
       const g = step * batchSize + b;
       const epoch = Math.floor(g / n);
       if (epoch !== permEpoch) (perm = shuffledIndices(n, epochSeed(seed, epoch))), (permEpoch = epoch);
-      const item = this.items[perm![g % n]];
-      const order = this.candidates ? [item.answer, ...item.candidates.keys()].filter((k, i) => i === 0 || k !== item.answer) : [item.answer];
-      order.forEach((k, j) => {
-        const c = item.candidates[k];
-        const row = (b * C + j) * T;
+      const i = perm![g % n];
+      const item = this.items[i];
+      if (!this.candidates) {
+        const c = item.candidates[item.answer];
+        tokens.set(c.tokens, b * T);
+        for (let t = c.start; t < c.tokens.length; t++) labels[b * T + t - 1] = c.tokens[t];
+        continue;
+      }
+      const { order, rowOf, fill } = this.packs[i];
+      fill.forEach((j, r) => {
+        const c = item.candidates[order[j]];
+        const row = (b * R + r) * T;
         tokens.set(c.tokens, row);
         for (let t = c.start; t < c.tokens.length; t++) labels[row + t - 1] = c.tokens[t];
       });
+      order.forEach((k, j) => {
+        const c = item.candidates[k];
+        const row = (b * R + rowOf[j]) * T;
+        for (let t = c.start; t < c.tokens.length; t++) {
+          picks.at.push(row + t - 1);
+          picks.label.push(c.tokens[t]);
+          picks.seq.push(b * this.candidates + j);
+        }
+      });
     }
-    return { tokens, labels };
+    if (!this.candidates) return { tokens, labels };
+    return { tokens, labels, picks: { at: Int32Array.from(picks.at), label: Int32Array.from(picks.label), seq: Int32Array.from(picks.seq) } };
   }
 }

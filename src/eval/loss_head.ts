@@ -13,11 +13,13 @@ export interface SlotReduction {
   losses: Tensor; // [2q] the step's slot losses
   norm: number; // slot_loss: divisor of each slot's sum; 0: its labelled rows (the mean token loss)
   group: number; // class_loss: candidates (sequences) per example; 0: slot_loss
+  examples?: number; // class_loss: examples per slot
 }
 
 export class LossHead {
   readonly labels: Tensor; // [nSelect] i32 label of each selected row (< 0: ignored)
   readonly rowLoss: Tensor; // [nSelect] its cross-entropy
+  readonly seqs: Tensor | null; // class_loss: [nSelect] u32 the candidate sequence each selected row scores (within its slot)
   /** The head's dispatches, in order (after the forward pass). */
   readonly ops: Dispatch[];
   /** The forward pass and the head: one program (evaluation, scoring). */
@@ -37,6 +39,7 @@ export class LossHead {
     this.labels = tensor(model.gpu, `${label}.labels`, [n], 'activations', { dtype: 'i32' });
     this.rowLoss = tensor(model.gpu, `${label}.row_loss`, [n], 'activations');
     this.xentD = xent(model.kernels, `${label}.xent`, st.logits, this.labels, this.rowLoss, n);
+    this.seqs = reduce?.group ? tensor(model.gpu, `${label}.seqs`, [n], 'activations', { dtype: 'u32' }) : null;
     this.slotD = reduce
       ? slotLoss(
           model.kernels,
@@ -45,7 +48,7 @@ export class LossHead {
           this.labels,
           st.select,
           reduce.losses,
-          { nSel: n, slots: shape.slots ?? 1, rowsPerSlot: pass.rowsPerSlot, norm: reduce.norm, seqLen: shape.T, group: reduce.group },
+          { nSel: n, slots: shape.slots ?? 1, rowsPerSlot: pass.rowsPerSlot, norm: reduce.norm, group: reduce.group, examples: reduce.examples ?? 0, seqs: this.seqs ?? undefined },
           pass.step,
         )
       : null;
@@ -54,10 +57,15 @@ export class LossHead {
     this.program.add(...pass.program.ops, ...this.ops);
   }
 
-  /** Uploads the labels of the pass's selected rows (one per row given to setInput). */
-  setLabels(labels: ArrayLike<number>): void {
+  /**
+   * Uploads the labels of the pass's selected rows (one per row given to setInput) and, for the
+   * class loss, the candidate sequence each scores (example * candidates + j within its slot).
+   */
+  setLabels(labels: ArrayLike<number>, seqs?: ArrayLike<number>): void {
     if (labels.length !== this.pass.selectedRows) throw new Error(`loss head: ${labels.length} labels for ${this.pass.selectedRows} selected rows`);
+    if (this.seqs && seqs?.length !== labels.length) throw new Error(`loss head: the class loss needs a candidate per label (${seqs?.length ?? 0} for ${labels.length})`);
     this.labels.write(Int32Array.from(labels));
+    if (this.seqs) this.seqs.write(Uint32Array.from(seqs!));
     if (labels.length === this.inUse) return;
     this.inUse = labels.length;
     lossRows(this.xentD, labels.length);
@@ -75,6 +83,7 @@ export class LossHead {
     for (const d of this.ops) d.destroy();
     this.labels.destroy();
     this.rowLoss.destroy();
+    this.seqs?.destroy();
   }
 }
 

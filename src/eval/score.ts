@@ -2,7 +2,7 @@
 // many rows per forward pass, the candidates of an item in the same pass where they fit, the LM
 // head evaluated only at the positions that predict continuation tokens.
 import { LossHead } from './loss_head';
-import type { Candidate, Item } from '../data/tasks';
+import { packCandidates, type Candidate, type Item } from '../data/tasks';
 import type { Model } from '../model/model';
 import { ForwardPass } from '../model/forward';
 import type { LoraState } from '../adapter/lora';
@@ -26,6 +26,13 @@ export async function scoreItemsEach(model: Model, adapters: MultiAdapters, item
   return scoreCopies(model, adapters, adapters.count, items, rowsPerPass, (R) => adapters.assignCopies(R));
 }
 
+/** A row of a scoring pass: the candidate whose tokens fill it, and the candidates scored on it (packCandidates). */
+interface ScoreRow {
+  i: number; // item
+  fill: Candidate;
+  scored: { j: number; c: Candidate }[];
+}
+
 /** Scores of `copies` copies of every pass's R rows (copy a: sequences a * R ..); `layout(R)` is told R first. */
 async function scoreCopies(
   model: Model,
@@ -37,10 +44,18 @@ async function scoreCopies(
 ): Promise<number[][][]> {
   const len = (it: Item) => it.candidates.reduce((m, c) => Math.max(m, c.tokens.length), -Infinity);
   const order = items.map((_, i) => i).sort((a, b) => len(items[a]) - len(items[b]));
-  const rows = order.flatMap((i) => items[i].candidates.map((c, j) => ({ i, j, c })));
-  const maxT = rows.reduce((m, r) => Math.max(m, r.c.tokens.length), -Infinity); // no spread: rows may be many
+  // an item's candidates share rows where they read the same tokens (one row per item for one-token label words)
+  const rows: ScoreRow[] = order.flatMap((i) => {
+    const cands = items[i].candidates;
+    const { fill, rowOf } = packCandidates(cands);
+    return fill.map((f, r) => ({ i, fill: cands[f], scored: cands.flatMap((c, j) => (rowOf[j] === r ? [{ j, c }] : [])) }));
+  });
+  const maxT = rows.reduce((m, r) => Math.max(m, r.fill.tokens.length), -Infinity); // no spread: rows may be many
   if (maxT > model.config.seqLen) throw new Error(`scoring: rows of ${maxT} tokens exceed the model's context of ${model.config.seqLen}`);
   const R = Math.max(1, Math.min(rowsPerPass, rows.length));
+  // the LM head runs at the scored positions only: logits for R rows of the most positions a row scores
+  const picks = (r: ScoreRow) => r.scored.reduce((n, { c }) => n + c.tokens.length - c.start, 0);
+  const perRow = rows.reduce((m, r) => Math.max(m, picks(r)), 1);
   layout?.(R);
   const scores = Array.from({ length: copies }, () => items.map((it) => new Array<number>(it.candidates.length).fill(NaN)));
   const passes = new Map<number, Scorer>(); // by T
@@ -54,11 +69,12 @@ async function scoreCopies(
         if (cut > at) end = cut; // keep an item's candidates together
       }
       const chunk = rows.slice(at, end);
-      const T = Math.min(model.config.seqLen, Math.ceil(chunk.reduce((m, r) => Math.max(m, r.c.tokens.length), 0) / 8) * 8);
+      const T = Math.min(model.config.seqLen, Math.ceil(chunk.reduce((m, r) => Math.max(m, r.fill.tokens.length), 0) / 8) * 8);
       let sc = passes.get(T);
-      if (!sc) passes.set(T, (sc = new Scorer(model, lora, R, T, copies)));
-      const got = await sc.run(chunk.map((r) => r.c));
-      got.forEach((g, a) => chunk.forEach((r, k) => (scores[a][r.i][r.j] = g[k])));
+      if (!sc) passes.set(T, (sc = new Scorer(model, lora, R, T, copies, perRow)));
+      const got = await sc.run(chunk);
+      const scored = chunk.flatMap((r) => r.scored.map(({ j }) => ({ i: r.i, j })));
+      got.forEach((g, a) => scored.forEach(({ i, j }, k) => (scores[a][i][j] = g[k])));
       at = end;
     }
   } finally {
@@ -78,36 +94,41 @@ class Scorer {
     private readonly R: number,
     private readonly T: number,
     private readonly copies: number,
+    perRow: number, // the most positions a row scores (a position once per candidate it scores)
   ) {
-    const n = R * T * copies;
-    this.pass = new ForwardPass(model, { B: R * copies, T, nSelect: n, lora });
+    this.pass = new ForwardPass(model, { B: R * copies, T, nSelect: R * perRow * copies, lora });
     this.head = new LossHead(this.pass, `score[${R * copies}x${T}]`);
   }
 
-  /** Mean log-prob of each candidate's continuation, per copy: [copies][candidates]. */
-  async run(cands: Candidate[]): Promise<number[][]> {
+  /** Mean log-prob of each scored candidate of the rows (in row order), per copy: [copies][candidates]. */
+  async run(rows: ScoreRow[]): Promise<number[][]> {
     const { R, T, copies } = this;
     const tokens = new Int32Array(copies * R * T);
     const sel: number[] = [];
     const labels: number[] = [];
     const owner: number[] = [];
+    const per = rows.reduce((n, r) => n + r.scored.length, 0); // candidates scored per copy
     for (let a = 0; a < copies; a++) {
-      cands.forEach((c, k) => {
-        tokens.set(c.tokens, (a * R + k) * T);
-        for (let t = c.start; t < c.tokens.length; t++) {
-          sel.push((a * R + k) * T + t - 1);
-          labels.push(c.tokens[t]);
-          owner.push(a * cands.length + k);
+      let k = 0;
+      rows.forEach((row, r) => {
+        tokens.set(row.fill.tokens, (a * R + r) * T);
+        for (const { c } of row.scored) {
+          for (let t = c.start; t < c.tokens.length; t++) {
+            sel.push((a * R + r) * T + t - 1);
+            labels.push(c.tokens[t]);
+            owner.push(a * per + k);
+          }
+          k++;
         }
       });
     }
     this.pass.setInput(tokens, sel);
     this.head.setLabels(labels);
     const losses = await this.head.run();
-    const sum = new Float64Array(copies * cands.length);
-    const cnt = new Float64Array(copies * cands.length);
+    const sum = new Float64Array(copies * per);
+    const cnt = new Float64Array(copies * per);
     losses.forEach((l, s) => ((sum[owner[s]] += l), cnt[owner[s]]++));
-    return Array.from({ length: copies }, (_, a) => cands.map((_, k) => -sum[a * cands.length + k] / cnt[a * cands.length + k]));
+    return Array.from({ length: copies }, (_, a) => Array.from({ length: per }, (_, k) => -sum[a * per + k] / cnt[a * per + k]));
   }
 
   destroy(): void {

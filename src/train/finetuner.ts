@@ -106,7 +106,7 @@ export class FineTuner extends EventTarget {
     if (this.task.train.seqLen !== o.seq) throw new Error(`the prepared data has rows of ${this.task.train.seqLen} tokens, seq is ${o.seq}`);
     if (o.seq > model.config.seqLen) throw new Error(`seq ${o.seq} exceeds the model's context of ${model.config.seqLen}`);
     // maxMemoryMiB: batch, then q, lowered until the planned peak fits (seq kept: the data is cut in chunks of it)
-    this.memoryFit = fitRunOptions(model, o, { task: this.task.kind !== 'lm', candidates: this.task.train.candidates, seqFixed: true });
+    this.memoryFit = fitRunOptions(model, o, { task: this.task.kind !== 'lm', candidates: this.task.train.candidates, rowsPerExample: this.task.train.rowsPerExample, labelsPerExample: this.task.train.labelsPerExample, seqFixed: true });
     if (this.memoryFit) Object.assign(o, { q: this.memoryFit.shape.q, batch: this.memoryFit.shape.batch });
     if (init.resumeFrom) {
       const cp = init.resumeFrom;
@@ -176,6 +176,8 @@ export class FineTuner extends EventTarget {
     const data: TrainData = {
       seqLen: inner.seqLen,
       candidates: inner.candidates,
+      rowsPerExample: inner.rowsPerExample,
+      labelsPerExample: inner.labelsPerExample,
       batchAt: (k, batch, seed) => {
         if (this.want && k === boundary) throw new Interrupt('interrupted at a checkpoint');
         return inner.batchAt(k, batch, seed);
@@ -187,7 +189,7 @@ export class FineTuner extends EventTarget {
         await this.init.store?.save(files);
       },
     };
-    const rows = 2 * cfg.q * batchRows({ ...cfg, candidates: inner.candidates }); // rows of one prge pass
+    const rows = 2 * cfg.q * batchRows({ ...cfg, candidates: inner.candidates, rowsPerExample: inner.rowsPerExample }); // rows of one prge pass
     this.setStatus('running');
     try {
       const s = await train(this.model, data, cfg, {

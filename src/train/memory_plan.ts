@@ -61,7 +61,9 @@ export interface StepShape {
   seq: number;
   mode?: ZoMode; // default prge
   optimizer?: ZoOptimizerName; // default sgd
-  candidates?: number; // rows per example when training as classification
+  candidates?: number; // candidates per example when training as classification
+  rowsPerExample?: number; // rows per example (default max(1, candidates): packed candidates share rows)
+  labelsPerExample?: number; // tasks: labelled positions per example at most (the LM head's rows); absent: every position
   lora: LoraConfig;
   /** The evaluation pass held during training (evalEvery > 0): rows of `batch` (causal LM), of
    * 2q x batch (tasks: as many as a training pass), or none. */
@@ -121,12 +123,13 @@ export function planStep(m: ModelShape, weights: number, s: StepShape): MemoryEs
   const extra = opt === 'hizoo' ? 1 : 0;
   const slots = 2 * s.q + extra;
   const P = mode === 'prge' ? slots : mode === 'outer' ? s.q : 1;
-  const rows = s.batch * Math.max(1, s.candidates ?? 0);
-  const n = P * rows * s.seq; // every row is selected (labelled or not)
+  const rows = s.batch * (s.rowsPerExample ?? Math.max(1, s.candidates ?? 0));
+  const n = P * (s.labelsPerExample ? s.batch * s.labelsPerExample : rows * s.seq); // rows of the LM head
   const evalRows = s.evalRows === 'batch' ? s.batch : s.evalRows === 'slots' ? 2 * s.q * s.batch : 0;
   const evalN = evalRows * s.seq;
   const nAdapters = c.nLayers * s.lora.targets.length;
-  const activations = forwardBytes(m, P * rows, s.seq, n, s.lora.rank) + 2 * buf(n) + (evalRows ? forwardBytes(m, evalRows, s.seq, evalN, s.lora.rank) + 2 * buf(evalN) : 0);
+  const seqs = (s.candidates ?? 0) > 1 ? buf(n) : 0; // the class loss's candidate of each selected row
+  const activations = forwardBytes(m, P * rows, s.seq, n, s.lora.rank) + 2 * buf(n) + seqs + (evalRows ? forwardBytes(m, evalRows, s.seq, evalN, s.lora.rank) + 2 * buf(evalN) : 0);
   const scratch = buf(slots) + buf(s.q + 1 + (extra ? s.q : 0)) + (opt === 'momentum' || opt === 'adam' ? buf(2) : 0);
   const dispatches = forwardDispatches(m, s.lora.targets.length) * (evalRows ? 2 : 1) + 2 + (evalRows ? 1 : 0) + 1 + nAdapters; // + loss heads, zo_grad, updates
   // the step block and its per-pass images (+ the evaluation pass's own block)
@@ -232,11 +235,11 @@ export function fitStep(m: ModelShape, weights: number, asked: StepShape, limit:
 export function fitRunOptions(
   model: Model,
   o: Pick<RunOptions, 'q' | 'batch' | 'seq' | 'mode' | 'rank' | 'alpha' | 'targets' | 'evalEvery' | 'optimizer' | 'maxMemoryMiB'>,
-  ctx: { task: boolean; candidates?: number; seqFixed: boolean },
+  ctx: { task: boolean; candidates?: number; rowsPerExample?: number; labelsPerExample?: number; seqFixed: boolean },
 ): FitResult | null {
   if (!o.maxMemoryMiB) return null;
   const asked: StepShape = {
-    q: o.q, batch: o.batch, seq: o.seq, mode: o.mode, optimizer: o.optimizer, candidates: ctx.candidates,
+    q: o.q, batch: o.batch, seq: o.seq, mode: o.mode, optimizer: o.optimizer, candidates: ctx.candidates, rowsPerExample: ctx.rowsPerExample, labelsPerExample: ctx.labelsPerExample,
     lora: { rank: o.rank, alpha: o.alpha, targets: parseTargets(o.targets) },
     evalRows: o.evalEvery > 0 ? (ctx.task ? 'slots' : 'batch') : undefined,
     depth: PIPELINE_DEPTH,

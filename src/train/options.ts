@@ -79,11 +79,15 @@ export interface ZoOptions extends Pick<RunOptions, 'mode' | 'q' | 'eps' | 'lr' 
   steps?: number; // total steps, for a decaying schedule
   lossPerExample?: boolean; // slot loss = summed token losses / examples (tasks), not the token mean
   /**
-   * Train as classification (MeZO's train_as_classification): each example is this many rows, its
-   * candidates with the right one first, and the slot loss is the mean cross-entropy over the
+   * Train as classification (MeZO's train_as_classification): each example has this many
+   * candidates, the right one first (scored through the batch's picks), and the slot loss is the mean cross-entropy over the
    * candidates' mean label-token log-likelihoods. 0 or 1: the rows' label tokens are the loss.
    */
   candidates?: number;
+  /** Rows per example in a batch (candidates may share a row: src/data/tasks.ts packCandidates); default max(1, candidates). */
+  rowsPerExample?: number;
+  /** Labelled positions per example at most (tasks): the LM head and loss hold batch x this many rows; absent: every position. */
+  labelsPerExample?: number;
 }
 
 /** What the trainer reads: the step's options, the run's length and cadence, the adapter's shape. */
@@ -114,7 +118,7 @@ const inRange = (name: keyof typeof RANGES, v: number) => {
  * Checks every option that is present (an absent one is the caller's default); throws an
  * OptionError naming the first bad option as the API spells it.
  */
-export function validateRunOptions(o: Partial<RunOptions> & Partial<Pick<ZoOptions, 'candidates'>>): void {
+export function validateRunOptions(o: Partial<RunOptions> & Partial<Pick<ZoOptions, 'candidates' | 'rowsPerExample' | 'labelsPerExample'>>): void {
   if (o.mode !== undefined) oneOf('mode', o.mode, ZO_MODES);
   if (o.q !== undefined) intAtLeast('q', o.q, 1);
   if (o.eps !== undefined) inRange('eps', o.eps);
@@ -132,6 +136,8 @@ export function validateRunOptions(o: Partial<RunOptions> & Partial<Pick<ZoOptio
   if (o.evalSize !== undefined) intAtLeast('evalSize', o.evalSize, 0);
   if (o.onDiverge !== undefined) oneOf('onDiverge', o.onDiverge, ON_DIVERGE);
   if (o.candidates !== undefined) intAtLeast('candidates', o.candidates, 0);
+  if (o.rowsPerExample !== undefined) intAtLeast('rowsPerExample', o.rowsPerExample, 1);
+  if (o.labelsPerExample !== undefined) intAtLeast('labelsPerExample', o.labelsPerExample, 1);
   if (o.optimizer !== undefined) oneOf('optimizer', o.optimizer, ZO_OPTIMIZERS);
   const unit = (name: 'beta1' | 'beta2', v: number | undefined) => {
     if (v !== undefined && !(v >= 0 && v < 1)) throw new OptionError(name, `must be in [0, 1), got ${v}`);

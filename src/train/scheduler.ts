@@ -40,9 +40,9 @@ export interface StepResult {
   unperturbedLoss?: number; // hizoo: the loss of the unperturbed slot 2q
 }
 
-/** Rows of one step's batch: examples x candidates per example when training as classification. */
+/** Rows of one step's batch: examples x rows per example (classification: the packed candidates' rows). */
 export function batchRows(o: ZoOptions): number {
-  return o.batch * Math.max(1, o.candidates ?? 0);
+  return o.batch * (o.rowsPerExample ?? Math.max(1, o.candidates ?? 0));
 }
 
 /** The learning rate of step `step` (0-based) under the run's schedule. */
@@ -138,10 +138,12 @@ export class ZoScheduler {
     this.passes = slots / this.slotsPerPass;
     const P = this.slotsPerPass;
     this.block = new StepBlock(gpu, 'zo.step', this.passes);
-    this.forward = new ForwardPass(model, { B: P * rows, T: seq, nSelect: P * rows * seq, lora, slots: P, q, step: this.block });
+    // the LM head runs on the labelled positions only: for tasks at most labelsPerExample per example
+    const nSelect = P * (opts.labelsPerExample ? opts.batch * opts.labelsPerExample : rows * seq);
+    this.forward = new ForwardPass(model, { B: P * rows, T: seq, nSelect, lora, slots: P, q, step: this.block });
     this.losses = tensor(gpu, 'zo.losses', [slots], 'scratch');
     this.grad = tensor(gpu, 'zo.grad', [q + 1 + (l0 ? q : 0)], 'scratch');
-    this.head = new LossHead(this.forward, 'zo', { losses: this.losses, norm: opts.lossPerExample ? rows : 0, group });
+    this.head = new LossHead(this.forward, 'zo', { losses: this.losses, norm: opts.lossPerExample ? opts.batch : 0, group, examples: opts.batch });
     this.gradD = zoGrad(ks, 'zo.grad', this.losses, this.grad, q, this.block, l0);
     this.updates = this.optimizer.updates(ks, this.grad, this.block, q);
     this.program = new Program(`zo ${mode} step`);
@@ -170,15 +172,21 @@ export class ZoScheduler {
       throw new Error(`ZO step: batch has ${b.tokens.length} tokens and ${b.labels.length} labels, expected ${this.rows} rows x ${seq} = ${n}`);
     }
     const P = this.slotsPerPass;
+    const group = (this.opts.candidates ?? 0) > 1;
+    if (group && !b.picks) throw new Error('ZO step: training as classification needs the batch\'s picks (src/data/batch.ts)');
     const tokens = new Int32Array(P * n);
-    const sel = { rows: [] as number[], labels: [] as number[] };
+    const sel = { rows: [] as number[], labels: [] as number[], seqs: [] as number[] };
     for (let slot = 0; slot < P; slot++) {
       tokens.set(b.tokens, slot * n);
-      labelledRows(b.labels, slot * n, sel.rows, sel.labels);
+      if (!group) labelledRows(b.labels, slot * n, sel.rows, sel.labels);
+      else {
+        const { at, label, seq } = b.picks!;
+        for (let i = 0; i < at.length; i++) sel.rows.push(slot * n + at[i]), sel.labels.push(label[i]), sel.seqs.push(seq[i]);
+      }
     }
     if (!sel.labels.length) throw new Error('ZO step: the batch has no labelled token');
     this.forward.setInput(tokens, sel.rows);
-    this.head.setLabels(sel.labels);
+    this.head.setLabels(sel.labels, group ? sel.seqs : undefined);
   }
 
   /**

@@ -328,7 +328,9 @@ export function previewRows(tok: TextTokenizer, data: TrainData, n: number, batc
   const utf8 = new TextDecoder();
   for (let step = 0; rows.length < n && step <= n; step++) {
     const b = data.batchAt(step, batch, seed);
-    for (let r = 0; r < b.tokens.length / T && rows.length < n; r++) { // batch x candidates rows (classes loss)
+    // batch x rowsPerExample rows; a packed row shows the labels of the candidate that fills it (the
+    // candidates sharing it are scored at their own positions of the same tokens: TokenBatch.picks)
+    for (let r = 0; r < b.tokens.length / T && rows.length < n; r++) {
       const toks = b.tokens.subarray(r * T, (r + 1) * T);
       const labels = b.labels.subarray(r * T, (r + 1) * T);
       // Right padding: PAD inputs that predict nothing and that no position predicts (a row's

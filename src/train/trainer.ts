@@ -16,9 +16,13 @@ import { OPTIMIZER_STATE_FILE, optimizerSpec } from './optimizer';
 /** What the trainer draws batches from (causal-LM chunks, task examples). */
 export interface TrainData {
   seqLen: number;
-  /** Rows per example when the loss is a classification over candidates (ZoOptions.candidates). */
+  /** Candidates per example when the loss is a classification over them (ZoOptions.candidates). */
   candidates?: number;
-  /** `batchSize` examples: batchSize x max(1, candidates) rows. */
+  /** Rows per example (default max(1, candidates)): candidates may share rows (the batch's picks). */
+  rowsPerExample?: number;
+  /** The most labelled positions an example has (tasks): the LM head runs on batch x this many rows. Absent: every row's every position. */
+  labelsPerExample?: number;
+  /** `batchSize` examples: batchSize x rowsPerExample rows. */
   batchAt(step: number, batchSize: number, seed: number): TokenBatch;
 }
 
@@ -113,6 +117,8 @@ export async function train(
   if (data.seqLen !== cfg.seq) throw new Error(`data rows are ${data.seqLen} tokens, --seq is ${cfg.seq}`);
   const { steps, evalEvery, checkpointEvery, onDiverge = 'stop', ...config } = cfg;
   config.candidates = data.candidates ?? 0; // the data's layout decides the loss
+  if (data.rowsPerExample !== undefined) config.rowsPerExample = data.rowsPerExample;
+  if (data.labelsPerExample !== undefined) config.labelsPerExample = data.labelsPerExample;
   let state: TrainerState = { format: 1, step: 0, config, history: [], evals: [] };
   let lora: LoraState;
   if (opts.resume) {

@@ -26,8 +26,9 @@ export interface SlotLossShape {
   slots: number; // slots in this pass
   rowsPerSlot: number;
   norm: number; // slot_loss: divisor of each slot's sum; 0: its labelled rows (mean token loss)
-  seqLen: number; // class_loss: tokens per sequence
   group: number; // class_loss: sequences (candidates) per example; 0: slot_loss
+  examples: number; // class_loss: examples per slot
+  seqs?: Tensor; // class_loss: [nSelMax] u32 the candidate sequence (example * group + c) each selected row scores
 }
 
 /**
@@ -38,15 +39,15 @@ export interface SlotLossShape {
 export function slotLoss(ks: Kernels, label: string, rowLoss: Tensor, labels: Tensor, select: Tensor, losses: Tensor, s: SlotLossShape, step: StepBlock): Dispatch {
   const kernel = s.group > 0 ? 'class_loss' : 'slot_loss';
   const who = `${kernel} ${label}`;
-  if (s.group > 0 && (s.seqLen < 1 || s.rowsPerSlot % (s.seqLen * s.group) !== 0)) {
-    throw new Error(`${who}: ${s.rowsPerSlot} rows per slot are not whole examples of ${s.group} sequences of ${s.seqLen} tokens`);
-  }
   const [n] = rowLoss.shape;
   expectShape(who, labels, [n]);
   expectShape(who, select, [n]);
   if (s.slots > losses.numel) throw new Error(`${who}: ${s.slots} slots exceed ${losses.label} [${losses.shape}]`);
-  const params = { nSel: s.nSel, rowsPerSlot: s.rowsPerSlot, norm: s.norm, seqLen: s.seqLen, group: s.group };
-  return ks.get(kernel).dispatch(label, { rowLossIn: rowLoss, selLabels: labels, selRows: select, losses, zo: step }, params, [s.slots, 1, 1]);
+  const params = { nSel: s.nSel, rowsPerSlot: s.rowsPerSlot, norm: s.norm, group: s.group, examples: s.examples };
+  if (s.group === 0) return ks.get(kernel).dispatch(label, { rowLossIn: rowLoss, selLabels: labels, selRows: select, losses, zo: step }, params, [s.slots, 1, 1]);
+  if (!s.seqs || s.examples < 1) throw new Error(`${who}: the class loss needs the examples per slot (${s.examples}) and each selected row's candidate sequence`);
+  expectShape(who, s.seqs, [n]);
+  return ks.get(kernel).dispatch(label, { rowLossIn: rowLoss, selLabels: labels, selRows: select, selSeqs: s.seqs, losses, zo: step }, params, [s.slots, 1, 1]);
 }
 
 /** slot_loss / class_loss: each selected row's loss, label and row read once (the candidates' logsumexp is noise). */
