@@ -14,7 +14,8 @@
 //                (src/gpu/kernel.ts UniformArena), and the step block
 //   readback     the ring of loss readbacks, one per step in flight (PIPELINE_DEPTH at most)
 // An evaluation pass during training (evalEvery > 0) holds its own forward pass and loss head at
-// the same time. Every buffer is at least 4 bytes and a multiple of 4 (src/gpu/device.ts).
+// the same time (counted with logits at every position: for a task, whose scoring passes hold
+// logits at the label positions only (src/eval/score.ts), an upper bound). Every buffer is at least 4 bytes and a multiple of 4 (src/gpu/device.ts).
 import type { LoraConfig } from '../adapter/lora';
 import type { LlamaConfig } from '../formats/config';
 import type { Model } from '../model/model';
