@@ -25,7 +25,7 @@ import { ForwardPass, KvCache } from '../src/model/forward';
 import { Model, type RawTensors } from '../src/model/model';
 import { TARGETS, type LinearAdapters } from '../src/model/targets';
 import { stepSeed, ZoScheduler } from '../src/train/scheduler';
-import { zoNormals } from '../src/util/philox';
+import { perturbedLayers } from './adapters';
 import { throwsNaming } from './expect';
 import { gpuFixture, randoms, relError } from './gpu';
 import { referenceForward, referenceLoss, type ReferenceLora } from './reference/cpu_model';
@@ -270,13 +270,7 @@ describe('model families: transformers checkpoints from HF folders and GGUF, exa
         lora.destroy();
         const seed = stepSeed(opts.seed, 0);
         for (let g = 0; g < 2 * opts.q; g++) {
-          const sign = g < opts.q ? 1 : -1;
-          const layers = host.layers.map((e, l) =>
-            Object.fromEntries(TARGETS.map((t) => {
-              const z = zoNormals(seed, LoraState.tensorId(l, t), g % opts.q, e[t]!.B.length);
-              return [t, { A: e[t]!.A, B: Float64Array.from(e[t]!.B, (v, i) => v + sign * opts.eps * z[i]) }];
-            })),
-          );
+          const layers = perturbedLayers(host, TARGETS, seed, g, opts.q, opts.eps);
           const want = referenceLoss(hf, tokens, labels, opts.seq, { scale: 2, rank: 4, layers }).loss;
           assert.ok(Math.abs(r.slotLosses[g] - want) < 1e-4 * want, `slot ${g}: ${r.slotLosses[g]} vs ${want}`);
         }

@@ -11,11 +11,11 @@ import type { LlamaModelFile } from '../src/formats/config';
 import { Model } from '../src/model/model';
 import type { Tokenizer } from '../src/formats/tokenizer';
 import { LoraState } from '../src/adapter/lora';
-import { zoNormals } from '../src/util/philox';
 import { stepSeed, ZoScheduler } from '../src/train/scheduler';
 import { writeAdapter } from '../src/adapter/peft';
 import { scoreItems } from '../src/eval/score';
 import { taskMetrics } from '../src/eval/metrics';
+import { perturbedLayers } from './adapters';
 import { assetPath, stories260K } from './assets';
 import { gpuFixture, randoms } from './gpu';
 import { referenceForward, referenceLoss } from './reference/cpu_model';
@@ -156,16 +156,7 @@ describe('tasks', function () {
     model.destroy();
     const seed = stepSeed(opts.seed, 0);
     for (let g = 0; g < 2 * opts.q; g++) {
-      const sign = g < opts.q ? 1 : -1;
-      const layers = host.layers.map((e, l) => {
-        const out: Record<string, { A: Float32Array; B: Float64Array }> = {};
-        for (const t of lcfg.targets) {
-          const z = zoNormals(seed, LoraState.tensorId(l, t), g % opts.q, e[t]!.B.length);
-          out[t] = { A: e[t]!.A, B: Float64Array.from(e[t]!.B, (v, i) => v + sign * opts.eps * z[i]) };
-        }
-        return out;
-      });
-      const ref = { scale: 2, rank: 4, layers };
+      const ref = { scale: 2, rank: 4, layers: perturbedLayers(host, lcfg.targets, seed, g, opts.q, opts.eps) };
       // mean label-token loss of each row (MeZO's train_as_classification, as evaluation ranks),
       // then cross-entropy over each example's two rows
       const rowLoss = rows.map((_, r) => referenceLoss(file, b.tokens.subarray(r * 24, (r + 1) * 24), b.labels.subarray(r * 24, (r + 1) * 24), 24, ref).loss);
@@ -253,16 +244,7 @@ describe('tasks', function () {
     model.destroy();
     const stepS = stepSeed(opts.seed, 0);
     for (let g = 0; g < 2 * opts.q; g++) {
-      const sign = g < opts.q ? 1 : -1;
-      const layers = host.layers.map((e, l) => {
-        const out: Record<string, { A: Float32Array; B: Float64Array }> = {};
-        for (const t of lcfg.targets) {
-          const z = zoNormals(stepS, LoraState.tensorId(l, t), g % opts.q, e[t]!.B.length);
-          out[t] = { A: e[t]!.A, B: Float64Array.from(e[t]!.B, (v, i) => v + sign * opts.eps * z[i]) };
-        }
-        return out;
-      });
-      const ref = { scale: 2, rank: 4, layers };
+      const ref = { scale: 2, rank: 4, layers: perturbedLayers(host, lcfg.targets, stepS, g, opts.q, opts.eps) };
       // each candidate on a row of its own (the unpacked layout), its mean label-token loss; then
       // the cross-entropy over the example's candidates, the right one first
       const candLoss = (c: Candidate) => {
