@@ -24,6 +24,14 @@ import { logSumExp } from './reference/ops';
 const root = path.resolve(import.meta.dirname, '..');
 const enc = (s: string) => new TextEncoder().encode(s);
 
+/** A candidate's mean continuation log-prob from the float64 forward of its own tokens. */
+function referenceScore(file: LlamaModelFile, c: Candidate): number {
+  const logits = referenceForward(file, c.tokens.slice(0, -1));
+  let sum = 0;
+  for (let t = c.start; t < c.tokens.length; t++) sum += logits[t - 1][c.tokens[t]] - logSumExp(logits[t - 1]);
+  return sum / (c.tokens.length - c.start);
+}
+
 describe('tasks', function () {
   let file: LlamaModelFile;
   let tok: Tokenizer;
@@ -101,10 +109,7 @@ describe('tasks', function () {
     const single = await scoreItems(model, null, items, 1);
     items.forEach((it, i) =>
       it.candidates.forEach((c, j) => {
-        const logits = referenceForward(file, c.tokens.slice(0, -1));
-        let s = 0;
-        for (let t = c.start; t < c.tokens.length; t++) s += logits[t - 1][c.tokens[t]] - logSumExp(logits[t - 1]);
-        const want = s / (c.tokens.length - c.start);
+        const want = referenceScore(file, c);
         assert.ok(Math.abs(batched[i][j] - want) < 1e-4 * Math.abs(want), `item ${i} choice ${j}: ${batched[i][j]} vs ${want}`);
         assert.ok(Math.abs(single[i][j] - batched[i][j]) < 1e-5 * Math.abs(want));
       }),
@@ -223,10 +228,7 @@ describe('tasks', function () {
     const scores = await scoreItems(model, null, items, 4);
     items.forEach((it, i) =>
       it.candidates.forEach((c, j) => {
-        const logits = referenceForward(file, c.tokens.slice(0, -1));
-        let sum = 0;
-        for (let t = c.start; t < c.tokens.length; t++) sum += logits[t - 1][c.tokens[t]] - logSumExp(logits[t - 1]);
-        const want = sum / (c.tokens.length - c.start);
+        const want = referenceScore(file, c);
         assert.ok(Math.abs(scores[i][j] - want) < 1e-4 * Math.abs(want), `item ${i} candidate ${j}: ${scores[i][j]} vs ${want}`);
       }),
     );
