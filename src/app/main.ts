@@ -358,7 +358,8 @@ async function restore(r: Restored): Promise<void> {
   lastCheckpointStep = r.run.step;
   savedState = 'yes';
   applyRun(r.run);
-  const what = r.run.status === 'done' ? `finished at step ${r.run.step}` : `at step ${r.run.step} of ${r.run.steps}`;
+  const n = r.openedAdapters ?? 0;
+  const what = (r.run.status === 'done' ? `finished at step ${r.run.step}` : `at step ${r.run.step} of ${r.run.steps}`) + (n ? `, with the ${n === 1 ? 'adapter' : `${n} adapters`} you opened` : '');
   ui.restoreBox.replaceChildren(`Restored your last fine-tuning session from this browser: ${r.modelRef.kind === 'demo' ? 'the demo model' : r.modelRef.name}, ${what}.`);
   if (r.error) ui.restoreBox.append(h('span', { className: 'hint', textContent: r.error }));
   ui.restoreBox.hidden = false;

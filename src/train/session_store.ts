@@ -1,16 +1,17 @@
 // Persistence of a fine-tuning session in this browser (IndexedDB), so a reload, a crash or a
 // closed tab resumes where it stopped: the run's settings and data, the model files (as Blobs),
 // and the last checkpoint (adapter in the PEFT layout + trainer_state.json, and for momentum /
-// adam / hizoo the optimizer's moments, optimizer_state.safetensors). Nothing leaves the
-// device. One session at a time ("current"). Works in pages and workers.
+// adam / hizoo the optimizer's moments, optimizer_state.safetensors), and the PEFT adapters the
+// user opened beside the run (Try it compares them). Nothing leaves the device. One session at a
+// time ("current"). Works in pages and workers.
 import type { CheckpointFiles, CheckpointStore } from './trainer';
 import type { FineTuneOptions } from './defaults';
 import type { EvalDetail, FineTuneStatus } from './finetuner';
 import type { TaskSpec } from './task_source';
 
 const DB_NAME = 'mobizo-webgpu';
-const DB_VERSION = 1;
-const STORES = ['session', 'model', 'checkpoint'] as const;
+const DB_VERSION = 2; // 2: the opened adapters' store
+const STORES = ['session', 'model', 'checkpoint', 'adapters'] as const;
 type StoreName = (typeof STORES)[number];
 const KEY = 'current';
 
@@ -34,6 +35,21 @@ export interface SessionRecord {
 export interface NamedBlob {
   name: string;
   blob: Blob;
+}
+
+/** A PEFT adapter the user opened, as its files came (opened again on restore). */
+export interface StoredAdapter {
+  name: string; // its name in Try it
+  config: string; // adapter_config.json
+  safetensors: Uint8Array; // adapter_model.safetensors
+  file: string; // the files' names, as opened
+  configFile: string;
+}
+
+/** The opened adapters in the order opened, and the one Predict and Download use (null: the run's). */
+export interface StoredAdapters {
+  list: StoredAdapter[];
+  primary: string | null;
 }
 
 /** A checkpoint file (+ llama2.c tokenizer), or the files of a Hugging Face folder that make the model. */
@@ -93,24 +109,33 @@ async function tx<T>(stores: StoreName[], mode: IDBTransactionMode, body: (t: ID
 }
 
 export const sessionStore = {
-  async load(): Promise<{ session: SessionRecord; checkpoint: CheckpointFiles | null; model: StoredModel | null } | null> {
-    return tx(['session', 'model', 'checkpoint'], 'readonly', async (t) => {
-      const [session, model, checkpoint] = await Promise.all([
+  async load(): Promise<{ session: SessionRecord; checkpoint: CheckpointFiles | null; model: StoredModel | null; adapters: StoredAdapters } | null> {
+    return tx([...STORES], 'readonly', async (t) => {
+      const [session, model, checkpoint, adapters] = await Promise.all([
         req(t.objectStore('session').get(KEY) as IDBRequest<SessionRecord | undefined>),
         req(t.objectStore('model').get(KEY) as IDBRequest<StoredModel | undefined>),
         req(t.objectStore('checkpoint').get(KEY) as IDBRequest<CheckpointFiles | undefined>),
+        req(t.objectStore('adapters').get(KEY) as IDBRequest<StoredAdapters | undefined>),
       ]);
-      return session ? { session, checkpoint: checkpoint ?? null, model: model ?? null } : null;
+      return session ? { session, checkpoint: checkpoint ?? null, model: model ?? null, adapters: adapters ?? { list: [], primary: null } } : null;
     });
   },
 
-  /** Starts a new session (the old one, its model and checkpoint are replaced). */
-  async create(session: SessionRecord, model: StoredModel | null): Promise<void> {
-    await tx(['session', 'model', 'checkpoint'], 'readwrite', (t) => {
+  /** Starts a new session (the old one, its model, checkpoint and adapters are replaced). */
+  async create(session: SessionRecord, model: StoredModel | null, adapters: StoredAdapters): Promise<void> {
+    await tx([...STORES], 'readwrite', (t) => {
       t.objectStore('session').put(session, KEY);
       t.objectStore('checkpoint').delete(KEY);
+      t.objectStore('adapters').put(adapters, KEY);
       if (model) t.objectStore('model').put(model, KEY);
       else t.objectStore('model').delete(KEY);
+    });
+  },
+
+  /** Replaces the current session's opened adapters (no-op when there is no session). */
+  async saveAdapters(adapters: StoredAdapters): Promise<void> {
+    await tx(['session', 'adapters'], 'readwrite', async (t) => {
+      if ((await req(t.objectStore('session').count(KEY))) > 0) t.objectStore('adapters').put(adapters, KEY);
     });
   },
 
@@ -124,7 +149,7 @@ export const sessionStore = {
   },
 
   async clear(): Promise<void> {
-    await tx(['session', 'model', 'checkpoint'], 'readwrite', (t) => {
+    await tx([...STORES], 'readwrite', (t) => {
       for (const s of STORES) t.objectStore(s).delete(KEY);
     });
   },

@@ -4,7 +4,7 @@
 // goes to IndexedDB with the session (settings, data, model files), and `restore` rebuilds the
 // session after a reload or a crash. Built to dist/worker.js by scripts/build.mjs.
 import { dedupeEvals, FineTuner } from '../train/finetuner';
-import { IndexedDbCheckpointStore, sessionStore, type ModelRef, type StoredModel } from '../train/session_store';
+import { IndexedDbCheckpointStore, sessionStore, type ModelRef, type StoredAdapter, type StoredAdapters, type StoredModel } from '../train/session_store';
 import { prepareTask, type PreparedTask, type TaskSpec } from '../train/task_source';
 import type { FineTuneOptions } from '../train/defaults';
 import { classifyItems } from '../data/tasks';
@@ -60,7 +60,7 @@ let loaded: { model: Model; tok: TextTokenizer; info: ModelInfo; ref: ModelRef; 
 let data: { spec: TaskSpec; seq: number; seed: number; task: PreparedTask } | null = null;
 let tuner: FineTuner | null = null;
 /** The adapters the user opened (PEFT files), by name, in the order opened; Try it compares them. */
-const opened = new Map<string, { tensors: AdapterTensors; lora: LoraState }>();
+const opened = new Map<string, { tensors: AdapterTensors; lora: LoraState; files: StoredAdapter }>();
 let primaryOpened: string | null = null; // the opened adapter Predict and Download use (null: the run's)
 let running = false;
 let persisted = false; // the current session is in IndexedDB
@@ -287,6 +287,7 @@ async function start(options: FineTuneOptions): Promise<RunInfo> {
     await sessionStore.create(
       { created: Date.now(), updated: Date.now(), model: ref.kind === 'demo' ? ref : { ...ref, stored: !!blobs }, data: data!.spec, options, status: 'running', step: 0, evals: [] },
       blobs,
+      openedToStore(),
     );
     persisted = true;
   } catch (e) {
@@ -310,7 +311,7 @@ async function resume(options: FineTuneOptions): Promise<RunInfo> {
   for (const k of CHANGEABLE) (o as unknown as Record<string, unknown>)[k] = options[k];
   if (tuner.step >= o.steps) throw new Error(`the run already has ${tuner.step} steps: raise Steps to train more`);
   primaryOpened = null;
-  if (persisted) await sessionStore.update({ options: { ...o }, status: 'running' }).catch(() => {});
+  if (persisted) await Promise.all([sessionStore.update({ options: { ...o }, status: 'running' }), sessionStore.saveAdapters(openedToStore())]).catch(() => {});
   return runTuner();
 }
 
@@ -356,28 +357,47 @@ function adapterName(a: Commands['importAdapter']['args']): string {
   return `adapter ${n}`;
 }
 
-function importAdapter(a: Commands['importAdapter']['args']) {
-  notWhileTraining('opening an adapter');
+/** Reads a PEFT adapter against the loaded model and adds it to `opened` (the same name replaces). */
+function openAdapter(files: StoredAdapter): boolean {
   const { model } = needModel();
-  const name = adapterName(a);
-  const tensors = readAdapter({ config: a.config, safetensors: a.safetensors }, model.config, a.file);
+  const tensors = readAdapter({ config: files.config, safetensors: files.safetensors }, model.config, files.file);
   const lora = LoraState.fromAdapter(model.gpu, model.config, tensors);
-  const old = opened.get(name);
+  const old = opened.get(files.name);
   old?.lora.destroy();
-  opened.delete(name); // a replaced adapter moves to the end, as newly opened
-  opened.set(name, { tensors, lora });
-  primaryOpened = name;
-  const adapters = listAdapters();
-  return { entry: adapters.find((e) => e.name === name)!, replaced: !!old, adapters };
+  opened.delete(files.name); // a replaced adapter moves to the end, as newly opened
+  opened.set(files.name, { tensors, lora, files });
+  return !!old;
 }
 
-function removeAdapter(name: string): AdapterEntry[] {
+/** The opened adapters as the session keeps them. */
+function openedToStore(): StoredAdapters {
+  return { list: [...opened.values()].map((o) => o.files), primary: primaryOpened };
+}
+
+/** Keeps the opened adapters with the saved session, so a reload opens them again. */
+async function persistOpened(): Promise<void> {
+  if (!persisted) return;
+  await sessionStore.saveAdapters(openedToStore()).catch((e: unknown) => post('log', { message: `the opened adapters are not saved in the browser (${(e as Error).message}); open them again after a reload` }));
+}
+
+async function importAdapter(a: Commands['importAdapter']['args']) {
+  notWhileTraining('opening an adapter');
+  const name = adapterName(a);
+  const replaced = openAdapter({ name, config: a.config, safetensors: a.safetensors, file: a.file, configFile: a.configFile });
+  primaryOpened = name;
+  await persistOpened();
+  const adapters = listAdapters();
+  return { entry: adapters.find((e) => e.name === name)!, replaced, adapters };
+}
+
+async function removeAdapter(name: string): Promise<AdapterEntry[]> {
   notWhileTraining('removing an adapter');
   const o = opened.get(name);
   if (!o) throw new Error(name === TRAINED_ADAPTER ? 'the trained run\'s adapter goes with its run: press "New run" to discard it' : `no opened adapter named ${JSON.stringify(name)}`);
   o.lora.destroy();
   opened.delete(name);
   if (primaryOpened === name) primaryOpened = null;
+  await persistOpened();
   return listAdapters();
 }
 
@@ -476,7 +496,7 @@ async function exportAdapter(): Promise<AdapterExport> {
 async function restore(): Promise<Restored | null> {
   const saved = await sessionStore.load();
   if (!saved) return null;
-  const { session, checkpoint, model: blobs } = saved;
+  const { session, checkpoint, model: blobs, adapters } = saved;
   const out: Restored = {
     model: null,
     modelRef: session.model,
@@ -509,6 +529,18 @@ async function restore(): Promise<Restored | null> {
     if (session.status === 'running' && tuner.step < o.steps) out.error = `Training stopped when the page closed; its last checkpoint is step ${tuner.step}: press Resume to continue.`;
     out.run = runInfo();
     if (session.status === 'done' && session.error) out.error = `The run ended early: ${session.error}.`;
+    // the adapters opened beside the run, in the order opened; one that no longer opens is named, the rest open
+    const failed: string[] = [];
+    for (const a of adapters.list) {
+      try {
+        openAdapter(a);
+      } catch (e) {
+        failed.push(`${a.name}: ${(e as Error).message}`);
+      }
+    }
+    primaryOpened = adapters.primary && opened.has(adapters.primary) ? adapters.primary : null;
+    out.openedAdapters = opened.size;
+    if (failed.length) out.error = [out.error, `Could not open the saved adapter ${failed.join('; ')}.`].filter(Boolean).join(' ');
   } catch (e) {
     out.error = (e as Error).message;
   }

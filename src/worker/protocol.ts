@@ -76,6 +76,7 @@ export interface Restored {
   spec: TaskSpec;
   options: FineTuneOptions;
   run: RunInfo;
+  openedAdapters?: number; // the PEFT adapters opened beside the run, opened again
   error?: string; // why the session could not be fully restored
 }
 

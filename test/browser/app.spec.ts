@@ -1,11 +1,12 @@
 // The in-browser app end to end in headless Chrome (index.html + dist/app.js + dist/worker.js):
 // stories260K opened through the file inputs, a pasted text, 20 training steps with the engine in
 // a Web Worker (paused and resumed on the way), base vs adapter generation, the adapter downloaded
-// in the PEFT layout and opened again, the session restored from IndexedDB after a reload, a run
-// interrupted by a reload that resumes to the same losses, a classification task, and the
-// no-WebGPU message. Privacy: every request goes to the page's own origin, none after the initial
-// load. Responsiveness: clicks are handled within 200 ms while a step runs. Trouble is shown where
-// it happens: "New run" asks first (Cancel keeps the run); an error shows beside the control or the
+// in the PEFT layout, the session restored from IndexedDB after a reload, the downloaded adapter
+// opened again (and back after another reload, kept with the session), a run interrupted by a
+// reload that resumes to the same losses, a classification task, and the no-WebGPU message.
+// Privacy: every request goes to the page's own origin, none after the initial load.
+// Responsiveness: clicks are handled within 200 ms while a step runs. Trouble is shown where it
+// happens: "New run" asks first (Cancel keeps the run); an error shows beside the control or the
 // option field that caused it, in view when the page is scrolled down (a random-bytes ".gguf", lr
 // out of range); a diverging run is flagged, stopped, with advice; the first seconds after Start
 // show the first evaluation as a phase. profile.html renders as the app is served. Screenshots go to
@@ -253,6 +254,20 @@ describe('browser: the app (headless Chrome)', function () {
     await page.click('#try-generate');
     await page.waitForFunction(() => document.getElementById('out-adapter')!.dataset.done === 'true' && document.body.dataset.busy === 'false');
     assert.equal(await text('#out-adapter'), adapterText);
+  });
+
+  it('after a reload the opened adapter is back (kept with the saved run), still the one Predict uses', async function () {
+    await open();
+    await waitState(`s.step === ${STEPS}`, 120_000);
+    await page.waitForFunction(() => document.body.dataset.busy === 'false', { polling: 100 });
+    assert.match(await text('#restore-box'), /with the adapter you opened/);
+    assert.match(await text('#adapter-title'), /opened adapter \(rank 16, q,v\)/);
+    await setValue('#try-prompt', 'Once upon a time');
+    await setValue('#try-steps', '40');
+    await page.click('#try-generate');
+    await page.waitForFunction(() => document.getElementById('out-adapter')!.dataset.done === 'true' && document.body.dataset.busy === 'false');
+    assert.equal(await text('#out-adapter'), adapterText);
+    assert.equal(await errorShown(), '');
   });
 
   it('asks before "New run" discards a run: Cancel keeps it', async function () {
