@@ -87,7 +87,10 @@ async function main() {
     // the variants of a type are timed in rounds (one sample each per round), the best sample kept:
     // on a loaded CPU the machine's speed drifts, and interleaving keeps the comparison fair
     for (const type of types) {
-      if (K % LAYOUTS[type].elements) continue;
+      if (K % LAYOUTS[type].elements) {
+        console.error(`skipped ${type} at ${shape}: K = ${K} is not a multiple of its block (${LAYOUTS[type].elements} values)`);
+        continue;
+      }
       const { bytes, values } = weightOf(type, N, K, 5);
       const want = Float64Array.from(matmulT(xv, values, K));
       const w = uploadCompressed(gpu, `bench.w ${type}`, type, [N, K], bytes);

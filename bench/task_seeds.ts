@@ -81,10 +81,10 @@ function printTable() {
     const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
     return { m, sd };
   };
-  const pm = (xs: number[], scale: number, digits: number) => {
-    if (!xs.length) return '-';
+  const pm = (xs: number[], scale: number, digits: number, unit = '') => {
+    if (!xs.length) return '-'; // not evaluated at that step (a shorter run)
     const { m, sd } = ms(xs);
-    return `${(scale * m).toFixed(digits)} ± ${(scale * sd).toFixed(digits)}`;
+    return `${(scale * m).toFixed(digits)} ± ${(scale * sd).toFixed(digits)}${unit}`;
   };
   console.log(`| optimizer | lr | split | seeds | ${steps.map((s) => `accuracy at ${s}`).join(' | ')} | macro-F1 at ${steps.at(-1)} | ms/step | optimizer state KiB | peak MiB |`);
   console.log(`|---|---|---|---|${steps.map(() => '---|').join('')}---|---|---|---|`);
@@ -92,7 +92,7 @@ function printTable() {
     rs.sort((a, b) => a.seed - b.seed);
     const at = (s: number, k: 'accuracy' | 'f1') => rs.flatMap((r) => r.evals.filter((e) => e.step === s && e[k] !== undefined).map((e) => e[k]!));
     const div = rs.filter((r) => r.diverged).length;
-    console.log(`| ${rs[0].optimizer} | ${rs[0].lr} | ${rs[0].heldOut} | ${rs.map((r) => r.seed).join(',')}${div ? ` (${div} diverged)` : ''} | ${steps.map((s) => `${pm(at(s, 'accuracy'), 100, 1)}%`).join(' | ')} | ${pm(at(steps.at(-1)!, 'f1'), 1, 3)} | ${ms(rs.map((r) => r.msPerStep)).m.toFixed(0)} | ${rs[0].stateKiB.toFixed(1)} | ${ms(rs.map((r) => r.peakMiB)).m.toFixed(2)} |`);
+    console.log(`| ${rs[0].optimizer} | ${rs[0].lr} | ${rs[0].heldOut} | ${rs.map((r) => r.seed).join(',')}${div ? ` (${div} diverged)` : ''} | ${steps.map((s) => pm(at(s, 'accuracy'), 100, 1, '%')).join(' | ')} | ${pm(at(steps.at(-1)!, 'f1'), 1, 3)} | ${ms(rs.map((r) => r.msPerStep)).m.toFixed(0)} | ${rs[0].stateKiB.toFixed(1)} | ${ms(rs.map((r) => r.peakMiB)).m.toFixed(2)} |`);
   }
 }
 

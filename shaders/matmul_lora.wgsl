@@ -14,6 +14,7 @@
 
 #include "rng.wgsl"
 #include "zo_step.wgsl"
+#include "block4.wgsl"
 
 struct Params {
   M: u32,            // rows of x, ax and y (slots * rowsPerSlot)
@@ -157,41 +158,19 @@ fn matmul_lora(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;  // [M, K / 4]
 @group(0) @binding(2) var<storage, read> w4: array<vec4<f32>>;  // [N, K / 4]
 
-// The main loop of matmul_vec4 (shaders/matmul.wgsl), spelled out the same way.
+// The main loop of matmul_vec4 (shaders/matmul.wgsl): the 4 x 4 block of block4.wgsl.
 @compute @workgroup_size(8, 8)
 fn matmul_lora_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
   let n0 = gid.x * 4u;
   let m0 = gid.y * 4u;
-  var c0 = vec4<f32>(0.0);
-  var c1 = vec4<f32>(0.0);
-  var c2 = vec4<f32>(0.0);
-  var c3 = vec4<f32>(0.0);
+  var c = Block4();
   if (m0 < params.M && n0 < params.N) {
     let K4 = params.K / 4u;
-    let last = params.M - 1u;
-    let lastN = params.N - 1u;
-    let x0 = min(m0, last) * K4;
-    let x1 = min(m0 + 1u, last) * K4;
-    let x2 = min(m0 + 2u, last) * K4;
-    let x3 = min(m0 + 3u, last) * K4;
-    let w0 = min(n0, lastN) * K4;
-    let w1 = min(n0 + 1u, lastN) * K4;
-    let w2 = min(n0 + 2u, lastN) * K4;
-    let w3 = min(n0 + 3u, lastN) * K4;
+    let xr = rows4(m0, params.M, K4);
+    let wr = rows4(n0, params.N, K4);
     for (var k = 0u; k < K4; k++) {
-      let b0 = w4[w0 + k];
-      let b1 = w4[w1 + k];
-      let b2 = w4[w2 + k];
-      let b3 = w4[w3 + k];
-      let a0 = x4[x0 + k];
-      let a1 = x4[x1 + k];
-      let a2 = x4[x2 + k];
-      let a3 = x4[x3 + k];
-      c0 += vec4<f32>(dot(a0, b0), dot(a0, b1), dot(a0, b2), dot(a0, b3));
-      c1 += vec4<f32>(dot(a1, b0), dot(a1, b1), dot(a1, b2), dot(a1, b3));
-      c2 += vec4<f32>(dot(a2, b0), dot(a2, b1), dot(a2, b2), dot(a2, b3));
-      c3 += vec4<f32>(dot(a3, b0), dot(a3, b1), dot(a3, b2), dot(a3, b3));
+      c = block4Add(c, x4[xr.x + k], x4[xr.y + k], x4[xr.z + k], x4[xr.w + k], mat4x4<f32>(w4[wr.x + k], w4[wr.y + k], w4[wr.z + k], w4[wr.w + k]));
     }
   }
-  epilogue(m0, n0, c0, c1, c2, c3);
+  epilogue(m0, n0, c.c0, c.c1, c.c2, c.c3);
 }

@@ -21,6 +21,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> ws: array<u32>;          // [scale words] f16 block scales (Q8_0, Q4_0, Q5_0, Q3_K, Q6_K)
 
 #include "quant_blocks.wgsl"
+#include "block4.wgsl"
 
 fn store(m: u32, n: u32, v: f32) {
   if (m < params.M && n < params.N) {
@@ -36,45 +37,28 @@ fn storeRow(m: u32, n0: u32, v: vec4<f32>) {
   store(m, n0 + 3u, v.w);
 }
 
-// The 4 x 4 block spelled out, as in matmul_vec4 (SwiftShader keeps indexed private arrays in memory).
+fn storeBlock(m0: u32, n0: u32, c: Block4) {
+  storeRow(m0, n0, c.c0);
+  storeRow(m0 + 1u, n0, c.c1);
+  storeRow(m0 + 2u, n0, c.c2);
+  storeRow(m0 + 3u, n0, c.c3);
+}
+
+// The 4 x 4 block of block4.wgsl, as in matmul_vec4, W decoded 4 values at a time.
 fn mm(gid: vec3<u32>, t: u32) {
   let n0 = gid.x * 4u;
   let m0 = gid.y * 4u;
   if (m0 >= params.M || n0 >= params.N) { return; }
   let K = params.K;
   let K4 = K / 4u;
-  let last = params.M - 1u;
-  let lastN = params.N - 1u;
-  let x0 = min(m0, last) * K4;
-  let x1 = min(m0 + 1u, last) * K4;
-  let x2 = min(m0 + 2u, last) * K4;
-  let x3 = min(m0 + 3u, last) * K4;
-  let r0 = min(n0, lastN);
-  let r1 = min(n0 + 1u, lastN);
-  let r2 = min(n0 + 2u, lastN);
-  let r3 = min(n0 + 3u, lastN);
-  var c0 = vec4<f32>(0.0);
-  var c1 = vec4<f32>(0.0);
-  var c2 = vec4<f32>(0.0);
-  var c3 = vec4<f32>(0.0);
+  let xr = rows4(m0, params.M, K4);
+  let r = rows4(n0, params.N, 1u);
+  var c = Block4();
   for (var k = 0u; k < K4; k++) {
-    let b0 = decode4(t, r0, K, 4u * k);
-    let b1 = decode4(t, r1, K, 4u * k);
-    let b2 = decode4(t, r2, K, 4u * k);
-    let b3 = decode4(t, r3, K, 4u * k);
-    let a0 = x4[x0 + k];
-    let a1 = x4[x1 + k];
-    let a2 = x4[x2 + k];
-    let a3 = x4[x3 + k];
-    c0 += vec4<f32>(dot(a0, b0), dot(a0, b1), dot(a0, b2), dot(a0, b3));
-    c1 += vec4<f32>(dot(a1, b0), dot(a1, b1), dot(a1, b2), dot(a1, b3));
-    c2 += vec4<f32>(dot(a2, b0), dot(a2, b1), dot(a2, b2), dot(a2, b3));
-    c3 += vec4<f32>(dot(a3, b0), dot(a3, b1), dot(a3, b2), dot(a3, b3));
+    let b = mat4x4<f32>(decode4(t, r.x, K, 4u * k), decode4(t, r.y, K, 4u * k), decode4(t, r.z, K, 4u * k), decode4(t, r.w, K, 4u * k));
+    c = block4Add(c, x4[xr.x + k], x4[xr.y + k], x4[xr.z + k], x4[xr.w + k], b);
   }
-  storeRow(m0, n0, c0);
-  storeRow(m0 + 1u, n0, c1);
-  storeRow(m0 + 2u, n0, c2);
-  storeRow(m0 + 3u, n0, c3);
+  storeBlock(m0, n0, c);
 }
 
 // The quantised layouts: the same 4 x 4 block, K walked in sub-blocks (32 or 16 values, one scale
@@ -86,47 +70,22 @@ fn mmq(gid: vec3<u32>, t: u32) {
   let m0 = gid.y * 4u;
   if (m0 >= params.M || n0 >= params.N) { return; }
   let K4 = params.K / 4u;
-  let last = params.M - 1u;
-  let lastN = params.N - 1u;
-  let x0 = min(m0, last) * K4;
-  let x1 = min(m0 + 1u, last) * K4;
-  let x2 = min(m0 + 2u, last) * K4;
-  let x3 = min(m0 + 3u, last) * K4;
-  let perRow = params.K / blockLen(t);  // blocks per row
-  let r0 = min(n0, lastN) * perRow;
-  let r1 = min(n0 + 1u, lastN) * perRow;
-  let r2 = min(n0 + 2u, lastN) * perRow;
-  let r3 = min(n0 + 3u, lastN) * perRow;
-  var c0 = vec4<f32>(0.0);
-  var c1 = vec4<f32>(0.0);
-  var c2 = vec4<f32>(0.0);
-  var c3 = vec4<f32>(0.0);
+  let xr = rows4(m0, params.M, K4);
+  let r = rows4(n0, params.N, params.K / blockLen(t));  // the rows' first blocks
+  var c = Block4();
   let sub = subLen(t);
   for (var s = 0u; s < params.K / sub; s++) {
-    let h0 = subHead(t, r0, s);
-    let h1 = subHead(t, r1, s);
-    let h2 = subHead(t, r2, s);
-    let h3 = subHead(t, r3, s);
+    let h0 = subHead(t, r.x, s);
+    let h1 = subHead(t, r.y, s);
+    let h2 = subHead(t, r.z, s);
+    let h3 = subHead(t, r.w, s);
     for (var i = 0u; i < sub / 4u; i++) {
       let k = (sub / 4u) * s + i;
-      let b0 = subQ4(t, h0, i);
-      let b1 = subQ4(t, h1, i);
-      let b2 = subQ4(t, h2, i);
-      let b3 = subQ4(t, h3, i);
-      let a0 = x4[x0 + k];
-      let a1 = x4[x1 + k];
-      let a2 = x4[x2 + k];
-      let a3 = x4[x3 + k];
-      c0 += vec4<f32>(dot(a0, b0), dot(a0, b1), dot(a0, b2), dot(a0, b3));
-      c1 += vec4<f32>(dot(a1, b0), dot(a1, b1), dot(a1, b2), dot(a1, b3));
-      c2 += vec4<f32>(dot(a2, b0), dot(a2, b1), dot(a2, b2), dot(a2, b3));
-      c3 += vec4<f32>(dot(a3, b0), dot(a3, b1), dot(a3, b2), dot(a3, b3));
+      let b = mat4x4<f32>(subQ4(t, h0, i), subQ4(t, h1, i), subQ4(t, h2, i), subQ4(t, h3, i));
+      c = block4Add(c, x4[xr.x + k], x4[xr.y + k], x4[xr.z + k], x4[xr.w + k], b);
     }
   }
-  storeRow(m0, n0, c0);
-  storeRow(m0 + 1u, n0, c1);
-  storeRow(m0 + 2u, n0, c2);
-  storeRow(m0 + 3u, n0, c3);
+  storeBlock(m0, n0, c);
 }
 
 // One row of x per thread (a 1 x 4 block; workgroups of 64 threads along N: tile 256 N x 1 M), for
@@ -136,22 +95,16 @@ fn mmq1(gid: vec3<u32>, t: u32) {
   let m = gid.y;
   if (m >= params.M || n0 >= params.N) { return; }
   let x0 = m * (params.K / 4u);
-  let lastN = params.N - 1u;
-  let perRow = params.K / blockLen(t);
-  let r0 = min(n0, lastN) * perRow;
-  let r1 = min(n0 + 1u, lastN) * perRow;
-  let r2 = min(n0 + 2u, lastN) * perRow;
-  let r3 = min(n0 + 3u, lastN) * perRow;
+  let r = rows4(n0, params.N, params.K / blockLen(t));
   var c = vec4<f32>(0.0);
   let sub = subLen(t);
   for (var s = 0u; s < params.K / sub; s++) {
-    let h0 = subHead(t, r0, s);
-    let h1 = subHead(t, r1, s);
-    let h2 = subHead(t, r2, s);
-    let h3 = subHead(t, r3, s);
+    let h0 = subHead(t, r.x, s);
+    let h1 = subHead(t, r.y, s);
+    let h2 = subHead(t, r.z, s);
+    let h3 = subHead(t, r.w, s);
     for (var i = 0u; i < sub / 4u; i++) {
-      let a = x4[x0 + (sub / 4u) * s + i];
-      c += vec4<f32>(dot(a, subQ4(t, h0, i)), dot(a, subQ4(t, h1, i)), dot(a, subQ4(t, h2, i)), dot(a, subQ4(t, h3, i)));
+      c += x4[x0 + (sub / 4u) * s + i] * mat4x4<f32>(subQ4(t, h0, i), subQ4(t, h1, i), subQ4(t, h2, i), subQ4(t, h3, i));
     }
   }
   storeRow(m, n0, c);
@@ -164,67 +117,26 @@ fn mmq8(gid: vec3<u32>, t: u32) {
   let m0 = gid.y * 8u;
   if (m0 >= params.M || n0 >= params.N) { return; }
   let K4 = params.K / 4u;
-  let last = params.M - 1u;
-  let lastN = params.N - 1u;
-  let x0 = min(m0, last) * K4;
-  let x1 = min(m0 + 1u, last) * K4;
-  let x2 = min(m0 + 2u, last) * K4;
-  let x3 = min(m0 + 3u, last) * K4;
-  let x4_ = min(m0 + 4u, last) * K4;
-  let x5 = min(m0 + 5u, last) * K4;
-  let x6 = min(m0 + 6u, last) * K4;
-  let x7 = min(m0 + 7u, last) * K4;
-  let perRow = params.K / blockLen(t);
-  let r0 = min(n0, lastN) * perRow;
-  let r1 = min(n0 + 1u, lastN) * perRow;
-  let r2 = min(n0 + 2u, lastN) * perRow;
-  let r3 = min(n0 + 3u, lastN) * perRow;
-  var c0 = vec4<f32>(0.0);
-  var c1 = vec4<f32>(0.0);
-  var c2 = vec4<f32>(0.0);
-  var c3 = vec4<f32>(0.0);
-  var c4 = vec4<f32>(0.0);
-  var c5 = vec4<f32>(0.0);
-  var c6 = vec4<f32>(0.0);
-  var c7 = vec4<f32>(0.0);
+  let xlo = rows4(m0, params.M, K4);
+  let xhi = rows4(m0 + 4u, params.M, K4);
+  let r = rows4(n0, params.N, params.K / blockLen(t));
+  var lo = Block4();  // rows m0 .. m0 + 3
+  var hi = Block4();  // rows m0 + 4 .. m0 + 7
   let sub = subLen(t);
   for (var s = 0u; s < params.K / sub; s++) {
-    let h0 = subHead(t, r0, s);
-    let h1 = subHead(t, r1, s);
-    let h2 = subHead(t, r2, s);
-    let h3 = subHead(t, r3, s);
+    let h0 = subHead(t, r.x, s);
+    let h1 = subHead(t, r.y, s);
+    let h2 = subHead(t, r.z, s);
+    let h3 = subHead(t, r.w, s);
     for (var i = 0u; i < sub / 4u; i++) {
       let k = (sub / 4u) * s + i;
-      let b0 = subQ4(t, h0, i);
-      let b1 = subQ4(t, h1, i);
-      let b2 = subQ4(t, h2, i);
-      let b3 = subQ4(t, h3, i);
-      var a = x4[x0 + k];
-      c0 += vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
-      a = x4[x1 + k];
-      c1 += vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
-      a = x4[x2 + k];
-      c2 += vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
-      a = x4[x3 + k];
-      c3 += vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
-      a = x4[x4_ + k];
-      c4 += vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
-      a = x4[x5 + k];
-      c5 += vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
-      a = x4[x6 + k];
-      c6 += vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
-      a = x4[x7 + k];
-      c7 += vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
+      let b = mat4x4<f32>(subQ4(t, h0, i), subQ4(t, h1, i), subQ4(t, h2, i), subQ4(t, h3, i));
+      lo = block4Add(lo, x4[xlo.x + k], x4[xlo.y + k], x4[xlo.z + k], x4[xlo.w + k], b);
+      hi = block4Add(hi, x4[xhi.x + k], x4[xhi.y + k], x4[xhi.z + k], x4[xhi.w + k], b);
     }
   }
-  storeRow(m0, n0, c0);
-  storeRow(m0 + 1u, n0, c1);
-  storeRow(m0 + 2u, n0, c2);
-  storeRow(m0 + 3u, n0, c3);
-  storeRow(m0 + 4u, n0, c4);
-  storeRow(m0 + 5u, n0, c5);
-  storeRow(m0 + 6u, n0, c6);
-  storeRow(m0 + 7u, n0, c7);
+  storeBlock(m0, n0, lo);
+  storeBlock(m0 + 4u, n0, hi);
 }
 
 @compute @workgroup_size(8, 8) fn matmul_f32_part(@builtin(global_invocation_id) gid: vec3<u32>) { mm(gid, F32); }

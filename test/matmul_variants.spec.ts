@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { cachePath, tuned } from '../src/gpu/autotune';
 import { chooseMatmul, MATMUL_VARIANTS, matmul, matmulVariants, tuneKey, tuneMatmuls } from '../src/gpu/kernels/matmul';
+import { preprocess, SHADERS } from '../src/gpu/kernels/registry';
+import { Kernel } from '../src/gpu/kernel';
 import { uploadCompressed } from '../src/gpu/weight';
 import { floatToF16Bits } from '../src/formats/gguf_writer';
 import { f16BitsToFloat } from '../src/formats/safetensors';
@@ -100,6 +102,38 @@ describe('matmul variants vs float64 reference', () => {
       }
     });
   }
+
+  // Where the adapter has no shader-f16 (SwiftShader), matmul_half.wgsl is never compiled: this
+  // compiles it with f16 spelled f32 and checks its math the same way, so a change to the file
+  // (or to block4.wgsl) is tested in CI; the f16 loads themselves are the device run's.
+  it('matmul_half and matmul_half_tiled with f16 read as f32: compile and match float64 (ragged shapes)', async function () {
+    const { gpu } = await gpuFixture();
+    const file = 'shaders/matmul_half.wgsl';
+    const code = preprocess(file, SHADERS.matmul_half[0]).replace(/^enable f16;$/m, '').replace(/\bf16\b/g, 'f32').replace(/\b(\d+\.\d*)h\b/g, '$1');
+    for (const name of HALF) {
+      const kernel = await Kernel.create(gpu, `${file} (f16 as f32)`, code, name);
+      const { tile } = MATMUL_VARIANTS[name];
+      for (const [M, N, K0] of SHAPES) {
+        const K = Math.ceil(K0 / 4) * 4;
+        const xd = randoms(M * K, M + 2 * K);
+        const wd = randoms(N * K, N * 5 + K);
+        const y0 = randoms(M * N, 78);
+        const x = input(gpu, 'x', [M, K], xd);
+        const w = input(gpu, 'w', [N, K], wd);
+        for (const accumulate of [false, true]) {
+          const y = accumulate ? input(gpu, 'y', [M, N], y0) : poisoned(gpu, 'y', [M, N]);
+          run(gpu, kernel.dispatch('test', { x4: x, wh: w, y }, { M, N, K, accumulate: accumulate ? 1 : 0 }, [Math.ceil(N / tile[0]), Math.ceil(M / tile[1]), 1]));
+          const want = ref.matmulT(xd, wd, K);
+          if (accumulate) for (let i = 0; i < want.length; i++) want[i] += y0[i];
+          const err = relError(await y.read(), want);
+          assert.ok(err < TOL, `${name} (f16 as f32) [${M}x${K}] x [${N}x${K}]^T${accumulate ? ' accumulate' : ''}: rel error ${err}`);
+          y.destroy();
+        }
+        x.destroy();
+        w.destroy();
+      }
+    }
+  });
 
   it('a variant that cannot take the shape or weight is refused by name', async () => {
     const { gpu, ks } = await gpuFixture();

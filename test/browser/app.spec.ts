@@ -60,6 +60,14 @@ describe('browser: the app (headless Chrome)', function () {
   const waitState = (cond: string, timeout = 300_000) => page.waitForFunction(`(() => { const s = window.mobizo.state; return ${cond}; })()`, { timeout, polling: 100 });
   const shot = async (name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 
+  /** "Try it": 40 greedy tokens of "Once upon a time", base and adapter columns, until both are done. */
+  async function tryGenerate(): Promise<void> {
+    await setValue('#try-prompt', 'Once upon a time');
+    await setValue('#try-steps', '40');
+    await page.click('#try-generate');
+    await page.waitForFunction(() => document.getElementById('out-adapter')!.dataset.done === 'true' && document.body.dataset.busy === 'false');
+  }
+
   /** Opens the app with every request recorded; requests to other origins are refused. */
   async function open(): Promise<void> {
     loaded = false;
@@ -185,10 +193,7 @@ describe('browser: the app (headless Chrome)', function () {
   });
 
   it('generates with the base model and the adapter side by side', async function () {
-    await setValue('#try-prompt', 'Once upon a time');
-    await setValue('#try-steps', '40');
-    await page.click('#try-generate');
-    await page.waitForFunction(() => document.getElementById('out-adapter')!.dataset.done === 'true' && document.body.dataset.busy === 'false');
+    await tryGenerate();
     const base = await text('#out-base');
     adapterText = await text('#out-adapter');
     assert.ok(base.startsWith('Once upon a time') && base.length > 40, base);
@@ -249,10 +254,7 @@ describe('browser: the app (headless Chrome)', function () {
     await waitIdle();
     assert.equal(await errorShown(), '');
     assert.match(await text('#adapter-title'), /opened adapter \(rank 16, q,v\)/);
-    await setValue('#try-prompt', 'Once upon a time');
-    await setValue('#try-steps', '40');
-    await page.click('#try-generate');
-    await page.waitForFunction(() => document.getElementById('out-adapter')!.dataset.done === 'true' && document.body.dataset.busy === 'false');
+    await tryGenerate();
     assert.equal(await text('#out-adapter'), adapterText);
   });
 
@@ -262,10 +264,7 @@ describe('browser: the app (headless Chrome)', function () {
     await page.waitForFunction(() => document.body.dataset.busy === 'false', { polling: 100 });
     assert.match(await text('#restore-box'), /with the adapter you opened/);
     assert.match(await text('#adapter-title'), /opened adapter \(rank 16, q,v\)/);
-    await setValue('#try-prompt', 'Once upon a time');
-    await setValue('#try-steps', '40');
-    await page.click('#try-generate');
-    await page.waitForFunction(() => document.getElementById('out-adapter')!.dataset.done === 'true' && document.body.dataset.busy === 'false');
+    await tryGenerate();
     assert.equal(await text('#out-adapter'), adapterText);
     assert.equal(await errorShown(), '');
   });

@@ -1,6 +1,7 @@
 // Every shader file of shaders/, compiled once per device. A kernel's name is its entry point;
 // its TS wrapper (src/gpu/kernels/<file>.ts) checks shapes and records dispatches.
 import attentionSrc from '../../../shaders/attention.wgsl';
+import block4Src from '../../../shaders/block4.wgsl';
 import gatherSrc from '../../../shaders/gather.wgsl';
 import gatherQuantSrc from '../../../shaders/gather_quant.wgsl';
 import matmulSrc from '../../../shaders/matmul.wgsl';
@@ -28,6 +29,7 @@ import { Kernel } from '../kernel';
  * This is the one text step applied to shaders, identical in Node and in the browser bundle.
  */
 export const INCLUDES: Record<string, string> = {
+  'block4.wgsl': block4Src,
   'quant_blocks.wgsl': quantBlocksSrc,
   'rng.wgsl': rngSrc,
   'zo_step.wgsl': zoStepSrc,
