@@ -9,8 +9,10 @@ import path from 'node:path';
 import { cachePath, tuned } from '../src/gpu/autotune';
 import { chooseMatmul, MATMUL_VARIANTS, matmul, matmulVariants, tuneKey, tuneMatmuls } from '../src/gpu/kernels/matmul';
 import { preprocess, SHADERS } from '../src/gpu/kernels/registry';
-import { Kernel } from '../src/gpu/kernel';
-import { uploadCompressed } from '../src/gpu/weight';
+import { Kernel, type Dispatch } from '../src/gpu/kernel';
+import { uploadCompressed, type CompressedWeight } from '../src/gpu/weight';
+import type { Gpu } from '../src/gpu/device';
+import type { Tensor } from '../src/gpu/tensor';
 import { floatToF16Bits } from '../src/formats/gguf_writer';
 import { f16BitsToFloat } from '../src/formats/safetensors';
 import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
@@ -44,35 +46,53 @@ async function withEnv<T>(vars: Record<string, string | undefined>, f: () => Pro
   }
 }
 
+/**
+ * One matmul kernel on every SHAPE (K rounded up to 4 for a vec4 kernel), plain (y poisoned) and
+ * accumulating, against float64: `weight` makes W and says the values it holds, `mm` the dispatch.
+ */
+async function checkShapes(
+  gpu: Gpu,
+  label: string,
+  vec4: boolean,
+  weight: (N: number, K: number) => { w: Tensor | CompressedWeight; values: ArrayLike<number> },
+  mm: (x: Tensor, w: Tensor | CompressedWeight, y: Tensor, accumulate: boolean, M: number, N: number, K: number) => Dispatch,
+): Promise<void> {
+  let ran = 0;
+  for (const [M, N, K0] of SHAPES) {
+    const K = vec4 ? Math.ceil(K0 / 4) * 4 : K0;
+    const xd = randoms(M * K, M * 7 + K);
+    const y0 = randoms(M * N, 99);
+    const x = input(gpu, 'x', [M, K], xd);
+    const { w, values } = weight(N, K);
+    for (const accumulate of [false, true]) {
+      const y = accumulate ? input(gpu, 'y', [M, N], y0) : poisoned(gpu, 'y', [M, N]);
+      run(gpu, mm(x, w, y, accumulate, M, N, K));
+      const want = ref.matmulT(xd, values, K);
+      if (accumulate) for (let i = 0; i < want.length; i++) want[i] += y0[i];
+      const err = relError(await y.read(), want);
+      assert.ok(err < TOL, `${label} [${M}x${K}] x [${N}x${K}]^T${accumulate ? ' accumulate' : ''}: rel error ${err}`);
+      y.destroy();
+      ran++;
+    }
+    x.destroy();
+    w.destroy();
+  }
+  assert.equal(ran, 2 * SHAPES.length);
+}
+
+/** Random f32 weights, uploaded as they are. */
+const f32Weight = (gpu: Gpu) => (N: number, K: number) => {
+  const values = randoms(N * K, N * 13 + K);
+  return { w: input(gpu, 'w', [N, K], values), values };
+};
+
 describe('matmul variants vs float64 reference', () => {
   for (const name of F32) {
     it(`${name}: ragged shapes, plain and accumulating`, async function () {
       const { gpu, ks } = await gpuFixture();
       if (!gpu.features.has('subgroups') && name === 'matmul_subgroup') this.skip(); // SwiftShader has it
       assert.ok(ks.has(name), `${name} did not compile: ${ks.failed.get(name)}`);
-      const v = MATMUL_VARIANTS[name];
-      let ran = 0;
-      for (const [M, N, K0] of SHAPES) {
-        const K = v.vec4 ? Math.ceil(K0 / 4) * 4 : K0;
-        const xd = randoms(M * K, M * 7 + K);
-        const wd = randoms(N * K, N * 13 + K);
-        const y0 = randoms(M * N, 99);
-        const x = input(gpu, 'x', [M, K], xd);
-        const w = input(gpu, 'w', [N, K], wd);
-        for (const accumulate of [false, true]) {
-          const y = accumulate ? input(gpu, 'y', [M, N], y0) : poisoned(gpu, 'y', [M, N]);
-          run(gpu, matmul(ks, 'test', x, w, y, accumulate, name));
-          const want = ref.matmulT(xd, wd, K);
-          if (accumulate) for (let i = 0; i < want.length; i++) want[i] += y0[i];
-          const err = relError(await y.read(), want);
-          assert.ok(err < TOL, `${name} [${M}x${K}] x [${N}x${K}]^T${accumulate ? ' accumulate' : ''}: rel error ${err}`);
-          y.destroy();
-          ran++;
-        }
-        x.destroy();
-        w.destroy();
-      }
-      assert.equal(ran, 2 * SHAPES.length);
+      await checkShapes(gpu, name, MATMUL_VARIANTS[name].vec4, f32Weight(gpu), (x, w, y, acc) => matmul(ks, 'test', x, w, y, acc, name));
     });
   }
 
@@ -84,22 +104,11 @@ describe('matmul variants vs float64 reference', () => {
         this.skip();
       }
       assert.ok(ks.has(name), `${name} did not compile: ${ks.failed.get(name)}`);
-      for (const [M, N, K0] of SHAPES) {
-        const K = Math.ceil(K0 / 4) * 4;
-        const xd = randoms(M * K, M + K);
-        const h = Uint16Array.from(randoms(N * K, N * 3 + K, 0.5), (x) => floatToF16Bits(x));
-        const deq = Float32Array.from(h, (b) => f16BitsToFloat(b));
-        const w = uploadCompressed(gpu, 'w', 'f16', [N, K], new Uint8Array(h.buffer));
-        const y0 = randoms(M * N, 77);
-        for (const accumulate of [false, true]) {
-          const y = accumulate ? input(gpu, 'y', [M, N], y0) : poisoned(gpu, 'y', [M, N]);
-          run(gpu, matmul(ks, 'test', input(gpu, 'x', [M, K], xd), w, y, accumulate, name));
-          const want = ref.matmulT(xd, deq, K);
-          if (accumulate) for (let i = 0; i < want.length; i++) want[i] += y0[i];
-          const err = relError(await y.read(), want);
-          assert.ok(err < TOL, `${name} [${M}x${K}] x [${N}x${K}]^T: rel error ${err}`);
-        }
-      }
+      const f16Weight = (N: number, K: number) => {
+        const h = Uint16Array.from(randoms(N * K, N * 3 + K, 0.5), (v) => floatToF16Bits(v));
+        return { w: uploadCompressed(gpu, 'w', 'f16', [N, K], new Uint8Array(h.buffer)), values: Float32Array.from(h, (b) => f16BitsToFloat(b)) };
+      };
+      await checkShapes(gpu, name, true, f16Weight, (x, w, y, acc) => matmul(ks, 'test', x, w, y, acc, name));
     });
   }
 
@@ -113,25 +122,9 @@ describe('matmul variants vs float64 reference', () => {
     for (const name of HALF) {
       const kernel = await Kernel.create(gpu, `${file} (f16 as f32)`, code, name);
       const { tile } = MATMUL_VARIANTS[name];
-      for (const [M, N, K0] of SHAPES) {
-        const K = Math.ceil(K0 / 4) * 4;
-        const xd = randoms(M * K, M + 2 * K);
-        const wd = randoms(N * K, N * 5 + K);
-        const y0 = randoms(M * N, 78);
-        const x = input(gpu, 'x', [M, K], xd);
-        const w = input(gpu, 'w', [N, K], wd);
-        for (const accumulate of [false, true]) {
-          const y = accumulate ? input(gpu, 'y', [M, N], y0) : poisoned(gpu, 'y', [M, N]);
-          run(gpu, kernel.dispatch('test', { x4: x, wh: w, y }, { M, N, K, accumulate: accumulate ? 1 : 0 }, [Math.ceil(N / tile[0]), Math.ceil(M / tile[1]), 1]));
-          const want = ref.matmulT(xd, wd, K);
-          if (accumulate) for (let i = 0; i < want.length; i++) want[i] += y0[i];
-          const err = relError(await y.read(), want);
-          assert.ok(err < TOL, `${name} (f16 as f32) [${M}x${K}] x [${N}x${K}]^T${accumulate ? ' accumulate' : ''}: rel error ${err}`);
-          y.destroy();
-        }
-        x.destroy();
-        w.destroy();
-      }
+      await checkShapes(gpu, `${name} (f16 as f32)`, true, f32Weight(gpu), (x, w, y, acc, M, N, K) =>
+        kernel.dispatch('test', { x4: x, wh: w as Tensor, y }, { M, N, K, accumulate: acc ? 1 : 0 }, [Math.ceil(N / tile[0]), Math.ceil(M / tile[1]), 1]),
+      );
     }
   });
 
