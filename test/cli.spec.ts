@@ -136,6 +136,31 @@ describe('CLI', function () {
     assert.ok(wdone.diverged);
   });
 
+  it('a run stopped for divergence goes back to its last checkpoint: OUT holds the adapter a run of that many steps makes', function () {
+    this.timeout(900_000);
+    const data = path.join(tmp, 'pos.txt');
+    fs.writeFileSync(data, fs.readFileSync(assetPath('data', 'rt-polarity', 'rt-polarity.pos'), 'latin1').split('\n').slice(0, 60).join('\n'));
+    const args = ['finetune', '--model', model, '--tokenizer', tokenizer, '--data', data, '--lr', '1', '--eval-every', '4', '--checkpoint-every', '2', '--batch', '2', '--q', '1', '--seq', '16', '--json'];
+    const out = path.join(tmp, 'div-back');
+    const r = mobizo(...args, '--steps', '12', '--out', out);
+    assert.equal(r.code, 2, r.stderr);
+    const done = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    assert.ok(done.diverged, r.stdout);
+    assert.ok(done.rolledBack, `no rollback: ${r.stderr}`);
+    const { from, to } = done.rolledBack as { from: number; to: number };
+    assert.ok(to > 0 && to < from && to % 2 === 0 && from >= done.diverged.step, JSON.stringify(done.rolledBack));
+    assert.equal(done.steps, to);
+    assert.match(r.stderr, new RegExp(`went back to the checkpoint of step ${to} \\(steps ${to + 1}-${from} dropped\\)`));
+    const state = JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8'));
+    assert.equal(state.step, to);
+    assert.ok(state.history.every((h: { step: number }) => h.step < to), 'the dropped steps are not in the history');
+    // the same settings stopped at `to` steps by --steps: the same adapter, byte for byte
+    const plain = path.join(tmp, 'div-plain');
+    const p = mobizo(...args, '--steps', String(to), '--on-diverge', 'warn', '--out', plain);
+    assert.equal(p.code, 0, p.stderr);
+    assert.deepEqual(fs.readFileSync(path.join(out, 'adapter_model.safetensors')), fs.readFileSync(path.join(plain, 'adapter_model.safetensors')));
+  });
+
   it('logits prints JSON matching the float64 reference within 1e-4', () => {
     const r = mobizo('logits', '--model', model, '--tokenizer', tokenizer, '--prompt', 'A happy dog');
     assert.equal(r.code, 0, r.stderr);

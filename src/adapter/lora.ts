@@ -115,6 +115,18 @@ export class LoraState {
     return { rank: c.rank, alpha: c.alpha, targets: [...c.targets], layers, baseModel: baseModelOf(this.model) };
   }
 
+  /** Writes A and B back from the host (a run going back to its last checkpoint): this state's shapes. */
+  write(host: AdapterTensors): void {
+    this.layers.forEach((entry, l) => {
+      for (const t of this.config.targets) {
+        const h = host.layers[l]?.[t];
+        if (!h) throw new Error(`LoraState.write: no ${t} pair for layer ${l}`);
+        entry[t]!.A.write(h.A);
+        entry[t]!.B.write(h.B);
+      }
+    });
+  }
+
   destroy(): void {
     for (const a of this.adapters()) (a.A.destroy(), a.B.destroy());
   }

@@ -30,7 +30,8 @@ const STATUS_TEXT: Record<FineTuneStatus, string> = {
 /** The run's status line: its state, a diverged run flagged, and what it does before its next step. */
 function statusText(run: RunInfo): string {
   let t = STATUS_TEXT[run.status];
-  if (run.diverged) t = run.status === 'done' ? `diverged at step ${run.diverged.step}: stopped` : `diverged at step ${run.diverged.step}: ${t}`;
+  const back = run.diverged?.rolledBackTo !== undefined ? `, back to its checkpoint of step ${run.diverged.rolledBackTo}` : '';
+  if (run.diverged) t = run.status === 'done' ? `diverged at step ${run.diverged.step}: stopped${back}` : `diverged at step ${run.diverged.step}: ${t}`;
   if (st.phase && st.training) t += ` — ${st.phase} ... (${Math.round((performance.now() - st.phaseSince) / 1000)} s)`;
   return t;
 }

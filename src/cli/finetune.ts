@@ -2,7 +2,8 @@
 // With --json, stdout has one JSON object per step and a final summary; otherwise a progress
 // bar and a summary go to stderr. With neither --model nor data it is the main job: the bundled
 // stories260K learns the built-in text (src/data/demo.ts), with a greedy sample before and after.
-// A diverging run is flagged (stderr, and {"diverged"} in the JSON) and stops unless --on-diverge warn.
+// A diverging run is flagged (stderr, and {"diverged"} in the JSON) and stops unless --on-diverge warn;
+// a stopped run goes back to its last checkpoint ({"rolledBack": {from, to}} in the JSON).
 import fs from 'node:fs';
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
@@ -220,7 +221,7 @@ export function registerFinetune(program: Command): void {
         bar?.start(cfg.steps, resume?.state.step ?? 0, { loss: '-', ms: '-' });
         const onDiverge = (d: Divergence) => {
           bar?.stop();
-          log(`${d.message}; ${cfg.onDiverge === 'stop' ? `stopping (the adapter is saved to ${f.out}; --on-diverge warn would go on)` : 'going on (--on-diverge warn)'}`);
+          log(`${d.message}; ${cfg.onDiverge === 'stop' ? `stopping (back to the last checkpoint in ${f.out}, if one was saved; --on-diverge warn would go on)` : 'going on (--on-diverge warn)'}`);
           if (f.json) process.stdout.write(JSON.stringify({ diverged: d }) + '\n');
         };
         const summary = await withResumeHint(f.out, () => bar?.stop(), () => train(model, task.train, cfg, {
@@ -246,6 +247,8 @@ export function registerFinetune(program: Command): void {
           },
         }));
         bar?.stop();
+        const rb = summary.rolledBack;
+        if (rb) log(`went back to the checkpoint of step ${rb.to} (steps ${rb.to + 1}-${rb.from} dropped): ${f.out} holds that checkpoint`);
         const final: Record<string, unknown> = {
           done: true,
           task: task.kind,
@@ -256,6 +259,7 @@ export function registerFinetune(program: Command): void {
           msPerStep: summary.msPerStep,
           skipped: summary.skipped,
           diverged: summary.diverged,
+          rolledBack: summary.rolledBack,
           out: f.out,
           memory: gpu.ledger.report(),
         };

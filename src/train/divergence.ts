@@ -1,6 +1,7 @@
 // Divergence watch: a run whose held-out loss, or smoothed training loss, rises well above where
 // it started (or above the loss of a uniform guess) is flagged; by default the trainer stops it
-// (`onDiverge: 'stop'`), keeping the last checkpoint. Pure arithmetic, no GPU: tested alone.
+// (`onDiverge: 'stop'`) and goes back to its last checkpoint (trainer.ts). Pure arithmetic, no
+// GPU: tested alone.
 
 export const ON_DIVERGE = ['stop', 'warn'] as const;
 export type OnDiverge = (typeof ON_DIVERGE)[number];
@@ -12,6 +13,7 @@ export interface Divergence {
   start: number; // the reference it is compared with (first eval / first smoothed loss)
   limit: number; // the loss above which the run counts as diverged
   message: string; // one line for people
+  rolledBackTo?: number; // a stopped run went back to its last checkpoint, of this step (set by FineTuner)
 }
 
 export interface DivergenceOptions {

@@ -217,6 +217,12 @@ export class FineTuner extends EventTarget {
       });
       this.lora = s.lora;
       this.step = s.steps;
+      if (s.rolledBack) {
+        // stopped for divergence: the run is its last checkpoint again (trainer.ts)
+        this.history = this.history.filter((h) => h.step < s.steps);
+        this.evals = dedupeEvals(s.state.evals);
+        if (s.diverged) this.diverged = { ...s.diverged, rolledBackTo: s.rolledBack.to };
+      }
       this.setStatus('done');
       return { status: 'done', step: s.steps, evalBefore: s.evalBefore, evalAfter: s.evalAfter, msPerStep: s.msPerStep, diverged: s.diverged };
     } catch (e) {

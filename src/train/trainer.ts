@@ -6,7 +6,7 @@
 // the GPU is `depth` steps behind, at an evaluation or checkpoint, and at the end.
 import type { Model } from '../model/model';
 import { LoraState } from '../adapter/lora';
-import { readAdapter, writeAdapter, type AdapterFiles } from '../adapter/peft';
+import { readAdapter, writeAdapter, type AdapterFiles, type AdapterTensors } from '../adapter/peft';
 import { ZoScheduler, type StepResult } from './scheduler';
 import { validateTrainConfig, type TrainConfig } from './options';
 import type { TokenBatch } from '../data/batch';
@@ -78,6 +78,8 @@ export interface TrainSummary {
   evalAfter: EvalResult | null;
   skipped: number; // steps whose update was skipped (non-finite loss)
   diverged: Divergence | null; // the first divergence seen (the run stopped there unless onDiverge was 'warn')
+  // a run stopped for divergence goes back to its last checkpoint (from: the steps it had done, to: the checkpoint's)
+  rolledBack: { from: number; to: number } | null;
   msPerStep: number; // wall ms per step, the evaluations and checkpoints between steps excluded
   state: TrainerState;
   lora: LoraState;
@@ -169,12 +171,20 @@ export async function train(
     return r;
   };
   let optimizerState: Uint8Array | null = null; // the optimizer's state at the end of the run
+  // What the last checkpoint saved (or the resumed one), for a run stopped by divergence to go back to.
+  let saved: { host: AdapterTensors; optimizer: Uint8Array | null; state: string } | null = opts.resume && opts.store
+    ? { host: opts.resume.adapter, optimizer: opts.resume.optimizer ?? null, state: JSON.stringify(state) }
+    : null;
   const checkpoint = async (opt: Uint8Array | null) => {
     if (!opts.store) return;
-    const files = writeAdapter(await lora.toHost(), { baseModelName: opts.baseModelName });
-    await opts.store.save({ ...files, 'trainer_state.json': JSON.stringify(state, null, 1), ...(opt ? { [OPTIMIZER_STATE_FILE]: opt } : {}) });
+    const host = await lora.toHost();
+    const files = writeAdapter(host, { baseModelName: opts.baseModelName });
+    const json = JSON.stringify(state, null, 1);
+    await opts.store.save({ ...files, 'trainer_state.json': json, ...(opt ? { [OPTIMIZER_STATE_FILE]: opt } : {}) });
+    saved = { host, optimizer: opt, state: json };
     events.onCheckpoint?.(state.step);
   };
+  let rolledBack: TrainSummary['rolledBack'] = null;
 
   const evalBefore = await evaluate(state.step);
   const sched = new ZoScheduler(model, lora, { ...config, steps: Math.max(1, steps) }); // a decaying lr needs the run's length
@@ -197,9 +207,11 @@ export async function train(
   let chain: Promise<void> = Promise.resolve();
   const failed: unknown[] = []; // the first error of a step, if any
   let closed = false; // after an error: results still arriving are not recorded
+  let ran = 0; // steps run (a rollback takes some back from state.step)
   const take = (r: StepResult) => {
     pending.shift();
     if (failed.length || closed) return;
+    ran++;
     const now = performance.now();
     if (!r.applied) skipped++;
     state.step = r.step + 1;
@@ -230,12 +242,21 @@ export async function train(
         await drain();
         const t = performance.now();
         if (needEval) await evaluate(done);
-        if (needCkpt) await checkpoint(await sched.optimizer.save());
+        if (needCkpt && !stopping()) await checkpoint(await sched.optimizer.save()); // not the diverged state
         paused += performance.now() - t;
         last += performance.now() - t; // the next step's ms excludes them too
       }
     }
     await drain();
+    // Stopped for divergence: the steps since the last checkpoint (the diverging ones, and those
+    // that were in flight when it was seen) are dropped, and that checkpoint is the run's result.
+    const back = stopping() && saved ? (JSON.parse(saved.state) as TrainerState) : null;
+    if (back && saved && back.step < state.step) {
+      lora.write(saved.host);
+      if (saved.optimizer) sched.optimizer.load(saved.optimizer, 'the last checkpoint');
+      rolledBack = { from: state.step, to: back.step };
+      state = back;
+    }
     optimizerState = await sched.optimizer.save();
   } catch (e) {
     // The last checkpoint stays; steps still in flight finish on the GPU but are not recorded.
@@ -245,12 +266,11 @@ export async function train(
   } finally {
     sched.destroy();
   }
-  const ran = state.step - startStep;
   const msPerStep = ran ? (performance.now() - t0 - paused) / ran : 0;
   const lastEval = state.evals.at(-1);
   const evaluated = lastEval && lastEval.step === state.step ? lastEval : null; // e.g. a run stopped right after an evaluation
   const evalAfter = evaluated ?? (ran || !evalBefore ? await evaluate(state.step) : evalBefore);
   await checkpoint(optimizerState);
   model.gpu.throwIfFailed('training');
-  return { steps: state.step, evalBefore, evalAfter, skipped, diverged, msPerStep, state, lora };
+  return { steps: state.step, evalBefore, evalAfter, skipped, diverged, rolledBack, msPerStep, state, lora };
 }

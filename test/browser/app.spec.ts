@@ -27,7 +27,7 @@ interface AppState {
   evals: { step: number; loss: number; accuracy?: number }[];
   busy: string;
   training: boolean;
-  diverged: { step: number; source: string; loss: number; start: number; message: string } | null;
+  diverged: { step: number; source: string; loss: number; start: number; message: string; rolledBackTo?: number } | null;
   phase: string;
 }
 
@@ -362,10 +362,10 @@ describe('browser: the app (headless Chrome)', function () {
     await shot('6-error-beside-lr');
   });
 
-  it('flags a diverging run (lr 1): stopped, not "training", with advice; the first evaluation shows as a phase', async function () {
+  it('flags a diverging run (lr 1): stopped, back to its last checkpoint, not "training", with advice; the first evaluation shows as a phase', async function () {
     await setValue('#opt-lr', '1');
     await setValue('#opt-steps', '12');
-    await setValue('#opt-evalEvery', '4');
+    await setValue('#opt-evalEvery', '8');
     await setValue('#opt-checkpointEvery', '4');
     await page.evaluate(() => {
       const w = window as unknown as { __status: string[] };
@@ -379,10 +379,16 @@ describe('browser: the app (headless Chrome)', function () {
     const s = await state();
     assert.ok(s.diverged, 'flagged');
     assert.ok(s.step < 12, `stopped early, at step ${s.step}`);
-    assert.equal(s.diverged!.step, s.step);
     assert.ok(s.diverged!.loss > s.diverged!.start, JSON.stringify(s.diverged));
     const status = await text('#run-status');
     assert.match(status, /^diverged at step \d+: stopped/, status);
+    // seen at the evaluation of step 8, after the checkpoint of step 4: the run goes back to it
+    assert.equal(s.diverged!.step, 8, JSON.stringify(s.diverged));
+    assert.equal(s.diverged!.rolledBackTo, 4);
+    assert.equal(s.step, 4);
+    assert.ok(s.history.every((h) => h.step < 4), 'the dropped steps are off the chart');
+    assert.match(status, /^diverged at step 8: stopped, back to its checkpoint of step 4/, status);
+    assert.match(await text('#saved'), /IndexedDB\) at step 4/);
     assert.doesNotMatch(status, /training/);
     const box = await text('#diverge-box');
     assert.match(box, /This run diverged at step \d+: the (held-out|smoothed training) loss rose to [\d.]+ from [\d.]+/, box);
