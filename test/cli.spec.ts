@@ -136,11 +136,11 @@ describe('CLI', function () {
     assert.ok(wdone.diverged);
   });
 
-  it('a run stopped for divergence goes back to its last checkpoint: OUT holds the adapter a run of that many steps makes', function () {
+  it('a run stopped for divergence goes back to its last checkpoint: OUT holds the adapter and moments a run of that many steps makes', function () {
     this.timeout(900_000);
     const data = path.join(tmp, 'pos.txt');
     fs.writeFileSync(data, fs.readFileSync(assetPath('data', 'rt-polarity', 'rt-polarity.pos'), 'latin1').split('\n').slice(0, 60).join('\n'));
-    const args = ['finetune', '--model', model, '--tokenizer', tokenizer, '--data', data, '--lr', '1', '--eval-every', '4', '--checkpoint-every', '2', '--batch', '2', '--q', '1', '--seq', '16', '--json'];
+    const args = ['finetune', '--model', model, '--tokenizer', tokenizer, '--data', data, '--optimizer', 'momentum', '--lr', '1', '--eval-every', '4', '--checkpoint-every', '2', '--batch', '2', '--q', '1', '--seq', '16', '--json'];
     const out = path.join(tmp, 'div-back');
     const r = mobizo(...args, '--steps', '12', '--out', out);
     assert.equal(r.code, 2, r.stderr);
@@ -154,11 +154,11 @@ describe('CLI', function () {
     const state = JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8'));
     assert.equal(state.step, to);
     assert.ok(state.history.every((h: { step: number }) => h.step < to), 'the dropped steps are not in the history');
-    // the same settings stopped at `to` steps by --steps: the same adapter, byte for byte
+    // the same settings stopped at `to` steps by --steps: the same adapter and momentum, byte for byte
     const plain = path.join(tmp, 'div-plain');
     const p = mobizo(...args, '--steps', String(to), '--on-diverge', 'warn', '--out', plain);
     assert.equal(p.code, 0, p.stderr);
-    assert.deepEqual(fs.readFileSync(path.join(out, 'adapter_model.safetensors')), fs.readFileSync(path.join(plain, 'adapter_model.safetensors')));
+    for (const f of ['adapter_model.safetensors', 'optimizer_state.safetensors']) assert.deepEqual(fs.readFileSync(path.join(out, f)), fs.readFileSync(path.join(plain, f)), f);
   });
 
   it('logits prints JSON matching the float64 reference within 1e-4', () => {
