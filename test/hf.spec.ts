@@ -22,7 +22,7 @@ import { Model } from '../src/model/model';
 import { f16BitsToFloat, type Float32TensorIn } from '../src/formats/safetensors';
 import type { Tokenizer, TextTokenizer } from '../src/formats/tokenizer';
 import { ForwardPass } from '../src/model/forward';
-import { readHfFolder } from '../src/worker/hf_folder';
+import { readHfFolder } from '../src/model/hf_folder';
 import { permuteQkRows } from '../src/adapter/peft';
 import { assetPath, knownOutput, stories260K } from './assets';
 import { gpuFixture, relError } from './gpu';

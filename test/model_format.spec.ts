@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { describeStart, parseModelByContent, sniffFormat } from '../src/worker/model_format';
+import { describeStart, parseModelByContent, sniffFormat } from '../src/model/model_format';
 import { assetsDir } from './browser/harness.ts';
 
 const random = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 2654435761) >>> 24);

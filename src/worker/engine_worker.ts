@@ -22,8 +22,8 @@ import { scoreItems, scoreItemsEach } from '../eval/score';
 import type { CheckpointFiles } from '../train/trainer';
 import { validateTrainConfig } from '../train/options';
 import { explainError } from './errors';
-import { readHfFolder } from './hf_folder';
-import { parseModelByContent } from './model_format';
+import { readHfFolder } from '../model/hf_folder';
+import { parseModelByContent } from '../model/model_format';
 import {
   streamOf,
   TRAINED_ADAPTER,

@@ -1,11 +1,16 @@
 // A Hugging Face model folder opened in the app (a folder picked whole, or its files selected
 // together), read from Blobs for parseHfModel: the small JSON files first, then only the weight
 // files that the shared plan (src/model/hf_dir.ts, also the CLI's) names, so the checks and the
-// error messages are the CLI's.
-import type { NamedBlob } from '../train/session_store';
+// error messages are the CLI's. Used by the worker and loadModel (a FileList picked in a page).
 import { parseHfModel } from '../formats/hf';
 import { HF_INDEX, HF_TEXT_FILES, hfDirFiles, planHfDir } from '../formats/hf_dir';
 import type { ParsedModel } from '../formats/parse';
+
+/** A file of a folder: its name (no folders) and contents. */
+export interface NamedBlob {
+  name: string;
+  blob: Blob;
+}
 
 export interface HfFolder {
   parsed: ParsedModel; // the model, with the tokenizer of tokenizer.json when there is one
