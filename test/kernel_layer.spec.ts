@@ -9,6 +9,7 @@ import { MAX_RANK, mplora } from '../src/gpu/kernels/mplora';
 import { INCLUDES, LIMITS, SHADERS, dumpMatcher, finalWgsl, Kernels, limitsOf, preprocess, shaderConst } from '../src/gpu/kernels/registry';
 import { grid1d, Kernel } from '../src/gpu/kernel';
 import { COSTS, dispatchCost, Profiler } from '../src/gpu/profiler';
+import { reflectKernel } from '../src/gpu/reflect';
 import { StepBlock } from '../src/gpu/step_block';
 import { LoraState, type LoraConfig } from '../src/adapter/lora';
 import type { LlamaConfig } from '../src/formats/config';
@@ -99,7 +100,7 @@ describe('kernel layer', () => {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;  // [n]
 @compute @workgroup_size(64) fn unlisted(@builtin(global_invocation_id) gid: vec3<u32>) { if (gid.x < params.n) { out[gid.x] = 1.0; } }`;
-    const k = await Kernel.create(gpu, 'test/unlisted.wgsl', code, 'unlisted');
+    const k = await Kernel.create(gpu, 'test/unlisted.wgsl', code, reflectKernel('test/unlisted.wgsl', code, 'unlisted'));
     const d = k.dispatch('t', { out: poisoned(gpu, 'out', [4]) }, { n: 4 }, [1, 1, 1]);
     await assert.rejects(new Profiler(gpu).profile([d]), /profile: kernel unlisted has no cost formula/);
   });
@@ -148,7 +149,8 @@ describe('kernel layer', () => {
     assert.match(text, /fn philox4x32/, 'the #include is expanded');
     assert.doesNotMatch(text, /#include/);
     // the dumped text compiles alone, with no constants given
-    await Kernel.create(gpu, 'dump', text.slice(text.indexOf('\n') + 1), 'mplora');
+    const dumped = text.slice(text.indexOf('\n') + 1);
+    await Kernel.create(gpu, 'dump', dumped, reflectKernel('dump', dumped, 'mplora'));
   });
 
   it('fails with the tensor name when a buffer exceeds the adapter limits', async () => {

@@ -10,6 +10,7 @@ import { cachePath, tuned } from '../src/gpu/autotune';
 import { chooseMatmul, MATMUL_VARIANTS, matmul, matmulVariants, tuneKey, tuneMatmuls } from '../src/gpu/kernels/matmul';
 import { preprocess, SHADERS } from '../src/gpu/kernels/registry';
 import { Kernel, type Dispatch } from '../src/gpu/kernel';
+import { reflectKernel } from '../src/gpu/reflect';
 import { uploadCompressed, type CompressedWeight } from '../src/gpu/weight';
 import type { Gpu } from '../src/gpu/device';
 import type { Tensor } from '../src/gpu/tensor';
@@ -120,7 +121,7 @@ describe('matmul variants vs float64 reference', () => {
     const file = 'shaders/matmul_half.wgsl';
     const code = preprocess(file, SHADERS.matmul_half[0]).replace(/^enable f16;$/m, '').replace(/\bf16\b/g, 'f32').replace(/\b(\d+\.\d*)h\b/g, '$1');
     for (const name of HALF) {
-      const kernel = await Kernel.create(gpu, `${file} (f16 as f32)`, code, name);
+      const kernel = await Kernel.create(gpu, `${file} (f16 as f32)`, code, reflectKernel(file, code, name));
       const { tile } = MATMUL_VARIANTS[name];
       await checkShapes(gpu, `${name} (f16 as f32)`, true, f32Weight(gpu), (x, w, y, acc, M, N, K) =>
         kernel.dispatch('test', { x4: x, wh: w as Tensor, y }, { M, N, K, accumulate: acc ? 1 : 0 }, [Math.ceil(N / tile[0]), Math.ceil(M / tile[1]), 1]),

@@ -1,21 +1,46 @@
 // A kernel is one compute entry point of a shaders/*.wgsl file. Its bind-group layout and the
-// layout of its `Params` uniform come from wgsl_reflect, so the shader is the only place where
+// layout of its `Params` uniform come from reflection of the WGSL (a KernelLayout, generated at
+// build time into layouts.gen.ts: see src/gpu/reflect.ts), so the shader is the only place where
 // bindings and uniforms are declared. Callers bind buffers by name and pass params by name;
 // anything missing, extra or mistyped throws an error naming the kernel and the binding.
 // A dispatch's own Params live at an aligned offset of a shared uniform arena; a uniform whose
 // struct is a shared block (SHARED_BLOCKS, e.g. the ZO step's StepParams) is bound by name like
 // a storage buffer, so one small buffer written once can feed every dispatch that reads it.
-import { WgslReflect, ResourceType } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { Gpu } from './device';
 
 export type ParamValue = number | readonly number[];
 export type Params = Record<string, ParamValue>;
 
-interface Binding {
-  name: string;
-  binding: number;
-  kind: 'uniform' | 'block' | 'read' | 'read_write'; // uniform: the entry's own Params; block: a shared uniform block
-  block?: string; // kind block: its struct
+/** One @binding of an entry point. */
+export interface KernelBinding {
+  readonly name: string;
+  readonly binding: number;
+  readonly kind: 'uniform' | 'block' | 'read' | 'read_write'; // uniform: the entry's own Params; block: a shared uniform block
+  readonly block?: string; // kind block: its struct
+}
+
+/** One field of a uniform struct: byte offset, scalar type, 1 (scalar) or N (vecN) values. */
+export interface ParamField {
+  readonly name: string;
+  readonly offset: number;
+  readonly scalar: 'u32' | 'i32' | 'f32';
+  readonly count: number;
+}
+
+/** A uniform struct's layout: its fields and its size as bound (a multiple of 16 bytes). */
+export interface BlockLayout {
+  readonly struct: string;
+  readonly size: number;
+  readonly fields: readonly ParamField[];
+}
+
+/** What reflection of the WGSL tells about an entry point. */
+export interface KernelLayout {
+  readonly entry: string;
+  readonly file: string; // shaders/<file>.wgsl
+  readonly bindings: readonly KernelBinding[];
+  readonly params: BlockLayout | null; // the entry's own Params uniform
+  readonly workgroupSize: readonly [number, number, number];
 }
 
 /** Uniform structs that are shared blocks, written by their owner and bound by name. */
@@ -28,29 +53,8 @@ export interface Bindable {
   readonly block?: string; // a shared uniform block: its struct name
 }
 
-interface ParamField {
-  name: string;
-  offset: number;
-  scalar: 'u32' | 'i32' | 'f32';
-  count: number; // 1 for scalars, N for vecN
-}
-
-const SCALARS = new Set(['u32', 'i32', 'f32']);
-
-export function paramFields(kernel: string, members: { name: string; offset: number; type: { name: string; format?: { name: string } | null } }[]): ParamField[] {
-  return members.map((m) => {
-    const t = m.type.name;
-    if (SCALARS.has(t)) return { name: m.name, offset: m.offset, scalar: t as ParamField['scalar'], count: 1 };
-    const vec = /^vec([234])/.exec(t);
-    const inner = m.type.format?.name ?? t.replace(/^vec[234](<|)/, '').replace(/[>]$/, '');
-    const scalar = inner === 'f' ? 'f32' : inner === 'u' ? 'u32' : inner === 'i' ? 'i32' : inner;
-    if (vec && SCALARS.has(scalar)) return { name: m.name, offset: m.offset, scalar: scalar as ParamField['scalar'], count: Number(vec[1]) };
-    throw new Error(`kernel ${kernel}: Params field ${m.name} has type ${t}; only u32/i32/f32 and their vectors are supported`);
-  });
-}
-
 /** Packs `params` into the reflected Params layout; every field must be given, none extra. */
-export function packParams(kernel: string, fields: ParamField[], size: number, params: Params): ArrayBuffer {
+export function packParams(kernel: string, fields: readonly ParamField[], size: number, params: Params): ArrayBuffer {
   const buf = new ArrayBuffer(size);
   const view = new DataView(buf);
   const known = new Set(fields.map((f) => f.name));
@@ -165,16 +169,19 @@ export class Kernel {
     readonly name: string,
     readonly pipeline: GPUComputePipeline,
     private readonly layout: GPUBindGroupLayout,
-    private readonly bindings: Binding[],
-    private readonly fields: ParamField[],
+    private readonly bindings: readonly KernelBinding[],
+    private readonly fields: readonly ParamField[],
     private readonly paramsSize: number,
-    readonly workgroupSize: [number, number, number],
+    readonly workgroupSize: readonly [number, number, number],
   ) {}
 
-  /** Compiles `entry` of `source`; `file` names the shader in errors. */
-  /** `overrides` select a variant (and name it); `limits` are program-wide constants (not in the name). */
-  static async create(gpu: Gpu, file: string, source: string, entry: string, overrides: Record<string, number> = {}, limits: Record<string, number> = {}): Promise<Kernel> {
-    const k = Kernel.prepare(gpu, file, entry, overrides, new WgslReflect(source));
+  /**
+   * Compiles the entry `layout` describes from `source`; `file` names the shader in errors.
+   * `overrides` select a variant (and name it); `limits` are program-wide constants (not in the name).
+   */
+  static async create(gpu: Gpu, file: string, source: string, layout: KernelLayout, overrides: Record<string, number> = {}, limits: Record<string, number> = {}): Promise<Kernel> {
+    const entry = layout.entry;
+    const k = Kernel.prepare(gpu, layout, overrides);
     const dev = gpu.device;
     dev.pushErrorScope('validation');
     const module = dev.createShaderModule({ label: file, code: source });
@@ -195,61 +202,43 @@ export class Kernel {
   }
 
   /**
-   * Compiles `entry` synchronously, from a shader module and reflection shared by the entries of
-   * one file (Kernels compiles an entry the first time it is asked for). A compile error surfaces
-   * as a WebGPU error naming the shader and entry (Gpu.throwIfFailed), as any validation error.
+   * Compiles an entry synchronously, from a shader module shared by the entries of one file
+   * (Kernels compiles an entry the first time it is asked for). A compile error surfaces as a
+   * WebGPU error naming the shader and entry (Gpu.throwIfFailed), as any validation error.
    */
-  static createSync(gpu: Gpu, file: string, module: GPUShaderModule, reflect: WgslReflect, entry: string, limits: Record<string, number> = {}): Kernel {
-    const k = Kernel.prepare(gpu, file, entry, {}, reflect);
+  static createSync(gpu: Gpu, file: string, module: GPUShaderModule, layout: KernelLayout, limits: Record<string, number> = {}): Kernel {
+    const k = Kernel.prepare(gpu, layout, {});
     const dev = gpu.device;
     dev.pushErrorScope('validation');
     const pipeline = dev.createComputePipeline(k.descriptor(module, limits));
     void dev.popErrorScope().then((err) => {
-      if (err) gpu.reportError(`shader ${file} entry ${entry} failed to compile: ${err.message}`);
+      if (err) gpu.reportError(`shader ${file} entry ${layout.entry} failed to compile: ${err.message}`);
     });
     return k.finish(pipeline);
   }
 
-  /** Reflection of one entry: bindings, Params layout, the bind-group layout (no pipeline yet). */
-  private static prepare(gpu: Gpu, file: string, entry: string, overrides: Record<string, number>, reflect: WgslReflect) {
+  /** The bind-group layout of an entry (no pipeline yet). */
+  private static prepare(gpu: Gpu, layout: KernelLayout, overrides: Record<string, number>) {
+    const entry = layout.entry;
     const name = Object.keys(overrides).length ? `${entry}(${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(',')})` : entry;
-    const fn = reflect.entry.compute.find((f) => f.name === entry);
-    if (!fn) throw new Error(`shader ${file}: no @compute entry point named ${entry}`);
-    const bindings: Binding[] = [];
-    let fields: ParamField[] = [];
-    let paramsSize = 0;
-    for (const r of fn.resources) {
-      if (r.group !== 0) throw new Error(`shader ${file}: binding ${r.name} must be in @group(0)`);
-      if (r.resourceType === ResourceType.Uniform && SHARED_BLOCKS.has(r.type?.name ?? '')) {
-        bindings.push({ name: r.name, binding: r.binding, kind: 'block', block: r.type!.name });
-      } else if (r.resourceType === ResourceType.Uniform) {
-        if (fields.length) throw new Error(`shader ${file}: entry ${entry} binds more than one uniform`);
-        fields = paramFields(name, r.members ?? []);
-        paramsSize = Math.ceil(r.size / 16) * 16;
-        bindings.push({ name: r.name, binding: r.binding, kind: 'uniform' });
-      } else if (r.resourceType === ResourceType.Storage) {
-        bindings.push({ name: r.name, binding: r.binding, kind: r.access === 'read' ? 'read' : 'read_write' });
-      } else {
-        throw new Error(`shader ${file}: binding ${r.name} is not a buffer`);
-      }
-    }
     const dev = gpu.device;
-    const layout = dev.createBindGroupLayout({
+    const bgl = dev.createBindGroupLayout({
       label: name,
-      entries: bindings.map((b) => ({
+      entries: layout.bindings.map((b) => ({
         binding: b.binding,
         visibility: GPUShaderStage.COMPUTE,
         buffer: { type: b.kind === 'uniform' || b.kind === 'block' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage' },
       })),
     });
-    const wg = (fn.workgroupSize ?? [1, 1, 1]) as [number, number, number];
+    const fields = layout.params?.fields ?? [];
+    const paramsSize = layout.params?.size ?? 0;
     return {
       descriptor: (module: GPUShaderModule, constants: Record<string, number>): GPUComputePipelineDescriptor => ({
         label: name,
-        layout: dev.createPipelineLayout({ label: name, bindGroupLayouts: [layout] }),
+        layout: dev.createPipelineLayout({ label: name, bindGroupLayouts: [bgl] }),
         compute: { module, entryPoint: entry, constants },
       }),
-      finish: (pipeline: GPUComputePipeline) => new Kernel(gpu, name, pipeline, layout, bindings, fields, paramsSize, wg),
+      finish: (pipeline: GPUComputePipeline) => new Kernel(gpu, name, pipeline, bgl, layout.bindings, fields, paramsSize, layout.workgroupSize),
     };
   }
 

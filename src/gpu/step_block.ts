@@ -1,14 +1,13 @@
 // The ZO step's per-step uniforms (shaders/zo_step.wgsl StepParams: seed, slot base, eps, lr) in
 // one small uniform buffer that every dispatch needing them binds by name. The block's layout is
-// reflected from the WGSL, so the shader is the only place it is declared.
+// reflected from the WGSL at build time (layouts.gen.ts), so the shader is the only place it is declared.
 //
 // A step of several passes (mezo, outer) writes one image per pass into a staging buffer, once
 // per step; its program copies image k into the block before pass k (loadPass), so nothing is
 // written between the passes of a step.
-import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { Gpu } from './device';
-import { packParams, paramFields, type Bindable } from './kernel';
-import { INCLUDES } from './kernels/registry';
+import { packParams, type Bindable } from './kernel';
+import { BLOCK_LAYOUTS } from './layouts.gen';
 import { CopyBuffer } from './program';
 
 export interface StepValues {
@@ -20,12 +19,7 @@ export interface StepValues {
 
 export const NO_STEP: StepValues = { seed: 0, slotBase: 0, eps: 0, lr: 0 };
 
-const layout = (() => {
-  const file = 'shaders/zo_step.wgsl';
-  const st = new WgslReflect(INCLUDES['zo_step.wgsl']).structs.find((s) => s.name === 'StepParams');
-  if (!st) throw new Error(`${file}: no struct StepParams`);
-  return { fields: paramFields('StepParams', st.members), size: Math.ceil(st.size / 16) * 16 };
-})();
+const layout = BLOCK_LAYOUTS.StepParams;
 
 export class StepBlock implements Bindable {
   readonly block = 'StepParams';

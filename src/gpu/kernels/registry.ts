@@ -20,9 +20,9 @@ import swigluSrc from '../../../shaders/swiglu.wgsl';
 import xentSrc from '../../../shaders/xent.wgsl';
 import zoUpdateSrc from '../../../shaders/zo_update.wgsl';
 import zoStepSrc from '../../../shaders/zo_step.wgsl';
-import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { Gpu } from '../device';
-import { Kernel } from '../kernel';
+import { Kernel, type KernelLayout } from '../kernel';
+import { KERNEL_LAYOUTS } from '../layouts.gen';
 
 /**
  * Shared WGSL helpers (files without entry points), pulled in by a line `#include "name.wgsl"`.
@@ -149,12 +149,18 @@ function stderr(text: string): void {
   else console.error(text);
 }
 
+/** The reflected layout of an entry of SHADERS (generated at build time: layouts.gen.ts). */
+export function layoutOf(entry: string): KernelLayout {
+  const l = Object.hasOwn(KERNEL_LAYOUTS, entry) ? KERNEL_LAYOUTS[entry] : undefined;
+  if (!l) throw new Error(`kernel ${entry}: no layout in src/gpu/layouts.gen.ts (run node scripts/build-wasm.mjs --gen after adding an entry)`);
+  return l;
+}
+
 /** One shader file's entries, compiled the first time each is asked for. */
 interface LazyFile {
   name: string; // shaders/<file>.wgsl
   code: string; // includes expanded
   limits: Record<string, number>;
-  reflect?: WgslReflect;
   module?: GPUShaderModule;
 }
 
@@ -193,7 +199,7 @@ export class Kernels {
           continue;
         }
         try {
-          byEntry.set(e, await Kernel.create(gpu, name, code, e, {}, limits));
+          byEntry.set(e, await Kernel.create(gpu, name, code, layoutOf(e), {}, limits));
         } catch (err) {
           failed.set(e, (err as Error).message); // an optional variant: the others still serve
         }
@@ -211,9 +217,8 @@ export class Kernels {
     let k = this.byEntry.get(entry);
     if (!k && this.lazy.has(entry)) {
       const f = this.lazy.get(entry)!;
-      f.reflect ??= new WgslReflect(f.code);
       f.module ??= this.gpu.device.createShaderModule({ label: f.name, code: f.code });
-      k = Kernel.createSync(this.gpu, f.name, f.module, f.reflect, entry, f.limits);
+      k = Kernel.createSync(this.gpu, f.name, f.module, layoutOf(entry), f.limits);
       this.byEntry.set(entry, k);
       this.lazy.delete(entry);
     }
