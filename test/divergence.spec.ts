@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
 import { DivergenceWatch, divergenceLimit } from '../src/train/divergence';
+import { createGpu, type Gpu } from '../src/gpu/device';
+import { Model } from '../src/model/model';
+import type { Tokenizer } from '../src/formats/tokenizer';
+import { FineTuner } from '../src/train/finetuner';
+import type { CheckpointFiles } from '../src/train/trainer';
+import { LoraState } from '../src/adapter/lora';
+import { readAdapter } from '../src/adapter/peft';
+import { stories260K } from './assets';
 
 describe('divergence watch', () => {
   it('flags a held-out loss that rises well above its start, not one that moves a little', () => {
@@ -57,5 +65,87 @@ describe('divergence watch', () => {
     b.replay(hist, [{ step: 0, loss: 4.5 }]);
     assert.deepEqual(a.eval(5, 7), b.eval(5, 7));
     assert.deepEqual(a.step(6, 30), b.step(6, 30));
+  });
+});
+
+// A diverged run never hands back a broken adapter (the API; the CLI's side is in test/cli.spec.ts):
+// whether or not it had checkpoints before, the adapter it leaves scores a held-out loss within
+// the watch's limit of the base's, its status says 'diverged', and what it kept is named.
+describe('a run stopped for divergence (FineTuner, stories260K)', function () {
+  this.timeout(300_000);
+  let gpu: Gpu;
+  let model: Model;
+  let tok: Tokenizer;
+  const uniform = Math.log(512);
+  const base = { steps: 16, batch: 2, seq: 16, q: 1, evalSize: 8, seed: 3 };
+  const data = { demo: true };
+
+  before(async () => {
+    gpu = await createGpu();
+    const s = stories260K();
+    model = await Model.load(gpu, s.file);
+    tok = s.tok;
+  });
+  after(() => {
+    model?.destroy();
+    gpu?.device.destroy();
+  });
+
+  /** The held-out loss of an adapter (null: the base), by the task's own evaluation. */
+  const heldOut = async (ft: FineTuner, lora: LoraState | null) => (await ft.task.evaluate(model, lora, 2 * ft.options.q * ft.options.batch)).loss;
+  const adapterLoss = async (ft: FineTuner, files: { 'adapter_config.json': string; 'adapter_model.safetensors': Uint8Array }) => {
+    const lora = LoraState.fromAdapter(gpu, model.config, readAdapter({ config: files['adapter_config.json'], safetensors: files['adapter_model.safetensors'] }, model.config, 'checkpoint'));
+    try {
+      return await heldOut(ft, lora);
+    } finally {
+      lora.destroy();
+    }
+  };
+
+  // (probed: at lr 0.05 / 0.03 the held-out loss passes at step 2 / 3 and is over the limit at 4 / 6)
+  for (const [what, opts, keptAfterStart] of [
+    ['no checkpoint, lr 1: nothing passed, the base is kept', { lr: 1, checkpointEvery: 0, evalEvery: 2 }, false],
+    ['no checkpoint, lr 0.05: the last evaluation within the limit is kept', { lr: 0.05, checkpointEvery: 0, evalEvery: 2 }, true],
+    ['checkpoints every 2 steps, evaluations every 4', { lr: 0.05, checkpointEvery: 2, evalEvery: 4 }, true],
+    ['checkpoints every 3 steps, no evaluation between (each checkpoint is evaluated)', { lr: 0.03, checkpointEvery: 3, evalEvery: 0 }, true],
+  ] as const) {
+    it(`${what}: status diverged, the adapter left is within the limit of the base's held-out loss`, async () => {
+      const saved: CheckpointFiles[] = [];
+      const ft = new FineTuner(model, tok, data, { ...base, ...opts }, { store: { save: async (f) => void saved.push(f) } });
+      const r = await ft.run();
+      const baseLoss = ft.evals[0].loss;
+      assert.equal(ft.evals[0].step, 0);
+      const limit = divergenceLimit(baseLoss, uniform);
+      assert.equal(r.status, 'diverged', `status ${r.status}: ${JSON.stringify(r.diverged)}`);
+      assert.equal(ft.status, 'diverged');
+      const d = r.diverged!;
+      assert.ok(d.kept, 'kept is named');
+      assert.equal(r.step, d.kept.step);
+      assert.ok(d.kept.step < d.step, `kept ${d.kept.step}, diverged at ${d.step}`);
+      assert.equal(d.kept.step > 0, keptAfterStart, `kept step ${d.kept.step}`);
+      const left = await heldOut(ft, ft.lora);
+      assert.ok(left <= limit, `the adapter left scores ${left}, over the limit ${limit} (base ${baseLoss})`);
+      assert.ok(d.kept.loss !== null && Math.abs(left - d.kept.loss) < 1e-5, `kept.loss ${d.kept.loss} vs ${left}`);
+      // the last checkpoint handed to the store is that adapter, at that step
+      const last = saved.at(-1)!;
+      assert.equal(JSON.parse(last['trainer_state.json']).step, d.kept.step);
+      assert.ok(Math.abs((await adapterLoss(ft, last)) - left) < 1e-6);
+      // no stored checkpoint is a diverged one
+      for (const f of saved) {
+        const l = await adapterLoss(ft, f);
+        assert.ok(l <= limit, `checkpoint of step ${JSON.parse(f['trainer_state.json']).step} scores ${l} > ${limit}`);
+      }
+      if (opts.checkpointEvery === 0) assert.equal(saved.length, 1, 'only the final checkpoint');
+      ft.destroy();
+    });
+  }
+
+  it('under onDiverge warn the run goes on to the end: status done, diverged set, nothing kept', async () => {
+    const ft = new FineTuner(model, tok, data, { ...base, lr: 1, steps: 8, evalEvery: 2, onDiverge: 'warn' });
+    const r = await ft.run();
+    assert.equal(r.status, 'done');
+    assert.equal(r.step, 8);
+    assert.ok(r.diverged && r.diverged.kept === undefined, JSON.stringify(r.diverged));
+    ft.destroy();
   });
 });

@@ -1,6 +1,6 @@
 // Divergence watch: a run whose held-out loss, or smoothed training loss, rises well above where
 // it started (or above the loss of a uniform guess) is flagged; by default the trainer stops it
-// (`onDiverge: 'stop'`) and goes back to its last checkpoint (trainer.ts). Pure arithmetic, no
+// (`onDiverge: 'stop'`) and goes back to the last adapter within the limit (trainer.ts). Pure arithmetic, no
 // GPU: tested alone.
 
 export const ON_DIVERGE = ['stop', 'warn'] as const;
@@ -13,7 +13,14 @@ export interface Divergence {
   start: number; // the reference it is compared with (first eval / first smoothed loss)
   limit: number; // the loss above which the run counts as diverged
   message: string; // one line for people
-  rolledBackTo?: number; // a stopped run went back to its last checkpoint, of this step (set by FineTuner)
+  /**
+   * Set when the run STOPPED for it (onDiverge 'stop'): the adapter the run left, the last one whose
+   * held-out loss was within the limit (step 0: the base adapter, B = 0), and that loss (null: the run
+   * had no held-out evaluation). Absent on the `diverge` event (fired when it is seen) and under 'warn'.
+   */
+  kept?: { step: number; loss: number | null };
+  /** @deprecated kept.step (when the run went back to an earlier step). */
+  rolledBackTo?: number;
 }
 
 export interface DivergenceOptions {

@@ -18,8 +18,10 @@ import { validateRunOptions } from './options';
 import { fitRunOptions, type FitResult } from './memory_plan';
 import { prepareTask, type PreparedTask, type TaskSpec } from './task_source';
 import type { Divergence } from './divergence';
+import { taskFingerprint, type RunFingerprint } from './checkpoint';
 
-export type FineTuneStatus = 'idle' | 'running' | 'pausing' | 'paused' | 'stopping' | 'done' | 'failed';
+// 'diverged': the run stopped for divergence; its adapter is the last within the watch's limit (Divergence.kept)
+export type FineTuneStatus = 'idle' | 'running' | 'pausing' | 'paused' | 'stopping' | 'done' | 'diverged' | 'failed';
 
 export interface StepDetail {
   step: number; // 0-based index of the step that finished
@@ -50,10 +52,16 @@ export interface FineTunerInit {
   resumeFrom?: CheckpointFiles;
   /** Written as base_model_name_or_path in adapter_config.json. */
   baseModelName?: string;
+  /**
+   * What the run trains on, recorded in trainer_state.json; a resume with other inputs is refused.
+   * Give `model` (fingerprintSource of the model file); data and task are computed from the TaskSpec
+   * when not given.
+   */
+  fingerprint?: Partial<RunFingerprint>;
 }
 
 export interface FineTuneResult {
-  status: 'done' | 'paused' | 'stopped';
+  status: 'done' | 'paused' | 'stopped' | 'diverged';
   step: number; // completed steps
   evalBefore: EvalResult | null;
   evalAfter: EvalResult | null;
@@ -88,6 +96,7 @@ export class FineTuner extends EventTarget {
   diverged: Divergence | null = null;
   /** What options.maxMemoryMiB decided (null: no limit): the planned peak, and what was lowered (its note). */
   readonly memoryFit: FitResult | null;
+  private readonly fingerprint: RunFingerprint;
   private want: 'pause' | 'stop' | null = null;
   private running = false;
 
@@ -103,6 +112,8 @@ export class FineTuner extends EventTarget {
     const o = this.options;
     validateRunOptions(o); // an OptionError names the option
     this.task = 'train' in data ? data : prepareTask({ evalSize: o.evalSize, trainSize: o.trainSize, ...data }, tokenizer, o.seq, o.seed);
+    // what the run trains on (trainer_state.json): the TaskSpec's data and options, the caller's model fingerprint
+    this.fingerprint = { ...('train' in data ? {} : taskFingerprint({ evalSize: o.evalSize, trainSize: o.trainSize, ...data })), ...init.fingerprint };
     if (this.task.train.seqLen !== o.seq) throw new Error(`the prepared data has rows of ${this.task.train.seqLen} tokens, seq is ${o.seq}`);
     if (o.seq > model.config.seqLen) throw new Error(`seq ${o.seq} exceeds the model's context of ${model.config.seqLen}`);
     // maxMemoryMiB: batch, then q, lowered until the planned peak fits (seq kept: the data is cut in chunks of it)
@@ -111,7 +122,7 @@ export class FineTuner extends EventTarget {
     if (init.resumeFrom) {
       const cp = init.resumeFrom;
       const { adapter, state } = parseCheckpoint(
-        { config: cp['adapter_config.json'], safetensors: cp['adapter_model.safetensors'], state: cp['trainer_state.json'] },
+        { config: cp['adapter_config.json'], safetensors: cp['adapter_model.safetensors'], state: cp['trainer_state.json'], optimizer: cp[OPTIMIZER_STATE_FILE] },
         model,
         'checkpoint',
       );
@@ -196,6 +207,7 @@ export class FineTuner extends EventTarget {
         resume,
         store,
         baseModelName: this.init.baseModelName,
+        fingerprint: this.fingerprint,
         evaluate: (l) => ((lora = l), this.task.evaluate(this.model, l, this.evalRows)),
         events: {
           onStep: (r) => {
@@ -223,8 +235,10 @@ export class FineTuner extends EventTarget {
         this.evals = dedupeEvals(s.state.evals);
         if (s.diverged) this.diverged = { ...s.diverged, rolledBackTo: s.rolledBack.to };
       }
-      this.setStatus('done');
-      return { status: 'done', step: s.steps, evalBefore: s.evalBefore, evalAfter: s.evalAfter, msPerStep: s.msPerStep, diverged: s.diverged };
+      if (s.diverged?.kept) this.diverged = { ...this.diverged, ...s.diverged }; // stopped: what it kept
+      const status = s.diverged?.kept ? 'diverged' : 'done';
+      this.setStatus(status);
+      return { status, step: s.steps, evalBefore: s.evalBefore, evalAfter: s.evalAfter, msPerStep: s.msPerStep, diverged: this.diverged };
     } catch (e) {
       if (!(e instanceof Interrupt)) {
         (lora as LoraState | null)?.destroy();

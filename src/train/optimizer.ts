@@ -74,18 +74,22 @@ export class ZoOptimizer {
     this.state = lora.adapters().map((ad) => {
       const m = new Map<'m' | 'v' | 'h', Tensor>();
       for (const k of STATE_TENSORS[spec.name]) {
-        const t = tensor(gpu, `zo.opt.${ad.layer}.${ad.target}.${k}`, ad.B.shape, 'adapters');
-        t.write(new Float32Array(ad.B.numel).fill(k === 'h' ? 1 : 0));
-        m.set(k, t);
+        m.set(k, tensor(gpu, `zo.opt.${ad.layer}.${ad.target}.${k}`, ad.B.shape, 'adapters'));
       }
       return m;
     });
+    this.reset();
     this.bias = spec.name === 'momentum' || spec.name === 'adam' ? tensor(gpu, 'zo.opt.bias', [2], 'scratch') : null;
     // the forward pass's mplora reads the form of Z from the adapter
     lora.adapters().forEach((ad, i) => {
       if (spec.name === 'lozo') ad.zo = { zoRank: spec.zoRank };
       else if (spec.name === 'hizoo') ad.zo = { hessian: this.state[i].get('h')! };
     });
+  }
+
+  /** The state of a fresh run: moments 0, HiZOO's Hessian 1 (a run going back to its base adapter). */
+  reset(): void {
+    for (const m of this.state) for (const [k, t] of m) t.write(new Float32Array(t.numel).fill(k === 'h' ? 1 : 0));
   }
 
   /** The update dispatches of every B, reading `grad` (zo_grad's output) and the step block. */

@@ -1,6 +1,10 @@
 // The fine-tuning loop: ZO steps over shuffled batches, evaluation on a held-out split, adapter
 // checkpoints (PEFT layout + trainer state + the ZO optimizer's state) every N steps and at the
 // end, exact resume.
+// Divergence (divergence.ts) never leaves a broken adapter: a checkpoint is written only after an
+// evaluation of its step within the watch's limit (with no held-out data: while the training-loss
+// watch is quiet), and a run stopped for divergence goes back to the last adapter whose held-out
+// loss was within the limit, or to the base adapter (B = 0) when there is none.
 // Steps are pipelined: up to `depth` steps are in flight, submitted without waiting for any
 // readback, and their losses are taken as they arrive (in step order). The host waits only when
 // the GPU is `depth` steps behind, at an evaluation or checkpoint, and at the end.
@@ -12,6 +16,7 @@ import { validateTrainConfig, type TrainConfig } from './options';
 import type { TokenBatch } from '../data/batch';
 import { DivergenceWatch, type Divergence } from './divergence';
 import { OPTIMIZER_STATE_FILE, optimizerSpec } from './optimizer';
+import { checkFingerprint, checkpointManifest, verifyManifest, type CheckpointManifest, type RunFingerprint } from './checkpoint';
 
 /** What the trainer draws batches from (causal-LM chunks, task examples). */
 export interface TrainData {
@@ -55,6 +60,10 @@ export interface TrainerState {
    * scored the class loss: their task evals are label-token losses, another scale.
    */
   evalScale?: 'classes' | 'tokens';
+  /** What the run was trained on (model, data, task options): a resume with other inputs is refused. */
+  fingerprint?: RunFingerprint;
+  /** The manifest: sha256 of every other file of the checkpoint (written last, checked on load). */
+  files?: CheckpointManifest;
 }
 
 /** The adapter, trainer_state.json and, for an optimizer with state (momentum, adam, hizoo), its moments. */
@@ -75,10 +84,11 @@ export interface TrainEvents {
 export interface TrainSummary {
   steps: number;
   evalBefore: EvalResult | null;
-  evalAfter: EvalResult | null;
+  evalAfter: EvalResult | null; // of a run stopped for divergence: the kept adapter's evaluation
   skipped: number; // steps whose update was skipped (non-finite loss)
-  diverged: Divergence | null; // the first divergence seen (the run stopped there unless onDiverge was 'warn')
-  // a run stopped for divergence goes back to its last checkpoint (from: the steps it had done, to: the checkpoint's)
+  // the first divergence seen (the run stopped there unless onDiverge was 'warn'; then `kept` says what it left)
+  diverged: Divergence | null;
+  // a run stopped for divergence goes back to the last good adapter (from: the steps it had done, to: kept.step)
   rolledBack: { from: number; to: number } | null;
   msPerStep: number; // wall ms per step, the evaluations and checkpoints between steps excluded
   state: TrainerState;
@@ -88,16 +98,51 @@ export interface TrainSummary {
 /** The fields of a run that must match for a resume to reproduce the uninterrupted run. */
 const RESUME_FIELDS = ['q', 'eps', 'lr', 'batch', 'seq', 'seed'] as const;
 
+/**
+ * A checkpoint's files parsed and checked: the manifest in trainer_state.json (every other file's
+ * sha256), then the adapter. `source` names the checkpoint in errors.
+ */
 export function parseCheckpoint(files: { config: string; safetensors: Uint8Array; state: string; optimizer?: Uint8Array }, model: Model, source: string) {
-  const adapter = readAdapter({ config: files.config, safetensors: files.safetensors }, model.config, source);
   let state: TrainerState;
   try {
     state = JSON.parse(files.state) as TrainerState;
   } catch (e) {
     throw new Error(`${source}/trainer_state.json: not JSON (${(e as Error).message})`);
   }
-  if (state.format !== 1 || !Number.isInteger(state.step) || !state.config) throw new Error(`${source}/trainer_state.json: not a mobizo trainer state`);
+  if (state === null || typeof state !== 'object' || state.format !== 1 || !Number.isInteger(state.step) || !state.config) throw new Error(`${source}/trainer_state.json: not a mobizo trainer state`);
+  verifyManifest(state.files, { 'adapter_config.json': files.config, 'adapter_model.safetensors': files.safetensors, [OPTIMIZER_STATE_FILE]: files.optimizer }, source);
+  const adapter = readAdapter({ config: files.config, safetensors: files.safetensors }, model.config, source);
   return { adapter, state, optimizer: files.optimizer, source };
+}
+
+/** Throws, naming the field, when a resumed checkpoint was trained with other settings than `config`. */
+function checkResume(prev: TrainerState, config: TrainerState['config'], cfg: TrainConfig, adapter: AdapterTensors, fingerprint: RunFingerprint | undefined): void {
+  for (const k of RESUME_FIELDS) {
+    if (prev.config[k] !== config[k]) throw new Error(`--resume: the checkpoint was trained with ${k} = ${prev.config[k]}, this run has ${config[k]}`);
+  }
+  if ((prev.config.schedule ?? 'constant') !== (config.schedule ?? 'constant')) {
+    throw new Error(`--resume: the checkpoint was trained with the ${prev.config.schedule ?? 'constant'} lr schedule, this run has ${config.schedule ?? 'constant'}`);
+  }
+  const [was, now] = [optimizerSpec(prev.config), optimizerSpec(config)];
+  for (const k of ['name', 'beta1', 'beta2', 'zoRank', 'hessianSmooth'] as const) {
+    if (was[k] !== now[k]) throw new Error(`--resume: the checkpoint was trained with ${k === 'name' ? 'optimizer' : k} = ${was[k]}, this run has ${now[k]}`);
+  }
+  if ((prev.config.candidates ?? 0) !== config.candidates) {
+    throw new Error(`--resume: the checkpoint was trained with the ${prev.config.candidates ? 'classification' : 'label-token'} loss, this run uses the ${config.candidates ? 'classification' : 'label-token'} loss`);
+  }
+  if (adapter.rank !== cfg.lora.rank || adapter.alpha !== cfg.lora.alpha || adapter.targets.join(',') !== cfg.lora.targets.join(',')) {
+    throw new Error(`--resume: the checkpoint's adapter (rank ${adapter.rank}, alpha ${adapter.alpha}, targets ${adapter.targets}) differs from this run's`);
+  }
+  checkFingerprint(prev.fingerprint, fingerprint, '--resume');
+}
+
+/** A point the run can go back to: the adapter, the optimizer's state and the trainer state of a step. */
+interface Snapshot {
+  step: number;
+  eval: EvalResult | null; // its held-out evaluation (null: none)
+  host: AdapterTensors;
+  optimizer: Uint8Array | null;
+  state: string; // trainer_state at that step (JSON)
 }
 
 export async function train(
@@ -111,6 +156,7 @@ export async function train(
     events?: TrainEvents;
     baseModelName?: string;
     depth?: number; // steps in flight (default PIPELINE_DEPTH)
+    fingerprint?: RunFingerprint; // what this run trains on (recorded; a resume with other inputs is refused)
   } = {},
 ): Promise<TrainSummary> {
   validateTrainConfig(cfg);
@@ -125,25 +171,10 @@ export async function train(
   let lora: LoraState;
   if (opts.resume) {
     const prev = opts.resume.state;
-    for (const k of RESUME_FIELDS) {
-      if (prev.config[k] !== config[k]) throw new Error(`--resume: the checkpoint was trained with ${k} = ${prev.config[k]}, this run has ${config[k]}`);
-    }
-    if ((prev.config.schedule ?? 'constant') !== (config.schedule ?? 'constant')) {
-      throw new Error(`--resume: the checkpoint was trained with the ${prev.config.schedule ?? 'constant'} lr schedule, this run has ${config.schedule ?? 'constant'}`);
-    }
-    const [was, now] = [optimizerSpec(prev.config), optimizerSpec(config)];
-    for (const k of ['name', 'beta1', 'beta2', 'zoRank', 'hessianSmooth'] as const) {
-      if (was[k] !== now[k]) throw new Error(`--resume: the checkpoint was trained with ${k === 'name' ? 'optimizer' : k} = ${was[k]}, this run has ${now[k]}`);
-    }
-    if ((prev.config.candidates ?? 0) !== config.candidates) {
-      throw new Error(`--resume: the checkpoint was trained with the ${prev.config.candidates ? 'classification' : 'label-token'} loss, this run uses the ${config.candidates ? 'classification' : 'label-token'} loss`);
-    }
-    const a = opts.resume.adapter;
-    if (a.rank !== cfg.lora.rank || a.alpha !== cfg.lora.alpha || a.targets.join(',') !== cfg.lora.targets.join(',')) {
-      throw new Error(`--resume: the checkpoint's adapter (rank ${a.rank}, alpha ${a.alpha}, targets ${a.targets}) differs from this run's`);
-    }
-    lora = LoraState.fromAdapter(model.gpu, model.config, a);
-    state = { ...prev, config: { ...prev.config, mode: cfg.mode } };
+    checkResume(prev, config, cfg, opts.resume.adapter, opts.fingerprint);
+    lora = LoraState.fromAdapter(model.gpu, model.config, opts.resume.adapter);
+    const { files: _manifest, ...kept } = prev;
+    state = { ...kept, config: { ...prev.config, mode: cfg.mode } };
     // a task checkpoint from before the class-loss evaluations: its held-out losses are on the label
     // tokens' scale, which the divergence watch must not compare with the class losses to come
     if (config.candidates > 1 && prev.evalScale !== 'classes') state.evals = [];
@@ -151,6 +182,7 @@ export async function train(
     lora = LoraState.create(model.gpu, model.config, cfg.lora, cfg.seed);
   }
   state.evalScale = config.candidates > 1 ? 'classes' : 'tokens';
+  if (opts.fingerprint) state.fingerprint = opts.fingerprint;
   const events = opts.events ?? {};
   // A uniform guess: over the candidates when training as classification, else over the vocabulary.
   const watch = new DivergenceWatch({ uniformLoss: Math.log(config.candidates > 1 ? config.candidates : model.config.vocabSize) });
@@ -162,39 +194,44 @@ export async function train(
     events.onDiverge?.(d);
   };
   const stopping = () => diverged !== null && onDiverge === 'stop';
+  let lastEval: { step: number; result: EvalResult } | null = null;
   const evaluate = async (step: number) => {
     if (!opts.evaluate) return null;
     const r = await opts.evaluate(lora);
     state.evals.push({ step, ...r });
+    lastEval = { step, result: r };
     events.onEval?.({ step, ...r });
     judge(watch.eval(step, r.loss));
     return r;
   };
-  let optimizerState: Uint8Array | null = null; // the optimizer's state at the end of the run
-  // What the last checkpoint saved (or the resumed one), for a run stopped by divergence to go back to.
-  let saved: { host: AdapterTensors; optimizer: Uint8Array | null; state: string } | null = opts.resume && opts.store
-    ? { host: opts.resume.adapter, optimizer: opts.resume.optimizer ?? null, state: JSON.stringify(state) }
-    : null;
-  const checkpoint = async (opt: Uint8Array | null) => {
+  const sched = new ZoScheduler(model, lora, { ...config, steps: Math.max(1, steps) }); // a decaying lr needs the run's length
+  // the last adapter within the watch's limit, where a run stopped for divergence goes back to (null: the base)
+  let good: Snapshot | null = null;
+  const snapshot = async (evalResult: EvalResult | null): Promise<Snapshot> => ({
+    step: state.step,
+    eval: evalResult,
+    host: await lora.toHost(),
+    optimizer: await sched.optimizer.save(),
+    state: JSON.stringify(state),
+  });
+  const checkpoint = async (s: Snapshot) => {
     if (!opts.store) return;
-    const host = await lora.toHost();
-    const files = writeAdapter(host, { baseModelName: opts.baseModelName });
-    const json = JSON.stringify(state, null, 1);
-    await opts.store.save({ ...files, 'trainer_state.json': json, ...(opt ? { [OPTIMIZER_STATE_FILE]: opt } : {}) });
-    saved = { host, optimizer: opt, state: json };
-    events.onCheckpoint?.(state.step);
+    const files: CheckpointFiles = { ...writeAdapter(s.host, { baseModelName: opts.baseModelName }), ...(s.optimizer ? { [OPTIMIZER_STATE_FILE]: s.optimizer } : {}) } as CheckpointFiles;
+    // trainer_state.json carries the manifest of the other files: a store writes it last, a resume checks it
+    const json = JSON.stringify({ ...(JSON.parse(s.state) as TrainerState), files: checkpointManifest(files) }, null, 1);
+    await opts.store.save({ ...files, 'trainer_state.json': json });
+    events.onCheckpoint?.(s.step);
   };
   let rolledBack: TrainSummary['rolledBack'] = null;
-
-  const evalBefore = await evaluate(state.step);
-  const sched = new ZoScheduler(model, lora, { ...config, steps: Math.max(1, steps) }); // a decaying lr needs the run's length
-  if (opts.resume) {
-    try {
-      sched.optimizer.load(opts.resume.optimizer, opts.resume.source);
-    } catch (e) {
-      sched.destroy();
-      throw e;
-    }
+  let evalBefore: EvalResult | null;
+  try {
+    if (opts.resume) sched.optimizer.load(opts.resume.optimizer, opts.resume.source);
+    evalBefore = await evaluate(state.step);
+    // the starting point: the base adapter, or the resumed checkpoint (written within the limit)
+    if (!diverged) good = await snapshot(evalBefore);
+  } catch (e) {
+    sched.destroy();
+    throw e;
   }
   let skipped = 0;
   const t0 = performance.now();
@@ -236,28 +273,44 @@ export async function train(
       chain = chain.then(() => p).then(take, fail);
       pending.push(chain);
       const done = k + 1;
-      const needEval = evalEvery > 0 && done % evalEvery === 0 && done < steps;
       const needCkpt = checkpointEvery > 0 && done % checkpointEvery === 0 && done < steps;
+      // a checkpoint's step is evaluated too: only an adapter within the limit is ever stored
+      const needEval = (evalEvery > 0 && done % evalEvery === 0 && done < steps) || (needCkpt && !!opts.evaluate);
       if (needEval || needCkpt) {
         await drain();
         const t = performance.now();
-        if (needEval) await evaluate(done);
-        if (needCkpt && !stopping()) await checkpoint(await sched.optimizer.save()); // not the diverged state
+        const r = needEval ? await evaluate(done) : null;
+        // within the limit (held-out and training loss): the point a divergence later goes back to
+        const within = !diverged && (r || needCkpt) ? await snapshot(r) : null;
+        if (within) good = within;
+        if (needCkpt && (within || onDiverge === 'warn')) await checkpoint(within ?? (await snapshot(r)));
         paused += performance.now() - t;
         last += performance.now() - t; // the next step's ms excludes them too
       }
     }
     await drain();
-    // Stopped for divergence: the steps since the last checkpoint (the diverging ones, and those
-    // that were in flight when it was seen) are dropped, and that checkpoint is the run's result.
-    const back = stopping() && saved ? (JSON.parse(saved.state) as TrainerState) : null;
-    if (back && saved && back.step < state.step) {
-      lora.write(saved.host);
-      if (saved.optimizer) sched.optimizer.load(saved.optimizer, 'the last checkpoint');
-      rolledBack = { from: state.step, to: back.step };
-      state = back;
+    // the end of the run is judged too: a last evaluation over the limit sends it back as well
+    const lastEval = state.evals.at(-1);
+    let evalAfter: EvalResult | null = lastEval && lastEval.step === state.step ? lastEval : null; // e.g. a run stopped right after an evaluation
+    if (!stopping() && !evalAfter) evalAfter = ran || !evalBefore ? await evaluate(state.step) : evalBefore;
+    const d = diverged as Divergence | null;
+    if (d && stopping()) {
+      // Stopped for divergence: back to the last good point (the steps since, and those in flight,
+      // are dropped), or to the base adapter when there is none.
+      const back = good ?? baseSnapshot(model, cfg, state);
+      d.kept = { step: back.step, loss: back.eval?.loss ?? null };
+      if (back.step < state.step) rolledBack = { from: state.step, to: back.step };
+      lora.write(back.host);
+      if (back.optimizer) sched.optimizer.load(back.optimizer, 'the last good point');
+      else sched.optimizer.reset();
+      state = JSON.parse(back.state) as TrainerState;
+      evalAfter = back.eval;
+      good = { ...back, optimizer: await sched.optimizer.save() };
     }
-    optimizerState = await sched.optimizer.save();
+    await checkpoint(stopping() && good ? good : await snapshot(evalAfter));
+    model.gpu.throwIfFailed('training');
+    const msPerStep = ran ? (performance.now() - t0 - paused) / ran : 0;
+    return { steps: state.step, evalBefore, evalAfter, skipped, diverged, rolledBack, msPerStep, state, lora };
   } catch (e) {
     // The last checkpoint stays; steps still in flight finish on the GPU but are not recorded.
     closed = true;
@@ -266,11 +319,11 @@ export async function train(
   } finally {
     sched.destroy();
   }
-  const msPerStep = ran ? (performance.now() - t0 - paused) / ran : 0;
-  const lastEval = state.evals.at(-1);
-  const evaluated = lastEval && lastEval.step === state.step ? lastEval : null; // e.g. a run stopped right after an evaluation
-  const evalAfter = evaluated ?? (ran || !evalBefore ? await evaluate(state.step) : evalBefore);
-  await checkpoint(optimizerState);
-  model.gpu.throwIfFailed('training');
-  return { steps: state.step, evalBefore, evalAfter, skipped, diverged, rolledBack, msPerStep, state, lora };
+}
+
+/** The base adapter (B = 0, A from the seed) at step 0, its evaluation if the run has one; optimizer state: fresh (null). */
+function baseSnapshot(model: Model, cfg: TrainConfig, state: TrainerState): Snapshot {
+  const base = state.evals.find((e) => e.step === 0) ?? null;
+  const s: TrainerState = { ...state, step: 0, history: [], evals: base ? [base] : [] };
+  return { step: 0, eval: base, host: LoraState.initHost(model.config, cfg.lora, cfg.seed), optimizer: null, state: JSON.stringify(s) };
 }
