@@ -3,7 +3,13 @@ export { createGpu, Gpu, type GpuOptions } from './gpu/device';
 export { MemoryLedger, type MemoryCategory } from './gpu/ledger';
 export type { LlamaConfig, LlamaModelFile } from './formats/config';
 export { parseLlama2c } from './formats/llama2c';
-export { loadModel } from './model/load';
+export { loadModel, type ModelSource, type LoadModelOptions, type TokenizerSource } from './model/load';
+// Models by name: Hugging Face references (hf:owner/repo[/file.gguf]) and the known models, downloaded
+// with progress and resume, checked against the hub's sha256, cached (a folder in Node, IndexedDB in browsers).
+export { parseHubRef, formatHubRef, hubFiles, type HubRef, type HubOptions, type HubFile } from './model/hub';
+export { knownModels, knownModel, type ModelEntry, type WeightFile, type WeightsManifest } from './model/known_models';
+export { defaultCache, type ModelCache, type CachedFile } from './model/model_cache';
+export type { DownloadProgress, PartStore } from './model/transfer';
 export { parseModelFile } from './formats/parse';
 export { Model } from './model/model';
 export { Tokenizer, StreamDecoder } from './formats/tokenizer';
@@ -12,8 +18,10 @@ export { generateText, generateBatch, type GenerateOptions, type GenerateResult 
 export { Sampler, Rng, argmax } from './model/sampler';
 // Fine-tuning (browser and Node): tasks from text, the FineTuner with typed progress events and
 // pause / stop / resume, checkpoints (IndexedDB in browsers), adapters in the PEFT layout.
-export { FineTuner, finetune, type FineTuneResult, type FineTunerEventMap, type FineTunerInit, type FineTuneStatus, type StepDetail, type EvalDetail } from './train/finetuner';
+export { FineTuner, finetune, type FineTuneCallbacks, type FineTuneOutput, type FineTuneResult, type FineTunerEventMap, type FineTunerInit, type FineTuneStatus, type StepDetail, type EvalDetail } from './train/finetuner';
 export { CLI_DEFAULTS, DEMO_OVERRIDES, OPTION_HELP, defaultOptions, type FineTuneOptions } from './train/defaults';
+export { OptionError } from './train/options';
+export { validateOptions, validateTaskSpec } from './train/validate';
 export { prepareTask, presetFiles, type TaskSpec, type DataFile, type PreparedTask, type PreviewRow, type TaskKind } from './train/task_source';
 export { IndexedDbCheckpointStore } from './train/session_store';
 export { train, parseCheckpoint, type CheckpointFiles, type CheckpointStore, type TrainConfig, type TrainerState, type EvalResult } from './train/trainer';

@@ -1,4 +1,5 @@
-// mobizo fetch against a local HTTP server serving ../shared/assets (with Range support).
+// mobizo fetch against a local HTTP server serving ../shared/assets (with Range support), and
+// Hugging Face references against a mock hub (test/mock_hub.ts).
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -6,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { fetchWeights, type WeightsManifest } from '../src/cli/download';
+import { fetchHub, fetchWeights, knownModels, type WeightsManifest } from '../src/cli/download';
+import { parseHubRef } from '../src/model/hub';
+import { MockHub } from './mock_hub';
 import { registerFetch } from '../src/cli/fetch';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -165,7 +168,7 @@ describe('mobizo fetch', () => {
     try {
       delete process.env.MOBIZO_WEIGHTS_MIRROR;
       const manifest = tok512Manifest('unused');
-      manifest.models[0].files[0].url = `${server.url}/models/tok512.bin`;
+      manifest.models[0].files![0].url = `${server.url}/models/tok512.bin`;
       await fetchWeights('tok', { ...opts(), mirror: undefined, manifest });
       assert.deepEqual(server.seen.map((s) => s.path), ['/models/tok512.bin']);
       await rm(join(out, 'tok512.bin'));
@@ -217,5 +220,49 @@ describe('mobizo fetch', () => {
       assert.doesNotMatch(r.stderr, /\n\s+at /);
       assert.equal(r.exitCode, 1);
     });
+  });
+});
+
+describe('mobizo fetch: Hugging Face references (mock hub)', () => {
+  let hub: MockHub;
+  let cache = '';
+  const gguf = () => readFile(join(assets, 'models', 'stories260K.gguf'));
+
+  before(async () => {
+    hub = await new MockHub({ 'test/stories-GGUF': { files: { 'stories260K.gguf': new Uint8Array(await gguf()) } } }).start();
+  });
+  after(() => hub.stop());
+  beforeEach(async () => (cache = await mkdtemp(join(tmpdir(), 'mobizo-fetch-hub-'))));
+  afterEach(() => rm(cache, { recursive: true, force: true }));
+
+  it('fetches a reference into the cache folder, and finds it there the second time', async () => {
+    const logs: string[] = [];
+    const [f] = await fetchHub('hf:test/stories-GGUF/stories260K.gguf', { cacheDir: cache, endpoint: hub.url, progress: false, log: (s) => logs.push(s) });
+    assert.equal(f.path, join(cache, 'hub', 'test', 'stories-GGUF', 'main', 'stories260K.gguf'));
+    assert.deepEqual(await readFile(f.path!), await gguf());
+    assert.ok(logs.some((l) => /stories260K\.gguf: 100%/.test(l)), logs.join('\n'));
+    hub.seen = [];
+    const again = await fetchHub('hf:test/stories-GGUF/stories260K.gguf', { cacheDir: cache, endpoint: hub.url, progress: false, log: (s) => logs.push(s) });
+    assert.equal(again[0].path, f.path);
+    assert.equal(hub.seen.length, 0);
+    assert.ok(logs.some((l) => /stories260K\.gguf: in the cache/.test(l)));
+  });
+
+  it('--list offers the families this engine runs, as hub references', async () => {
+    const program = new Command('mobizo').exitOverride();
+    registerFetch(program);
+    let out = '';
+    const { write } = process.stdout;
+    process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
+    try {
+      await program.parseAsync(['node', 'mobizo', 'fetch', '--list']);
+    } finally {
+      process.stdout.write = write;
+    }
+    for (const family of ['SmolLM2-135M', 'SmolLM2-360M', 'Qwen2.5-0.5B', 'Qwen3-0.6B', 'Llama-3.2-1B', 'gemma-3-270m']) {
+      assert.match(out, new RegExp(`^${family}\\S*-Q\\d\\S* +hub .* hf:\\S+\\.gguf `, 'm'), `a GGUF of ${family}`);
+      assert.match(out, new RegExp(`^${family}\\S* +hub .* hf:[^/\\s]+/[^/\\s]+ `, 'm'), `an HF repository of ${family}`);
+    }
+    for (const m of knownModels.models.filter((x) => x.hub)) assert.ok(parseHubRef(m.hub!), m.hub);
   });
 });

@@ -14,6 +14,7 @@ import { LoraState } from '../adapter/lora';
 import type { AdapterTensors } from '../adapter/peft';
 import { loadAdapterDir } from './adapter_dir';
 import { isHfDir, readHfDir } from './hf_dir';
+import { localModelPath } from './download';
 
 /**
  * The flag of each option the core names in an OptionError (its API name, e.g. `evalEvery`):
@@ -131,7 +132,7 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void, ta
   let parsed: ParsedModel;
   let tokenizer: TextTokenizer;
   if (opts.model) {
-    const model = opts.model;
+    const model = await localModelPath(opts.model, log); // a known name or hub reference: downloaded into the cache
     parsed = isHfDir(model) ? parseHfModel(readHfDir(model), model) : parseModel(readUserFile(model, 'model'), model);
     const file = parsed.file;
     if (opts.tokenizer || !parsed.tokenizer) {
@@ -168,6 +169,9 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void, ta
 
 /** The model that ships in the package (weights/README.md): stories260K and its tokenizer. */
 export function bundledModel(): { model: string; tokenizer: string } {
-  const dir = path.resolve(import.meta.dirname, '..', '..', 'weights');
+  // the package's weights/ folder: two levels up from src/cli/, one from dist/ (the built CLI)
+  let root = import.meta.dirname;
+  while (!fs.existsSync(path.join(root, 'weights', 'manifest.json')) && path.dirname(root) !== root) root = path.dirname(root);
+  const dir = path.join(root, 'weights');
   return { model: path.join(dir, 'stories260K.bin'), tokenizer: path.join(dir, 'tok512.bin') };
 }

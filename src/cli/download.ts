@@ -1,31 +1,17 @@
-// Downloads known checkpoints (weights/manifest.json) with resume, progress and sha256 checks.
-// Node-only: uses node:fs and the global fetch.
+// `mobizo fetch`'s downloads (Node): a known checkpoint by URL (weights/manifest.json) into a folder,
+// or a Hugging Face reference into the model cache, with a progress bar and resume. The transfer,
+// the checks and the cache are the library's (src/model/transfer.ts, hub.ts, model_cache.ts).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
-import manifestJson from '../../weights/manifest.json' with { type: 'json' };
+import { defaultCacheDir, folderCache } from '../model/model_cache';
+import { hubFiles, parseHubRef, type HubFile, type HubOptions } from '../model/hub';
+import { knownModels, knownModel, type WeightFile, type WeightsManifest } from '../model/known_models';
+import { checkPart, fetchInto, type DownloadProgress } from '../model/transfer';
 
-/** One file of a checkpoint. */
-export interface WeightFile {
-  file: string; // local file name (no directories)
-  url: string; // public download URL
-  mirrorPath?: string; // path under a mirror's root; default: `file`
-  bytes: number;
-  sha256: string | null; // null: unknown, the download is not verified
-}
-
-export interface ModelEntry {
-  name: string;
-  description: string;
-  bundled?: boolean; // its files ship in weights/ (the default model of the commands)
-  files: WeightFile[];
-}
-
-export interface WeightsManifest {
-  models: ModelEntry[];
-}
+export { knownModels, type ModelEntry, type WeightFile, type WeightsManifest } from '../model/known_models';
 
 export interface FetchOptions {
   outDir: string;
@@ -39,142 +25,108 @@ export interface FetchOptions {
   manifest?: WeightsManifest;
 }
 
-/** The repository's manifest of known checkpoints. */
-export const knownModels: WeightsManifest = manifestJson as WeightsManifest;
-
-/** Downloads (or finds) every file of model `name` in outDir; returns the paths of its files. */
+/** Downloads (or finds) every file of the known model `name` in outDir; returns the paths of its files. */
 export async function fetchWeights(name: string, opts: FetchOptions): Promise<string[]> {
   const manifest = opts.manifest ?? knownModels;
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
-  const entry = manifest.models.find((m) => m.name === name);
+  const entry = knownModel(name, manifest);
   if (!entry) {
     const known = manifest.models.map((m) => m.name).join(', ');
     throw new Error(`unknown model "${name}"; known models: ${known}`);
   }
+  if (!entry.files) throw new Error(`${entry.name} is a Hugging Face reference (${entry.hub}): it is downloaded into the model cache (mobizo fetch ${entry.name})`);
   const mirror = opts.mirror ?? process.env.MOBIZO_WEIGHTS_MIRROR;
-  await mkdir(opts.outDir, { recursive: true });
+  const store = await folderCache(opts.outDir);
   const paths: string[] = [];
   for (const f of entry.files) {
     if (!f.file || basename(f.file) !== f.file) throw new Error(`bad file name in manifest: "${f.file}"`);
     const url = mirror ? `${mirror.replace(/\/+$/, '')}/${f.mirrorPath ?? f.file}` : f.url;
-    paths.push(await fetchFile(f, url, join(opts.outDir, f.file), log, opts.progress));
+    const dest = join(opts.outDir, f.file);
+    if ((await sizeOf(dest)) === f.bytes) {
+      const actual = f.sha256 === null ? null : await sha256File(dest);
+      if (actual === f.sha256) {
+        log(`${f.file}: already present${f.sha256 === null ? ' (size matches; not verified: no sha256 in the manifest)' : ''}`);
+        paths.push(dest);
+        continue;
+      }
+      log(`${f.file}: present but its sha256 is ${actual}, expected ${f.sha256}; downloading again`);
+    }
+    paths.push(await fetchOne(store, f, url, log, opts.progress));
   }
   return paths;
 }
 
-async function fetchFile(
-  f: WeightFile, url: string, dest: string, log: (s: string) => void, progress?: boolean,
-): Promise<string> {
-  if ((await sizeOf(dest)) === f.bytes) {
-    const actual = f.sha256 === null ? null : await sha256File(dest);
-    if (actual === f.sha256) {
-      log(`${f.file}: already present${f.sha256 === null ? ' (size matches; not verified: no sha256 in the manifest)' : ''}`);
-      return dest;
-    }
-    log(`${f.file}: present but its sha256 is ${actual}, expected ${f.sha256}; downloading again`);
-  }
-  const part = dest + '.part';
-  await download(f, url, part, log, progress);
-
-  const size = (await sizeOf(part)) ?? 0;
-  if (size !== f.bytes) {
-    await unlink(part);
-    throw new Error(`${f.file}: size mismatch from ${url}: expected ${f.bytes} bytes, got ${size}; deleted ${part}`);
-  }
-  if (f.sha256 === null) {
-    log(`warning: ${f.file} is not verified (the manifest has no sha256 for it)`);
-  } else {
-    const actual = await sha256File(part);
-    if (actual !== f.sha256) {
-      await unlink(part);
-      throw new Error(`${f.file}: sha256 mismatch (downloaded from ${url}): expected ${f.sha256}, got ${actual}; deleted ${part}`);
-    }
-  }
-  await rename(part, dest);
-  log(`${f.file}: ok (${f.bytes} bytes${f.sha256 ? ', sha256 verified' : ''})`);
-  return dest;
-}
-
-/** Downloads url into part, resuming from part's current size with a Range request. */
-async function download(f: WeightFile, url: string, part: string, log: (s: string) => void, progress?: boolean) {
-  let start = (await sizeOf(part)) ?? 0;
-  if (start >= f.bytes) {
-    if (start === f.bytes) return; // complete: only verification is left
-    await unlink(part); // longer than the file: cannot be a prefix of it
-    start = 0;
-  }
-  if (start > 0) log(`${f.file}: resuming at byte ${start}`);
+async function fetchOne(store: Awaited<ReturnType<typeof folderCache>>, f: WeightFile, url: string, log: (s: string) => void, progress?: boolean): Promise<string> {
+  const part = await store.part(f.file);
   log(`${f.file}: downloading ${url}`);
-
-  let res: Response;
+  const bar = progressReporter(log, progress);
   try {
-    res = await fetch(url, { headers: start > 0 ? { Range: `bytes=${start}-` } : {} });
-  } catch (e) {
-    throw new Error(`cannot fetch ${url}: ${errorText(e)}`);
-  }
-  if (!res.ok || !res.body) {
-    await res.body?.cancel();
-    if (res.status === 416) await unlink(part); // the .part does not fit the server's file
-    throw new Error(`HTTP ${res.status} ${res.statusText} for ${url}`);
-  }
-  if (start > 0 && res.status !== 206) {
-    log(`${f.file}: the server ignored the range request; restarting from byte 0`);
-    start = 0;
-  } else if (start > 0 && !contentRangeStartsAt(res, start)) {
-    await res.body.cancel();
-    await unlink(part); // the next run starts from zero
-    throw new Error(`bad Content-Range in the answer to a range request for ${url}; deleted ${part}, run again`);
-  }
-
-  const bar = makeProgress(f.file, f.bytes, start, log, progress);
-  const fh = await open(part, start > 0 ? 'a' : 'w');
-  const reader = res.body.getReader();
-  let done = start;
-  try {
-    for (;;) {
-      const chunk = await reader.read();
-      if (chunk.done) break;
-      await fh.write(chunk.value);
-      done += chunk.value.length;
-      bar.update(done);
-    }
-  } catch (e) {
-    throw new Error(`download of ${url} interrupted at byte ${done}: ${errorText(e)} (run again to resume)`);
+    await fetchInto(url, part, f.file, f.bytes, { onProgress: bar.update, log });
   } finally {
     bar.stop();
-    await fh.close();
+  }
+  if (f.sha256 === null) log(`warning: ${f.file} is not verified (the manifest has no sha256 for it)`);
+  await checkPart(part, f.file, url, { size: f.bytes, sha256: f.sha256 });
+  const done = await store.commit(f.file);
+  log(`${f.file}: ok (${f.bytes} bytes${f.sha256 ? ', sha256 verified' : ''})`);
+  return done.path!;
+}
+
+/**
+ * Downloads a Hugging Face reference (or a known model's) into the model cache; returns the files'
+ * paths (for an HF model repository, its folder in the cache is what --model takes).
+ */
+export async function fetchHub(ref: string, opts: { cacheDir?: string; endpoint?: string; progress?: boolean; log?: (s: string) => void }): Promise<HubFile[]> {
+  const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  const r = parseHubRef(knownModel(ref)?.hub ?? ref);
+  if (!r) throw new Error(`unknown model "${ref}"; known models: ${knownModels.models.map((m) => m.name).join(', ')}; or a Hugging Face reference (hf:owner/repo[/file.gguf])`);
+  const bar = progressReporter(log, opts.progress);
+  const o: HubOptions = { ...(opts.cacheDir ? { cache: opts.cacheDir } : {}), ...(opts.endpoint ? { endpoint: opts.endpoint } : {}), onProgress: bar.update, log };
+  try {
+    return await hubFiles(r, o);
+  } finally {
+    bar.stop();
   }
 }
 
-function contentRangeStartsAt(res: Response, start: number): boolean {
-  const m = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
-  return m !== null && Number(m[1]) === start;
+interface Reporter {
+  update: (p: DownloadProgress) => void;
+  stop: () => void;
 }
 
-interface Progress { update(done: number): void; stop(): void }
-
-/** A cli-progress bar on stderr, or a log line each time another 10% is done. */
-function makeProgress(file: string, total: number, start: number, log: (s: string) => void, force?: boolean): Progress {
-  if (force ?? process.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar({
-      stream: process.stderr,
-      noTTYOutput: !process.stderr.isTTY,
-      format: `${file} [{bar}] {percentage}% | {sdone}/{stotal} | ETA {eta_formatted}`,
-      hideCursor: true,
-    }, cliProgress.Presets.shades_classic);
-    bar.start(total, start, { sdone: human(start), stotal: human(total) });
-    return { update: (d) => bar.update(d, { sdone: human(d) }), stop: () => bar.stop() };
-  }
-  let tenths = Math.floor((start * 10) / total);
+/** A cli-progress bar on stderr per file, or a log line each time another 10% is done. */
+function progressReporter(log: (s: string) => void, force?: boolean): Reporter {
+  let file = '';
+  let bar: cliProgress.SingleBar | null = null;
+  let tenths = -1;
+  const useBar = force ?? process.stderr.isTTY;
   return {
-    update(d) {
-      const t = Math.floor((d * 10) / total);
+    update(p) {
+      if (p.cached) return log(`${p.file}: in the cache (${human(p.loaded)})`);
+      if (p.file !== file) {
+        bar?.stop();
+        bar = null;
+        file = p.file;
+        tenths = p.total ? Math.floor((p.loaded * 10) / p.total) : -1;
+        if (useBar && p.total) {
+          bar = new cliProgress.SingleBar({ stream: process.stderr, noTTYOutput: !process.stderr.isTTY, format: `${p.file} [{bar}] {percentage}% | {sdone}/{stotal} | ETA {eta_formatted}`, hideCursor: true }, cliProgress.Presets.shades_classic);
+          bar.start(p.total, p.loaded, { sdone: human(p.loaded), stotal: human(p.total) });
+        }
+        return;
+      }
+      if (bar) return bar.update(p.loaded, { sdone: human(p.loaded) });
+      if (!p.total) return;
+      const t = Math.floor((p.loaded * 10) / p.total);
       if (t > tenths) {
         tenths = t;
-        log(`${file}: ${Math.min(t * 10, 100)}% (${human(d)} of ${human(total)})`);
+        log(`${p.file}: ${Math.min(t * 10, 100)}% (${human(p.loaded)} of ${human(p.total)})`);
       }
     },
-    stop() {},
+    stop() {
+      bar?.stop();
+      bar = null;
+      file = '';
+    },
   };
 }
 
@@ -197,8 +149,23 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function errorText(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  const cause = (e as { cause?: unknown }).cause;
-  return cause instanceof Error ? `${e.message} (${cause.message})` : e.message;
+/**
+ * What --model names, as a local path: an existing file or folder as it is; a known model or a
+ * Hugging Face reference is first downloaded into the model cache (or found there) and its path
+ * returned (a GGUF file, an HF repository's folder, a llama2.c checkpoint with tokenizer.bin beside).
+ */
+export async function localModelPath(model: string, log: (s: string) => void): Promise<string> {
+  if (await stat(model).catch(() => null)) return model;
+  const known = knownModel(model);
+  if (!known && !parseHubRef(model)) return model; // the caller reports the missing file
+  if (known?.files) {
+    const dir = join(await defaultCacheDir(), 'urls', known.name);
+    const [first, second] = await fetchWeights(known.name, { outDir: dir, log });
+    if (second && basename(second) !== 'tokenizer.bin') throw new Error(`${known.name}: its tokenizer ${second} is not named tokenizer.bin: pass --tokenizer ${second}`);
+    return first;
+  }
+  const files = await fetchHub(model, { log });
+  const ref = parseHubRef(known?.hub ?? model)!;
+  if (ref.file) return files[0].path!;
+  return dirname(files.find((f) => f.name === 'config.json')!.path!);
 }

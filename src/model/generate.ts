@@ -6,6 +6,7 @@ import type { Model } from './model';
 import { Sampler, type SamplerOptions } from './sampler';
 import { StreamDecoder, type TextTokenizer } from '../formats/tokenizer';
 import { ForwardPass, KvCache } from './forward';
+import { isTokenizer, tokenizerOf } from './tokenizer_arg';
 
 export interface GenerateOptions extends Partial<SamplerOptions> {
   prompt?: string;
@@ -23,7 +24,16 @@ export interface GenerateResult {
   ms: number;
 }
 
-export async function generateText(model: Model, tok: TextTokenizer, opts: GenerateOptions = {}): Promise<GenerateResult> {
+/**
+ * Continues `opts.prompt` (greedy with temperature 0), tokenized by the model's own tokenizer
+ * (`model.tokenizer`, set by loadModel); `opts.lora` generates with an adapter.
+ */
+export async function generateText(model: Model, opts?: GenerateOptions): Promise<GenerateResult>;
+/** The older form: a tokenizer before the options (still accepted). */
+export async function generateText(model: Model, tok: TextTokenizer, opts?: GenerateOptions): Promise<GenerateResult>;
+export async function generateText(model: Model, a?: TextTokenizer | GenerateOptions, b?: GenerateOptions): Promise<GenerateResult> {
+  const tok = tokenizerOf(model, a);
+  const opts: GenerateOptions = (isTokenizer(a) ? b : a) ?? {};
   const onToken = opts.onToken;
   const [r] = await generateBatch(model, tok, { ...opts, onToken: undefined, onTokenOf: onToken && ((_, s) => onToken(s)) }, 1);
   return r;

@@ -6,6 +6,7 @@ import { ropeTable } from '../gpu/kernels/rope';
 import { tensor, type Tensor } from '../gpu/tensor';
 import { layoutOfGgml, LAYOUTS, uploadF32, uploadWeight, type Weight } from '../gpu/weight';
 import { ropeFrequencies, type LlamaConfig, type LlamaModelFile } from '../formats/config';
+import type { TextTokenizer } from '../formats/tokenizer';
 
 /** Tensors as stored in the file (GGUF), by GGUF name: compressed ones are uploaded as they are. */
 export type RawTensors = Map<string, { type: string; shape: number[]; bytes: Uint8Array }>;
@@ -41,6 +42,9 @@ export interface GpuWeights {
 }
 
 export class Model {
+  /** The model's tokenizer (set by loadModel: the file's own, or the llama2.c tokenizer given with it). */
+  tokenizer?: TextTokenizer;
+
   private constructor(
     readonly gpu: Gpu,
     readonly config: LlamaConfig,

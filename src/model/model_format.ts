@@ -4,7 +4,7 @@
 // them are named by what they start with.
 import { parseModel, isGguf, type ParsedModel } from '../formats/parse';
 
-export type SniffedFormat = 'gguf' | 'safetensors' | 'zip' | 'pickle' | 'ggml' | 'other';
+export type SniffedFormat = 'gguf' | 'safetensors' | 'zip' | 'pickle' | 'ggml' | 'html' | 'other';
 
 /** The first bytes as hex, with the printable ones as text: `3f 8a 47 00 ("?.G.")`. */
 export function describeStart(bytes: Uint8Array, n = 8): string {
@@ -26,6 +26,8 @@ export function sniffFormat(bytes: Uint8Array): SniffedFormat {
   }
   if (b.length >= 4 && b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x03 && b[3] === 0x04) return 'zip';
   if (b.length >= 3 && b[0] === 0x80 && b[1] >= 2 && b[1] <= 5 && [0x28, 0x5d, 0x63, 0x7d, 0x8a, 0x95].includes(b[2])) return 'pickle'; // PROTO n, then an opcode
+  const head = new TextDecoder('latin1').decode(b.subarray(0, 256)).replace(/^\uFEFF?\s*/, '').toLowerCase();
+  if (head.startsWith('<!doctype html') || head.startsWith('<html') || (head.startsWith('<!--') && head.includes('<html'))) return 'html';
   const magic = String.fromCharCode(...b.subarray(0, 4));
   if (['lmgg', 'fmgg', 'tjgg', 'algg', 'ggml', 'ggmf', 'ggjt', 'ggla'].includes(magic)) return 'ggml';
   return 'other';
@@ -40,6 +42,7 @@ export function parseModelByContent(bytes: Uint8Array, name: string): ParsedMode
   const start = describeStart(bytes);
   const namedGguf = /\.gguf$/i.test(name);
   if (format === 'gguf') return parseModel(bytes, name);
+  if (format === 'html') throw new Error(`${name}: an HTML page, not a model file (a wrong URL, or an error or login page in front of the file)`);
   if (format === 'safetensors') {
     throw new Error(`${name}: a safetensors file (Hugging Face weights): it needs its config.json and tokenizer.json: open the model's folder, or select its files together`);
   }

@@ -15,6 +15,7 @@ import { parseCheckpoint, train, type CheckpointFiles, type CheckpointStore, typ
 import { batchRows } from './scheduler';
 import { defaultOptions, type FineTuneOptions } from './defaults';
 import { validateRunOptions } from './options';
+import { tokenizerArg, validateOptions, validateTaskSpec } from './validate';
 import { fitRunOptions, type FitResult } from './memory_plan';
 import { prepareTask, type PreparedTask, type TaskSpec } from './task_source';
 import type { Divergence } from './divergence';
@@ -100,14 +101,25 @@ export class FineTuner extends EventTarget {
   private want: 'pause' | 'stop' | null = null;
   private running = false;
 
+  /** The tokenizer that prepares the data: the model's own (loadModel), or the one passed before the data. */
+  readonly tokenizer: TextTokenizer;
+  private readonly init: FineTunerInit;
+
+  /** A fine-tuning run of `model` on `data`; the data is tokenized by `model.tokenizer`. */
+  constructor(model: Model, data: TaskSpec | PreparedTask, options?: Partial<FineTuneOptions>, init?: FineTunerInit);
+  /** The older form: a tokenizer before the data (still accepted). */
+  constructor(model: Model, tokenizer: TextTokenizer, data: TaskSpec | PreparedTask, options?: Partial<FineTuneOptions>, init?: FineTunerInit);
   constructor(
     readonly model: Model,
-    readonly tokenizer: TextTokenizer,
-    data: TaskSpec | PreparedTask,
-    options: Partial<FineTuneOptions> = {},
-    private readonly init: FineTunerInit = {},
+    ...args: [TaskSpec | PreparedTask, Partial<FineTuneOptions>?, FineTunerInit?] | [TextTokenizer, TaskSpec | PreparedTask, Partial<FineTuneOptions>?, FineTunerInit?]
   ) {
     super();
+    const { tokenizer, rest } = tokenizerArg(model, args);
+    const [data, options = {}, init = {}] = rest as [TaskSpec | PreparedTask, Partial<FineTuneOptions>?, FineTunerInit?];
+    validateTaskSpec(data); // an OptionError names the field: a plain string, labels as a string, an unknown field
+    validateOptions(options); // unknown options, wrong types, ranges
+    this.tokenizer = tokenizer;
+    this.init = init;
     this.options = { ...defaultOptions(false, false), ...options };
     const o = this.options;
     validateRunOptions(o); // an OptionError names the option
@@ -312,18 +324,27 @@ export function dedupeEvals(evals: EvalDetail[]): EvalDetail[] {
   return [...byStep.values()].sort((a, b) => a.step - b.step);
 }
 
+/** Progress callbacks of finetune(): the same details as the FineTuner's events. */
+export interface FineTuneCallbacks {
+  step?: (d: StepDetail) => void;
+  eval?: (d: EvalDetail) => void;
+  init?: FineTunerInit;
+}
+
+/** What finetune() resolves to: the run's result, the adapter (the caller's: destroy() it), its PEFT files, the history. */
+export type FineTuneOutput = FineTuneResult & { lora: LoraState; files: AdapterFiles; history: FineTuner['history']; evals: EvalDetail[] };
+
 /**
- * Fine-tunes in one call: `const { lora, files } = await finetune(model, tok, { text }, { steps: 50 })`.
+ * Fine-tunes in one call: `const { lora, files } = await finetune(model, { text }, { steps: 50 })`.
  * `on` receives the same details as the FineTuner's events. The returned adapter is the caller's
  * (destroy() it when done).
  */
-export async function finetune(
-  model: Model,
-  tokenizer: TextTokenizer,
-  data: TaskSpec | PreparedTask,
-  options: Partial<FineTuneOptions> = {},
-  on: { step?: (d: StepDetail) => void; eval?: (d: EvalDetail) => void; init?: FineTunerInit } = {},
-): Promise<FineTuneResult & { lora: LoraState; files: AdapterFiles; history: FineTuner['history']; evals: EvalDetail[] }> {
+export async function finetune(model: Model, data: TaskSpec | PreparedTask, options?: Partial<FineTuneOptions>, on?: FineTuneCallbacks): Promise<FineTuneOutput>;
+/** The older form: a tokenizer before the data (still accepted). */
+export async function finetune(model: Model, tokenizer: TextTokenizer, data: TaskSpec | PreparedTask, options?: Partial<FineTuneOptions>, on?: FineTuneCallbacks): Promise<FineTuneOutput>;
+export async function finetune(model: Model, ...args: unknown[]): Promise<FineTuneOutput> {
+  const { tokenizer, rest } = tokenizerArg(model, args);
+  const [data, options = {}, on = {}] = rest as [TaskSpec | PreparedTask, Partial<FineTuneOptions>?, FineTuneCallbacks?];
   const ft = new FineTuner(model, tokenizer, data, options, on.init);
   if (on.step) ft.addEventListener('step', (e) => on.step!(e.detail));
   if (on.eval) ft.addEventListener('eval', (e) => on.eval!(e.detail));

@@ -3,6 +3,7 @@
 // never names a flag.
 import type { LoraConfig } from '../adapter/lora';
 import { ON_DIVERGE, type OnDiverge } from './divergence';
+import { parseTargets } from '../adapter/peft';
 
 export class OptionError extends Error {
   constructor(
@@ -147,6 +148,13 @@ export function validateRunOptions(o: Partial<RunOptions> & Partial<Pick<ZoOptio
   if (o.zoRank !== undefined && !(Number.isInteger(o.zoRank) && o.zoRank >= 1 && o.zoRank <= MAX_ZO_RANK)) throw new OptionError('zoRank', `must be an integer in 1..${MAX_ZO_RANK}, got ${o.zoRank}`);
   if (o.hessianSmooth !== undefined && !(o.hessianSmooth > 0 && o.hessianSmooth <= 1)) throw new OptionError('hessianSmooth', `must be in (0, 1], got ${o.hessianSmooth}`);
   if (o.maxMemoryMiB !== undefined && !(o.maxMemoryMiB >= 0 && Number.isFinite(o.maxMemoryMiB))) throw new OptionError('maxMemoryMiB', `must be a size >= 0 (0: no limit), got ${o.maxMemoryMiB}`);
+  if (o.targets !== undefined) {
+    try {
+      parseTargets(o.targets);
+    } catch (e) {
+      throw new OptionError('targets', `${(e as Error).message.replace(/ \(valid: .*\)$/, '')}: give a comma-separated list of q,k,v,o,gate,up,down, got "${o.targets}"`);
+    }
+  }
   if (o.optimizer === 'hizoo' && o.mode === 'outer') throw new OptionError('optimizer', 'hizoo needs mode prge or mezo (its unperturbed slot makes 2q + 1 slots, not two passes of q)');
 }
 
@@ -158,6 +166,11 @@ export function validateZoOptions(o: ZoOptions): void {
 
 /** The checks of a trainer's configuration. */
 export function validateTrainConfig(c: TrainConfig): void {
+  const l = c.lora as Partial<LoraConfig> | undefined;
+  if (l === null || typeof l !== 'object') throw new OptionError('lora', `must be { rank, alpha, targets }, got ${l}`);
+  if (!Number.isInteger(l.rank)) throw new OptionError('lora.rank', `must be an integer >= 1, got ${l.rank}`);
+  if (typeof l.alpha !== 'number') throw new OptionError('lora.alpha', `must be a number > 0, got ${l.alpha}`);
+  if (!Array.isArray(l.targets) || l.targets.length === 0) throw new OptionError('lora.targets', `must be a non-empty array of targets such as ['q', 'v'], got ${Array.isArray(l.targets) ? '[]' : typeof l.targets}`);
   validateRunOptions({ ...c, rank: c.lora.rank, alpha: c.lora.alpha });
   validateZoOptions({ ...c, steps: c.steps || 1 });
 }
