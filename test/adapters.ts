@@ -35,3 +35,35 @@ export function perturbedLayers(host: Pick<AdapterTensors, 'layers'>, targets: r
     ),
   );
 }
+
+/**
+ * The float64 reference of a target linear with its MP-LoRA term (shaders/matmul_lora.wgsl):
+ *   y[r, :] = y0[r, :] + x[r, :] W^T + scale (B + sign eps Z_i) ax[r, :]
+ * row r in global slot g = slotBase + r / rowsPerSlot, query i = g % q, sign + when g < q, - otherwise,
+ * unperturbed when g >= 2q or eps = 0; Z_i drawn from the TypeScript Philox twin (element o rank + j).
+ */
+export function matmulLoraReference(a: {
+  x: ArrayLike<number>; // [M, K]
+  w: ArrayLike<number>; // [N, K]
+  ax: ArrayLike<number>; // [M, rank]
+  b: ArrayLike<number>; // [N, rank]
+  y0?: ArrayLike<number>; // [M, N] when accumulating
+  M: number; N: number; K: number; rank: number; rowsPerSlot: number; q: number; slotBase: number;
+  seed: number; tensor: number; eps: number; scale: number;
+}): Float64Array {
+  const { M, N, K, rank, q, eps } = a;
+  const want = new Float64Array(M * N);
+  for (let r = 0; r < M; r++) {
+    const g = a.slotBase + Math.floor(r / a.rowsPerSlot);
+    const ze = eps !== 0 && g < 2 * q ? (g < q ? 1 : -1) * eps : 0;
+    const z = ze === 0 ? null : zoNormals(a.seed, a.tensor, g % q, N * rank);
+    for (let o = 0; o < N; o++) {
+      let mm = 0;
+      for (let k = 0; k < K; k++) mm += a.x[r * K + k] * a.w[o * K + k];
+      let lo = 0;
+      for (let j = 0; j < rank; j++) lo += (a.b[o * rank + j] + (z ? ze * z[o * rank + j] : 0)) * a.ax[r * rank + j];
+      want[r * N + o] = (a.y0 ? a.y0[r * N + o] : 0) + mm + a.scale * lo;
+    }
+  }
+  return want;
+}

@@ -5,7 +5,7 @@ import { matmul } from '../src/gpu/kernels/matmul';
 import { matmulLora } from '../src/gpu/kernels/matmul_lora';
 import { mplora } from '../src/gpu/kernels/mplora';
 import { StepBlock } from '../src/gpu/step_block';
-import { zoNormals } from '../src/util/philox';
+import { matmulLoraReference } from './adapters';
 import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
 
 describe('matmul_lora: y = x W^T + s (B + sign eps Z) (A x) in one dispatch', () => {
@@ -42,21 +42,7 @@ describe('matmul_lora: y = x W^T + s (B + sign eps Z) (A x) in one dispatch', ()
       const s = { rowsPerSlot, q, scale, tensor: tensorId };
       run(gpu, matmulLora(ks, 't', x, w, ax, b, yFused, s, step, accumulate, kernel));
       run(gpu, matmul(ks, 't', x, w, yPair, accumulate, kernel), mplora(ks, 't', ax, b, yPair, s, step));
-      const want = new Float64Array(M * N);
-      for (let p = 0; p < slots; p++) {
-        const g = slotBase + p;
-        const z = zoNormals(seed, tensorId, g % q, N * rank);
-        const sign = g < q ? 1 : -1;
-        for (let r = p * rowsPerSlot; r < (p + 1) * rowsPerSlot; r++) {
-          for (let o = 0; o < N; o++) {
-            let mm = 0;
-            for (let k = 0; k < K; k++) mm += xs[r * K + k] * ws[o * K + k];
-            let lo = 0;
-            for (let j = 0; j < rank; j++) lo += (bs[o * rank + j] + sign * eps * z[o * rank + j]) * axs[r * rank + j];
-            want[r * N + o] = (accumulate ? y0[r * N + o] : 0) + mm + scale * lo;
-          }
-        }
-      }
+      const want = matmulLoraReference({ x: xs, w: ws, ax: axs, b: bs, y0: accumulate ? y0 : undefined, M, N, K, rank, rowsPerSlot, q, slotBase, seed, tensor: tensorId, eps, scale });
       const got = await yFused.read();
       const pair = await yPair.read();
       const err = relError(got, want);

@@ -1,7 +1,8 @@
 // Random ggml blocks and random-weight llama GGUFs of any block type, for the quantisation and split specs.
-import { QUANT_BLOCKS, type GgmlQuantName } from '../src/formats/ggml_quants';
-import type { GgufValue } from '../src/formats/gguf';
-import { floatToF16Bits, writeGguf, type GgufTensorIn } from '../src/formats/gguf_writer';
+import { dequantize, QUANT_BLOCKS, type GgmlQuantName } from '../src/formats/ggml_quants';
+import { dequantizeQ4_0, dequantizeQ8_0, type GgufValue } from '../src/formats/gguf';
+import { floatToF16Bits, quantizeQ4_0, quantizeQ8_0, writeGguf, type GgufTensorIn } from '../src/formats/gguf_writer';
+import { f16BitsToFloat } from '../src/formats/safetensors';
 import { mulberry32 } from '../src/util/random';
 import { randoms } from './gpu';
 
@@ -32,6 +33,25 @@ export function randomBlocks(type: GgmlQuantName, values: number, seed: number, 
     }
   }
   return out;
+}
+
+/** Every layout the kernels read compressed, as named in files. */
+export type RandomLayout = GgmlQuantName | 'Q8_0' | 'Q4_0' | 'F16' | 'BF16';
+
+/** Random weight bytes of a layout (the file's blocks, n values) and their float64 values. */
+export function randomWeight(t: RandomLayout, n: number, seed: number): { bytes: Uint8Array; values: ArrayLike<number> } {
+  if (t === 'F16' || t === 'BF16') {
+    const f = randoms(n, seed, 0.5);
+    const h = t === 'F16' ? Uint16Array.from(f, (v) => floatToF16Bits(v)) : Uint16Array.from(new Uint32Array(f.buffer), (b) => b >>> 16);
+    const values = t === 'F16' ? Float64Array.from(h, (b) => f16BitsToFloat(b)) : new Float32Array(Uint32Array.from(h, (b) => b << 16).buffer);
+    return { bytes: new Uint8Array(h.buffer), values };
+  }
+  if (t === 'Q8_0' || t === 'Q4_0') {
+    const bytes = (t === 'Q8_0' ? quantizeQ8_0 : quantizeQ4_0)(randoms(n, seed, 0.05));
+    return { bytes, values: (t === 'Q8_0' ? dequantizeQ8_0 : dequantizeQ4_0)(bytes, n) };
+  }
+  const bytes = randomBlocks(t, n, seed);
+  return { bytes, values: dequantize(t, bytes, n) };
 }
 
 /** GGUF metadata of a tiny llama (no tokenizer: the vocabulary is the embedding's rows). */

@@ -5,12 +5,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { dequantize, QUANT_BLOCKS, type GgmlQuantName } from '../src/formats/ggml_quants';
-import { dequantizeQ4_0, dequantizeQ8_0, parseGguf } from '../src/formats/gguf';
+import { parseGguf } from '../src/formats/gguf';
 import { ggufToModelFile } from '../src/formats/gguf_model';
 import { gatherWeight } from '../src/gpu/kernels/gather';
 import { chooseMatmul, matmul, matmulVariants, matmulWeight } from '../src/gpu/kernels/matmul';
-import { floatToF16Bits, quantizeQ4_0, quantizeQ8_0 } from '../src/formats/gguf_writer';
-import { f16BitsToFloat } from '../src/formats/safetensors';
 import { CompressedWeight, LAYOUTS, uploadWeight, type WeightLayout } from '../src/gpu/weight';
 import { ForwardPass } from '../src/model/forward';
 import * as ref from './reference/ops';
@@ -20,7 +18,7 @@ import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
 import { parseHfModel } from '../src/formats/hf';
 import { stories260K } from './assets';
 import { hfConfig, hfTensors, writeSafetensorsAs } from './hf_fixture';
-import { randomBlocks, randomQuantGguf } from './quant_fixture';
+import { randomBlocks, randomQuantGguf, randomWeight, type RandomLayout } from './quant_fixture';
 import { referenceForward } from './reference/cpu_model';
 
 const TYPES = Object.keys(QUANT_BLOCKS) as GgmlQuantName[];
@@ -97,29 +95,13 @@ describe('ggml block types on the GPU vs float64 (ragged shapes, NaN-poisoned ou
 });
 
 describe('every matmul variant of every block type (per-value, 1-row, 4-row, 8-row) vs float64', () => {
-  type Layout = GgmlQuantName | 'Q8_0' | 'Q4_0' | 'F16' | 'BF16';
-  /** Random weight bytes of a layout and their float64 values. */
-  const weightOf = (t: Layout, n: number, seed: number): { bytes: Uint8Array; values: ArrayLike<number> } => {
-    if (t === 'F16' || t === 'BF16') {
-      const f = randoms(n, seed, 0.5);
-      const h = t === 'F16' ? Uint16Array.from(f, (v) => floatToF16Bits(v)) : Uint16Array.from(new Uint32Array(f.buffer), (b) => b >>> 16);
-      const values = t === 'F16' ? Float64Array.from(h, (b) => f16BitsToFloat(b)) : new Float32Array(Uint32Array.from(h, (b) => b << 16).buffer);
-      return { bytes: new Uint8Array(h.buffer), values };
-    }
-    if (t === 'Q8_0' || t === 'Q4_0') {
-      const bytes = (t === 'Q8_0' ? quantizeQ8_0 : quantizeQ4_0)(randoms(n, seed, 0.05));
-      return { bytes, values: (t === 'Q8_0' ? dequantizeQ8_0 : dequantizeQ4_0)(bytes, n) };
-    }
-    const bytes = randomBlocks(t, n, seed);
-    return { bytes, values: dequantize(t, bytes, n) };
-  };
-  for (const type of ['F16', 'BF16', 'Q8_0', 'Q4_0', ...TYPES] as Layout[]) {
+  for (const type of ['F16', 'BF16', 'Q8_0', 'Q4_0', ...TYPES] as RandomLayout[]) {
     const bs = type === 'F16' || type === 'BF16' ? 4 : type === 'Q8_0' || type === 'Q4_0' ? 32 : QUANT_BLOCKS[type].elements;
     // N not a multiple of 4 (nor of a tile), K of 3 blocks (F16 / BF16: 36, no multiple of 32); M = 1 (decode), 5 and 21 (past one 8-row block, ragged)
     const [N, K] = [37, type === 'F16' || type === 'BF16' ? 36 : 3 * bs];
     it(`${type} [M x ${K}] x [${N}x${K}]^T, M = 1, 5, 21: each variant within 2e-6, plain and accumulating; the default per M`, async () => {
       const { gpu, ks } = await gpuFixture();
-      const { bytes, values } = weightOf(type, N * K, 31);
+      const { bytes, values } = randomWeight(type, N * K, 31);
       const w = uploadWeight(gpu, 'w', type.toLowerCase() as WeightLayout, [N, K], bytes);
       assert.ok(w instanceof CompressedWeight);
       const variants = matmulVariants(ks, K, w.type);

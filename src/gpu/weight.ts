@@ -98,15 +98,15 @@ function rowBytes(layout: WeightLayout, rows: number, K: number): [number, numbe
   return [blocks * (b.bytes - 2), Math.ceil(blocks / 2) * 4];
 }
 
-/** One buffer's worth of rows: uploads rows of `bytes` (the file's blocks) in the GPU layout. */
-function uploadRows(gpu: Gpu, label: string, layout: WeightLayout, shape: [number, number], bytes: Uint8Array): CompressedWeight {
-  const [N, K] = shape;
+/**
+ * The file's blocks of `layout` (whole blocks, rows in order) as the kernels read them: `quants` words
+ * and, for the layouts with a `scaleAt`, their f16 block scales (block i in half i % 2 of word i / 2).
+ */
+export function packBlocks(layout: WeightLayout, bytes: Uint8Array): { quants: Uint32Array; scales: Uint32Array | null } {
   const b = LAYOUTS[layout];
-  const blocks = (N * K) / b.elements;
-  if (b.scaleAt === undefined) {
-    const q = tensor(gpu, `${label}.${layout}`, [bytes.length / 4], 'weights', { dtype: 'u32', data: words(bytes) });
-    return new CompressedWeight(layout, label, shape, q, null);
-  }
+  if (b.scaleAt === undefined) return { quants: words(bytes), scales: null };
+  const blocks = bytes.length / b.bytes;
+  if (!Number.isInteger(blocks)) throw new Error(`${layout}: ${bytes.length} bytes are not whole ${b.bytes}-byte blocks`);
   const body = b.bytes - 2;
   const quants = new Uint8Array(blocks * body);
   const scales = new Uint16Array(blocks + (blocks % 2));
@@ -117,8 +117,14 @@ function uploadRows(gpu: Gpu, label: string, layout: WeightLayout, shape: [numbe
     quants.set(bytes.subarray(o, o + at), i * body);
     quants.set(bytes.subarray(o + at + 2, o + b.bytes), i * body + at);
   }
-  const q = tensor(gpu, `${label}.${layout}`, [quants.length / 4], 'weights', { dtype: 'u32', data: words(quants) });
-  const s = tensor(gpu, `${label}.scales`, [scales.length / 2], 'weights', { dtype: 'u32', data: new Uint32Array(scales.buffer) });
+  return { quants: words(quants), scales: new Uint32Array(scales.buffer) };
+}
+
+/** One buffer's worth of rows: uploads rows of `bytes` (the file's blocks) in the GPU layout. */
+function uploadRows(gpu: Gpu, label: string, layout: WeightLayout, shape: [number, number], bytes: Uint8Array): CompressedWeight {
+  const { quants, scales } = packBlocks(layout, bytes);
+  const q = tensor(gpu, `${label}.${layout}`, [quants.length], 'weights', { dtype: 'u32', data: quants });
+  const s = scales && tensor(gpu, `${label}.scales`, [scales.length], 'weights', { dtype: 'u32', data: scales });
   return new CompressedWeight(layout, label, shape, q, s);
 }
 
