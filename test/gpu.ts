@@ -6,11 +6,26 @@ import { Kernels } from '../src/gpu/kernels/registry';
 import { tensor, type DType, type Tensor } from '../src/gpu/tensor';
 import { mulberry32 } from '../src/util/random';
 
-let shared: Promise<{ gpu: Gpu; ks: Kernels }> | null = null;
+/** The backends a kernel spec runs on: WebGPU (SwiftShader here) and the CPU twins (WASM). */
+export type TestBackend = 'webgpu' | 'wasm';
+export const TEST_BACKENDS: readonly TestBackend[] = ['webgpu', 'wasm'];
 
-export function gpuFixture(): Promise<{ gpu: Gpu; ks: Kernels }> {
-  shared ??= createGpu().then(async (gpu) => ({ gpu, ks: await Kernels.load(gpu) }));
-  return shared;
+const shared = new Map<string, Promise<{ gpu: Gpu; ks: Kernels }>>();
+
+/**
+ * One device and kernel set per backend (and thread count) per process. The default is WebGPU, so
+ * the WGSL kernels stay tested on SwiftShader; 'wasm' runs the same calls on the CPU twins.
+ */
+export function gpuFixture(backend: TestBackend = 'webgpu', threads?: number): Promise<{ gpu: Gpu; ks: Kernels }> {
+  const key = `${backend}/${threads ?? ''}`;
+  let f = shared.get(key);
+  if (!f) shared.set(key, (f = createGpu({ backend, threads }).then(async (gpu) => ({ gpu, ks: await Kernels.load(gpu) }))));
+  return f;
+}
+
+/** Runs `body` once per backend, inside a describe named for it; `fx()` gives that backend's fixture. */
+export function forBackends(title: string, body: (fx: () => Promise<{ gpu: Gpu; ks: Kernels }>, backend: TestBackend) => void): void {
+  for (const backend of TEST_BACKENDS) describe(`${title} [${backend}]`, () => body(() => gpuFixture(backend), backend));
 }
 
 export function randoms(n: number, seed: number, scale = 1): Float32Array {

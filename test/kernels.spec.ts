@@ -13,10 +13,10 @@ import { uploadCompressed } from '../src/gpu/weight';
 import { dequantizeQ4_0, dequantizeQ8_0 } from '../src/formats/gguf';
 import { floatToF16Bits, quantizeQ4_0, quantizeQ8_0 } from '../src/formats/gguf_writer';
 import { f16BitsToFloat } from '../src/formats/safetensors';
-import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
+import { forBackends, input, poisoned, randoms, relError, run } from './gpu';
 import * as ref from './reference/ops';
 
-describe('kernels vs float64 reference', () => {
+forBackends('kernels vs float64 reference', (fx) => {
   const TOL = 1e-5;
 
   describe('matmul', () => {
@@ -32,7 +32,7 @@ describe('kernels vs float64 reference', () => {
     for (const [M, N, K] of shapes) {
       for (const accumulate of [false, true]) {
         it(`[${M}x${K}] x [${N}x${K}]^T${accumulate ? ' accumulate' : ''}`, async () => {
-          const { gpu, ks } = await gpuFixture();
+          const { gpu, ks } = await fx();
           const xd = randoms(M * K, M * 7 + K);
           const wd = randoms(N * K, N * 13 + K);
           const y0 = randoms(M * N, 99);
@@ -50,7 +50,7 @@ describe('kernels vs float64 reference', () => {
   });
 
   it('rmsnorm, ragged widths', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     // the last two take the thread-per-row variant (rows >= 256)
     for (const [rows, width] of [[1, 64], [7, 100], [3, 1], [5, 300], [300, 64], [257, 37]]) {
       const xd = randoms(rows * width, rows + width, 3);
@@ -63,7 +63,7 @@ describe('kernels vs float64 reference', () => {
   });
 
   it('rmsnorm accumulating into its output (Gemma post-norms: x += rmsnorm(y)), both variants', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     for (const [rows, width] of [[7, 100], [300, 37]]) {
       const xd = randoms(rows * width, rows, 3);
       const wd = randoms(width, width);
@@ -79,7 +79,7 @@ describe('kernels vs float64 reference', () => {
   });
 
   it('gather rows by index; an index past the table gives NaN', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     const table = randoms(50 * 13, 5);
     const idx = Uint32Array.from([3, 0, 49, 17, 3, 50]);
     const out = poisoned(gpu, 'out', [idx.length, 13]);
@@ -92,7 +92,7 @@ describe('kernels vs float64 reference', () => {
   });
 
   it('swiglu', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     for (const n of [1, 1000, 70001]) {
       const g = randoms(n, n, 6);
       const u = randoms(n, n + 1, 2);
@@ -104,7 +104,7 @@ describe('kernels vs float64 reference', () => {
   });
 
   it('geglu (tanh GELU, Gemma 3): large |gate| too', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     for (const n of [1, 1000, 70001]) {
       const g = randoms(n, n + 7, 12); // |g| up to 12: tanh saturates, g^3 is large
       const u = randoms(n, n + 8, 2);
@@ -116,7 +116,7 @@ describe('kernels vs float64 reference', () => {
   });
 
   it('scale and softcap in place; softcap on the first n elements only', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     const n = 70001;
     const xd = randoms(n, 9, 40);
     const a = input(gpu, 'a', [n], xd);
@@ -134,7 +134,7 @@ describe('kernels vs float64 reference', () => {
   });
 
   it('add_row: a bias row added to every row (Llama attention_bias o bias)', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     const [rows, width] = [37, 53];
     const xd = randoms(rows * width, 3);
     const bd = randoms(width, 4);
@@ -146,7 +146,7 @@ describe('kernels vs float64 reference', () => {
 
   for (const style of ['adjacent', 'halfsplit'] as const) {
     it(`rope ${style}, two sequences, positions from pos0`, async () => {
-      const { gpu, ks } = await gpuFixture();
+      const { gpu, ks } = await fx();
       const [B, T, nHeads, headDim, pos0, maxPos] = [2, 5, 3, 6, 7, 20];
       const rows = B * T;
       const xd = randoms(rows * nHeads * headDim, 11);
@@ -160,13 +160,13 @@ describe('kernels vs float64 reference', () => {
   }
 });
 
-describe('grids folded into two dimensions (past 65535 workgroups in x)', () => {
+forBackends('grids folded into two dimensions (past 65535 workgroups in x)', (fx) => {
   const TOL = 1e-5;
   /** A grid of `groups` workgroups folded at `x` per row, as grid1d folds at 65535. */
   const folded = (groups: number, x: number): [number, number, number] => [x, Math.ceil(groups / x), 1];
 
   it('gather at full size: 65600 x 64 threads, a thread per element of out', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     const [rows, width, tableRows] = [65600, 64, 70];
     const table = randoms(tableRows * width, 1);
     const idx = Uint32Array.from({ length: rows }, (_, i) => (i * 31 + 7) % tableRows);
@@ -182,7 +182,7 @@ describe('grids folded into two dimensions (past 65535 workgroups in x)', () => 
 
   // The shaders read the fold from num_workgroups, so a fold at any x checks them cheaply.
   it('rope (a thread per pair), rmsnorm_rows (per row), rmsnorm and xent (a workgroup per row)', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     const [rows, T, headDim] = [300, 3, 10];
     const xd = randoms(rows * headDim, 2);
     const out = poisoned(gpu, 'out', [rows, headDim]);
@@ -215,7 +215,7 @@ describe('grids folded into two dimensions (past 65535 workgroups in x)', () => 
   });
 
   it('the wrappers fold at 65535: rmsnorm_rows, rmsnorm and xent grids', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     const many = 64 * 65600;
     const d = rmsnorm(ks, 'grid', input(gpu, 'x', [many, 1], new Float32Array(many)), input(gpu, 'w', [1], Float32Array.of(1)), poisoned(gpu, 'o', [many, 1]), 1e-5);
     assert.equal(d.kernel.name, 'rmsnorm_rows');
@@ -227,7 +227,7 @@ describe('grids folded into two dimensions (past 65535 workgroups in x)', () => 
   });
 });
 
-describe('compressed matmul (f16, Q8_0, Q4_0) vs float64 on the dequantised weights', () => {
+forBackends('compressed matmul (f16, Q8_0, Q4_0) vs float64 on the dequantised weights', (fx) => {
   const shapes: [number, number, number][] = [
     [1, 70, 64],
     [37, 33, 96],
@@ -236,7 +236,7 @@ describe('compressed matmul (f16, Q8_0, Q4_0) vs float64 on the dequantised weig
   for (const type of ['f16', 'q8_0', 'q4_0'] as const) {
     for (const [M, N, K] of shapes) {
       it(`${type} [${M}x${K}] x [${N}x${K}]^T, accumulate`, async () => {
-        const { gpu, ks } = await gpuFixture();
+        const { gpu, ks } = await fx();
         const xd = randoms(M * K, M + K);
         const wd = randoms(N * K, N * 3 + K, 0.5);
         let bytes: Uint8Array;
@@ -267,7 +267,7 @@ describe('compressed matmul (f16, Q8_0, Q4_0) vs float64 on the dequantised weig
   }
 
   it('the ledger holds the compressed bytes: Q8_0 about 1/4, Q4_0 about 1/7 of f32', async () => {
-    const { gpu } = await gpuFixture();
+    const { gpu } = await fx();
     const [N, K] = [64, 256];
     const wd = randoms(N * K, 5);
     const q8 = uploadCompressed(gpu, 'q8', 'q8_0', [N, K], quantizeQ8_0(wd));

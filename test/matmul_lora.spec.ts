@@ -6,9 +6,9 @@ import { matmulLora } from '../src/gpu/kernels/matmul_lora';
 import { mplora } from '../src/gpu/kernels/mplora';
 import { StepBlock } from '../src/gpu/step_block';
 import { matmulLoraReference } from './adapters';
-import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
+import { forBackends, input, poisoned, randoms, relError, run } from './gpu';
 
-describe('matmul_lora: y = x W^T + s (B + sign eps Z) (A x) in one dispatch', () => {
+forBackends('matmul_lora: y = x W^T + s (B + sign eps Z) (A x) in one dispatch', (fx) => {
   // [kernel, rowsPerSlot, N, K, rank, q, slotBase, slots, accumulate]: ragged rows (slots that end
   // inside a 32-row tile and inside a 4-row block), ragged N, K not a multiple of 4 for the scalar
   // entry, ranks not multiples of 4 (one Z element at a time) and multiples (four at a time)
@@ -24,7 +24,7 @@ describe('matmul_lora: y = x W^T + s (B + sign eps Z) (A x) in one dispatch', ()
   for (const [kernel, rowsPerSlot, N, K, rank, q, slotBase, slots, accumulate] of cases) {
     const tag = `${kernel}: ${slots} slots of ${rowsPerSlot} rows from ${slotBase}, N ${N}, K ${K}, rank ${rank}, q ${q}${accumulate ? ', accumulate' : ''}`;
     it(tag, async () => {
-      const { gpu, ks } = await gpuFixture();
+      const { gpu, ks } = await fx();
       const M = slots * rowsPerSlot;
       const xs = randoms(M * K, 1);
       const ws = randoms(N * K, 2, 0.5);
@@ -55,7 +55,7 @@ describe('matmul_lora: y = x W^T + s (B + sign eps Z) (A x) in one dispatch', ()
   }
 
   it('eps = 0 is plain LoRA; a slot >= 2q is refused', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     const [M, N, K, rank] = [9, 10, 8, 2];
     const xs = randoms(M * K, 6);
     const ws = randoms(N * K, 7);

@@ -23,7 +23,7 @@ import { TARGETS, type Target } from '../src/model/targets';
 import { mulberry32 } from '../src/util/random';
 import { randomAdapter as randomAdapterOf } from './adapters';
 import { assetPath, stories260K } from './assets';
-import { gpuFixture, input, randoms, relError, run } from './gpu';
+import { gpuFixture, input, randoms, relError, run, TEST_BACKENDS } from './gpu';
 import { referenceForward, type ReferenceLora } from './reference/cpu_model';
 
 /** A random adapter: rank, alpha and a non-empty target set drawn from `seed`, A and B random (B not 0). */
@@ -55,8 +55,9 @@ describe('multi-adapter: many PEFT adapters in one pass', function () {
     model = await Model.load(gpu, file);
   });
 
-  it('multi_lora kernel: each row adds only its adapter\'s B (ragged shapes, NaN in the columns it must not read)', async () => {
-    const { gpu, ks } = await gpuFixture();
+  for (const backend of TEST_BACKENDS) {
+  it(`multi_lora kernel [${backend}]: each row adds only its adapter's B (ragged shapes, NaN in the columns it must not read)`, async () => {
+    const { gpu, ks } = await gpuFixture(backend);
     const ranks = [3, 0, 16, 1, 5]; // adapter 1 does not adapt this target
     const scales = [0.5, 2, 1.25, 3, 0.75];
     const outDim = 75; // not a multiple of the 64 outputs of a workgroup
@@ -102,6 +103,7 @@ describe('multi-adapter: many PEFT adapters in one pass', function () {
     for (const s of [1, 4]) for (let k = s * T * outDim; k < (s + 1) * T * outDim; k++) assert.equal(got[k], yHost[k], `row ${Math.floor(k / outDim)} changed`);
     for (const t of [ax, y, pack.b, pack.table, seqAdapter]) t.destroy();
   });
+  }
 
   for (const N of [1, 2, 3, 4, 5, 6, 7, 8]) {
     it(`${N} adapter${N > 1 ? 's' : ''} (mixed ranks and targets) in one pass: each sequence gets its adapter's solo logits`, async () => {

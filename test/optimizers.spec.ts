@@ -27,7 +27,7 @@ import { OptionError, validateRunOptions, validateZoOptions, type ZoOptimizerNam
 import { parseCheckpoint, train, type CheckpointFiles, type TrainConfig } from '../src/train/trainer';
 import type { TokenBatch } from '../src/data/batch';
 import { assetPath, stories260K } from './assets';
-import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
+import { forBackends, gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
 import { referenceLoss } from './reference/cpu_model';
 
 const V_BASE = 0x80000000;
@@ -47,9 +47,9 @@ function lozoZ(seed: number, tensorId: number, query: number, out: number, rank:
   return z;
 }
 
-describe('ZO optimizers vs float64 references', function () {
+forBackends('ZO optimizers vs float64 references', (fx) => {
   it('mplora: LOZO Z = U V^T / sqrt(r\'), HiZOO Z / sqrt(h) with slot 2q unperturbed', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     const [q, rowsPerSlot, outDim, eps, scale, seed, tensorId] = [3, 70, 37, 1e-2, 2, 4242, 11];
     const cases: { rank: number; zoRank?: number; hizoo?: boolean }[] = [
       { rank: 5, zoRank: 1 },
@@ -91,7 +91,7 @@ describe('ZO optimizers vs float64 references', function () {
   });
 
   it('mplora refuses a slot 2q without a Hessian, and a bad zoRank', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     const step = new StepBlock(gpu, 'step');
     const [q, rps, out, rank] = [2, 3, 5, 4];
     const mk = (slots: number) => [input(gpu, 'ax', [slots * rps, rank], randoms(slots * rps * rank, 1)), input(gpu, 'b', [out, rank], randoms(out * rank, 2)), input(gpu, 'y', [slots * rps, out], randoms(slots * rps * out, 3))] as const;
@@ -103,7 +103,7 @@ describe('ZO optimizers vs float64 references', function () {
   });
 
   it('momentum, adam, lozo and hizoo updates over 4 steps; a non-finite loss changes neither B nor the state', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     const [q, eps, lr, tensorId, out, rank] = [3, 1e-3, 0.02, 5, 29, 7]; // 203 elements: 4 ragged workgroups
     const n = out * rank;
     const b0 = randoms(n, 21, 0.3);

@@ -9,7 +9,7 @@ import { rngBits, rngFill, type RngKey } from '../src/gpu/kernels/rng_fill';
 import { INCLUDES } from '../src/gpu/kernels/registry';
 import { tensor } from '../src/gpu/tensor';
 import { philox4x32, zoNormal, zoNormals } from '../src/util/philox';
-import { gpuFixture, input, poisoned, run } from './gpu';
+import { forBackends, gpuFixture, input, poisoned, run } from './gpu';
 
 const hex = (a: ArrayLike<number>) => Array.from(a, (v) => (v >>> 0).toString(16).padStart(8, '0')).join(' ');
 
@@ -134,6 +134,9 @@ describe('rng: Philox4x32-10 and the perturbation normals', () => {
       assert.deepEqual(errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`), []);
     });
 
+  });
+
+  forBackends('kernels rng_bits and rng_fill', (fx) => {
     const bitCases: [string, RngKey, number, number][] = [
       ['zero key, counters from 0 (the first is the all-zero known answer)', { seed: 0, tensor: 0, query: 0 }, 0, 4099],
       ['all-ones key and query, counters wrapping past 2^32', { seed: 0xffffffff, tensor: 0xffffffff, query: 0xffffffff }, 0xffffffff - 1500, 3001],
@@ -141,7 +144,7 @@ describe('rng: Philox4x32-10 and the perturbation normals', () => {
     ];
     for (const [what, key, first, n] of bitCases) {
       it(`rng_bits equals the TypeScript Philox bit for bit: ${what}`, async () => {
-        const { gpu, ks } = await gpuFixture();
+        const { gpu, ks } = await fx();
         const bits = input(gpu, 'bits', [n, 4], new Uint32Array(n * 4).fill(0x7fc00000), 'u32'); // NaN bits
         run(gpu, rngBits(ks, 'test', bits, key, first));
         const got = await bits.readU32();
@@ -164,7 +167,7 @@ describe('rng: Philox4x32-10 and the perturbation normals', () => {
 
     const TOL = 2e-6;
     let worst = 0;
-    after(() => console.log(`      max |GPU - TS| of the normals: ${worst.toExponential(3)}`));
+    after(() => console.log(`      max |kernel - TS| of the normals: ${worst.toExponential(3)}`));
 
     const fillCases: [RngKey, number, number][] = [
       [{ seed: 1, tensor: 2, query: 3 }, 0, 1],
@@ -178,7 +181,7 @@ describe('rng: Philox4x32-10 and the perturbation normals', () => {
     ];
     for (const [key, first, n] of fillCases) {
       it(`rng_fill equals zoNormal within ${TOL}: n = ${n}, first = ${first}, key ${JSON.stringify(key)}`, async () => {
-        const { gpu, ks } = await gpuFixture();
+        const { gpu, ks } = await fx();
         const out = poisoned(gpu, 'z', [n]);
         run(gpu, rngFill(ks, 'test', out, key, first));
         const got = await out.read();
@@ -190,7 +193,7 @@ describe('rng: Philox4x32-10 and the perturbation normals', () => {
     }
 
     it('the GPU normals have mean 0, variance 1 and the normal CDF (1e5 samples)', async () => {
-      const { gpu, ks } = await gpuFixture();
+      const { gpu, ks } = await fx();
       const n = 100_000;
       const out = poisoned(gpu, 'z', [n]);
       run(gpu, rngFill(ks, 'test', out, { seed: 7, tensor: 3, query: 0 }));
@@ -203,7 +206,7 @@ describe('rng: Philox4x32-10 and the perturbation normals', () => {
     });
 
     it('streams of different seeds, tensors and queries are uncorrelated', async () => {
-      const { gpu, ks } = await gpuFixture();
+      const { gpu, ks } = await fx();
       const n = 100_000;
       const base: RngKey = { seed: 7, tensor: 3, query: 0 };
       const variants: [string, RngKey, number][] = [
@@ -227,7 +230,7 @@ describe('rng: Philox4x32-10 and the perturbation normals', () => {
     });
 
     it('wrappers reject wrong dtypes and shapes by name', async () => {
-      const { gpu, ks } = await gpuFixture();
+      const { gpu, ks } = await fx();
       const key = { seed: 1, tensor: 2, query: 3 };
       const f = poisoned(gpu, 'f', [8, 4]);
       assert.throws(() => rngBits(ks, 'x', f, key), /rng_bits x: tensor f is f32, expected u32/);

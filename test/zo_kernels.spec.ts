@@ -6,12 +6,12 @@ import { zoGrad, zoUpdate } from '../src/gpu/kernels/zo_update';
 import { StepBlock } from '../src/gpu/step_block';
 import { tensor } from '../src/gpu/tensor';
 import { zoNormals } from '../src/util/philox';
-import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
+import { forBackends, input, poisoned, randoms, relError, run } from './gpu';
 import { logSumExp } from './reference/ops';
 
-describe('MobiZO kernels vs float64 reference', () => {
+forBackends('MobiZO kernels vs float64 reference', (fx) => {
   it('mplora: every slot gets B + sign eps Z_i, Z regenerated from the key', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     // q = 3 queries, a prge pass of all 2q slots, 70 rows per slot (two row chunks), ragged out;
     // rank 5 draws Z one element at a time, rank 8 four at a time
     const [q, rowsPerSlot, outDim, eps, scale, seed, tensorId] = [3, 70, 37, 1e-2, 2, 12345, 9];
@@ -44,7 +44,7 @@ describe('MobiZO kernels vs float64 reference', () => {
   });
 
   it('xent and slot_loss: masked mean cross-entropy per slot', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     const [vocab, rowsPerSlot, slots, slotBase] = [300, 6, 3, 1];
     // selected rows: some of each slot, in order; a -100 label is ignored
     const sel = [0, 2, 5, 6, 7, 11, 12, 17];
@@ -75,7 +75,7 @@ describe('MobiZO kernels vs float64 reference', () => {
   });
 
   it('class_loss: cross-entropy over the candidates\' mean label-token log-likelihoods (MeZO), mean per slot', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     // 3 candidates per example, 2 examples per slot, sequences of 5 tokens; the pass holds slots
     // 2..4 of 6. Candidates have 1 to 3 labelled tokens, at ragged positions, and two candidates
     // share each row (packed rows: a position can be picked twice, for two candidates).
@@ -142,7 +142,7 @@ describe('MobiZO kernels vs float64 reference', () => {
   });
 
   it('zo_grad and zo_update: B -= lr/q sum g_i Z_i; a non-finite loss leaves B unchanged', async () => {
-    const { gpu, ks } = await gpuFixture();
+    const { gpu, ks } = await fx();
     const [q, eps, lr, seed, tensorId, n] = [4, 1e-3, 0.05, 777, 3, 1003];
     const L = Float32Array.from([2.5, 2.4, 2.6, 2.55, 2.49, 2.41, 2.58, 2.6]);
     const b0 = randoms(n, 4);

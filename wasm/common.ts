@@ -81,21 +81,28 @@ export function dot(a: usize, b: usize, n: u32): f32 {
   return s;
 }
 
-/**
- * Scratch memory of part `part`: the host reserves scratchBytes() bytes per thread (16-byte
- * aligned) and writes their base and size to the words at SCRATCH_AT and SCRATCH_AT + 4 (below the
- * module's data, which starts at 1024). A twin may use its part's scratch freely during a call.
- */
-export const SCRATCH_AT: usize = 64;
+// ---- Per-thread scratch: the host gives each instance (one per thread) its own region once,
+// through the exported setScratch (src/gpu/cpu/device.ts: 1 MiB a thread). Wasm globals are per
+// instance, so a twin simply asks for its thread's region.
 
-// @ts-ignore: decorator
-@inline export function scratch(part: u32): usize {
-  return <usize>load<u32>(SCRATCH_AT) + <usize>part * <usize>load<u32>(SCRATCH_AT + 4);
+let scratchBase: usize = 0;
+let scratchBytes: usize = 0;
+
+/** Gives this instance (thread) its scratch region: `bytes` at `base`, owned by the host. */
+export function setScratch(base: usize, bytes: usize): void {
+  scratchBase = base;
+  scratchBytes = bytes;
 }
 
-// @ts-ignore: decorator
-@inline export function scratchBytes(): usize {
-  return <usize>load<u32>(SCRATCH_AT + 4);
+/** This thread's scratch region, of at least `bytes` bytes (aborts when the host gave less). */
+export function scratch(bytes: usize): usize {
+  if (scratchBase == 0 || bytes > scratchBytes) abort();
+  return scratchBase;
+}
+
+/** Bytes of scratch this instance has. */
+export function scratchSize(): usize {
+  return scratchBytes;
 }
 
 /**

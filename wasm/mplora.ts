@@ -3,7 +3,7 @@
 // sign + for g < q). Z is regenerated (wasm/rng.ts): full, low-rank U V^T / sqrt(r') (LOZO), or
 // divided by sqrt(h) (HiZOO); eps = 0 or g >= 2q: plain LoRA. Workgroups cover outputs
 // o < wx 16 and (slot, row chunk of 64) pairs wid.y < wy; each part takes a range of outputs and
-// builds the perturbed rows of B it needs, OB outputs at a time, in its scratch.
+// builds the perturbed rows of B it needs, OB outputs at a time, in its thread's scratch.
 import { binding, dot, f32At, partBegin, partEnd, scratch, u32At } from './common';
 import { mplora_B, mplora_Params, zo_step_StepParams } from './params.gen';
 import { zoNormal, zoNormals } from './rng';
@@ -35,7 +35,7 @@ export function mplora(bind: usize, wx: u32, wy: u32, wz: u32, part: u32, parts:
   const hs = scaled ? binding(bind, mplora_B.hs) : 0;
   const chunks = (rowsPerSlot + ROW_CHUNK - 1) / ROW_CHUNK;
   const outs = <u32>min(<u64>outDim, <u64>wx * <u64>OT);
-  const bp = scratch(part); // [OB, rank] perturbed rows of B
+  const bp = scratch((<usize>OB * <usize>rank + <usize>rank * <usize>zr + <usize>OB * <usize>zr) << 2); // [OB, rank] perturbed rows of B
   const zv = bp + ((<usize>OB * <usize>rank) << 2); // LOZO: V_i [rank, zr]
   const zu = zv + ((<usize>rank * <usize>zr) << 2); // LOZO: U_i rows [OB, zr]
   const inv: f32 = zr > 0 ? <f32>1.0 / Mathf.sqrt(<f32>zr) : 1;

@@ -56,7 +56,6 @@ let alpha: f32 = 0;
 let rank: u32 = 1;
 let zoRank: u32 = 1;
 let kind: u32 = 0; // KIND_*
-let partNo: u32 = 0;
 
 const KIND_SGD: u32 = 0;
 const KIND_MOMENTUM: u32 = 1;
@@ -99,7 +98,7 @@ function zoSums(e0: u32, e1: u32, sAt: usize, cAt: usize, curv: bool): void {
 }
 
 function updateRange(b0: u32, b1: u32, _ctx: usize): void {
-  const sAt = scratch(partNo);
+  const sAt = scratch(<usize>CHUNK << 3);
   const cAt = sAt + (<usize>CHUNK << 2);
   const fq = <f32>q;
   for (let c0 = b0; c0 < b1; c0 += CHUNK) {
@@ -134,7 +133,7 @@ function updateRange(b0: u32, b1: u32, _ctx: usize): void {
 }
 
 /** Reads the shared arguments; false when g[q] = 0 (nothing to do). */
-function setup(bind: usize, pIdx: u32, gIdx: u32, bIdx: u32, zoIdx: u32, part: u32): bool {
+function setup(bind: usize, pIdx: u32, gIdx: u32, bIdx: u32, zoIdx: u32): bool {
   const p = binding(bind, pIdx);
   gAt = binding(bind, gIdx);
   bAt = binding(bind, bIdx);
@@ -143,7 +142,6 @@ function setup(bind: usize, pIdx: u32, gIdx: u32, bIdx: u32, zoIdx: u32, part: u
   tensor = u32At(p, zo_update_UpdateParams.tensor);
   seed = u32At(zo, zo_step_StepParams.seed);
   lr = f32At(zo, zo_step_StepParams.lr);
-  partNo = part;
   return load<f32>(gAt + (<usize>q << 2)) != 0;
 }
 
@@ -157,14 +155,14 @@ function readOpt(p: usize): void {
 }
 
 export function zo_update(bind: usize, wx: u32, wy: u32, wz: u32, part: u32, parts: u32): void {
-  if (!setup(bind, zo_update_B.uparams, zo_update_B.g, zo_update_B.b, zo_update_B.uzo, part)) return;
+  if (!setup(bind, zo_update_B.uparams, zo_update_B.g, zo_update_B.b, zo_update_B.uzo)) return;
   const p = binding(bind, zo_update_B.uparams);
   kind = KIND_SGD;
   forEach1d(u32At(p, zo_update_UpdateParams.n), u32At(p, zo_update_UpdateParams.stride), wx, wy, 64, part, parts, updateRange, 0);
 }
 
 export function zo_update_momentum(bind: usize, wx: u32, wy: u32, wz: u32, part: u32, parts: u32): void {
-  if (!setup(bind, zo_update_momentum_B.oparams, zo_update_momentum_B.g, zo_update_momentum_B.b, zo_update_momentum_B.uzo, part)) return;
+  if (!setup(bind, zo_update_momentum_B.oparams, zo_update_momentum_B.g, zo_update_momentum_B.b, zo_update_momentum_B.uzo)) return;
   const p = binding(bind, zo_update_momentum_B.oparams);
   readOpt(p);
   mAt = binding(bind, zo_update_momentum_B.m);
@@ -174,7 +172,7 @@ export function zo_update_momentum(bind: usize, wx: u32, wy: u32, wz: u32, part:
 }
 
 export function zo_update_adam(bind: usize, wx: u32, wy: u32, wz: u32, part: u32, parts: u32): void {
-  if (!setup(bind, zo_update_adam_B.oparams, zo_update_adam_B.g, zo_update_adam_B.b, zo_update_adam_B.uzo, part)) return;
+  if (!setup(bind, zo_update_adam_B.oparams, zo_update_adam_B.g, zo_update_adam_B.b, zo_update_adam_B.uzo)) return;
   const p = binding(bind, zo_update_adam_B.oparams);
   readOpt(p);
   mAt = binding(bind, zo_update_adam_B.m);
@@ -185,7 +183,7 @@ export function zo_update_adam(bind: usize, wx: u32, wy: u32, wz: u32, part: u32
 }
 
 export function zo_update_hizoo(bind: usize, wx: u32, wy: u32, wz: u32, part: u32, parts: u32): void {
-  if (!setup(bind, zo_update_hizoo_B.oparams, zo_update_hizoo_B.g, zo_update_hizoo_B.b, zo_update_hizoo_B.uzo, part)) return;
+  if (!setup(bind, zo_update_hizoo_B.oparams, zo_update_hizoo_B.g, zo_update_hizoo_B.b, zo_update_hizoo_B.uzo)) return;
   const p = binding(bind, zo_update_hizoo_B.oparams);
   readOpt(p);
   mAt = binding(bind, zo_update_hizoo_B.m);
@@ -198,7 +196,7 @@ const LOZO_V_BASE: u32 = 0x80000000;
 /** LOZO: Z_i = U_i V_i^T / sqrt(r'); V_i of every query drawn once into scratch, U_i's row per output. */
 function lozoRange(b0: u32, b1: u32, _ctx: usize): void {
   const zr = zoRank;
-  const vAtS = scratch(partNo); // [q, rank, zr]
+  const vAtS = scratch((<usize>q * <usize>rank * <usize>zr + <usize>q * <usize>zr) << 2); // [q, rank, zr]
   const uAtS = vAtS + ((<usize>q * <usize>rank * <usize>zr) << 2); // [q, zr] of the current output row
   for (let i: u32 = 0; i < q; i++) {
     for (let t: u32 = 0; t < rank * zr; t++) store<f32>(vAtS + ((<usize>(i * rank * zr + t)) << 2), zoNormal(seed, tensor, i, LOZO_V_BASE + t));
@@ -228,7 +226,7 @@ function lozoRange(b0: u32, b1: u32, _ctx: usize): void {
 }
 
 export function zo_update_lozo(bind: usize, wx: u32, wy: u32, wz: u32, part: u32, parts: u32): void {
-  if (!setup(bind, zo_update_lozo_B.oparams, zo_update_lozo_B.g, zo_update_lozo_B.b, zo_update_lozo_B.uzo, part)) return;
+  if (!setup(bind, zo_update_lozo_B.oparams, zo_update_lozo_B.g, zo_update_lozo_B.b, zo_update_lozo_B.uzo)) return;
   const p = binding(bind, zo_update_lozo_B.oparams);
   readOpt(p);
   // whole workgroups of 64 elements: e0 = (wid.x + wid.y * stride / 64) * 64

@@ -5,7 +5,7 @@
 // folder), in the browser the IndexedDB database `mobizo-autotune` (one record per adapter).
 //
 // MOBIZO_KERNEL=name[,name...]  use that variant wherever it applies (the first that applies)
-// MOBIZO_AUTOTUNE=1 | 0         tune / never tune; default: tune on GPUs, not on CPU drivers
+// MOBIZO_AUTOTUNE=1 | 0         tune / never tune; default: tune on GPUs, not on CPU drivers or the WASM backend
 //                               (SwiftShader, llvmpipe), where the register-blocked kernels win
 import type { Gpu } from './device';
 import type { Dispatch } from './kernel';
@@ -20,9 +20,9 @@ export function kernelOverride(): string[] | null {
   return v ? v.split(',').map((s) => s.trim()).filter(Boolean) : null;
 }
 
-/** A CPU Vulkan driver: there, register-blocked kernels beat workgroup tiling. */
+/** The CPU: a CPU Vulkan driver or the WASM backend; there, register-blocked kernels beat workgroup tiling. */
 export function isCpuAdapter(gpu: Gpu): boolean {
-  return /swiftshader|llvmpipe|lavapipe|cpu/i.test(gpu.adapterInfo);
+  return gpu.backend === 'wasm' || /swiftshader|llvmpipe|lavapipe|cpu/i.test(gpu.adapterInfo);
 }
 
 export function autotuneEnabled(gpu: Gpu): boolean {

@@ -1,9 +1,21 @@
 // The GPU runtime: one object holding the device, its limits, the memory ledger and the
-// buffers' life cycle. Works with the browser's navigator.gpu and with Dawn in Node.
+// buffers' life cycle. Works with the browser's navigator.gpu, with Dawn in Node, and with the
+// CPU backend (src/gpu/cpu/: the same programs on WebAssembly twins of the kernels).
+// The backend is chosen once (createGpu): WebGPU on a real GPU adapter, WASM when there is no
+// adapter or only a CPU emulator (SwiftShader, llvmpipe / lavapipe, WARP).
+import { CpuDevice } from './cpu/device';
 import { MemoryLedger, type MemoryCategory } from './ledger';
 
+/** Which engine runs the kernels: 'auto' picks WebGPU on a real GPU, else WASM. */
+export type Backend = 'auto' | 'webgpu' | 'wasm';
+export const BACKENDS: readonly Backend[] = ['auto', 'webgpu', 'wasm'];
+
 export interface GpuOptions {
-  /** A navigator.gpu-like object; default: navigator.gpu, or Dawn (npm `webgpu`) in Node. */
+  /** 'auto' (default; env MOBIZO_BACKEND in Node), 'webgpu' or 'wasm' (the CPU). */
+  backend?: Backend;
+  /** WASM backend: threads (default: the machine's cores; 1 where SharedArrayBuffer is off). */
+  threads?: number;
+  /** A navigator.gpu-like object; default: navigator.gpu, or Dawn (npm `webgpu`) in Node. Given, the backend defaults to 'webgpu'. */
   gpu?: GPU;
   powerPreference?: GPUPowerPreference;
   /**
@@ -62,18 +74,37 @@ function describeAdapter(info: GPUAdapterInfo | undefined): string {
   return parts.length ? parts.join(' / ') : 'unknown adapter';
 }
 
+/** How a Gpu came to be: its backend, threads, and why (auto's reason). */
+export interface BackendInfo {
+  backend: 'webgpu' | 'wasm';
+  threads: number; // CPU threads running each dispatch (1 on WebGPU: the GPU's own parallelism)
+  /** The entry points this device runs (null: every WGSL entry, compiled on demand). */
+  entries: ReadonlySet<string> | null;
+  note?: string; // e.g. why 'auto' chose the CPU
+}
+
 export class Gpu {
   readonly ledger = new MemoryLedger();
   private errors: string[] = [];
   lost: string | null = null;
   readonly limits: GpuLimits;
+  readonly backend: 'webgpu' | 'wasm';
+  readonly threads: number;
+  /** The entry points this device runs (null: every WGSL entry of shaders/). */
+  readonly entries: ReadonlySet<string> | null;
+  private readonly note: string | undefined;
 
   constructor(
     readonly device: GPUDevice,
     readonly adapterInfo: string,
     readonly features: Set<string>,
     caps: Partial<Record<CappedLimit, number>> = {},
+    info: BackendInfo = { backend: 'webgpu', threads: 1, entries: null },
   ) {
+    this.backend = info.backend;
+    this.threads = info.threads;
+    this.entries = info.entries;
+    this.note = info.note;
     const l = device.limits as unknown as Record<string, number>;
     const limits: Record<string, number> = {};
     for (const k of LIMIT_NAMES) if (typeof l[k] === 'number') limits[k] = l[k];
@@ -87,6 +118,13 @@ export class Gpu {
     device.lost.then((info) => {
       this.lost = `GPU device lost (${info.reason}): ${info.message}`;
     });
+  }
+
+  /** One line for status output: the backend, the adapter or threads, and why auto chose it. */
+  describe(): string {
+    const why = this.note ? ` (${this.note})` : '';
+    if (this.backend === 'wasm') return `wasm: ${this.adapterInfo}, ${this.threads} thread${this.threads === 1 ? '' : 's'}${why}`;
+    return `webgpu: ${this.adapterInfo}${why}`;
   }
 
   /** Records an error found outside an uncaptured-error event (e.g. a lazily compiled kernel's). */
@@ -148,14 +186,69 @@ export class Gpu {
   }
 }
 
-/** Opens the GPU: the adapter's own limits are requested, not the 128/256 MiB defaults. */
+const EMULATOR = /swiftshader|llvmpipe|lavapipe|softpipe|\bwarp\b|microsoft basic render|cpu/i;
+
+/** Whether an adapter is a CPU emulator of a GPU (SwiftShader, llvmpipe / lavapipe, WARP). */
+export function isEmulator(adapter: GPUAdapter): boolean {
+  const info = adapter.info as (GPUAdapterInfo & { isFallbackAdapter?: boolean }) | undefined;
+  if (info?.isFallbackAdapter || (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter) return true;
+  return EMULATOR.test(describeAdapter(info));
+}
+
+/** The backend asked for: the option, else MOBIZO_BACKEND (Node), else 'auto'. */
+function backendOf(opts: GpuOptions): Backend {
+  const env = isNode ? process.env.MOBIZO_BACKEND : undefined;
+  const b = opts.backend ?? (opts.gpu ? 'webgpu' : env || 'auto');
+  if (!BACKENDS.includes(b as Backend)) {
+    throw new Error(`${opts.backend ? 'backend' : 'MOBIZO_BACKEND'} = ${b}: expected ${BACKENDS.join(', ')}`);
+  }
+  return b as Backend;
+}
+
+/**
+ * Linux without any Vulkan loader in sight: Dawn could only fail (and print a warning), so
+ * 'auto' goes straight to the CPU. Elsewhere (Metal, D3D12) Dawn is asked.
+ */
+async function vulkanAbsent(): Promise<boolean> {
+  if (!isNode || process.platform !== 'linux') return false;
+  const spec = 'node:fs'; // kept out of browser bundles: not a literal
+  const fs = (await import(/* @vite-ignore */ spec)) as typeof import('node:fs');
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/lib64', '/lib'];
+  return !dirs.some((d) => fs.existsSync(`${d}/libvulkan.so.1`));
+}
+
+/** The WASM backend: the CPU device of src/gpu/cpu/. */
+async function createWasmGpu(opts: GpuOptions, note?: string): Promise<Gpu> {
+  const dev = await CpuDevice.create({ threads: opts.threads });
+  const info = `WebAssembly SIMD on the CPU`;
+  return new Gpu(dev as unknown as GPUDevice, info, new Set(dev.features), opts.capLimits, { backend: 'wasm', threads: dev.threads, entries: new Set(dev.entries), note });
+}
+
+/**
+ * Opens the device of the backend asked for (GpuOptions.backend, MOBIZO_BACKEND, else 'auto'):
+ * 'auto' takes WebGPU on a real GPU adapter and the CPU (WASM) where there is no adapter or it is
+ * a CPU emulator. On WebGPU the adapter's own limits are requested, not the 128/256 MiB defaults.
+ */
 export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
+  const backend = backendOf(opts);
+  if (backend === 'wasm') return createWasmGpu(opts);
   let gpu = opts.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
-  if (!gpu && isNode) gpu = await dawnGpu();
+  if (!gpu && isNode) {
+    if (backend === 'auto' && (await vulkanAbsent())) return createWasmGpu(opts, 'auto: no Vulkan driver on this machine');
+    try {
+      gpu = await dawnGpu();
+    } catch (e) {
+      if (backend === 'auto') return createWasmGpu(opts, 'auto: no WebGPU in this Node');
+      throw e;
+    }
+  }
   if (!gpu) {
-    throw new Error('WebGPU is not available in this browser: use a current Chrome or Edge (113+), or enable WebGPU');
+    if (backend === 'auto') return createWasmGpu(opts, 'auto: no WebGPU in this browser');
+    throw new Error('WebGPU is not available in this browser: use a current Chrome or Edge (113+), or enable WebGPU, or the wasm backend');
   }
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  if (backend === 'auto' && !adapter) return createWasmGpu(opts, 'auto: no WebGPU adapter');
+  if (backend === 'auto' && adapter && isEmulator(adapter)) return createWasmGpu(opts, `auto: the WebGPU adapter is ${describeAdapter(adapter.info)}, a CPU emulator`);
   if (!adapter) {
     let hint = '';
     if (isNode) {

@@ -193,6 +193,7 @@ export class Kernels {
       const limits = limitsOf(code);
       const lf: LazyFile = { name, code, limits };
       for (const e of entries) {
+        if (gpu.entries && !gpu.entries.has(e)) continue; // the CPU backend: only entries with a twin
         if (dump?.([e, file])) log(dumpText(name, e, code, limits));
         if (!feature) {
           lazy.set(e, lf);
