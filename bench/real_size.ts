@@ -30,13 +30,13 @@ import { QUANT_BLOCKS, type GgmlQuantName } from '../src/formats/ggml_quants';
 import { parseGguf, type GgufValue } from '../src/formats/gguf';
 import { ggufToModelFile } from '../src/formats/gguf_model';
 import { floatToF16Bits, writeGguf, type GgufTensorIn } from '../src/formats/gguf_writer';
-import { createGpu } from '../src/gpu/device';
+import { createGpu, type Gpu } from '../src/gpu/device';
 import { ForwardPass, KvCache } from '../src/model/forward';
 import { Model } from '../src/model/model';
 import { ZoScheduler } from '../src/train/scheduler';
 import { mulberry32 } from '../src/util/random';
 
-interface Shape {
+export interface Shape {
   dim: number;
   hidden: number;
   layers: number;
@@ -54,7 +54,7 @@ export const REAL_MODELS: Record<string, Shape> = {
   'llama-3.2-1b': { dim: 2048, hidden: 8192, layers: 16, heads: 32, kv: 8, vocab: 128256, theta: 500000 },
 };
 
-type Layout = 'f16' | 'q4_k_m';
+export type Layout = 'f16' | 'q4_k_m';
 
 /**
  * llama.cpp's Q4_K_M choice per tensor: Q6_K for the LM head / tied embedding and for attn_v and
@@ -180,10 +180,19 @@ export interface RealSizeRow {
   loss?: number;
 }
 
-export async function measure(name: string, layout: Layout, opts: { memoryOnly?: boolean; decode?: number } = {}): Promise<RealSizeRow> {
-  const shape = REAL_MODELS[name];
+/**
+ * One row: `name`'s shape (or `opts.shape`, e.g. the device run's tiny rehearsal shape) on a fresh
+ * device (`opts.createGpu`, default createGpu()).
+ */
+export async function measure(
+  name: string,
+  layout: Layout,
+  opts: { memoryOnly?: boolean; decode?: number; shape?: Shape; createGpu?: () => Promise<Gpu> } = {},
+): Promise<RealSizeRow> {
+  const shape = opts.shape ?? REAL_MODELS[name];
+  if (!shape) throw new Error(`real size: no shape for model ${name} (one of ${Object.keys(REAL_MODELS).join(', ')})`);
   const bytes = realSizeGguf(shape, layout);
-  const gpu = await createGpu();
+  const gpu = await (opts.createGpu ?? createGpu)();
   const t0 = performance.now();
   const source = `${name}-${layout}.gguf`;
   const file = ggufToModelFile(parseGguf(bytes, source), bytes, source);

@@ -61,6 +61,8 @@ export interface BenchOptions {
   targets: Target[]; // LoRA targets
   maxWeightMiB: number; // presets with more weights are skipped
   seed: number;
+  /** Date.now() by which the run must end (bench/device.sh's time limits): a scenario after it, or a ZO row that would not fit, is not run and says so. */
+  deadline?: number;
 }
 
 export function benchDefaults(quick: boolean): BenchOptions {
@@ -198,6 +200,10 @@ export async function runBench(env: BenchEnv, o: BenchOptions): Promise<PresetRe
     const file = p.checkpoint ? parseLlama2c(await env.readAsset(p.checkpoint), p.checkpoint) : randomPreset(name, o.seed + 1234);
     res.config = file.config;
     for (const s of o.scenarios) {
+      if (o.deadline !== undefined && Date.now() >= o.deadline) {
+        res.errors[s] = 'not run: the time limit was reached';
+        continue;
+      }
       const gpu = await env.createGpu();
       try {
         if (s === 'matmul') res.matmul = await matmulScenario(env, gpu, file.config, o);
@@ -479,7 +485,16 @@ async function zoScenario(env: BenchEnv, gpu: Gpu, file: LlamaModelFile, o: Benc
   const lcfg = { rank: o.rank, alpha: 2 * o.rank, targets: o.targets };
   const res: ZoResult = { batch, seq, rank: o.rank, targets: o.targets, reps, rows: [] };
   try {
+    let last = { q: 0, ms: 0 }; // the previous row: its time scaled by q predicts the next one
     for (const q of o.qs) {
+      const left = o.deadline === undefined ? Infinity : o.deadline - Date.now();
+      const need = last.q ? (last.ms * q) / last.q : 0;
+      if (left <= 0 || need > left) {
+        res.rows.push({ q, skipped: `not run: about ${(need / 1000).toFixed(0)} s needed, ${(Math.max(0, left) / 1000).toFixed(0)} s left of the time limit` });
+        env.log(`zo q=${q}: ${res.rows.at(-1)!.skipped}`);
+        continue;
+      }
+      const rowStart = Date.now();
       const scheds: Partial<Record<ZoMode, ZoScheduler>> = {};
       const held: Partial<Record<ZoMode, number>> = {};
       let fwd: LossForward | null = null;
@@ -523,6 +538,7 @@ async function zoScenario(env: BenchEnv, gpu: Gpu, file: LlamaModelFile, o: Benc
           overhead: modes.prge.ms / fms,
         };
         res.rows.push(row);
+        last = { q, ms: Date.now() - rowStart };
         env.log(
           `zo q=${q}: mezo ${modes.mezo.ms.toFixed(0)} ms, outer ${modes.outer.ms.toFixed(0)} ms, prge ${modes.prge.ms.toFixed(0)} ms ` +
             `(x${row.speedup!.prge.toFixed(2)} vs mezo), forward + loss head [${rows}x${seq}] ${fms.toFixed(0)} ms (overhead ${row.overhead!.toFixed(2)})`,

@@ -1,4 +1,6 @@
 // Test assets live beside the repository, in ../shared/assets (see its README.md); never copied in.
+// MOBIZO_ASSETS names another folder of the same layout (the device pack carries the few the GPU
+// run's specs read: bench/device.sh).
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +9,7 @@ import { Tokenizer } from '../src/formats/tokenizer';
 import type { LlamaModelFile } from '../src/formats/config';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const assetsRoot = path.resolve(repoRoot, '..', 'shared', 'assets');
+const assetsRoot = process.env.MOBIZO_ASSETS ? path.resolve(process.env.MOBIZO_ASSETS) : path.resolve(repoRoot, '..', 'shared', 'assets');
 
 /** Absolute path of a shared test asset, e.g. assetPath('models', 'stories260K.bin'). Throws if missing. */
 export function assetPath(...parts: string[]): string {
