@@ -14,7 +14,7 @@ import { ForwardPass } from '../src/model/forward';
 import * as ref from './reference/ops';
 import { Model } from '../src/model/model';
 import { throwsNaming } from './expect';
-import { gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
+import { forBackends, gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
 import { parseHfModel } from '../src/formats/hf';
 import { stories260K } from './assets';
 import { hfConfig, hfTensors, writeSafetensorsAs } from './hf_fixture';
@@ -45,13 +45,13 @@ describe('ggml block types: float64 dequantisers vs gguf-py (test/fixtures/quant
   });
 });
 
-describe('ggml block types on the GPU vs float64 (ragged shapes, NaN-poisoned outputs)', () => {
+forBackends('ggml block types on the GPU vs float64 (ragged shapes, NaN-poisoned outputs)', (fx) => {
   for (const type of TYPES) {
     const bs = QUANT_BLOCKS[type].elements;
     // M and N not multiples of the 4 x 4 register block nor of the 32 x 32 tile; two blocks per row
     const [M, N, K] = [5, 37, 2 * bs];
     it(`matmul ${type} [${M}x${K}] x [${N}x${K}]^T, plain and accumulating; GPU bytes are the file's`, async () => {
-      const { gpu, ks } = await gpuFixture();
+      const { gpu, ks } = await fx();
       const bytes = randomBlocks(type, N * K, 11);
       const deq = dequantize(type, bytes, N * K);
       const w = uploadWeight(gpu, 'w', layoutOf(type), [N, K], bytes);
@@ -75,7 +75,7 @@ describe('ggml block types on the GPU vs float64 (ragged shapes, NaN-poisoned ou
     });
 
     it(`gather ${type}: embedding rows dequantised in registers; an index past the table gives NaN`, async () => {
-      const { gpu, ks } = await gpuFixture();
+      const { gpu, ks } = await fx();
       const [rows, width] = [9, K];
       const bytes = randomBlocks(type, rows * width, 21);
       const deq = dequantize(type, bytes, rows * width);
@@ -94,13 +94,13 @@ describe('ggml block types on the GPU vs float64 (ragged shapes, NaN-poisoned ou
   }
 });
 
-describe('every matmul variant of every block type (per-value, 1-row, 4-row, 8-row) vs float64', () => {
+forBackends('every matmul variant of every block type (per-value, 1-row, 4-row, 8-row) vs float64', (fx) => {
   for (const type of ['F16', 'BF16', 'Q8_0', 'Q4_0', ...TYPES] as RandomLayout[]) {
     const bs = type === 'F16' || type === 'BF16' ? 4 : type === 'Q8_0' || type === 'Q4_0' ? 32 : QUANT_BLOCKS[type].elements;
     // N not a multiple of 4 (nor of a tile), K of 3 blocks (F16 / BF16: 36, no multiple of 32); M = 1 (decode), 5 and 21 (past one 8-row block, ragged)
     const [N, K] = [37, type === 'F16' || type === 'BF16' ? 36 : 3 * bs];
     it(`${type} [M x ${K}] x [${N}x${K}]^T, M = 1, 5, 21: each variant within 2e-6, plain and accumulating; the default per M`, async () => {
-      const { gpu, ks } = await gpuFixture();
+      const { gpu, ks } = await fx();
       const { bytes, values } = randomWeight(type, N * K, 31);
       const w = uploadWeight(gpu, 'w', type.toLowerCase() as WeightLayout, [N, K], bytes);
       assert.ok(w instanceof CompressedWeight);
@@ -138,14 +138,14 @@ describe('every matmul variant of every block type (per-value, 1-row, 4-row, 8-r
   }
 });
 
-describe('random-weight GGUFs of every block type: GPU logits vs a float64 forward over the dequantised weights', function () {
+forBackends('random-weight GGUFs of every block type: GPU logits vs a float64 forward over the dequantised weights', (fx) => {
   const tokens = [1, 17, 42, 5, 88, 63, 2, 30, 71, 9];
   // Q4_K_M as llama.cpp lays it out: Q6_K for the LM head and half of ffn_down / attn_v, Q4_K elsewhere
   const q4km = (name: string): GgmlQuantName => (name === 'output.weight' || /blk\.0\.(ffn_down|attn_v)/.test(name) ? 'Q6_K' : 'Q4_K');
   const cases: [string, (name: string) => GgmlQuantName][] = [...TYPES.map((t): [string, (n: string) => GgmlQuantName] => [t, () => t]), ['Q4_K_M', q4km]];
   for (const [name, type] of cases) {
     it(`${name}: max |logit diff| within 1e-4; every matrix stays compressed on the GPU`, async () => {
-      const { gpu, ks } = await gpuFixture();
+      const { gpu, ks } = await fx();
       const bytes = randomQuantGguf(type, 100 + cases.findIndex((c) => c[0] === name));
       const file = ggufToModelFile(parseGguf(bytes, `${name}.gguf`), bytes, `${name}.gguf`);
       const before = gpu.ledger.totalBytes();

@@ -159,7 +159,7 @@ const LAYOUT_CASES: [WeightLayout, RandomLayout | 'F32'][] = [
 ];
 
 /** Random weight bytes of a layout as the kernels read them (packBlocks), with their float64 values. */
-function weight(layout: WeightLayout, file: RandomLayout | 'F32', n: number, seed: number) {
+function weight(file: RandomLayout | 'F32', n: number, seed: number) {
   if (file === 'F32') {
     const f = randoms(n, seed, 0.5);
     return { bytes: new Uint8Array(f.buffer), values: f };
@@ -177,7 +177,7 @@ describe('wasm matmul_quant: every layout and entry (4-row, _r1, _r8, _elem) vs 
     it(`${layout}: ${entries.join(', ')}; M = 1, 5, 21, 70; plain and accumulating into columns ${yColumn}.. of ${yStride}; any parts, any panel`, () => {
       const h = wasm();
       const mark = h.mark();
-      const { bytes, values } = weight(layout, file, N * K, 31);
+      const { bytes, values } = weight(file, N * K, 31);
       const packed = packBlocks(layout, bytes);
       const wq = h.put(packed.quants);
       const ws = packed.scales ? h.put(packed.scales) : wq;
@@ -244,7 +244,7 @@ describe('wasm gather_quant: every layout, a table split in two row blocks; deco
       const h = wasm();
       const mark = h.mark();
       const [rows, width] = [9, block === 4 ? 40 : 2 * block];
-      const { bytes, values } = weight(layout, file, rows * width, 21);
+      const { bytes, values } = weight(file, rows * width, 21);
       const rowBytes = bytes.length / rows;
       const idx = u32(3, 0, 8, 3, 9, 5, 4);
       const index = h.put(idx);
