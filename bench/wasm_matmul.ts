@@ -4,7 +4,7 @@
 // per weight layout, on 1 and 2 threads. Runs are interleaved (one sample of every contender per
 // round, in a rotating order) and medians reported, so a loaded machine's drift hits all alike.
 //   node --import tsx --import ./scripts/register-wgsl.mjs bench/wasm_matmul.ts \
-//     [--types f32,f16,q8_0,q4_k,q6_k | all] [--shapes 256x1536x576,256x576x1536] [--threads 1,2] [--rounds 7] [--json FILE]
+//     [--types f32,f16,q8_0,q5_0,q4_k,q6_k | all] [--shapes 256x1536x576,256x576x1536] [--threads 1,2] [--rounds 7] [--json FILE]
 // A shape is M x K -> N (rows of x, columns of x = of W, rows of W). tfjs multiplies x [M, K] by W
 // given as [K, N] (its fast path; W as [N, K] with transposeB runs ~10x slower there: --tfjs-transposed
 // adds that form). tfjs-backend-wasm has no threads in Node, so its one-thread number is the yardstick.
@@ -50,7 +50,7 @@ function sample(call: () => void): number {
 }
 
 async function main() {
-  const typesArg = arg('types', 'f32,f16,q8_0,q4_k,q6_k');
+  const typesArg = arg('types', 'f32,f16,q8_0,q5_0,q4_k,q6_k');
   const types = (typesArg === 'all' ? ALL : typesArg.split(',')) as WeightLayout[];
   for (const t of types) if (!(t in LAYOUTS)) throw new Error(`--types: ${t} is not a weight layout (${ALL.join(', ')})`);
   const shapes = arg('shapes', '256x1536x576,256x576x1536').split(',').map((s) => s.split('x').map(Number) as [number, number, number]);

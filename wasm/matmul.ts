@@ -17,7 +17,7 @@ function run(p: usize, x: usize, w: usize, y: usize, wx: u32, wy: u32, tile: u32
   const c1 = <u32>(r >> 32);
   if (M == 0 || c1 <= c0) return;
   const ks = <usize>K << 2;
-  dotRows(x, ks, w + <usize>c0 * ks, ks, y + (<usize>c0 << 2), <usize>N << 2, 0, M, c1 - c0, K, 1, u32At(p, matmul_Params.accumulate) == 1);
+  dotRows(x, ks, w + <usize>c0 * ks, ks, y + (<usize>c0 << 2), <usize>N << 2, 0, M, c1 - c0, K, u32At(p, matmul_Params.accumulate) == 1);
 }
 
 // workgroups of 8 x 8 threads, 4 x 4 outputs each: 32 x 32 tiles

@@ -1,6 +1,7 @@
 // The f32 dot-product core of the matmul twins (matmul.ts, matmul_quant.ts, matmul_lora.ts):
-// y[m, j] (+)= scale * sum_k x[m, k] w[j, k] for a range of rows of x and a panel of rows of w, both
-// row-major along K (the [out, in] weight layout, no transposition). Helpers only: no twin exports.
+// y[m, j] (+)= sum_k x[m, k] w[j, k] for a range of rows of x and a panel of rows of w, both row-major
+// along K (the [out, in] weight layout, no transposition), optionally plus a second such product summed
+// into the same accumulators (matmul_lora's LoRA term). Helpers only: no twin exports.
 //
 // Blocking: a 2 x 4 register block (2 rows of x against 4 rows of w) keeps 8 f32x4 accumulators,
 // each lane summing every fourth product along K; the loads of 2 x vectors and 4 w vectors feed 8
@@ -10,8 +11,8 @@
 //
 // Every output is computed by the same sequence of f32 operations whichever block or tail serves it
 // (lane l sums k = l, l + 4, ... in order; the lanes are added (0 + 2) + (1 + 3); the K % 4 tail is
-// added after, k ascending; then times scale; then + y when accumulating), so results do not depend
-// on how outputs are split into parts or panels: bit-identical for any thread count.
+// added after, k ascending; then + y when accumulating), so results do not depend on how outputs are
+// split into parts or panels: bit-identical for any thread count.
 
 const NC: i32 = 16; // rows of w per column chunk
 
@@ -44,109 +45,157 @@ export { scratch, scratchSize, setScratch } from './common';
   return f32x4.replace_lane(v, 3, load<f32>(w + 3 * ws + o));
 }
 
-/** Stores 4 outputs: y = scale t, or y + scale t. */
+/** Stores 4 outputs: y = t, or y + t. */
 // @ts-ignore: decorator
-@inline function store4(y: usize, t: v128, scale: v128, acc: bool): void {
-  const v = f32x4.mul(t, scale);
-  v128.store(y, acc ? f32x4.add(v128.load(y), v) : v);
+@inline function store4(y: usize, t: v128, acc: bool): void {
+  v128.store(y, acc ? f32x4.add(v128.load(y), t) : t);
 }
 
 // @ts-ignore: decorator
-@inline function store1(y: usize, t: f32, scale: f32, acc: bool): void {
-  const v = t * scale;
-  store<f32>(y, acc ? load<f32>(y) + v : v);
+@inline function store1(y: usize, t: f32, acc: bool): void {
+  store<f32>(y, acc ? load<f32>(y) + t : t);
 }
 
-/** Rows x, x + xs of x against rows w .. w + 3 ws of w: 2 x 4 outputs at y, y + ys. */
-function block2x4(x: usize, xs: usize, w: usize, ws: usize, y: usize, ys: usize, K: i32, scale: v128, acc: bool): void {
+// Every block sums two products into the same accumulators: x . w along K, then a . b along R (R = 0:
+// none; matmul_lora's LoRA term ax . (B + sign eps Z) scale otherwise). Rows of a are indexed as rows of
+// x, rows of b as rows of w. The order per output: the f32x4 lanes of x . w, then of a . b, the lanes
+// added, the K % 4 tail of x . w, the R % 4 tail of a . b.
+
+/** Rows x, x + xs against rows w .. w + 3 ws (and a, a + as against b .. b + 3 bs): 2 x 4 outputs at y, y + ys. */
+function block2x4(x: usize, xs: usize, w: usize, ws: usize, K: i32, a: usize, ra: usize, b: usize, bs: usize, R: i32, y: usize, ys: usize, acc: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
   const kv = <usize>(K & ~3) << 2;
-  const end = x + kv;
+  let end = x + kv;
   let wp = w;
   for (let xp = x; xp < end; xp += 16, wp += 16) {
     const a0 = v128.load(xp);
     const a1 = v128.load(xp + xs);
-    let b = v128.load(wp);
-    c00 = f32x4.add(c00, f32x4.mul(a0, b));
-    c10 = f32x4.add(c10, f32x4.mul(a1, b));
-    b = v128.load(wp + ws);
-    c01 = f32x4.add(c01, f32x4.mul(a0, b));
-    c11 = f32x4.add(c11, f32x4.mul(a1, b));
-    b = v128.load(wp + 2 * ws);
-    c02 = f32x4.add(c02, f32x4.mul(a0, b));
-    c12 = f32x4.add(c12, f32x4.mul(a1, b));
-    b = v128.load(wp + 3 * ws);
-    c03 = f32x4.add(c03, f32x4.mul(a0, b));
-    c13 = f32x4.add(c13, f32x4.mul(a1, b));
+    let v = v128.load(wp);
+    c00 = f32x4.add(c00, f32x4.mul(a0, v));
+    c10 = f32x4.add(c10, f32x4.mul(a1, v));
+    v = v128.load(wp + ws);
+    c01 = f32x4.add(c01, f32x4.mul(a0, v));
+    c11 = f32x4.add(c11, f32x4.mul(a1, v));
+    v = v128.load(wp + 2 * ws);
+    c02 = f32x4.add(c02, f32x4.mul(a0, v));
+    c12 = f32x4.add(c12, f32x4.mul(a1, v));
+    v = v128.load(wp + 3 * ws);
+    c03 = f32x4.add(c03, f32x4.mul(a0, v));
+    c13 = f32x4.add(c13, f32x4.mul(a1, v));
+  }
+  const rv = <usize>(R & ~3) << 2;
+  end = a + rv;
+  wp = b;
+  for (let xp = a; xp < end; xp += 16, wp += 16) {
+    const a0 = v128.load(xp);
+    const a1 = v128.load(xp + ra);
+    let v = v128.load(wp);
+    c00 = f32x4.add(c00, f32x4.mul(a0, v));
+    c10 = f32x4.add(c10, f32x4.mul(a1, v));
+    v = v128.load(wp + bs);
+    c01 = f32x4.add(c01, f32x4.mul(a0, v));
+    c11 = f32x4.add(c11, f32x4.mul(a1, v));
+    v = v128.load(wp + 2 * bs);
+    c02 = f32x4.add(c02, f32x4.mul(a0, v));
+    c12 = f32x4.add(c12, f32x4.mul(a1, v));
+    v = v128.load(wp + 3 * bs);
+    c03 = f32x4.add(c03, f32x4.mul(a0, v));
+    c13 = f32x4.add(c13, f32x4.mul(a1, v));
   }
   let t0 = hsum4(c00, c01, c02, c03);
   let t1 = hsum4(c10, c11, c12, c13);
   for (let o = kv; o < (<usize>K << 2); o += 4) {
-    const b = column4(w, ws, o);
-    t0 = f32x4.add(t0, f32x4.mul(f32x4.splat(load<f32>(x + o)), b));
-    t1 = f32x4.add(t1, f32x4.mul(f32x4.splat(load<f32>(x + xs + o)), b));
+    const v = column4(w, ws, o);
+    t0 = f32x4.add(t0, f32x4.mul(f32x4.splat(load<f32>(x + o)), v));
+    t1 = f32x4.add(t1, f32x4.mul(f32x4.splat(load<f32>(x + xs + o)), v));
   }
-  store4(y, t0, scale, acc);
-  store4(y + ys, t1, scale, acc);
+  for (let o = rv; o < (<usize>R << 2); o += 4) {
+    const v = column4(b, bs, o);
+    t0 = f32x4.add(t0, f32x4.mul(f32x4.splat(load<f32>(a + o)), v));
+    t1 = f32x4.add(t1, f32x4.mul(f32x4.splat(load<f32>(a + ra + o)), v));
+  }
+  store4(y, t0, acc);
+  store4(y + ys, t1, acc);
 }
 
-/** One row of x against 4 rows of w. */
-function block1x4(x: usize, w: usize, ws: usize, y: usize, K: i32, scale: v128, acc: bool): void {
+/** One row of x against 4 rows of w (and of a against 4 rows of b). */
+function block1x4(x: usize, w: usize, ws: usize, K: i32, a: usize, b: usize, bs: usize, R: i32, y: usize, acc: bool): void {
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
   const kv = <usize>(K & ~3) << 2;
-  const end = x + kv;
+  let end = x + kv;
   let wp = w;
   for (let xp = x; xp < end; xp += 16, wp += 16) {
-    const a = v128.load(xp);
-    c0 = f32x4.add(c0, f32x4.mul(a, v128.load(wp)));
-    c1 = f32x4.add(c1, f32x4.mul(a, v128.load(wp + ws)));
-    c2 = f32x4.add(c2, f32x4.mul(a, v128.load(wp + 2 * ws)));
-    c3 = f32x4.add(c3, f32x4.mul(a, v128.load(wp + 3 * ws)));
+    const v = v128.load(xp);
+    c0 = f32x4.add(c0, f32x4.mul(v, v128.load(wp)));
+    c1 = f32x4.add(c1, f32x4.mul(v, v128.load(wp + ws)));
+    c2 = f32x4.add(c2, f32x4.mul(v, v128.load(wp + 2 * ws)));
+    c3 = f32x4.add(c3, f32x4.mul(v, v128.load(wp + 3 * ws)));
+  }
+  const rv = <usize>(R & ~3) << 2;
+  end = a + rv;
+  wp = b;
+  for (let xp = a; xp < end; xp += 16, wp += 16) {
+    const v = v128.load(xp);
+    c0 = f32x4.add(c0, f32x4.mul(v, v128.load(wp)));
+    c1 = f32x4.add(c1, f32x4.mul(v, v128.load(wp + bs)));
+    c2 = f32x4.add(c2, f32x4.mul(v, v128.load(wp + 2 * bs)));
+    c3 = f32x4.add(c3, f32x4.mul(v, v128.load(wp + 3 * bs)));
   }
   let t = hsum4(c0, c1, c2, c3);
   for (let o = kv; o < (<usize>K << 2); o += 4) t = f32x4.add(t, f32x4.mul(f32x4.splat(load<f32>(x + o)), column4(w, ws, o)));
-  store4(y, t, scale, acc);
+  for (let o = rv; o < (<usize>R << 2); o += 4) t = f32x4.add(t, f32x4.mul(f32x4.splat(load<f32>(a + o)), column4(b, bs, o)));
+  store4(y, t, acc);
 }
 
-/** One row of x against one row of w. */
-function block1x1(x: usize, w: usize, y: usize, K: i32, scale: f32, acc: bool): void {
+/** One row of x against one row of w (and of a against one row of b). */
+function block1x1(x: usize, w: usize, K: i32, a: usize, b: usize, R: i32, y: usize, acc: bool): void {
   let c = f32x4.splat(0);
   const kv = <usize>(K & ~3) << 2;
+  const rv = <usize>(R & ~3) << 2;
   for (let o: usize = 0; o < kv; o += 16) c = f32x4.add(c, f32x4.mul(v128.load(x + o), v128.load(w + o)));
+  for (let o: usize = 0; o < rv; o += 16) c = f32x4.add(c, f32x4.mul(v128.load(a + o), v128.load(b + o)));
   let t = hsum1(c);
   for (let o = kv; o < (<usize>K << 2); o += 4) t += load<f32>(x + o) * load<f32>(w + o);
-  store1(y, t, scale, acc);
+  for (let o = rv; o < (<usize>R << 2); o += 4) t += load<f32>(a + o) * load<f32>(b + o);
+  store1(y, t, acc);
 }
 
 /**
- * y[m, j] = scale * x[m, :] . w[j, :] (+ y[m, j] when acc) for rows m0 <= m < m1 and columns
- * 0 <= j < nc. Byte addresses and strides: x row m at x + m xs, w row j at w + j ws, y[m, j] at
- * y + m ys + 4 j. Any K (the K % 4 tail in scalar steps; rows need no alignment).
+ * y[m, j] = x[m, :] . w[j, :] + a[m, :] . b[j, :] (+ y[m, j] when acc) for rows m0 <= m < m1 and
+ * columns 0 <= j < nc. Byte addresses and strides: x row m at x + m xs, w row j at w + j ws, a row m at
+ * a + m ra, b row j at b + j bs, y[m, j] at y + m ys + 4 j. Any K and R (R = 0: no second product);
+ * rows need no alignment.
  */
-export function dotRows(x: usize, xs: usize, w: usize, ws: usize, y: usize, ys: usize, m0: i32, m1: i32, nc: i32, K: i32, scale: f32, acc: bool): void {
-  const sv = f32x4.splat(scale);
+export function dotRows2(x: usize, xs: usize, w: usize, ws: usize, K: i32, a: usize, ra: usize, b: usize, bs: usize, R: i32, y: usize, ys: usize, m0: i32, m1: i32, nc: i32, acc: bool): void {
   for (let j0 = 0; j0 < nc; j0 += NC) {
     const j1 = min(j0 + NC, nc);
     let m = m0;
     for (; m + 2 <= m1; m += 2) {
       const xm = x + <usize>m * xs;
+      const am = a + <usize>m * ra;
       const ym = y + <usize>m * ys;
       let j = j0;
-      for (; j + 4 <= j1; j += 4) block2x4(xm, xs, w + <usize>j * ws, ws, ym + (<usize>j << 2), ys, K, sv, acc);
+      for (; j + 4 <= j1; j += 4) block2x4(xm, xs, w + <usize>j * ws, ws, K, am, ra, b + <usize>j * bs, bs, R, ym + (<usize>j << 2), ys, acc);
       for (; j < j1; j++) {
-        block1x1(xm, w + <usize>j * ws, ym + (<usize>j << 2), K, scale, acc);
-        block1x1(xm + xs, w + <usize>j * ws, ym + ys + (<usize>j << 2), K, scale, acc);
+        block1x1(xm, w + <usize>j * ws, K, am, b + <usize>j * bs, R, ym + (<usize>j << 2), acc);
+        block1x1(xm + xs, w + <usize>j * ws, K, am + ra, b + <usize>j * bs, R, ym + ys + (<usize>j << 2), acc);
       }
     }
     if (m < m1) {
       const xm = x + <usize>m * xs;
+      const am = a + <usize>m * ra;
       const ym = y + <usize>m * ys;
       let j = j0;
-      for (; j + 4 <= j1; j += 4) block1x4(xm, w + <usize>j * ws, ws, ym + (<usize>j << 2), K, sv, acc);
-      for (; j < j1; j++) block1x1(xm, w + <usize>j * ws, ym + (<usize>j << 2), K, scale, acc);
+      for (; j + 4 <= j1; j += 4) block1x4(xm, w + <usize>j * ws, ws, K, am, b + <usize>j * bs, bs, R, ym + (<usize>j << 2), acc);
+      for (; j < j1; j++) block1x1(xm, w + <usize>j * ws, K, am, b + <usize>j * bs, R, ym + (<usize>j << 2), acc);
     }
   }
+}
+
+/** y[m, j] = x[m, :] . w[j, :] (+ y[m, j] when acc): dotRows2 without a second product. */
+export function dotRows(x: usize, xs: usize, w: usize, ws: usize, y: usize, ys: usize, m0: i32, m1: i32, nc: i32, K: i32, acc: bool): void {
+  dotRows2(x, xs, w, ws, K, 0, 0, 0, 0, 0, y, ys, m0, m1, nc, acc);
 }
 
 /** The columns [begin, end) of N that part `part` of `parts` writes: whole groups of 4 (begin in the low 32 bits). */

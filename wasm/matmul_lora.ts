@@ -4,28 +4,32 @@
 // query i = g % q, sign + when g < q, - otherwise; g >= 2q and eps = 0 are unperturbed. Z_i is element
 // (o, j) = element o * rank + j of zo_normal (rng.ts, the same stream as rng.wgsl), never stored.
 //
-// Per part (a range of columns of y, groups of 4): first y (+)= x W^T (matmul_core.ts's 2 x 4 block),
-// then per slot and chunk of CB columns the perturbed B rows (B + sign eps Z_i) are built once in this
-// thread's scratch (one Philox block per 4 elements) and y += scale * ax (B + sign eps Z_i)^T over the
-// slot's rows with the same block kernel. matmul_lora and matmul_lora_vec4 are one kernel here.
+// Per part (a range of columns of y, groups of 4), per slot and chunk of CB columns: the rows of
+// scale (B + sign eps Z_i) are built once in this thread's scratch (one Philox block per 4 elements),
+// then matmul_core.ts's 2 x 4 block sums x . w along K and ax . (scale (B + sign eps Z_i)) along rank
+// into the same accumulators, one store per output. matmul_lora and matmul_lora_vec4 are one kernel.
 import { binding, f32At, u32At } from './common';
-import { columnRange, dotRows, scratch } from './matmul_core';
+import { columnRange, dotRows2, scratch } from './matmul_core';
 import { matmul_lora_B as B, matmul_lora_Params as P, matmul_lora_vec4_B as B4, zo_step_StepParams as Z } from './params.gen';
 import { zoNormals } from './rng';
 
 const CB: u32 = 64; // columns of y per perturbed-B panel
 
-/** bz[0 .. n) = b[0 .. n) + ze * bz[0 .. n) (bz holds Z on entry), the WGSL's b + ze * z. */
-function perturb(b: usize, bz: usize, n: u32, ze: f32): void {
+/** bz[0 .. n) = scale (b[0 .. n) + ze bz[0 .. n)) (bz holds Z on entry when ze != 0): the WGSL's b + ze z, times scale. */
+function perturb(b: usize, bz: usize, n: u32, ze: f32, scale: f32): void {
   const zv = f32x4.splat(ze);
+  const sv = f32x4.splat(scale);
   let i: u32 = 0;
+  const z = ze != 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    v128.store(bz + o, f32x4.add(v128.load(b + o), f32x4.mul(zv, v128.load(bz + o))));
+    const v = v128.load(b + o);
+    v128.store(bz + o, f32x4.mul(sv, z ? f32x4.add(v, f32x4.mul(zv, v128.load(bz + o))) : v));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    store<f32>(bz + o, load<f32>(b + o) + ze * load<f32>(bz + o));
+    const v = load<f32>(b + o);
+    store<f32>(bz + o, scale * (z ? v + ze * load<f32>(bz + o) : v));
   }
 }
 
@@ -37,33 +41,28 @@ function run(p: usize, x: usize, w: usize, y: usize, ax: usize, b: usize, zo: us
   const c0 = <u32>r;
   const c1 = <u32>(r >> 32);
   if (M == 0 || c1 <= c0) return;
-  const ks = <usize>K << 2;
-  const ys = <usize>N << 2;
-  dotRows(x, ks, w + <usize>c0 * ks, ks, y + (<usize>c0 << 2), ys, 0, M, c1 - c0, K, 1, u32At(p, P.accumulate) == 1);
-
+  const acc = u32At(p, P.accumulate) == 1;
   const rank = u32At(p, P.rank);
-  const rps = u32At(p, P.rowsPerSlot);
+  const rps = max(u32At(p, P.rowsPerSlot), 1);
   const q = u32At(p, P.q);
   const scale = f32At(p, P.scale);
   const tensor = u32At(p, P.tensor);
   const seed = u32At(zo, Z.seed);
   const slotBase = u32At(zo, Z.slotBase);
   const eps = f32At(zo, Z.eps);
+  const ks = <usize>K << 2;
+  const ys = <usize>N << 2;
   const rs = <usize>rank << 2;
   const bz = scratch(<usize>CB * rs);
   for (let r0: u32 = 0; r0 < M; r0 += rps) {
-    const rows = min(rps, M - r0);
+    const r1 = min(r0 + rps, M);
     const g = slotBase + r0 / rps;
     const ze: f32 = eps != 0 && g < 2 * q ? (g < q ? eps : -eps) : 0;
     for (let n = c0; n < c1; n += CB) {
       const nc = min(CB, c1 - n);
-      let panel = b + <usize>n * rs;
-      if (ze != 0) {
-        zoNormals(seed, tensor, g % q, n * rank, nc * rank, bz);
-        perturb(panel, bz, nc * rank, ze);
-        panel = bz;
-      }
-      dotRows(ax + <usize>r0 * rs, rs, panel, rs, y + <usize>r0 * ys + (<usize>n << 2), ys, 0, rows, nc, rank, scale, true);
+      if (ze != 0) zoNormals(seed, tensor, g % q, n * rank, nc * rank, bz);
+      perturb(b + <usize>n * rs, bz, nc * rank, ze, scale);
+      dotRows2(x, ks, w + <usize>n * ks, ks, K, ax, rs, bz, rs, rank, y + (<usize>n << 2), ys, r0, r1, nc, acc);
     }
   }
 }

@@ -43,7 +43,7 @@ function mmq(bind: usize, t: u32, colsCovered: u32, rowsCovered: u32, part: u32,
   const y = binding(bind, B.y) + (<usize>u32At(p, P.yColumn) << 2);
   const ks = <usize>K << 2;
   if (t == F32) {
-    dotRows(x, ks, wq + <usize>c0 * ks, ks, y + (<usize>c0 << 2), ys, 0, M, c1 - c0, K, 1, acc);
+    dotRows(x, ks, wq + <usize>c0 * ks, ks, y + (<usize>c0 << 2), ys, 0, M, c1 - c0, K, acc);
     return;
   }
   const rows = panelRows(K);
@@ -51,7 +51,7 @@ function mmq(bind: usize, t: u32, colsCovered: u32, rowsCovered: u32, part: u32,
   for (let n = c0; n < c1; n += rows) {
     const nr = min(rows, c1 - n);
     decodeRows(t, wq, ws, n, nr, K, panel);
-    dotRows(x, ks, panel, ks, y + (<usize>n << 2), ys, 0, M, nr, K, 1, acc);
+    dotRows(x, ks, panel, ks, y + (<usize>n << 2), ys, 0, M, nr, K, acc);
   }
 }
 
