@@ -12,6 +12,7 @@
 #   bench:P    forward and decode tokens/s, mezo / outer / prge at q = 1, 2, 4, 8, 16 (Bsz 4, T 64), ZO overhead
 #   torch      bench/torch_peer.py: the same shapes in plain PyTorch on the same GPU (the peer)
 #   real-size  SmolLM2-135M, Qwen2.5-0.5B, Llama-3.2-1B shapes in Q4_K_M: prge step time, peak memory
+#   profile    one prge step per preset, every dispatch timed: each kernel's share (into bench.json)
 #   summary    summary.md: every table, ours / torch side by side
 # Results: $DEVICE_OUT, else $OUT (the device tool's folder), else bench/results/device-STAMP: at most
 # 8 files under 16 MiB: summary.md, log.txt, probe.json, specs.json, matmul.json, bench.json,
@@ -230,7 +231,7 @@ main() {
     echo "NO GPU: Dawn found no GPU adapter through $ICD (details: $OUT_DIR/probe.json)"
     return 2
   fi
-  stage specs $((100 * x)) 30 "$NODE" "$RUN/js/specs.mjs" "$OUT_DIR/specs.json" ${specs:+--only "$specs"}
+  stage specs $((90 * x)) 30 "$NODE" "$RUN/js/specs.mjs" "$OUT_DIR/specs.json" ${specs:+--only "$specs"}
   stage matmul $((45 * x)) 15 "${dev[@]}" matmul "$plan" "$OUT_DIR/matmul.json"
   local p
   for p in ${presets//,/ }; do
@@ -245,6 +246,7 @@ main() {
     note torch "skipped: $PY has no torch" 0
   fi
   MOBIZO_AUTOTUNE=1 stage real-size $((80 * x)) 30 "${dev[@]}" real-size "$plan" "$OUT_DIR/real_size.json"
+  MOBIZO_AUTOTUNE=1 stage profile $((40 * x)) 10 "${dev[@]}" profile "$plan" "$OUT_DIR/bench.json"
 
   say "summary"
   echo "+ ${dev[*]} summary $OUT_DIR $WORK/stages.tsv"

@@ -10,6 +10,8 @@
 //   matmul PLAN OUT.json         every f32 / f16 matmul kernel on the model shapes (bench/device_matmul.ts)
 //   bench PLAN OUT.json --preset P   forward, decode, and mezo / outer / prge per q (bench/scenarios.ts), merged into OUT
 //   real-size PLAN OUT.json      SmolLM2-135M / Qwen2.5-0.5B / Llama-3.2-1B shapes in Q4_K_M (bench/real_size.ts)
+//   profile PLAN OUT.json        every dispatch of one prge step per preset timed (bench/profile_step.ts),
+//                                the kernels' shares added to OUT (bench.json) as `profiles`
 //   summary DIR [STAGES.tsv]     DIR/summary.md from the stages' files (bench/device_summary.ts)
 // --deadline-s N (or DEVICE_DEADLINE_S, which device.sh sets): seconds a measuring stage may take;
 // what would not fit is skipped and named. Env: MOBIZO_ASSETS (the pack's assets: stories260K), DEVICE_ICD, DEVICE_ICD_FROM,
@@ -21,7 +23,9 @@ import { parseArgs } from 'node:util';
 import { createGpu, dawnGpu, type Gpu } from '../src/gpu/device';
 import { isCpuAdapter } from '../src/gpu/autotune';
 import type { LlamaConfig } from '../src/formats/config';
-import { PRESETS, isPreset, type PresetName } from './presets';
+import { PRESETS, isPreset, randomPreset, type PresetName } from './presets';
+import { parseLlama2c } from '../src/formats/llama2c';
+import { profileStep } from './profile_step';
 import { deviceInfo, SCHEMA, type BenchReport } from './report';
 import { benchDefaults, linearShapes, runBench, type BenchEnv, type BenchOptions } from './scenarios';
 import { fp32Peak, matmulStage, type Peak } from './device_matmul';
@@ -86,9 +90,9 @@ const readJson = <T>(f: string): T => JSON.parse(fs.readFileSync(f, 'utf8')) as 
 const writeJson = (f: string, v: unknown) => fs.writeFileSync(f, `${JSON.stringify(v, null, 1)}\n`);
 const log = (s: string) => process.stderr.write(`  ${s}\n`);
 
-/** A device of the engine on Dawn (WebGPU, also on a CPU driver: the rehearsal exercises the same kernels). */
+/** A device of the engine on Dawn: WebGPU always (the WASM backend is a CPU path; on SwiftShader the rehearsal runs the same WGSL kernels as the GPU). */
 export async function deviceGpu(): Promise<Gpu> {
-  return createGpu({ gpu: await dawnGpu() });
+  return createGpu({ gpu: await dawnGpu(), backend: 'webgpu' });
 }
 
 /** Every numeric limit of a GPUSupportedLimits (Dawn's are getters on the prototype). */
@@ -154,14 +158,13 @@ async function probe(plan: DevicePlan, out: string): Promise<number> {
 /** The bench's environment in the pack: Dawn only (gpu.js is not carried: the PyTorch peer is the GPU comparison). */
 function deviceBenchEnv(): BenchEnv {
   const why = 'gpu.js is not in the device pack (bench/torch_peer.py is the comparison on the GPU)';
-  const assets = process.env.MOBIZO_ASSETS ?? path.join(process.cwd(), '..', 'shared', 'assets');
   return {
     runtime: 'node',
     createGpu: deviceGpu,
     gpujs: null,
     gpujsWhy: why,
     gpujsModeWhy: async () => why,
-    readAsset: async (p) => new Uint8Array(fs.readFileSync(path.join(assets, p))),
+    readAsset: async (p) => readAsset(p),
     log,
   };
 }
@@ -186,18 +189,75 @@ async function benchStage(plan: DevicePlan, out: string, preset: string, deadlin
   probeGpu.device.destroy();
   const t0 = performance.now();
   const presets = await runBench(deviceBenchEnv(), o);
-  const prev: BenchReport | null = fs.existsSync(out) ? readJson<BenchReport>(out) : null;
-  const report: BenchReport = {
+  const prev: DeviceBench | null = fs.existsSync(out) ? readJson<DeviceBench>(out) : null;
+  const report: DeviceBench = {
+    ...prev,
     schema: SCHEMA,
     startedAt: prev?.startedAt ?? new Date().toISOString(),
     wallMs: (prev?.wallMs ?? 0) + (performance.now() - t0),
     runtime: 'node',
     adapter,
-    options: { ...o, presets: [...(prev?.options.presets ?? []).filter((p) => p !== preset), preset as PresetName] },
+    options: { ...o, presets: [...(prev?.options?.presets ?? []).filter((p) => p !== preset), preset as PresetName] },
     presets: [...(prev?.presets ?? []).filter((p) => p.preset !== preset), ...presets],
   };
   writeJson(out, report);
   return presets.some((p) => Object.values(p.errors).some((e) => !e?.startsWith('not run'))) ? 1 : 0;
+}
+
+/** One prge step's kernels, as the profile stage keeps them (bench.json `profiles`). */
+export interface StepProfile {
+  q: number;
+  batch: number;
+  seq: number;
+  wallMs: number;
+  method: 'timestamp' | 'host';
+  totalMs: number;
+  dispatches: number;
+  kernels: { kernel: string; dispatches: number; ms: number; share: number; gflops?: number; gbps?: number }[];
+}
+
+export type DeviceBench = BenchReport & { profiles?: Record<string, StepProfile | { skipped: string }> };
+
+function readAsset(p: string): Uint8Array {
+  const assets = process.env.MOBIZO_ASSETS ?? path.join(process.cwd(), '..', 'shared', 'assets');
+  return new Uint8Array(fs.readFileSync(path.join(assets, p)));
+}
+
+async function profileStage(plan: DevicePlan, out: string, deadline: number): Promise<number> {
+  const r = (fs.existsSync(out) ? readJson<DeviceBench>(out) : { presets: [] }) as DeviceBench;
+  r.profiles ??= {};
+  const q = Math.min(4, Math.max(...plan.zo.qs));
+  for (const p of plan.presets) {
+    if (Date.now() >= deadline) {
+      r.profiles[p.name] = { skipped: 'not run: the time limit was reached' };
+      continue;
+    }
+    const checkpoint = PRESETS[p.name].checkpoint;
+    const file = checkpoint ? parseLlama2c(readAsset(checkpoint), checkpoint) : randomPreset(p.name, 1234); // runBench's weights
+    const gpu = await deviceGpu();
+    try {
+      const o = { preset: p.name, q, batch: plan.zo.batch, seq: plan.zo.seq, rank: plan.zo.rank, targets: ['q', 'v'] as ('q' | 'v')[], repeats: 3, seed: 0 };
+      const rep = await profileStep(gpu, file, p.weights, o, 'node');
+      r.profiles[p.name] = {
+        q,
+        batch: o.batch,
+        seq: o.seq,
+        wallMs: rep.step.wallMs,
+        method: rep.profile.method,
+        totalMs: rep.profile.totalNs / 1e6,
+        dispatches: rep.profile.dispatches.length,
+        kernels: rep.profile.kernels.map((k) => ({ kernel: k.kernel, dispatches: k.dispatches, ms: k.ns / 1e6, share: k.share, gflops: k.gflops, gbps: k.gbps })),
+      };
+      log(`profile ${p.name} prge q=${q}: ${(rep.profile.totalNs / 1e6).toFixed(2)} ms of kernels in ${rep.profile.dispatches.length} dispatches (step ${rep.step.wallMs.toFixed(1)} ms); ${rep.profile.kernels.slice(0, 4).map((k) => `${k.kernel} ${(100 * k.share).toFixed(1)}%`).join(', ')}`);
+    } catch (e) {
+      r.profiles[p.name] = { skipped: `failed: ${(e as Error).message.split('\n')[0]}` };
+    } finally {
+      gpu.device.destroy();
+    }
+    writeJson(out, r);
+  }
+  writeJson(out, r);
+  return Object.values(r.profiles).some((x) => 'skipped' in x && x.skipped.startsWith('failed')) ? 1 : 0;
 }
 
 export interface RealSizeStage {
@@ -258,13 +318,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const [planFile, out] = pos;
   if (!planFile || !out) {
-    console.error('usage: device.mjs plan OUT.json [...] | probe|matmul|bench|real-size PLAN.json OUT.json [--preset P] [--deadline-s N] | summary DIR');
+    console.error('usage: device.mjs plan OUT.json [...] | probe|matmul|bench|real-size|profile PLAN.json OUT.json [--preset P] [--deadline-s N] | summary DIR [STAGES.tsv]');
     return 64;
   }
   const plan = readJson<DevicePlan>(planFile);
   if (cmd === 'probe') return probe(plan, out);
   if (cmd === 'bench') return benchStage(plan, out, v.preset ?? '', deadline);
   if (cmd === 'real-size') return realSizeStage(plan, out, deadline);
+  if (cmd === 'profile') return profileStage(plan, out, deadline);
   if (cmd === 'matmul') {
     const probeFile = path.join(path.dirname(out), 'probe.json');
     const peak = fs.existsSync(probeFile) ? (readJson<ProbeResult>(probeFile).peak ?? null) : null;

@@ -1,11 +1,12 @@
 // The kernel specs of the GPU run (bench/device.sh), bundled into the device pack with mocha
 // itself (scripts/device_pack.mjs), so they run with the pack's Node alone: no node_modules, no
 // loader hook. Each spec compares kernels with their float64 references on random (ragged) shapes.
-//   node specs.mjs OUT.json [--only kernels,attention] [--grep TEXT]
+//   node specs.mjs OUT.json [--only kernels,attention] [--grep TEXT] [--wasm]
 // OUT.json is rewritten after every test (a run cut short by its time limit still reports), with
 // the counts and each test's file, title, state, time and error. Exit 0: no failure.
-// Tests that start the `mobizo` CLI are marked pending: the CLI needs node_modules, which the pack
-// does not carry (the kernels under them are covered by the other tests).
+// Marked pending, with the reason: tests that start the `mobizo` CLI (it needs node_modules, which
+// the pack does not carry; the kernels under them are covered by the other tests), and the specs'
+// WASM-backend halves ("[wasm]": the CPU twins, not what this run is for; --wasm keeps them).
 import fs from 'node:fs';
 import Mocha from 'mocha';
 
@@ -24,6 +25,7 @@ export const DEVICE_SPECS: Record<string, () => Promise<unknown>> = {
 };
 
 const STARTS_CLI = /spawnSync|\bmobizo\(/;
+const WASM = /\[wasm\]/;
 
 interface TestRecord {
   file: string;
@@ -72,6 +74,9 @@ async function main(argv: string[]): Promise<number> {
       if (t.fn && STARTS_CLI.test(t.fn.toString())) {
         t.pending = true;
         why.set(t, 'starts the mobizo CLI, which needs node_modules (not in the device pack)');
+      } else if (!argv.includes('--wasm') && WASM.test(t.fullTitle())) {
+        t.pending = true;
+        why.set(t, 'the WASM backend (CPU twins): not what the GPU run measures (--wasm runs it)');
       }
     }
     s.suites.forEach(mark);

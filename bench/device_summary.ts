@@ -5,10 +5,9 @@
 // Ratios "ours / torch" are time ratios: above 1, ours is slower.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { BenchReport } from './report';
 import type { MatmulStage } from './device_matmul';
 import type { SpecsReport } from './device_specs';
-import type { ProbeResult, RealSizeStage } from './device';
+import type { DeviceBench, ProbeResult, RealSizeStage } from './device';
 
 /** What bench/torch_peer.py writes. */
 export interface TorchPeer {
@@ -61,7 +60,7 @@ export function summaryMarkdown(dir: string, stages: StageLine[]): string {
   const probe = read<ProbeResult>(dir, 'probe.json');
   const specs = read<SpecsReport>(dir, 'specs.json');
   const mm = read<MatmulStage>(dir, 'matmul.json');
-  const bench = read<BenchReport>(dir, 'bench.json');
+  const bench = read<DeviceBench>(dir, 'bench.json');
   const real = read<RealSizeStage>(dir, 'real_size.json');
   const torch = read<TorchPeer>(dir, 'torch.json');
   const out: string[] = ['# mobizo-webgpu on the device (bench/device.sh)', ''];
@@ -145,6 +144,19 @@ export function summaryMarkdown(dir: string, stages: StageLine[]): string {
       out.push(table(['q', 'mezo', 'outer', 'prge', 'forward + loss head', 'prge speedup vs mezo', 'ZO overhead', 'torch prge', 'torch forward', 'prge ours / torch', 'forward ours / torch'], rows));
     }
     out.push('');
+  }
+
+  const profiles = Object.entries(bench?.profiles ?? {});
+  if (profiles.length) {
+    out.push('## One prge step, dispatch by dispatch (kernels by time share)', '');
+    for (const [preset, pr] of profiles) {
+      if ('skipped' in pr) {
+        out.push(`- ${preset}: ${pr.skipped}`, '');
+        continue;
+      }
+      out.push(`${preset}, q ${pr.q}, Bsz ${pr.batch}, T ${pr.seq}: ${f1(pr.totalMs, 2)} ms of kernels (${pr.method}) in ${pr.dispatches} dispatches; the step ${f1(pr.wallMs)} ms wall`, '');
+      out.push(table(['kernel', 'dispatches', 'ms', 'share', 'GFLOP/s', 'GB/s'], pr.kernels.slice(0, 10).map((k) => [k.kernel, String(k.dispatches), f1(k.ms, 3), `${f1(100 * k.share)}%`, k.gflops === undefined ? '-' : gf(k.gflops), k.gbps === undefined ? '-' : gf(k.gbps)])), '');
+    }
   }
 
   out.push('## Real size (random weights, published shapes; prge q 2, Bsz 1, T 64)', '');

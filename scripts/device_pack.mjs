@@ -7,7 +7,8 @@
 //     vulkan/libvulkan.so.1             the Vulkan loader (GPU machines may lack one)
 //     swiftshader/                      SwiftShader (CPU Vulkan driver) for the rehearsal
 //     js/device.mjs, js/specs.mjs       bench/device.ts and the kernel specs (+ mocha), bundled by
-//                                       esbuild: .wgsl as text, .wasm as bytes, nothing else needed
+//                                       esbuild: .wgsl as text, .wasm as bytes (wasm/build/mobizo.wasm,
+//                                       built first when stale), nothing else needed
 //     assets/                           the few shared test assets the specs and stories260K read
 //   .devpack/manifest.json    every file (bytes, sha256, what it is), the archive's bytes and sha256,
 //                             the git commit it was built from, and the size check
@@ -25,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { ensureSwiftShader } from '../bin/gpu-env.js';
 import { browserBuildOptions } from './build.mjs';
+import { compileWasm, wasmStale } from './build-wasm.mjs';
 
 const require = createRequire(import.meta.url);
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -103,6 +105,7 @@ const BUILTIN = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
  * but Node's built-ins and `webgpu` at run time (the pack has nothing else).
  */
 export async function bundle(outdir) {
+  if (wasmStale()) compileWasm(); // the WASM backend's module, inlined (src/gpu/cpu/module.ts imports it)
   let result;
   try {
     result = await esbuild.build(bundleOptions(outdir));

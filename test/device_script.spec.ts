@@ -8,7 +8,6 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-// @ts-expect-error a plain ES module of the build scripts, without declarations
 import * as pack from '../scripts/device_pack.mjs';
 import { fp32Peak } from '../bench/device_matmul';
 import { makePlan } from '../bench/device';
@@ -31,7 +30,7 @@ describe('the device pack (scripts/device_pack.mjs)', () => {
     this.timeout(120_000);
     const dir = tmp();
     try {
-      const outputs: { file: string; bytes: number; inputs: string[] }[] = await pack.bundle(dir); // throws on any other import
+      const outputs = await pack.bundle(dir); // throws on any other import
       assert.deepEqual(outputs.map((o) => path.basename(o.file)).sort(), ['device.mjs', 'specs.mjs']);
       const specs = outputs.find((o) => o.file.endsWith('specs.mjs'))!;
       for (const s of ['kernels', 'matmul_variants', 'attention', 'quants', 'zo_kernels']) assert.ok(specs.inputs.includes(`test/${s}.spec.ts`), `specs.mjs lacks test/${s}.spec.ts`);
@@ -43,10 +42,10 @@ describe('the device pack (scripts/device_pack.mjs)', () => {
         // the sources' import.meta paths point into the tree (MOBIZO_ROOT), not at the bundle
         assert.equal(/import\.meta\.dirname/.test(text), false, `${o.file} keeps import.meta.dirname`);
       }
-      const files = [...pack.packInputs().map((i: { path: string }) => i.path), ...outputs.map((o) => `js/${path.basename(o.file)}`)];
+      const files = [...pack.packInputs().map((i) => i.path), ...outputs.map((o) => `js/${path.basename(o.file)}`)];
       const used = [...new Set([...script.matchAll(/\$RUN\/(\w[\w./-]*)/g)].map((m) => m[1]))]; // .unpacked: the marker device.sh writes
       assert.ok(used.length >= 5, `device.sh uses ${used}`);
-      for (const u of used) assert.ok(files.some((f: string) => f === u || f.startsWith(`${u.replace(/\/$/, '')}/`)), `device.sh uses $RUN/${u}, not in the pack (${files.join(', ')})`);
+      for (const u of used) assert.ok(files.some((f) => f === u || f.startsWith(`${u.replace(/\/$/, '')}/`)), `device.sh uses $RUN/${u}, not in the pack (${files.join(', ')})`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
