@@ -4,59 +4,60 @@
 // outputs poisoned with NaN first: every entry, every weight layout, plain and accumulating, and the
 // same bits for any number of parts and any panel size.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { f16BitsToFloat } from '../src/formats/safetensors';
+import { createMemory, WasmHeap } from '../src/gpu/cpu/memory';
+import { compileKernels, kernelImports } from '../src/gpu/cpu/module';
 import { LAYOUTS, packBlocks, type WeightLayout } from '../src/gpu/weight';
 import { matmulLoraReference } from './adapters';
 import { randoms, relError } from './gpu';
 import { randomWeight, type RandomLayout } from './quant_fixture';
 import * as ref from './reference/ops';
 
-const ROOT = path.join(import.meta.dirname, '..');
-
-/** The module's memory with a bump allocator above the module's static data, and its exports. */
-class WasmHeap {
-  readonly memory = new WebAssembly.Memory({ initial: 512, maximum: 65536, shared: true });
+/** The kernel module in a memory of its own, the device's allocator over it, and a few helpers to call entries. */
+class Harness {
   readonly exports: Record<string, (...a: number[]) => number>;
-  private top: number;
+  readonly heap: WasmHeap;
+  private live: number[] = [];
+  private scratchAt = 0;
 
   constructor(module: WebAssembly.Module) {
-    const abort = (_m: number, _f: number, line: number, col: number) => {
-      throw new Error(`wasm kernel aborted at ${line}:${col}`);
-    };
-    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory, abort } });
+    const memory = createMemory(64, true);
+    const instance = new WebAssembly.Instance(module, kernelImports(memory));
     this.exports = instance.exports as unknown as Record<string, (...a: number[]) => number>;
-    this.top = Math.ceil(this.exports.heapBase() / 16) * 16;
+    this.heap = new WasmHeap(memory, this.exports.heapBase(), 2 ** 31);
   }
 
   alloc(bytes: number): number {
-    const p = this.top;
-    this.top = Math.ceil((p + bytes) / 16) * 16;
-    const need = Math.ceil(this.top / 65536) - this.memory.buffer.byteLength / 65536;
-    if (need > 0) this.memory.grow(need);
+    const p = this.heap.alloc(bytes, 'wasm_matmul.spec');
+    this.live.push(p);
     return p;
   }
 
-  /** Copies of arrays into fresh allocations; each returns the address. */
+  /** A copy of `data` in the module's memory; returns its address. */
   put(data: Float32Array | Uint32Array | Uint8Array): number {
     const p = this.alloc(data.byteLength);
-    new Uint8Array(this.memory.buffer, p, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    this.heap.u8().set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), p);
     return p;
   }
 
   f32(p: number, n: number): Float32Array {
-    return new Float32Array(this.memory.buffer, p, n).slice();
+    return new Float32Array(this.heap.u8().buffer, p, n).slice();
   }
 
-  /** Everything allocated after `mark()` is released by `release(mark)`. */
+  /** Everything allocated since mark() is released by release(mark). */
   mark(): number {
-    return this.top;
+    return this.live.length;
   }
 
   release(mark: number): void {
-    this.top = mark;
+    for (const p of this.live.splice(mark)) this.heap.release(p);
+  }
+
+  /** Gives the kernels `bytes` of scratch (a fresh region; the previous one is released). */
+  setScratch(bytes: number): void {
+    if (this.scratchAt) this.heap.release(this.scratchAt);
+    this.scratchAt = this.heap.alloc(bytes, 'wasm_matmul.spec scratch');
+    this.exports.setScratch(this.scratchAt, bytes);
   }
 
   /** Runs `entry` as `parts` parts (one after another here; threads run them at once). */
@@ -68,17 +69,15 @@ class WasmHeap {
   }
 }
 
-let heap: WasmHeap | null = null;
+let harness: Harness | null = null;
 
-/** The module built by scripts/build-wasm.mjs (rebuilt first when a wasm/*.ts is newer). */
-function wasm(): WasmHeap {
-  if (heap) return heap;
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build-wasm.mjs'), '--if-stale'], { encoding: 'utf8', cwd: ROOT });
-  if (r.status !== 0) throw new Error(`build-wasm failed:\n${r.stdout}${r.stderr}`);
-  heap = new WasmHeap(new WebAssembly.Module(readFileSync(path.join(ROOT, 'wasm', 'build', 'mobizo.wasm'))));
-  const bytes = 1 << 20;
-  heap.exports.setScratch(heap.alloc(bytes), bytes);
-  return heap;
+/** The twins (wasm/build/mobizo.wasm through src/gpu/cpu/module.ts) with 1 MiB of scratch. */
+async function wasm(): Promise<Harness> {
+  if (harness) return harness;
+  const h = new Harness((await compileKernels(true)).module);
+  h.setScratch(1 << 20);
+  harness = h;
+  return h;
 }
 
 const nans = (n: number) => new Float32Array(n).fill(NaN);
@@ -104,8 +103,8 @@ describe('wasm matmul (matmul, matmul_vec4, matmul_tiled, matmul_tiled_vec4) vs 
   // [M, N, K]: M odd (a 1-row tail), N not a multiple of 4 (column tails), K with a tail of 1..3 for the scalar entries
   const shapes: [number, number, number][] = [[1, 1, 1], [5, 37, 19], [7, 33, 20], [70, 45, 44], [2, 130, 8], [3, 6, 3]];
   for (const [entry, tile, vec4] of entries) {
-    it(`${entry}: ragged shapes, plain and accumulating, the same bits for 1, ${PARTS.join(', ')} parts`, () => {
-      const h = wasm();
+    it(`${entry}: ragged shapes, plain and accumulating, the same bits for 1, ${PARTS.join(', ')} parts`, async () => {
+      const h = await wasm();
       for (const [M, N, K] of shapes) {
         if (vec4 && K % 4 !== 0) continue;
         const mark = h.mark();
@@ -133,8 +132,8 @@ describe('wasm matmul (matmul, matmul_vec4, matmul_tiled, matmul_tiled_vec4) vs 
     });
   }
 
-  it('a grid that covers fewer rows or columns leaves the rest unwritten, as the WGSL guards', () => {
-    const h = wasm();
+  it('a grid that covers fewer rows or columns leaves the rest unwritten, as the WGSL guards', async () => {
+    const h = await wasm();
     const [M, N, K] = [70, 45, 16];
     const xs = randoms(M * K, 5);
     const ws = randoms(N * K, 6);
@@ -174,8 +173,8 @@ describe('wasm matmul_quant: every layout and entry (4-row, _r1, _r8, _elem) vs 
     const [N, K, yStride, yColumn] = [37, block === 4 ? 36 : 3 * block, 45, 5];
     const base = layout === 'f32' ? 'matmul_f32_part' : `matmul_${layout}`;
     const entries = layout === 'f32' ? [base] : [base, `${base}_r1`, `${base}_r8`, ...(layout.startsWith('q') ? [`${base}_elem`] : [])];
-    it(`${layout}: ${entries.join(', ')}; M = 1, 5, 21, 70; plain and accumulating into columns ${yColumn}.. of ${yStride}; any parts, any panel`, () => {
-      const h = wasm();
+    it(`${layout}: ${entries.join(', ')}; M = 1, 5, 21, 70; plain and accumulating into columns ${yColumn}.. of ${yStride}; any parts, any panel`, async () => {
+      const h = await wasm();
       const mark = h.mark();
       const { bytes, values } = weight(file, N * K, 31);
       const packed = packBlocks(layout, bytes);
@@ -220,8 +219,7 @@ describe('wasm matmul_quant: every layout and entry (4-row, _r1, _r8, _elem) vs 
         const x = h.put(randoms(M * K, 40));
         const grid: [number, number, number] = [Math.ceil(N / 32), 1, 1];
         const runWith = (scratch: number) => {
-          const s = h.alloc(scratch);
-          h.exports.setScratch(s, scratch);
+          h.setScratch(scratch);
           const y = h.put(nans(M * yStride));
           h.run(base, [params, x, wq, y, ws], grid, 2);
           return bits(h.f32(y, M * yStride));
@@ -229,7 +227,7 @@ describe('wasm matmul_quant: every layout and entry (4-row, _r1, _r8, _elem) vs 
         const wide = runWith(1 << 20);
         assert.deepEqual(runWith(4 * K * 4), wide, 'a 4-row panel gives the bits of a 16-row one');
         assert.deepEqual(runWith(K * 4), wide, 'a 1-row panel gives the bits of a 16-row one');
-        h.exports.setScratch(h.alloc(1 << 20), 1 << 20);
+        h.setScratch(1 << 20);
       }
       h.release(mark);
     });
@@ -240,8 +238,8 @@ describe('wasm gather_quant: every layout, a table split in two row blocks; deco
   for (const [layout, file] of LAYOUT_CASES) {
     const entry = layout === 'f32' ? 'gather_f32_part' : `gather_${layout}`;
     const block = LAYOUTS[layout].elements <= 2 ? 4 : LAYOUTS[layout].elements;
-    it(`${entry}: rows equal Math.fround of the float64 dequantisation; an index past the table gives NaN; any parts`, () => {
-      const h = wasm();
+    it(`${entry}: rows equal Math.fround of the float64 dequantisation; an index past the table gives NaN; any parts`, async () => {
+      const h = await wasm();
       const mark = h.mark();
       const [rows, width] = [9, block === 4 ? 40 : 2 * block];
       const { bytes, values } = weight(file, rows * width, 21);
@@ -270,8 +268,8 @@ describe('wasm gather_quant: every layout, a table split in two row blocks; deco
     });
   }
 
-  it('gather_f16: zeros of both signs, subnormals, the largest half, infinities and NaN convert exactly; rows folded on z', () => {
-    const h = wasm();
+  it('gather_f16: zeros of both signs, subnormals, the largest half, infinities and NaN convert exactly; rows folded on z', async () => {
+    const h = await wasm();
     const halves = u32(0x0000, 0x8000, 0x0001, 0x03ff, 0x0400, 0x3c00, 0xc000, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x8001);
     const width = halves.length;
     const words = new Uint32Array(width / 2);
@@ -302,8 +300,8 @@ describe('wasm matmul_lora: y = x W^T + s (B + sign eps Z) (A x), Z from the Phi
   const [scale, seed, tensor] = [2, 4242, 11];
   for (const [entry, rowsPerSlot, N, K, rank, q, slotBase, slots, accumulate] of cases) {
     for (const eps of [1e-2, 0]) {
-      it(`${entry}: ${slots} slots of ${rowsPerSlot} rows from ${slotBase}, N ${N}, K ${K}, rank ${rank}, q ${q}, eps ${eps}${accumulate ? ', accumulate' : ''}; any parts`, () => {
-        const h = wasm();
+      it(`${entry}: ${slots} slots of ${rowsPerSlot} rows from ${slotBase}, N ${N}, K ${K}, rank ${rank}, q ${q}, eps ${eps}${accumulate ? ', accumulate' : ''}; any parts`, async () => {
+        const h = await wasm();
         const mark = h.mark();
         const M = slots * rowsPerSlot;
         const [xs, ws, axs, bs, y0] = [randoms(M * K, 1), randoms(N * K, 2, 0.5), randoms(M * rank, 3), randoms(N * rank, 4, 0.5), randoms(M * N, 5)];
