@@ -27,7 +27,7 @@ import { OptionError, validateRunOptions, validateZoOptions, type ZoOptimizerNam
 import { parseCheckpoint, train, type CheckpointFiles, type TrainConfig } from '../src/train/trainer';
 import type { TokenBatch } from '../src/data/batch';
 import { assetPath, stories260K } from './assets';
-import { forBackends, gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
+import { forBackends, gpuFixture, input, poisoned, randoms, relError, run, TEST_BACKENDS } from './gpu';
 import { referenceLoss } from './reference/cpu_model';
 
 const V_BASE = 0x80000000;
@@ -299,8 +299,9 @@ describe('ZO optimizers: whole steps on stories260K', function () {
 describe('ZO optimizers: checkpoints and the CLI', function () {
   const root = path.resolve(import.meta.dirname, '..');
 
-  it('momentum, adam and hizoo: a resumed run (state from optimizer_state.safetensors) reproduces the uninterrupted one exactly', async () => {
-    const { gpu } = await gpuFixture();
+  for (const backend of TEST_BACKENDS) {
+  it(`momentum, adam and hizoo [${backend}]: a resumed run (state from optimizer_state.safetensors) reproduces the uninterrupted one exactly`, async () => {
+    const { gpu } = await gpuFixture(backend);
     const file = toyModel();
     const model = await Model.load(gpu, file);
     const tok = Tokenizer.fromLlama2c(toyTokenizerBytes(), file.config.vocabSize, 'toy');
@@ -330,6 +331,7 @@ describe('ZO optimizers: checkpoints and the CLI', function () {
     }
     model.destroy();
   });
+  }
 
   it('mobizo finetune --optimizer adam trains end to end; a bad --optimizer / --beta1 names the flag', () => {
     const mobizo = (...args: string[]) => spawnSync(process.execPath, [path.join(root, 'bin', 'mobizo.js'), 'finetune', ...args], { encoding: 'utf8', timeout: 600_000 });
@@ -339,8 +341,8 @@ describe('ZO optimizers: checkpoints and the CLI', function () {
       assert.equal(r.status, 0, r.stderr);
       const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
       assert.equal(lines.filter((l) => 'slotLosses' in l).length, 4);
-      assert.ok(fs.existsSync(path.join(out, OPTIMIZER_STATE_FILE)));
-      const state = JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8'));
+      assert.ok(fs.existsSync(path.join(out, 'checkpoint-4', OPTIMIZER_STATE_FILE)));
+      const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint-4', 'trainer_state.json'), 'utf8'));
       assert.equal(state.config.optimizer, 'adam');
       const bad = mobizo('--optimizer', 'lion', '--steps', '1');
       assert.equal(bad.status, 1);

@@ -15,10 +15,10 @@ import { ZoScheduler, lrAt, stepSeed, type ZoMode, type ZoOptions } from '../src
 import { train } from '../src/train/trainer';
 import type { TokenBatch } from '../src/data/batch';
 import { assetPath, stories260K } from './assets';
-import { gpuFixture, randoms } from './gpu';
+import { forBackends, randoms } from './gpu';
 import { referenceLoss } from './reference/cpu_model';
 
-describe('ZO step (stories260K)', function () {
+forBackends('ZO step (stories260K)', (fx) => {
   let file: LlamaModelFile;
   let model: Model;
   let batches: TokenBatch[];
@@ -26,7 +26,7 @@ describe('ZO step (stories260K)', function () {
   const base: Omit<ZoOptions, 'mode'> = { q: 2, eps: 1e-2, lr: 5e-3, batch: 2, seq: 16, seed: 3 };
 
   before(async () => {
-    const { gpu } = await gpuFixture();
+    const { gpu } = await fx();
     let tok: Tokenizer;
     ({ file, tok } = stories260K());
     model = await Model.load(gpu, file);
@@ -253,7 +253,7 @@ describe('ZO step (stories260K)', function () {
   });
 
   it('memory: no copy of B per query; the step needs inference at the same rows + adapters + O(rows + q)', async () => {
-    const { gpu } = await gpuFixture();
+    const { gpu } = await fx();
     const q = 4;
     const rows = 2 * q * base.batch * base.seq;
     const before = gpu.ledger.totalBytes();

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import path from 'node:path';
-import { createGpu, type Gpu } from '../gpu/device';
+import { BACKENDS, createGpu, type Backend, type Gpu, type GpuOptions } from '../gpu/device';
 import { parseHfModel } from '../formats/hf';
 import { parseModel, type ParsedModel } from '../formats/parse';
 import { Model } from '../model/model';
@@ -96,7 +96,9 @@ export function parseFloatOption(value: string, name: string): number {
 export function modelOptions(cmd: Command, opts: { adapter: boolean; many?: boolean }): Command {
   cmd
     .option('--model <path>', 'llama2.c .bin, GGUF (F32/F16/BF16/Q8_0/Q4_0), or Hugging Face directory; none: the bundled stories260K')
-    .option('--tokenizer <file>', 'llama2.c tokenizer (default: the GGUF/HF one, or tokenizer.bin beside a .bin)');
+    .option('--tokenizer <file>', 'llama2.c tokenizer (default: the GGUF/HF one, or tokenizer.bin beside a .bin)')
+    .option('--backend <name>', 'auto (WebGPU on a real GPU, else WebAssembly on the CPU), webgpu or wasm; default: env MOBIZO_BACKEND or auto')
+    .option('--threads <n>', 'wasm backend: CPU threads (default: every core)', (v) => parseIntOption(v, '--threads', 1));
   if (opts.adapter) {
     const many = opts.many ? '; a comma list a,b,c runs every adapter in one batched pass and reports each' : '';
     cmd.option(opts.many ? '--adapter <dirs>' : '--adapter <dir>', `LoRA adapter directory (PEFT layout, e.g. from mobizo finetune --out)${many}`);
@@ -107,6 +109,8 @@ export function modelOptions(cmd: Command, opts: { adapter: boolean; many?: bool
 export interface ModelOptions {
   model?: string;
   tokenizer?: string;
+  backend?: string; // --backend: auto | webgpu | wasm
+  threads?: number; // --threads (wasm)
   adapter?: string; // LoRA adapter directory (PEFT layout)
 }
 
@@ -118,6 +122,14 @@ export interface Loaded {
   lora?: LoraState; // loaded from --adapter
   /** --adapter a,b,c (commands that take many): each adapter's directory and tensors. */
   adapters?: { dirs: string[]; tensors: AdapterTensors[] };
+}
+
+/** createGpu's options from --backend / --threads (the flag's name in the error of a bad value). */
+export function gpuOptions(opts: { backend?: string; threads?: number }): GpuOptions {
+  if (opts.backend !== undefined && !BACKENDS.includes(opts.backend as Backend)) {
+    throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got ${opts.backend}`);
+  }
+  return { backend: opts.backend as Backend | undefined, threads: opts.threads };
 }
 
 /**
@@ -153,8 +165,8 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void, ta
     tokenizer = Tokenizer.fromLlama2c(readUserFile(bundled.tokenizer, 'bundled tokenizer'), parsed.file.config.vocabSize, bundled.tokenizer);
   }
   // Everything was parsed before touching the GPU, so bad files fail fast and alone.
-  const gpu = await createGpu();
-  log(`adapter: ${gpu.adapterInfo}`);
+  const gpu = await createGpu(gpuOptions(opts));
+  log(`backend ${gpu.describe()}`);
   const model = await Model.load(gpu, parsed.file, parsed.raw);
   const name = opts.model ?? 'stories260K';
   if (dirs.length > 1) {

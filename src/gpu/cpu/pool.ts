@@ -78,7 +78,8 @@ async function spawn(): Promise<{ worker: WorkerLike; next: () => Promise<unknow
   if (isNode) {
     const spec = 'node:worker_threads'; // kept out of browser bundles: not a literal
     const { Worker: NodeWorker } = (await import(/* @vite-ignore */ spec)) as typeof import('node:worker_threads');
-    const w = new NodeWorker(WORKER_SOURCE, { eval: true });
+    // execArgv []: the script is CommonJS whatever flags started this process (--input-type, loaders)
+    const w = new NodeWorker(WORKER_SOURCE, { eval: true, execArgv: [] });
     w.on('message', deliver);
     w.on('error', (e) => deliver({ error: e.message }));
     // once started, an idle pool never keeps the process alive
