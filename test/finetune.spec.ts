@@ -85,7 +85,7 @@ describe('fine-tuning', function () {
     assert.equal(done.steps, 3);
     assert.ok(Number.isFinite(done.evalLoss));
     assert.ok(done.memory.peak.adapters > 0 && done.memory.peak.weights > 0);
-    for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'trainer_state.json']) assert.ok(fs.existsSync(path.join(out, f)), f);
+    for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'checkpoint-3/trainer_state.json']) assert.ok(fs.existsSync(path.join(out, f)), f);
     const cfg = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8'));
     assert.equal(cfg.peft_type, 'LORA');
     assert.deepEqual([...cfg.target_modules].sort(), ['o_proj', 'q_proj', 'v_proj']);

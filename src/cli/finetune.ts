@@ -3,7 +3,10 @@
 // bar and a summary go to stderr. With neither --model nor data it is the main job: the bundled
 // stories260K learns the built-in text (src/data/demo.ts), with a greedy sample before and after.
 // A diverging run is flagged (stderr, and {"diverged"} in the JSON) and stops unless --on-diverge warn;
-// a stopped run goes back to its last checkpoint ({"rolledBack": {from, to}} in the JSON).
+// a stopped run keeps the last adapter whose held-out loss was within the limit, or the base (exit
+// code 2; {"status": "diverged", "kept": {step, loss}, "rolledBack": {from, to}} in the JSON).
+// OUT: one writer (a lock), atomic checkpoints (src/cli/checkpoint_dir.ts), resumes checked against
+// the model and data they were trained on.
 import fs from 'node:fs';
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
@@ -19,9 +22,12 @@ import { generateText } from '../model/generate';
 import type { TextTokenizer } from '../formats/tokenizer';
 import type { TaskMetrics } from '../eval/metrics';
 import { DEMO_PROMPT } from '../data/demo';
-import { directoryStore, loadCheckpointDir } from './adapter_dir';
-import { modelOptions, openModel, parseFloatOption, parseIntOption, runAction } from './common';
-import { checkTaskFlags, loadTask, taskOptions, type TaskFlags, type TaskKind } from './task_data';
+import { checkpointFolders, directoryStore, faultFromEnv, lastCheckpoint } from './checkpoint_dir';
+import { lockOut, prepareOut } from './out_lock';
+import { fileSource } from './file_source';
+import { fingerprintSource, fingerprintSources, taskFingerprint, type RunFingerprint } from '../train/checkpoint';
+import { bundledModel, modelOptions, openModel, parseFloatOption, parseIntOption, runAction } from './common';
+import { checkTaskFlags, taskOptions, taskSpec, type TaskFlags, type TaskKind } from './task_data';
 import { prepareTask } from '../train/task_source';
 import { CLI_DEFAULTS, DEMO_OVERRIDES, TASK_OVERRIDES, defaultOptions } from '../train/defaults';
 import { describeEstimate, fitRunOptions, fmtMiB, parseBytes } from '../train/memory_plan';
@@ -45,6 +51,7 @@ interface FinetuneFlags extends TaskFlags {
   evalEvery: string;
   checkpointEvery: string;
   resume?: boolean;
+  overwrite?: boolean;
   json?: boolean;
   compare: boolean;
   onDiverge: string;
@@ -94,17 +101,26 @@ async function greedySample(model: Model, tok: TextTokenizer, lora: LoraState | 
   return r.text.replace(/\s+/g, ' ').trim();
 }
 
-/** A failed run (a crash, a lost device) says where its last checkpoint is and how to go on. */
+/** A failed run (a crash, a lost device, a full disk) says where its last checkpoint is and how to go on. */
 async function withResumeHint<T>(out: string, stop: () => void, body: () => Promise<T>): Promise<T> {
   try {
     return await body();
   } catch (e) {
     stop();
-    const statePath = path.join(out, 'trainer_state.json');
-    if (!fs.existsSync(statePath)) throw e;
-    const step = (JSON.parse(fs.readFileSync(statePath, 'utf8')) as { step: number }).step;
-    throw new Error(`${(e as Error).message}; the checkpoint of step ${step} is in ${out}: continue with --resume`);
+    const last = checkpointFolders(out)[0];
+    if (!last || /--resume/.test((e as Error).message)) throw e;
+    throw new Error(`${(e as Error).message}; the checkpoint of step ${last.step} is in ${out}: continue with --resume`);
   }
+}
+
+/** The fingerprint of the model a run trains (its file, the files of a Hugging Face folder, or the bundled one). */
+async function modelFingerprint(model: string | undefined): Promise<{ model: string; modelName: string }> {
+  const file = model ?? bundledModel().model;
+  if (fs.statSync(file).isDirectory()) {
+    const names = fs.readdirSync(file).filter((n) => n === 'config.json' || n.endsWith('.safetensors'));
+    return { model: await fingerprintSources(names.map((n) => fileSource(path.join(file, n), n))), modelName: path.basename(file) };
+  }
+  return { model: await fingerprintSource(fileSource(file)), modelName: path.basename(file) };
 }
 
 /** ms per step of `mode` on this batch shape (fresh adapters; the model is unchanged). */
@@ -155,7 +171,8 @@ export function registerFinetune(program: Command): void {
     .option('--beta2 <x>', 'adam: second-moment decay in [0, 1)', String(d.beta2))
     .option('--zo-rank <n>', `lozo: rank of the perturbation Z = U V^T (1..${MAX_ZO_RANK})`, String(d.zoRank))
     .option('--hessian-smooth <x>', 'hizoo: smoothing of the diagonal Hessian average in (0, 1]', String(d.hessianSmooth))
-    .option('--resume', 'continue from the checkpoint in --out')
+    .option('--resume', 'continue from the last complete checkpoint in --out (none: start at step 0); the model, data and settings must be the run\'s')
+    .option('--overwrite', 'replace the adapter and checkpoints --out holds (without it, or --resume, a non-empty --out is refused)')
     .option('--on-diverge <s>', `a run whose held-out or smoothed training loss rises well above its start (or above a uniform guess): ${ON_DIVERGE.join(' | ')}`, 'stop')
     .option('--json', 'one JSON object per step on stdout, then a summary')
     .option('--no-compare', 'built-in job: skip timing prge against mezo at the end')
@@ -191,6 +208,7 @@ export function registerFinetune(program: Command): void {
         if (f.model && !f.data && !f.preset) throw new Error('--data or --preset is required with --model');
         checkTaskFlags(f);
         const log = (s: string) => process.stderr.write(`${s}\n`);
+        prepareOut(f.out, f, log, { check: true }); // nothing in --out overwritten unless asked (fails fast)
         const maxMemoryMiB = f.maxMemory !== undefined ? parseBytes(f.maxMemory) / 2 ** 20 : 0;
         const { gpu, model, tokenizer, name } = await openModel(f, log);
         if (cfg.seq > model.config.seqLen) throw new Error(`--seq ${cfg.seq} exceeds the model's context of ${model.config.seqLen}`);
@@ -203,16 +221,24 @@ export function registerFinetune(program: Command): void {
           Object.assign(cfg, { q: r.shape.q, batch: r.shape.batch, seq: r.shape.seq });
         };
         fitMemory({}, isTask || f.seq !== undefined);
-        const task =
-          builtIn
-            ? prepareTask({ demo: true, evalFraction: parseFloatOption(f.evalFraction, '--eval-fraction'), evalSize: parseIntOption(f.evalSize ?? '500', '--eval-size', 0) }, tokenizer, cfg.seq, cfg.seed)
-            : loadTask(f, tokenizer, cfg.seq, cfg.seed);
+        const spec = builtIn ? { demo: true, evalFraction: parseFloatOption(f.evalFraction, '--eval-fraction'), evalSize: parseIntOption(f.evalSize ?? '500', '--eval-size', 0) } : taskSpec(f);
+        const task = prepareTask(spec, tokenizer, cfg.seq, cfg.seed);
+        const fingerprint: RunFingerprint = { ...(await modelFingerprint(f.model)), ...taskFingerprint(spec) };
         cfg.lossPerExample = task.lossPerExample;
         if (task.kind !== 'lm') fitMemory(task.train, true); // a task's rows and labelled positions
         log(`data: ${task.describe}`);
         const evaluate = task.evalCount ? (lora: LoraState) => task.evaluate(model, lora, evalRows(cfg, task.kind)) : undefined;
-        const resume = f.resume ? loadCheckpointDir(f.out, model) : undefined;
-        if (resume) log(`resuming from ${f.out} at step ${resume.state.step}`);
+        // one writer per --out from here on: the lock, then the --out policy again under it
+        const unlock = lockOut(f.out, log);
+        try {
+          prepareOut(f.out, f, log);
+        } catch (e) {
+          unlock();
+          throw e;
+        }
+        const resume = f.resume ? (lastCheckpoint(f.out, model, log) ?? undefined) : undefined;
+        if (resume) log(`--resume: continuing from ${resume.source} at step ${resume.state.step}`);
+        else if (f.resume) log(`--resume: no complete checkpoint in ${f.out}: starting from step 0`);
         // Fault injection for tests of the recovery path: lose the GPU device after this step.
         const loseAt = process.env.MOBIZO_FAULT_LOSE_DEVICE_AT_STEP;
         const sampleBefore = builtIn ? await greedySample(model, tokenizer, undefined) : null;
@@ -221,14 +247,15 @@ export function registerFinetune(program: Command): void {
         bar?.start(cfg.steps, resume?.state.step ?? 0, { loss: '-', ms: '-' });
         const onDiverge = (d: Divergence) => {
           bar?.stop();
-          log(`${d.message}; ${cfg.onDiverge === 'stop' ? `stopping (back to the last checkpoint in ${f.out}, if one was saved; --on-diverge warn would go on)` : 'going on (--on-diverge warn)'}`);
+          log(`${d.message}; ${cfg.onDiverge === 'stop' ? 'stopping: the adapter kept is the last within the limit, or the base (--on-diverge warn would go on)' : 'going on (--on-diverge warn)'}`);
           if (f.json) process.stdout.write(JSON.stringify({ diverged: d }) + '\n');
         };
         const summary = await withResumeHint(f.out, () => bar?.stop(), () => train(model, task.train, cfg, {
           evaluate,
           resume,
-          store: directoryStore(f.out),
+          store: directoryStore(f.out, { fault: faultFromEnv() }),
           baseModelName: name,
+          fingerprint,
           events: {
             onStep: (r) => {
               if (loseAt !== undefined && r.step === Number(loseAt)) gpu.device.destroy();
@@ -248,9 +275,12 @@ export function registerFinetune(program: Command): void {
         }));
         bar?.stop();
         const rb = summary.rolledBack;
-        if (rb) log(`went back to the checkpoint of step ${rb.to} (steps ${rb.to + 1}-${rb.from} dropped): ${f.out} holds that checkpoint`);
+        const kept = summary.diverged?.kept ?? null;
+        if (kept) log(`kept the adapter of step ${kept.step}${kept.step === 0 ? ' (the base: no evaluation was within the limit)' : ''}${kept.loss !== null ? `, held-out ${task.lossName} ${kept.loss.toFixed(4)}` : ''}${rb ? ` (steps ${rb.to + 1}-${rb.from} dropped)` : ''}: ${f.out} holds it`);
         const final: Record<string, unknown> = {
           done: true,
+          status: kept ? 'diverged' : 'done',
+          kept,
           task: task.kind,
           evalLoss: summary.evalAfter?.loss ?? null,
           evalLossBefore: summary.evalBefore?.loss ?? null,
@@ -283,6 +313,7 @@ export function registerFinetune(program: Command): void {
         }
         summary.lora.destroy();
         gpu.device.destroy();
+        unlock();
         if (summary.diverged && cfg.onDiverge === 'stop') process.exitCode = 2; // stopped early: not a finished run
       }),
     );

@@ -85,6 +85,11 @@ export function checkTaskFlags(f: TaskFlags): void {
  * set; eval: everything in --data is evaluated (a preset's own eval set when it has one).
  */
 export function loadTask(f: TaskFlags, tok: TextTokenizer, seq: number, seed: number, purpose: 'train' | 'eval' = 'train'): LoadedTask {
+  return prepareTask(taskSpec(f, purpose), tok, seq, seed);
+}
+
+/** The TaskSpec of the command line's task flags, its files read (the run's data and task fingerprints come from it). */
+export function taskSpec(f: TaskFlags, purpose: 'train' | 'eval' = 'train'): TaskSpec {
   checkTaskFlags(f);
   const enc = f.encoding as Encoding;
   if (!f.data && !f.preset) throw new Error('--data or --preset is required');
@@ -106,5 +111,5 @@ export function loadTask(f: TaskFlags, tok: TextTokenizer, seq: number, seed: nu
     purpose,
   };
   if (f.preset && f.data) spec.files!.unshift(dataFile(f.data, '--data'));
-  return prepareTask(spec, tok, seq, seed);
+  return spec;
 }

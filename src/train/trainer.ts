@@ -173,8 +173,7 @@ export async function train(
     const prev = opts.resume.state;
     checkResume(prev, config, cfg, opts.resume.adapter, opts.fingerprint);
     lora = LoraState.fromAdapter(model.gpu, model.config, opts.resume.adapter);
-    const { files: _manifest, ...kept } = prev;
-    state = { ...kept, config: { ...prev.config, mode: cfg.mode } };
+    state = { ...prev, files: undefined, config: { ...prev.config, mode: cfg.mode } };
     // a task checkpoint from before the class-loss evaluations: its held-out losses are on the label
     // tokens' scale, which the divergence watch must not compare with the class losses to come
     if (config.candidates > 1 && prev.evalScale !== 'classes') state.evals = [];
@@ -194,12 +193,10 @@ export async function train(
     events.onDiverge?.(d);
   };
   const stopping = () => diverged !== null && onDiverge === 'stop';
-  let lastEval: { step: number; result: EvalResult } | null = null;
   const evaluate = async (step: number) => {
     if (!opts.evaluate) return null;
     const r = await opts.evaluate(lora);
     state.evals.push({ step, ...r });
-    lastEval = { step, result: r };
     events.onEval?.({ step, ...r });
     judge(watch.eval(step, r.loss));
     return r;
