@@ -1,22 +1,12 @@
 #!/usr/bin/env node
-// The `mobizo` command: re-executes node with the GPU environment (bin/gpu-env.js), TypeScript
-// via tsx and .wgsl imports, then runs src/cli.ts.
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { gpuEnv } from './gpu-env.js';
+// The `mobizo` command: the CLI compiled into dist/cli.js (scripts/build.mjs --cli), plain Node: no
+// TypeScript loader, no environment of its own. The GPU is found by createGpu() (a real GPU
+// through the optional `webgpu` package, else the WebAssembly backend on the CPU).
+import { existsSync } from 'node:fs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const args = [
-  '--no-warnings=ExperimentalWarning',
-  '--import', 'tsx',
-  '--import', path.join(root, 'scripts', 'register-wgsl.mjs'),
-  path.join(root, 'src', 'cli.ts'),
-  ...process.argv.slice(2),
-];
-const r = spawnSync(process.execPath, args, { stdio: 'inherit', env: gpuEnv(), cwd: process.cwd() });
-if (r.error) {
-  console.error(`mobizo: cannot start node: ${r.error.message}`);
+const cli = new URL('../dist/cli.js', import.meta.url);
+if (!existsSync(cli)) {
+  console.error('mobizo: dist/cli.js is missing: in a clone of the repository, run npm ci (or npm run build:cli)');
   process.exit(1);
 }
-process.exit(r.status ?? (r.signal ? 128 : 1));
+await import(cli.href);

@@ -16,3 +16,6 @@ export function browserBuildOptions(opts: BrowserBuild): BuildOptions;
 export function buildBrowser(opts: BrowserBuild): Promise<{ outputs: string[]; warnings: Message[] }>;
 export function buildApp(opts?: { outdir?: string; minify?: boolean }): Promise<{ outputs: string[]; warnings: Message[] }>;
 export function buildLibrary(opts?: { outdir?: string; minify?: boolean; types?: boolean }): Promise<{ outputs: string[]; warnings: Message[] }>;
+export function buildCli(opts?: { outdir?: string }): Promise<{ outputs: string[]; warnings: Message[] }>;
+export function buildPackage(opts?: { outdir?: string }): Promise<{ outputs: string[]; warnings: Message[] }>;
+export function ensureWasm(): void;

@@ -1,16 +1,24 @@
 #!/usr/bin/env node
-// Browser bundles with esbuild. `node scripts/build.mjs` (npm run build) writes the app (dist/app.js,
-// app.css, worker.js); `--lib` (npm run build:lib) the library (dist/index.js + dist/types/).
+// Bundles with esbuild, one place for every build of the repository:
+//   node scripts/build.mjs            the app (dist/app.js, app.css, worker.js, profile.js), `npm run build`
+//   node scripts/build.mjs --lib      the library (dist/index.js + dist/types/), `npm run build:lib`
+//   node scripts/build.mjs --cli      the `mobizo` command (dist/cli.js), `npm run build:cli`
+//   node scripts/build.mjs --package  what the npm package ships: the WebAssembly kernels, the library,
+//                                     its types and the CLI (`prepare`: npm ci, npm pack, npm publish)
 // buildBrowser() is the one place the browser build is configured, reused by the dev server, the
 // headless-Chrome tests and the bench pages.
 //
 // Shaders: `import src from '../../shaders/x.wgsl'` gives the file's text (esbuild's text loader,
-// the same contract as scripts/wgsl-hooks.mjs in Node).
-// Node-only modules (`webgpu` = Dawn, `node:*`) stay external: the engine must import them
-// dynamically (`await import('webgpu')`) on its Node path, so the bundle never loads them.
+// the same contract as scripts/wgsl-hooks.mjs in Node); the WebAssembly kernels
+// (wasm/build/mobizo.wasm, scripts/build-wasm.mjs) are inlined as bytes (binary loader).
+// Node-only modules (`webgpu` = Dawn, `node:*`) stay external: the engine imports them
+// dynamically with non-literal specifiers on its Node path, so no bundle loads them.
+// The package's bundles (library, CLI) keep npm packages external too: each is a `dependency` of
+// package.json, installed beside it and resolved by the app's bundler or by Node.
 import * as esbuild from 'esbuild';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compileWasm, wasmStale } from './build-wasm.mjs';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -36,7 +44,7 @@ export function browserBuildOptions({ entryPoints, outdir, minify = false, alias
     sourcemap: true,
     minify,
     splitting: false,
-    loader: { '.wgsl': 'text' },
+    loader: { '.wgsl': 'text', '.wasm': 'binary' },
     external: NODE_ONLY,
     logLevel: 'silent',
     metafile: true,
@@ -49,6 +57,7 @@ export function browserBuildOptions({ entryPoints, outdir, minify = false, alias
  * @returns {Promise<{ outputs: string[], warnings: import('esbuild').Message[] }>} absolute paths written
  */
 export async function buildBrowser(opts) {
+  ensureWasm();
   let result;
   try {
     result = await esbuild.build(browserBuildOptions(opts));
@@ -79,10 +88,11 @@ export async function buildApp({ outdir = path.join(repoRoot, 'dist'), minify = 
  * @param {{ outdir?: string, minify?: boolean, types?: boolean }} [opts]
  */
 export async function buildLibrary({ outdir = path.join(repoRoot, 'dist'), minify = false, types = false } = {}) {
+  ensureWasm();
   const opts = browserBuildOptions({ entryPoints: { index: 'src/index.ts' }, outdir, minify });
   let result;
   try {
-    result = await esbuild.build({ ...opts, platform: 'neutral', mainFields: ['module', 'main'] });
+    result = await esbuild.build({ ...opts, platform: 'neutral', mainFields: ['module', 'main'], packages: 'external' });
   } catch (err) {
     if (err && Array.isArray(err.errors)) {
       const text = await esbuild.formatMessages(err.errors, { kind: 'error', color: false });
@@ -93,6 +103,58 @@ export async function buildLibrary({ outdir = path.join(repoRoot, 'dist'), minif
   const outputs = Object.keys(result.metafile.outputs).map((f) => path.resolve(repoRoot, f)).sort();
   if (types) outputs.push(...(await buildTypes(path.join(outdir, 'types'))));
   return { outputs, warnings: result.warnings };
+}
+
+/** Compiles the WebAssembly kernels when a wasm/*.ts is newer than wasm/build/mobizo.wasm (or it is missing). */
+export function ensureWasm() {
+  if (wasmStale()) compileWasm();
+}
+
+/**
+ * The `mobizo` command: dist/cli.js, one ES module for Node (bin/mobizo.js imports it). npm
+ * packages stay external (dependencies of package.json); no tsx, no loader hooks at run time.
+ * @param {{ outdir?: string }} [opts]
+ */
+export async function buildCli({ outdir = path.join(repoRoot, 'dist') } = {}) {
+  ensureWasm();
+  let result;
+  try {
+    result = await esbuild.build({
+      entryPoints: { cli: 'src/cli.ts' },
+      outdir,
+      absWorkingDir: repoRoot,
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      packages: 'external',
+      loader: { '.wgsl': 'text', '.wasm': 'binary' },
+      logLevel: 'silent',
+      write: false,
+    });
+  } catch (err) {
+    if (err && Array.isArray(err.errors)) {
+      const text = await esbuild.formatMessages(err.errors, { kind: 'error', color: false });
+      throw new Error(`CLI build failed:\n${text.join('')}`);
+    }
+    throw err;
+  }
+  // written whole, then renamed: a spec that starts the CLI while another rebuilds it reads one or the other
+  const fs = await import('node:fs');
+  fs.mkdirSync(outdir, { recursive: true });
+  for (const f of result.outputFiles) {
+    const tmp = `${f.path}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, f.contents);
+    fs.renameSync(tmp, f.path);
+  }
+  return { outputs: result.outputFiles.map((f) => f.path).sort(), warnings: result.warnings };
+}
+
+/** Everything the npm package ships (package.json "files"): kernels, library + types, CLI. */
+export async function buildPackage({ outdir = path.join(repoRoot, 'dist') } = {}) {
+  const lib = await buildLibrary({ outdir, types: true });
+  const cli = await buildCli({ outdir });
+  return { outputs: [...lib.outputs, ...cli.outputs], warnings: [...lib.warnings, ...cli.warnings] };
 }
 
 /** Declarations of the public API (tsc --emitDeclarationOnly over src/index.ts) into `outdir`. */
@@ -107,9 +169,11 @@ async function buildTypes(outdir) {
   const tsconfig = path.join(dir, 'tsconfig.json');
   fs.writeFileSync(tsconfig, JSON.stringify({
     extends: path.join(repoRoot, 'tsconfig.json'),
-    compilerOptions: { noEmit: false, declaration: true, emitDeclarationOnly: true, outDir: outdir, rootDir: path.join(repoRoot, 'src'), types: ['@webgpu/types', 'node'] },
+    compilerOptions: { noEmit: false, declaration: true, emitDeclarationOnly: true, stripInternal: true, outDir: outdir, rootDir: path.join(repoRoot, 'src'), types: ['@webgpu/types', 'node'] },
     include: [],
-    files: [path.join(repoRoot, 'src', 'index.ts'), path.join(repoRoot, 'types', 'wgsl.d.ts'), path.join(repoRoot, 'types', 'wgsl_reflect.d.ts')],
+    // the ambient declarations of types/ (.wgsl text, .wasm bytes, ...) let the sources compile; the
+    // public declarations must not need them (test/pack.spec.ts type-checks an app against dist/types)
+    files: [path.join(repoRoot, 'src', 'index.ts'), ...fs.readdirSync(path.join(repoRoot, 'types')).filter((f) => f.endsWith('.d.ts')).map((f) => path.join(repoRoot, 'types', f))],
   }));
   try {
     execFileSync(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', tsconfig], { stdio: 'pipe' });
@@ -118,7 +182,11 @@ async function buildTypes(outdir) {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  return [path.join(outdir, 'index.d.ts')];
+  // The WebGPU types (GPUDevice, GPUBuffer ...) come from @webgpu/types, a dependency of the
+  // package; Blob, File, FileList and EventTarget from the DOM library (an app's default lib).
+  const index = path.join(outdir, 'index.d.ts');
+  fs.writeFileSync(index, `/// <reference types="@webgpu/types" />\n/// <reference lib="dom" />\n${fs.readFileSync(index, 'utf8')}`);
+  return [index];
 }
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
@@ -126,9 +194,14 @@ if (isMain) {
   const t0 = performance.now();
   try {
     const minify = process.argv.includes('--minify');
-    const { outputs, warnings } = process.argv.includes('--lib')
-      ? await buildLibrary({ minify, types: !process.argv.includes('--no-types') })
-      : await buildApp({ minify });
+    const arg = (f) => process.argv.includes(f);
+    const { outputs, warnings } = arg('--package')
+      ? await buildPackage()
+      : arg('--lib')
+        ? await buildLibrary({ minify, types: !arg('--no-types') })
+        : arg('--cli')
+          ? await buildCli()
+          : await buildApp({ minify });
     for (const w of await esbuild.formatMessages(warnings, { kind: 'warning', color: false })) console.warn(w);
     const rel = outputs.map((f) => path.relative(repoRoot, f)).join(', ');
     console.log(`built ${rel} in ${Math.round(performance.now() - t0)} ms`);

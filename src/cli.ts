@@ -1,4 +1,4 @@
-// The `mobizo` command. Started through bin/mobizo.js, which sets up the GPU environment.
+// The `mobizo` command, compiled into dist/cli.js (scripts/build.mjs --cli) and started by bin/mobizo.js.
 import { Command } from 'commander';
 import { registerEval } from './cli/eval';
 import { registerFetch } from './cli/fetch';
@@ -6,6 +6,12 @@ import { registerFinetune } from './cli/finetune';
 import { registerGenerate } from './cli/generate';
 import { registerLogits } from './cli/logits';
 import { registerQuantize } from './cli/quantize';
+
+// a closed pipe (`mobizo fetch --list | head`) ends the command quietly
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 
 const program = new Command();
 program

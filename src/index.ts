@@ -1,7 +1,7 @@
 // Public API of mobizo-webgpu (browser and Node).
-export { createGpu, Gpu, type GpuOptions } from './gpu/device';
-export { MemoryLedger, type MemoryCategory } from './gpu/ledger';
-export type { LlamaConfig, LlamaModelFile } from './formats/config';
+export { createGpu, Gpu, type GpuOptions, type Backend, type BackendInfo, type CappedLimit, type GpuLimits } from './gpu/device';
+export { MemoryLedger, type MemoryCategory, type LedgerEntry, type SplitEntry } from './gpu/ledger';
+export type { LlamaConfig, LlamaModelFile, LlamaWeights, LayerWeights, RopeScaling } from './formats/config';
 export { parseLlama2c } from './formats/llama2c';
 export { loadModel, type ModelSource, type LoadModelOptions, type TokenizerSource } from './model/load';
 // Models by name: Hugging Face references (hf:owner/repo[/file.gguf]) and the known models, downloaded
@@ -11,22 +11,32 @@ export { knownModels, knownModel, type ModelEntry, type WeightFile, type Weights
 export { defaultCache, type ModelCache, type CachedFile } from './model/model_cache';
 export type { DownloadProgress, PartStore } from './model/transfer';
 export { parseModelFile } from './formats/parse';
-export { Model } from './model/model';
-export { Tokenizer, StreamDecoder } from './formats/tokenizer';
+export { Model, type RawTensors } from './model/model';
+export { Tokenizer, StreamDecoder, type TextTokenizer, type EncodeOptions } from './formats/tokenizer';
 export { ForwardPass, KvCache, type ForwardShape } from './model/forward';
 export { generateText, generateBatch, type GenerateOptions, type GenerateResult } from './model/generate';
-export { Sampler, Rng, argmax } from './model/sampler';
+export { Sampler, Rng, argmax, type SamplerOptions } from './model/sampler';
+export type { LinearAdapters } from './model/targets';
 // Fine-tuning (browser and Node): tasks from text, the FineTuner with typed progress events and
 // pause / stop / resume, checkpoints (IndexedDB in browsers), adapters in the PEFT layout.
 export { FineTuner, finetune, type FineTuneCallbacks, type FineTuneOutput, type FineTuneResult, type FineTunerEventMap, type FineTunerInit, type FineTuneStatus, type StepDetail, type EvalDetail } from './train/finetuner';
 export { CLI_DEFAULTS, DEMO_OVERRIDES, OPTION_HELP, defaultOptions, type FineTuneOptions } from './train/defaults';
-export { OptionError } from './train/options';
+export { OptionError, type RunOptions, type ZoMode, type ZoOptimizerName, type LrSchedule } from './train/options';
+export type { OptionHelp } from './train/defaults';
+export type { Divergence, OnDiverge } from './train/divergence';
+export type { FitResult, MemoryEstimate, StepShape } from './train/memory_plan';
+export type { RunFingerprint, CheckpointManifest } from './train/checkpoint';
 export { validateOptions, validateTaskSpec } from './train/validate';
-export { prepareTask, presetFiles, type TaskSpec, type DataFile, type PreparedTask, type PreviewRow, type TaskKind } from './train/task_source';
+export { prepareTask, presetFiles, type TaskSpec, type DataFile, type PreparedTask, type PreviewRow, type TaskKind, type HeldOut } from './train/task_source';
+export type { ClassifyTask, Item, Candidate, TaskLoss } from './data/tasks';
+export type { TokenBatch } from './data/batch';
+export type { Encoding } from './data/examples';
+export type { TaskMetrics, ClassMetrics } from './eval/metrics';
 export { IndexedDbCheckpointStore } from './train/session_store';
-export { train, parseCheckpoint, type CheckpointFiles, type CheckpointStore, type TrainConfig, type TrainerState, type EvalResult } from './train/trainer';
-export { LoraState } from './adapter/lora';
+export { train, parseCheckpoint, type CheckpointFiles, type CheckpointStore, type TrainConfig, type TrainerState, type EvalResult, type TrainData, type TrainSummary, type TrainEvents, type Evaluator } from './train/trainer';
+export type { StepResult } from './train/scheduler';
+export { LoraState, type LoraConfig } from './adapter/lora';
 export { MultiAdapters } from './adapter/multi';
-export { writeAdapter, readAdapter, type AdapterFiles } from './adapter/peft';
+export { writeAdapter, readAdapter, type AdapterFiles, type AdapterTensors, type BaseModelIdentity, type LoraPair } from './adapter/peft';
 export { toyModel, toyTokenizerBytes } from './model/toy';
-export { PRESETS } from './data/presets';
+export { PRESETS, type Preset, type DataSpec } from './data/presets';

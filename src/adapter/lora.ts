@@ -31,6 +31,7 @@ export function validateLoraConfig(c: LoraConfig): void {
 }
 
 export class LoraState {
+  /** @internal */
   readonly layers: Partial<Record<Target, LoraAdapter>>[];
   readonly scale: number;
 
@@ -99,6 +100,7 @@ export class LoraState {
     return LoraState.upload(gpu, model, { rank: a.rank, alpha: a.alpha, targets: a.targets }, a);
   }
 
+  /** Every adapter pair, in layer and target order. @internal */
   adapters(): LoraAdapter[] {
     return this.layers.flatMap((e) => this.config.targets.map((t) => e[t]!));
   }

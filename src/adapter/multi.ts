@@ -22,6 +22,7 @@ export class MultiAdapters implements LinearAdapters {
   /** rank: columns of x A^T, the widest target's sum of ranks. */
   readonly config: { readonly rank: number };
   readonly scale = 1; // each adapter's alpha / r is in the offset tables
+  /** @internal */
   readonly layers: Partial<Record<Target, PackedTarget>>[];
   /** Adapter of each sequence (u32; NONE: base model). */
   private readonly seqAdapter: Tensor;

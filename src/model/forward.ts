@@ -21,7 +21,9 @@ import type { Model } from './model';
 
 /** Keys and values of past positions, per layer: [B * capacity, nKvHeads * headDim]. */
 export class KvCache {
+  /** @internal */
   readonly k: Tensor[];
+  /** @internal */
   readonly v: Tensor[];
   constructor(
     model: Model,
@@ -51,7 +53,7 @@ export interface ForwardShape {
   lora?: LinearAdapters; // adapters on the target linears (MP-LoRA)
   slots?: number; // P: perturbation slots; the B sequences are P slots of B / P (slot-major)
   q?: number; // queries of the perturbations (slot g uses query g % q); default 1
-  /** The ZO step's uniforms (seed, slot base, eps); default: a block of the pass's own, eps 0 (plain LoRA). */
+  /** The ZO step's uniforms (seed, slot base, eps); default: a block of the pass's own, eps 0 (plain LoRA). @internal */
   step?: StepBlock;
   /** Fold each P-RGE MP-LoRA term into its f32 register-blocked matmul (matmul_lora); default: on the ZO step's passes (`step` given), per MOBIZO_FUSE_LORA / FUSE_LORA_DEFAULT. */
   fuseLora?: boolean;
@@ -83,7 +85,9 @@ interface RunState {
 }
 
 export class ForwardPass {
+  /** @internal */
   readonly program: Program;
+  /** @internal */
   readonly state: RunState;
   readonly rows: number;
   private pos0 = 0;
@@ -92,7 +96,7 @@ export class ForwardPass {
   private readonly head: { gather: Dispatch; norm: Dispatch; matmul: Dispatch[]; softcap?: Dispatch }; // matmul: one per row block of a split LM head
   private activeSelect: number;
   readonly rowsPerSlot: number;
-  /** The step block every MP-LoRA dispatch reads its perturbation from. */
+  /** The step block every MP-LoRA dispatch reads its perturbation from. @internal */
   readonly step: StepBlock;
   private readonly ownStep: boolean;
 

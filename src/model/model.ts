@@ -48,7 +48,9 @@ export class Model {
   private constructor(
     readonly gpu: Gpu,
     readonly config: LlamaConfig,
+    /** @internal */
     readonly weights: GpuWeights,
+    /** @internal */
     readonly kernels: Kernels,
   ) {}
 
@@ -56,7 +58,8 @@ export class Model {
    * Uploads a parsed checkpoint and compiles the kernels (or takes `compiled`, this device's). With
    * `raw` (GGUF), matrices stored in a layout the kernels read (F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
    * Q2_K..Q6_K) are uploaded in that form; everything else as f32. Weights beyond the device's
-   * buffer limits are split by rows (src/gpu/weight.ts).
+   * buffer limits are split by rows (src/gpu/weight.ts). Apps use loadModel (src/model/load.ts).
+   * @internal
    */
   static async load(gpu: Gpu, file: LlamaModelFile, raw?: RawTensors, compiled?: Kernels): Promise<Model> {
     if (compiled && compiled.gpu !== gpu) throw new Error('Model.load: the compiled kernels belong to another device');

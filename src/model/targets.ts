@@ -52,5 +52,6 @@ export interface LinearAdapter {
 export interface LinearAdapters {
   readonly config: { readonly rank: number };
   readonly scale: number;
+  /** @internal */
   readonly layers: readonly Partial<Record<Target, LinearAdapter>>[];
 }
