@@ -1,8 +1,8 @@
-// Twins of shaders/attention.wgsl: causal grouped-query attention with an online softmax, one
-// (query row, head) at a time. The output row is the accumulator (zeroed first), so any headDim
-// works without scratch. attention covers i = gid.x + gid.y * stride < rows * nHeads;
+// Twins of shaders/attention.wgsl: causal grouped-query attention, one (query row, head) at a time,
+// softmax over blocks of keys (online across blocks); the output row is the accumulator, so any
+// headDim works. attention covers i = gid.x + gid.y * stride < rows * nHeads;
 // attention_flash the query slots of its workgroups (x: slot groups, y: K/V head, z: sequence).
-import { binding, f32At, forEach1d, partBegin, partEnd, u32At } from './common';
+import { binding, dot, exp4, expf1, f32At, forEach1d, hsum, partBegin, partEnd, scratch, u32At } from './common';
 import { attention_B, attention_flash_B, attention_Params } from './params.gen';
 
 let qAt: usize = 0;
@@ -35,8 +35,15 @@ function readParams(bind: usize, params: u32, q: u32, k: u32, v: u32, out: u32):
   return p;
 }
 
-/** Attention of query row r (token r % T of sequence r / T) for head h, written to its output row. */
-function attendOne(r: u32, h: u32): void {
+const KB: u32 = 1024; // keys whose scores sit in scratch at a time
+
+/**
+ * Attention of query row r (token r % T of sequence r / T) for head h, written to its output row:
+ * per block of KB keys the scores q . k_j scale into scratch, their max, exp(s - max) four at a
+ * time and the weighted sum of the values into the output row (rescaled when a later block raises
+ * the max), divided by the sum of the weights at the end.
+ */
+function attendOne(r: u32, h: u32, sc: usize): void {
   const b = r / T;
   const pos = pos0 + r % T;
   const kvDim = nKvHeads * hd;
@@ -44,64 +51,81 @@ function attendOne(r: u32, h: u32): void {
   const qRow = qAt + ((<usize>r * <usize>nHeads * <usize>hd + <usize>h * <usize>hd) << 2);
   const oRow = outAt + ((<usize>r * <usize>nHeads * <usize>hd + <usize>h * <usize>hd) << 2);
   const kvBase = (<usize>b * <usize>S * <usize>kvDim + <usize>kvHead * <usize>hd) << 2;
+  const kvStride = <usize>kvDim << 2;
   const first: u32 = window > 0 && pos + 1 > window ? pos + 1 - window : 0;
-  const bytes = <usize>hd << 2;
-  memory.fill(oRow, 0, bytes);
+  memory.fill(oRow, 0, <usize>hd << 2);
   let m: f32 = -3.0e38;
   let l: f32 = 0;
-  for (let j = first; j <= pos; j++) {
-    const off = kvBase + ((<usize>j * <usize>kvDim) << 2);
-    const kRow = kAt + off;
-    const vRow = vAt + off;
-    // s = q . k_j
-    let a0 = f32x4.splat(0);
-    let a1 = f32x4.splat(0);
-    let d: u32 = 0;
-    for (; d + 8 <= hd; d += 8) {
-      const o = <usize>d << 2;
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(qRow + o), v128.load(kRow + o)));
-      a1 = f32x4.add(a1, f32x4.mul(v128.load(qRow + o + 16), v128.load(kRow + o + 16)));
+  for (let j0 = first; j0 <= pos; j0 += KB) {
+    const cnt = min(KB, pos + 1 - j0);
+    // scores and their max
+    let bm: f32 = -3.0e38;
+    for (let c: u32 = 0; c < cnt; c++) {
+      const s = dot(qRow, kAt + kvBase + <usize>(j0 + c) * kvStride, hd) * scaleP;
+      store<f32>(sc + (<usize>c << 2), s);
+      bm = max(bm, s);
     }
-    for (; d + 4 <= hd; d += 4) {
-      const o = <usize>d << 2;
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(qRow + o), v128.load(kRow + o)));
+    const mNew = max(m, bm);
+    if (mNew != m && l != 0) {
+      const corr = expf1(m - mNew);
+      l *= corr;
+      scaleRow(oRow, corr);
     }
-    const a = f32x4.add(a0, a1);
-    let s = (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
-    for (; d < hd; d++) s += load<f32>(qRow + (<usize>d << 2)) * load<f32>(kRow + (<usize>d << 2));
-    s *= scaleP;
-    const mNew = max(m, s);
-    const c = Mathf.exp(m - mNew);
-    const p = Mathf.exp(s - mNew);
-    l = l * c + p;
     m = mNew;
-    // out = out * c + p * v_j
-    const c4 = f32x4.splat(c);
-    const p4 = f32x4.splat(p);
-    d = 0;
-    for (; d + 4 <= hd; d += 4) {
-      const o = <usize>d << 2;
-      v128.store(oRow + o, f32x4.add(f32x4.mul(v128.load(oRow + o), c4), f32x4.mul(p4, v128.load(vRow + o))));
+    // weights, four at a time
+    const m4 = f32x4.splat(mNew);
+    let l4 = f32x4.splat(0);
+    let c: u32 = 0;
+    for (; c + 4 <= cnt; c += 4) {
+      const p4 = exp4(f32x4.sub(v128.load(sc + (<usize>c << 2)), m4));
+      v128.store(sc + (<usize>c << 2), p4);
+      l4 = f32x4.add(l4, p4);
     }
-    for (; d < hd; d++) {
-      const o = <usize>d << 2;
-      store<f32>(oRow + o, load<f32>(oRow + o) * c + p * load<f32>(vRow + o));
+    let lb = hsum(l4);
+    for (; c < cnt; c++) {
+      const p = expf1(load<f32>(sc + (<usize>c << 2)) - mNew);
+      store<f32>(sc + (<usize>c << 2), p);
+      lb += p;
     }
+    l += lb;
+    // out += sum_c p_c v_(j0 + c), two keys at a time
+    const vBlock = vAt + kvBase + <usize>j0 * kvStride;
+    c = 0;
+    for (; c + 2 <= cnt; c += 2) {
+      const v0 = vBlock + <usize>c * kvStride;
+      axpy2(oRow, load<f32>(sc + (<usize>c << 2)), v0, load<f32>(sc + (<usize>(c + 1) << 2)), v0 + kvStride);
+    }
+    if (c < cnt) axpy2(oRow, load<f32>(sc + (<usize>c << 2)), vBlock + <usize>c * kvStride, 0, vBlock + <usize>c * kvStride);
   }
-  const inv4 = f32x4.splat(l);
+  scaleRow(oRow, <f32>1.0 / l);
+}
+
+/** out[d] = out[d] + (a v[d] + b w[d]) over the head's hd values. */
+function axpy2(out: usize, a: f32, v: usize, b: f32, w: usize): void {
+  const a4 = f32x4.splat(a);
+  const b4 = f32x4.splat(b);
   let d: u32 = 0;
   for (; d + 4 <= hd; d += 4) {
     const o = <usize>d << 2;
-    v128.store(oRow + o, f32x4.div(v128.load(oRow + o), inv4));
+    v128.store(out + o, f32x4.add(v128.load(out + o), f32x4.add(f32x4.mul(a4, v128.load(v + o)), f32x4.mul(b4, v128.load(w + o)))));
   }
   for (; d < hd; d++) {
     const o = <usize>d << 2;
-    store<f32>(oRow + o, load<f32>(oRow + o) / l);
+    store<f32>(out + o, load<f32>(out + o) + (a * load<f32>(v + o) + b * load<f32>(w + o)));
   }
 }
 
+/** out[d] *= c over the head's hd values. */
+function scaleRow(out: usize, c: f32): void {
+  const c4 = f32x4.splat(c);
+  let d: u32 = 0;
+  for (; d + 4 <= hd; d += 4) v128.store(out + (<usize>d << 2), f32x4.mul(v128.load(out + (<usize>d << 2)), c4));
+  for (; d < hd; d++) store<f32>(out + (<usize>d << 2), load<f32>(out + (<usize>d << 2)) * c);
+}
+
 function attendRange(b: u32, e: u32, _ctx: usize): void {
-  for (let i = b; i < e; i++) attendOne(i / nHeads, i % nHeads);
+  const sc = scratch(<usize>KB << 2);
+  for (let i = b; i < e; i++) attendOne(i / nHeads, i % nHeads, sc);
 }
 
 export function attention(bind: usize, wx: u32, wy: u32, wz: u32, part: u32, parts: u32): void {
@@ -123,11 +147,12 @@ export function attention_flash(bind: usize, wx: u32, wy: u32, wz: u32, part: u3
   const heads = min(wy, nKvHeads);
   const units = wz * heads * covered;
   const u1 = partEnd(units, part, parts);
+  const sc = scratch(<usize>KB << 2);
   for (let u = partBegin(units, part, parts); u < u1; u++) {
     const s = u % covered;
     const kvHead = (u / covered) % heads;
     const b = u / (covered * heads);
     const t = s / G;
-    attendOne(b * T + t, kvHead * G + (s % G));
+    attendOne(b * T + t, kvHead * G + (s % G), sc);
   }
 }

@@ -122,3 +122,45 @@ export function forEach1d(n: u32, stride: u32, wx: u32, wy: u32, wg: u32, part: 
     if (b1 > b0) body(b0, b1, ctx);
   }
 }
+
+// ---- exp on f32x4 (Cephes' expf: n = round(x log2 e), r = x - n ln 2 in two parts, a degree-5
+// polynomial; |relative error| < 2e-7 over the f32 range). 2^n is applied as two factors so
+// results down to the subnormals and up to FLT_MAX are right; NaN stays NaN. The scalar expf1 is
+// one lane of the same computation, so a value is the same bits whichever path computed it.
+
+// @ts-ignore: decorator
+@inline export function exp4(x: v128): v128 {
+  const xc = f32x4.max(f32x4.min(x, f32x4.splat(88.72283)), f32x4.splat(-104.0));
+  const fx = f32x4.floor(f32x4.add(f32x4.mul(xc, f32x4.splat(1.44269504088896341)), f32x4.splat(0.5)));
+  const n = i32x4.trunc_sat_f32x4_s(fx);
+  let r = f32x4.sub(xc, f32x4.mul(fx, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(fx, f32x4.splat(-2.12194440e-4)));
+  const z = f32x4.mul(r, r);
+  let y = f32x4.splat(1.9875691500e-4);
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.3981999507e-3));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(8.3334519073e-3));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(4.1665795894e-2));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.6666665459e-1));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(5.0000001201e-1));
+  y = f32x4.add(f32x4.add(f32x4.mul(y, z), r), f32x4.splat(1.0));
+  const n1 = i32x4.shr_s(n, 1);
+  const n2 = i32x4.sub(n, n1);
+  const s1 = i32x4.shl(i32x4.add(n1, i32x4.splat(127)), 23);
+  const s2 = i32x4.shl(i32x4.add(n2, i32x4.splat(127)), 23);
+  return f32x4.mul(f32x4.mul(y, s1), s2);
+}
+
+/** exp(x) as one lane of exp4 (the same bits). */
+// @ts-ignore: decorator
+@inline export function expf1(x: f32): f32 {
+  return f32x4.extract_lane(exp4(f32x4.splat(x)), 0);
+}
+
+/** tanh(v) = sign(v) (1 - e) / (1 + e), e = exp(-2 |v|): no overflow for large |v| (swiglu.wgsl's tanhSafe). */
+// @ts-ignore: decorator
+@inline export function tanh4(v: v128): v128 {
+  const e = exp4(f32x4.mul(f32x4.abs(v), f32x4.splat(-2.0)));
+  const one = f32x4.splat(1.0);
+  const t = f32x4.div(f32x4.sub(one, e), f32x4.add(one, e));
+  return v128.bitselect(f32x4.neg(t), t, f32x4.lt(v, f32x4.splat(0)));
+}

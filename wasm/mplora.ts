@@ -4,7 +4,7 @@
 // divided by sqrt(h) (HiZOO); eps = 0 or g >= 2q: plain LoRA. Workgroups cover outputs
 // o < wx 16 and (slot, row chunk of 64) pairs wid.y < wy; each part takes a range of outputs and
 // builds the perturbed rows of B it needs, OB outputs at a time, in its thread's scratch.
-import { binding, dot, f32At, partBegin, partEnd, scratch, u32At } from './common';
+import { binding, f32At, partBegin, partEnd, scratch, u32At } from './common';
 import { mplora_B, mplora_Params, zo_step_StepParams } from './params.gen';
 import { zoNormal, zoNormals } from './rng';
 
@@ -35,9 +35,11 @@ export function mplora(bind: usize, wx: u32, wy: u32, wz: u32, part: u32, parts:
   const hs = scaled ? binding(bind, mplora_B.hs) : 0;
   const chunks = (rowsPerSlot + ROW_CHUNK - 1) / ROW_CHUNK;
   const outs = <u32>min(<u64>outDim, <u64>wx * <u64>OT);
-  const bp = scratch((<usize>OB * <usize>rank + <usize>rank * <usize>zr + <usize>OB * <usize>zr) << 2); // [OB, rank] perturbed rows of B
-  const zv = bp + ((<usize>OB * <usize>rank) << 2); // LOZO: V_i [rank, zr]
+  const bp = scratch((<usize>2 * OB * <usize>rank + <usize>rank * <usize>zr + <usize>OB * <usize>zr) << 2); // [OB, rank] perturbed rows of B
+  const bt = bp + ((<usize>OB * <usize>rank) << 2); // [rank, OB] the same, transposed
+  const zv = bt + ((<usize>OB * <usize>rank) << 2); // LOZO: V_i [rank, zr]
   const zu = zv + ((<usize>rank * <usize>zr) << 2); // LOZO: U_i rows [OB, zr]
+  const scale4 = f32x4.splat(scale);
   const inv: f32 = zr > 0 ? <f32>1.0 / Mathf.sqrt(<f32>zr) : 1;
   const o1 = partEnd(outs, part, parts);
   for (let ob = partBegin(outs, part, parts); ob < o1; ob += OB) {
@@ -82,13 +84,29 @@ export function mplora(bind: usize, wx: u32, wy: u32, wz: u32, part: u32, parts:
             store<f32>(bp + at, load<f32>(b + (<usize>e0 << 2) + at) + se * z);
           }
         }
+        // transposed: bt[j, lo] = bp[lo, j], so the row loop runs four outputs per f32x4
+        for (let lo: u32 = 0; lo < n; lo++) {
+          for (let j: u32 = 0; j < rank; j++) store<f32>(bt + ((<usize>j * <usize>OB + <usize>lo) << 2), load<f32>(bp + ((<usize>lo * <usize>rank + <usize>j) << 2)));
+        }
       }
       for (let r = rBegin; r < rEnd; r++) {
         const axRow = ax + ((<usize>r * <usize>rank) << 2);
         const yRow = y + ((<usize>r * <usize>outDim + <usize>ob) << 2);
-        for (let lo: u32 = 0; lo < n; lo++) {
-          const acc = dot(bp + ((<usize>lo * <usize>rank) << 2), axRow, rank);
-          store<f32>(yRow + (<usize>lo << 2), load<f32>(yRow + (<usize>lo << 2)) + scale * acc);
+        // four outputs at a time: acc[lo..lo+3] = sum_j ax[r, j] bt[j, lo..lo+3], j in order
+        let lo: u32 = 0;
+        for (; lo + 4 <= n; lo += 4) {
+          let acc = f32x4.splat(0);
+          for (let j: u32 = 0; j < rank; j++) {
+            acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(axRow + (<usize>j << 2))), v128.load(bt + ((<usize>j * <usize>OB + <usize>lo) << 2))));
+          }
+          const yo = yRow + (<usize>lo << 2);
+          v128.store(yo, f32x4.add(v128.load(yo), f32x4.mul(scale4, acc)));
+        }
+        for (; lo < n; lo++) {
+          let acc: f32 = 0;
+          for (let j: u32 = 0; j < rank; j++) acc += load<f32>(axRow + (<usize>j << 2)) * load<f32>(bt + ((<usize>j * <usize>OB + <usize>lo) << 2));
+          const yo = yRow + (<usize>lo << 2);
+          store<f32>(yo, load<f32>(yo) + scale * acc);
         }
       }
     }

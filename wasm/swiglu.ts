@@ -1,6 +1,6 @@
 // Twins of shaders/swiglu.wgsl: the FFN's gated activations and two elementwise maps, one thread
 // per element (e = gid.x + gid.y * stride, e < n).
-import { binding, f32At, forEach1d, u32At } from './common';
+import { binding, exp4, f32At, forEach1d, tanh4, u32At } from './common';
 import { add_row_B, geglu_B, scale_B, softcap_B, swiglu_B, swiglu_Params } from './params.gen';
 
 // The ranges' shared arguments (set by the entry, read by the bodies; a wasm global per thread).
@@ -11,28 +11,46 @@ let xAt: usize = 0;
 let cParam: f32 = 0;
 let widthParam: u32 = 1;
 
-/** tanh without the overflow of exp(2x) for large |x| (tanhSafe). */
+// Each map as f32x4 lanes; a tail element is one lane of the same code (the same bits whichever part
+// computes it).
+
 // @ts-ignore: decorator
-@inline function tanhSafe(v: f32): f32 {
-  const e = Mathf.exp(<f32>-2.0 * Mathf.abs(v));
-  const t = (<f32>1.0 - e) / (<f32>1.0 + e);
-  return v >= 0 ? t : -t;
+@inline function swiglu4(g: v128, u: v128): v128 {
+  return f32x4.mul(f32x4.div(g, f32x4.add(f32x4.splat(1.0), exp4(f32x4.neg(g)))), u);
+}
+
+// @ts-ignore: decorator
+@inline function geglu4(g: v128, u: v128): v128 {
+  const inner = f32x4.mul(f32x4.splat(0.7978845608028654), f32x4.add(g, f32x4.mul(f32x4.mul(f32x4.mul(f32x4.splat(0.044715), g), g), g)));
+  return f32x4.mul(f32x4.mul(f32x4.mul(f32x4.splat(0.5), g), f32x4.add(f32x4.splat(1.0), tanh4(inner))), u);
+}
+
+// @ts-ignore: decorator
+@inline function softcap4(x: v128, c: v128): v128 {
+  return f32x4.mul(c, tanh4(f32x4.div(x, c)));
 }
 
 function swigluRange(b: u32, e: u32, _ctx: usize): void {
-  for (let i = b; i < e; i++) {
+  let i = b;
+  for (; i + 4 <= e; i += 4) {
     const o = <usize>i << 2;
-    const g = load<f32>(gateAt + o);
-    store<f32>(outAt + o, (g / (<f32>1.0 + Mathf.exp(-g))) * load<f32>(upAt + o));
+    v128.store(outAt + o, swiglu4(v128.load(gateAt + o), v128.load(upAt + o)));
+  }
+  for (; i < e; i++) {
+    const o = <usize>i << 2;
+    store<f32>(outAt + o, f32x4.extract_lane(swiglu4(f32x4.splat(load<f32>(gateAt + o)), f32x4.splat(load<f32>(upAt + o))), 0));
   }
 }
 
 function gegluRange(b: u32, e: u32, _ctx: usize): void {
-  for (let i = b; i < e; i++) {
+  let i = b;
+  for (; i + 4 <= e; i += 4) {
     const o = <usize>i << 2;
-    const g = load<f32>(gateAt + o);
-    const inner = <f32>0.7978845608028654 * (g + <f32>0.044715 * g * g * g);
-    store<f32>(outAt + o, <f32>0.5 * g * (<f32>1.0 + tanhSafe(inner)) * load<f32>(upAt + o));
+    v128.store(outAt + o, geglu4(v128.load(gateAt + o), v128.load(upAt + o)));
+  }
+  for (; i < e; i++) {
+    const o = <usize>i << 2;
+    store<f32>(outAt + o, f32x4.extract_lane(geglu4(f32x4.splat(load<f32>(gateAt + o)), f32x4.splat(load<f32>(upAt + o))), 0));
   }
 }
 
@@ -50,9 +68,15 @@ function scaleRange(b: u32, e: u32, _ctx: usize): void {
 }
 
 function softcapRange(b: u32, e: u32, _ctx: usize): void {
-  for (let i = b; i < e; i++) {
+  const c = f32x4.splat(cParam);
+  let i = b;
+  for (; i + 4 <= e; i += 4) {
     const o = xAt + (<usize>i << 2);
-    store<f32>(o, cParam * tanhSafe(load<f32>(o) / cParam));
+    v128.store(o, softcap4(v128.load(o), c));
+  }
+  for (; i < e; i++) {
+    const o = xAt + (<usize>i << 2);
+    store<f32>(o, f32x4.extract_lane(softcap4(f32x4.splat(load<f32>(o)), c), 0));
   }
 }
 

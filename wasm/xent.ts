@@ -2,7 +2,7 @@
 // losses (slot_loss: masked mean; class_loss: MeZO's cross-entropy over candidates). xent covers
 // the rows of its workgroups (i = wid.x + wid.y * groups.x < nSel); the slot losses one slot per
 // workgroup along x (losses[slotBase + p], p < wx).
-import { binding, f32At, nan32, partBegin, partEnd, u32At } from './common';
+import { binding, exp4, expf1, f32At, hsum, nan32, partBegin, partEnd, u32At } from './common';
 import { class_loss_B, slot_loss_B, xent_B, xent_LossParams, xent_Params, zo_step_StepParams } from './params.gen';
 
 export function xent(bind: usize, wx: u32, wy: u32, wz: u32, part: u32, parts: u32): void {
@@ -33,8 +33,11 @@ export function xent(bind: usize, wx: u32, wy: u32, wz: u32, part: u32, parts: u
     for (; v + 4 <= vocab; v += 4) m4 = f32x4.max(m4, v128.load(row + (<usize>v << 2)));
     let m = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
     for (; v < vocab; v++) m = max(m, load<f32>(row + (<usize>v << 2)));
-    let s: f32 = 0;
-    for (v = 0; v < vocab; v++) s += Mathf.exp(load<f32>(row + (<usize>v << 2)) - m);
+    const m4s = f32x4.splat(m);
+    let s4 = f32x4.splat(0);
+    for (v = 0; v + 4 <= vocab; v += 4) s4 = f32x4.add(s4, exp4(f32x4.sub(v128.load(row + (<usize>v << 2)), m4s)));
+    let s = hsum(s4);
+    for (; v < vocab; v++) s += expf1(load<f32>(row + (<usize>v << 2)) - m);
     store<f32>(out, m + Mathf.log(s) - load<f32>(row + (<usize>label << 2)));
   }
 }
