@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { formatHubRef, hubFiles, parseHubRef } from '../src/model/hub';
-import { loadModel, openModelSource } from '../src/model/load';
+import { loadModel, resolveModel } from '../src/model/load';
 import type { DownloadProgress } from '../src/model/transfer';
 import { createGpu } from '../src/gpu/device';
 import { generateText } from '../src/model/generate';
@@ -53,7 +53,7 @@ describe('hub references', function () {
 
   it('a GGUF file by reference: LFS redirect, sha256 from X-Linked-Etag, progress; again from the cache with the hub stopped', async () => {
     const ref = 'hf:test/stories-GGUF/stories260K.gguf';
-    const first = await openModelSource(ref, opts());
+    const first = await resolveModel(ref, opts());
     assert.equal(first.parsed.format, 'gguf');
     assert.equal(first.tokenizer?.vocabSize, 512);
     assert.deepEqual(first.tokenizer?.encode('Once upon a time', { bos: true, eos: false }).slice(0, 1), [1]);
@@ -68,7 +68,7 @@ describe('hub references', function () {
 
     await hub.stop();
     progress = [];
-    const again = await openModelSource(ref, opts());
+    const again = await resolveModel(ref, opts());
     assert.equal(again.tokenizer?.vocabSize, 512);
     assert.deepEqual(progress, [{ file: 'stories260K.gguf', loaded: gguf.length, total: gguf.length, cached: true }]);
   });
@@ -78,7 +78,7 @@ describe('hub references', function () {
     assert.deepEqual(files.map((f) => f.name).sort(), ['config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'tokenizer.json']);
     assert.ok(hub.seen.some((s) => s.path.endsWith('/tokenizer_config.json') && s.status === 404), 'the optional tokenizer_config.json was asked for');
     await hub.stop();
-    const opened = await openModelSource('test/stories-hf', opts()); // bare owner/repo
+    const opened = await resolveModel('test/stories-hf', opts()); // bare owner/repo
     assert.equal(opened.parsed.format, 'hf');
     assert.equal(opened.name, 'hf:test/stories-hf');
     assert.equal(opened.tokenizer?.vocabSize, 512);
@@ -88,14 +88,14 @@ describe('hub references', function () {
   it('resumes a cut download with a Range request', async () => {
     hub.cutAfter = { file: /stories260K\.gguf/, bytes: 300_000 };
     let at = 0;
-    await assert.rejects(openModelSource('hf:test/stories-GGUF/stories260K.gguf', opts()), (e: Error) => {
+    await assert.rejects(resolveModel('hf:test/stories-GGUF/stories260K.gguf', opts()), (e: Error) => {
       at = Number(/interrupted at byte (\d+): .*\(try again to resume\)$/.exec(e.message)?.[1]);
       return at > 0 && at <= 300_000;
     });
     const part = path.join(cache, 'hub', 'test', 'stories-GGUF', 'main', 'stories260K.gguf.part');
     assert.equal(fs.statSync(part).size, at, 'the part holds every byte received');
     hub.seen = [];
-    const r = await openModelSource('hf:test/stories-GGUF/stories260K.gguf', opts());
+    const r = await resolveModel('hf:test/stories-GGUF/stories260K.gguf', opts());
     assert.equal(r.tokenizer?.vocabSize, 512);
     const resumed = hub.seen.find((s) => s.range === `bytes=${at}-`);
     assert.equal(resumed?.status, 206);
@@ -104,18 +104,18 @@ describe('hub references', function () {
 
   it('refuses bytes whose sha256 is not the hub\'s, and keeps nothing', async () => {
     hub.corrupt = /stories260K\.gguf/;
-    await assert.rejects(openModelSource('hf:test/stories-GGUF/stories260K.gguf', opts()), /stories260K\.gguf: sha256 mismatch .*expected [0-9a-f]{64}, got [0-9a-f]{64}/);
+    await assert.rejects(resolveModel('hf:test/stories-GGUF/stories260K.gguf', opts()), /stories260K\.gguf: sha256 mismatch .*expected [0-9a-f]{64}, got [0-9a-f]{64}/);
     assert.deepEqual(fs.readdirSync(path.join(cache, 'hub', 'test', 'stories-GGUF', 'main')), []);
     hub.corrupt = /tokenizer\.json/;
     await assert.rejects(hubFiles(parseHubRef('hf:test/stories-hf')!, opts()), /tokenizer\.json: git blob sha1 mismatch/);
   });
 
   it('names a missing file, a GGUF repository named without its file, a gated repository (and sends the token to the hub only)', async () => {
-    await assert.rejects(openModelSource('hf:test/stories-GGUF/nope.gguf', opts()), /hf:test\/stories-GGUF\/nope\.gguf: the repository has no file nope\.gguf at revision main \(HTTP 404/);
-    await assert.rejects(openModelSource('hf:test/ggufs-only', opts()), /hf:test\/ggufs-only: the repository has no file config\.json.*/);
-    await assert.rejects(openModelSource('hf:test/gated-GGUF/stories260K.gguf', opts()), /HTTP 401 .*gated or private/);
+    await assert.rejects(resolveModel('hf:test/stories-GGUF/nope.gguf', opts()), /hf:test\/stories-GGUF\/nope\.gguf: the repository has no file nope\.gguf at revision main \(HTTP 404/);
+    await assert.rejects(resolveModel('hf:test/ggufs-only', opts()), /hf:test\/ggufs-only: the repository has no file config\.json.*/);
+    await assert.rejects(resolveModel('hf:test/gated-GGUF/stories260K.gguf', opts()), /HTTP 401 .*gated or private/);
     hub.seen = [];
-    const r = await openModelSource('hf:test/gated-GGUF/stories260K.gguf', opts({ token: 'hf_secret' }));
+    const r = await resolveModel('hf:test/gated-GGUF/stories260K.gguf', opts({ token: 'hf_secret' }));
     assert.equal(r.tokenizer?.vocabSize, 512);
     assert.ok(hub.seen.filter((s) => s.path.includes('/resolve/')).every((s) => s.auth === 'Bearer hf_secret'));
     assert.ok(hub.seen.filter((s) => s.path.startsWith('/cdn/')).every((s) => s.auth === undefined), 'no token to the CDN');

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { createGpu, type Gpu } from '../src/gpu/device';
-import { loadModel, openModelSource } from '../src/model/load';
+import { loadModel, resolveModel } from '../src/model/load';
 import type { Model } from '../src/model/model';
 import { generateText } from '../src/model/generate';
 import { FineTuner, finetune } from '../src/train/finetuner';
@@ -44,59 +44,59 @@ describe('loadModel', function () {
     it('GGUF bytes, ArrayBuffer, Blob, Node path and file: URL carry the GGUF tokenizer', async () => {
       const bytes = read(ggufPath);
       for (const src of [bytes, bytes.slice().buffer, new Blob([bytes]), ggufPath, `file://${ggufPath}`]) {
-        const m = await openModelSource(src);
+        const m = await resolveModel(src);
         assert.equal(m.parsed.format, 'gguf');
         assert.equal(m.tokenizer?.vocabSize, 512);
       }
-      assert.equal((await openModelSource(new File([bytes], 'x.gguf'))).name, 'x.gguf');
+      assert.equal((await resolveModel(new File([bytes], 'x.gguf'))).name, 'x.gguf');
     });
 
     it('llama2.c: the tokenizer option (bytes, path), tokenizer.bin beside the file, the second of two files; none: no tokenizer', async () => {
-      assert.equal((await openModelSource(binPath, { tokenizer: tokPath })).tokenizer?.vocabSize, 512);
-      assert.equal((await openModelSource(read(binPath), { tokenizer: read(tokPath) })).tokenizer?.vocabSize, 512);
+      assert.equal((await resolveModel(binPath, { tokenizer: tokPath })).tokenizer?.vocabSize, 512);
+      assert.equal((await resolveModel(read(binPath), { tokenizer: read(tokPath) })).tokenizer?.vocabSize, 512);
       const pair = [new File([read(tokPath)], 'tok512.bin'), new File([read(binPath)], 'stories260K.bin')];
-      const fromPair = await openModelSource(pair);
+      const fromPair = await resolveModel(pair);
       assert.equal(fromPair.name, 'stories260K.bin');
       assert.equal(fromPair.tokenizer?.vocabSize, 512);
       const dir = path.join(tmp, 'l2c');
       fs.mkdirSync(dir);
       fs.copyFileSync(binPath, path.join(dir, 'm.bin'));
-      assert.equal((await openModelSource(path.join(dir, 'm.bin'))).tokenizer, undefined);
+      assert.equal((await resolveModel(path.join(dir, 'm.bin'))).tokenizer, undefined);
       fs.copyFileSync(tokPath, path.join(dir, 'tokenizer.bin'));
-      assert.equal((await openModelSource(path.join(dir, 'm.bin'))).tokenizer?.vocabSize, 512);
+      assert.equal((await resolveModel(path.join(dir, 'm.bin'))).tokenizer?.vocabSize, 512);
     });
 
     it('an HF folder: a Node folder path, or its files picked together (a FileList), with tokenizer.json', async () => {
       const { bin, tokenizerJson } = hfStories260K();
       const files = hfDirContents(bin, tokenizerJson, 'F32');
       const dir = writeDir(path.join(tmp, 'hf'), files);
-      const fromDir = await openModelSource(dir);
+      const fromDir = await resolveModel(dir);
       assert.equal(fromDir.parsed.format, 'hf');
       assert.equal(fromDir.tokenizer?.vocabSize, 512);
       const picked = Object.entries(files).map(([n, d]) => Object.assign(new File([d as BlobPart], n), { webkitRelativePath: `my-model/${n}` }));
-      const fromFiles = await openModelSource(picked);
+      const fromFiles = await resolveModel(picked);
       assert.equal(fromFiles.name, 'my-model');
       assert.equal(fromFiles.tokenizer?.vocabSize, 512);
-      await assert.rejects(openModelSource(picked.filter((f) => f.name !== 'model.safetensors')), /my-model: no model\.safetensors/);
+      await assert.rejects(resolveModel(picked.filter((f) => f.name !== 'model.safetensors')), /my-model: no model\.safetensors/);
     });
 
     it('a URL: the file; an HTTP error, an HTML page (by content type or by its bytes) reported as such', async () => {
       const s = await fileServer();
       try {
-        assert.equal((await openModelSource(`${s.url}/m/stories260K.gguf`)).tokenizer?.vocabSize, 512);
-        assert.equal((await openModelSource(new URL(`${s.url}/m/stories260K.gguf`))).name, 'stories260K.gguf');
-        await assert.rejects(openModelSource(`${s.url}/missing.gguf`), new RegExp(`^Error: HTTP 404 Not Found for ${s.url}/missing\\.gguf \\(no such file\\)$`));
-        await assert.rejects(openModelSource(`${s.url}/login.gguf`), /login\.gguf answered an HTML page \(content-type text\/html; charset=utf-8\), not a model file/);
-        await assert.rejects(openModelSource(`${s.url}/disguised.gguf`), /^Error: disguised\.gguf: an HTML page, not a model file/);
+        assert.equal((await resolveModel(`${s.url}/m/stories260K.gguf`)).tokenizer?.vocabSize, 512);
+        assert.equal((await resolveModel(new URL(`${s.url}/m/stories260K.gguf`))).name, 'stories260K.gguf');
+        await assert.rejects(resolveModel(`${s.url}/missing.gguf`), new RegExp(`^Error: HTTP 404 Not Found for ${s.url}/missing\\.gguf \\(no such file\\)$`));
+        await assert.rejects(resolveModel(`${s.url}/login.gguf`), /login\.gguf answered an HTML page \(content-type text\/html; charset=utf-8\), not a model file/);
+        await assert.rejects(resolveModel(`${s.url}/disguised.gguf`), /^Error: disguised\.gguf: an HTML page, not a model file/);
       } finally {
         await s.close();
       }
     });
 
     it('names what it cannot read', async () => {
-      await assert.rejects(openModelSource(path.join(tmp, 'nope.gguf')), /nope\.gguf: no such file or folder, and not a hub reference/);
-      await assert.rejects(openModelSource(42 as never), /loadModel: source must be bytes, a File or Blob, .* got number/);
-      await assert.rejects(openModelSource([]), /the list of files is empty/);
+      await assert.rejects(resolveModel(path.join(tmp, 'nope.gguf')), /nope\.gguf: no such file or folder, and not a hub reference/);
+      await assert.rejects(resolveModel(42 as never), /loadModel: source must be bytes, a File or Blob, .* got number/);
+      await assert.rejects(resolveModel([]), /the list of files is empty/);
     });
   });
 
@@ -125,6 +125,17 @@ describe('loadModel', function () {
       const old = await generateText(model, model.tokenizer!, { prompt: 'Lily', steps: 12, temperature: 0, lora: r.lora });
       assert.equal(old.text, g.text, 'the older (model, tokenizer, opts) form gives the same');
       r.lora.destroy();
+    });
+
+    it('a step\'s ms is the run\'s wall time per step so far, not the gap between two results of a burst', async () => {
+      const ms: number[] = [];
+      const r = await finetune(model, data, { ...small, steps: 12 }, { step: (d) => ms.push(d.ms) });
+      r.lora.destroy();
+      assert.equal(ms.length, 12);
+      assert.ok(ms.every((m) => m > 0), ms.join(', '));
+      // the last step's is the run's ms/step (the summary measures to after the last result too)
+      assert.ok(Math.abs(ms.at(-1)! - r.msPerStep) <= 0.1 * r.msPerStep, `last step ${ms.at(-1)} ms, run ${r.msPerStep} ms/step`);
+      assert.ok(Math.min(...ms) > 0.05 * r.msPerStep, `no ~0 ms step: ${ms.join(', ')}`);
     });
 
     const optionError = (fn: () => unknown, option: string, pattern: RegExp) =>

@@ -49,7 +49,7 @@ interface ReadModel {
  * The third argument may be the old `name` string.
  */
 export async function loadModel(gpu: Gpu, source: ModelSource, options: LoadModelOptions | string = {}): Promise<Model> {
-  const opened = await openModelSource(source, typeof options === 'string' ? { name: options } : options);
+  const opened = await resolveModel(source, typeof options === 'string' ? { name: options } : options);
   const model = await Model.load(gpu, opened.parsed.file, opened.parsed.raw);
   model.tokenizer = opened.tokenizer;
   return model;
@@ -63,7 +63,7 @@ export interface OpenedModel {
 }
 
 /** Reads and parses `source` and finds its tokenizer (no GPU): bad files fail here, fast and alone. */
-export async function openModelSource(source: ModelSource, o: LoadModelOptions = {}): Promise<OpenedModel> {
+export async function resolveModel(source: ModelSource, o: LoadModelOptions = {}): Promise<OpenedModel> {
   const read = await readModel(source, o);
   return { parsed: read.parsed, name: read.name, tokenizer: await modelTokenizer(read, o) };
 }

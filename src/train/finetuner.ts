@@ -31,7 +31,7 @@ export interface StepDetail {
   slotLosses: number[];
   projGrad: number[];
   applied: boolean; // false: a loss was not finite, the update was skipped
-  ms: number; // wall time since the previous step finished
+  ms: number; // wall ms per step: the run's mean so far, evaluations and checkpoints excluded (pipelined steps' results arrive in bursts)
   rowsPerSecond: number; // forward rows (2q x batch per step) per second
   tokensPerSecond: number;
 }

@@ -75,6 +75,7 @@ export interface CheckpointStore {
 }
 
 export interface TrainEvents {
+  /** `ms`: wall ms per step, the mean since the run started, evaluations and checkpoints excluded (pipelined steps' results arrive in bursts: the gap between two is not a step's time). */
   onStep?(r: StepResult & { ms: number }): void;
   onEval?(e: EvalResult & { step: number }): void;
   onCheckpoint?(step: number): void;
@@ -233,7 +234,6 @@ export async function train(
   let skipped = 0;
   const t0 = performance.now();
   const startStep = state.step;
-  let last = t0;
   let paused = 0; // ms spent in evaluations and checkpoints between steps (not in ms/step)
   // Each step's result is taken as it arrives, in step order. `pending` holds, per step in flight,
   // the promise that it was taken; the loop waits on the oldest only when `depth` are in flight.
@@ -250,8 +250,9 @@ export async function train(
     if (!r.applied) skipped++;
     state.step = r.step + 1;
     state.history.push({ step: r.step, loss: r.loss });
-    events.onStep?.({ ...r, ms: now - last });
-    last = now;
+    // steps are pipelined (`depth` in flight; on the WASM backend all of a run may finish before the
+    // first result is read), so results arrive in bursts: a step's ms is the run's mean so far
+    events.onStep?.({ ...r, ms: (now - t0 - paused) / ran });
     judge(watch.step(state.step, r.loss));
   };
   const fail = (error: unknown) => {
@@ -281,8 +282,7 @@ export async function train(
         const within = !diverged && (r || needCkpt) ? await snapshot(r) : null;
         if (within) good = within;
         if (needCkpt && (within || onDiverge === 'warn')) await checkpoint(within ?? (await snapshot(r)));
-        paused += performance.now() - t;
-        last += performance.now() - t; // the next step's ms excludes them too
+        paused += performance.now() - t; // the steps' ms exclude them
       }
     }
     await drain();
