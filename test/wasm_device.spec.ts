@@ -222,6 +222,7 @@ describe('WASM backend: every kernel family gives the same bits on 1, 2 and 5 th
     const results: Uint8Array[][] = [];
     for (const threads of [1, 2, 5]) {
       const { gpu, ks } = await gpuFixture('wasm', threads);
+      (gpu.device as unknown as CpuDevice).parallelBytes = 0; // split even these small dispatches
       const zoo = kernelZoo(gpu, ks);
       run(gpu, ...zoo.dispatches);
       gpu.throwIfFailed(`${threads} threads`);

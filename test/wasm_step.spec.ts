@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { LoraState, type LoraConfig } from '../src/adapter/lora';
+import type { CpuDevice } from '../src/gpu/cpu/device';
 import type { TokenBatch } from '../src/data/batch';
 import { LmDataset } from '../src/data/lm';
 import { readTextDocuments } from '../src/data/readers';
@@ -28,6 +29,7 @@ describe('a prge step on WebGPU and on WASM (stories260K)', function () {
   /** Two prge steps on a fresh model and adapter (random B) of `backend`: the losses and every B after each. */
   async function steps(backend: 'webgpu' | 'wasm', threads?: number) {
     const { gpu } = await gpuFixture(backend, threads);
+    if (threads) (gpu.device as unknown as CpuDevice).parallelBytes = 0; // split every dispatch
     const { file } = stories260K();
     const model = await Model.load(gpu, file);
     const host = LoraState.initHost(file.config, lcfg, 9);

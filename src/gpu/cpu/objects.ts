@@ -95,6 +95,6 @@ export class CpuPipeline {
 export class CpuBindGroup {
   constructor(
     readonly label: string,
-    readonly entries: readonly { binding: number; buffer: CpuBuffer; offset: number }[],
+    readonly entries: readonly { binding: number; buffer: CpuBuffer; offset: number; size: number }[],
   ) {}
 }
