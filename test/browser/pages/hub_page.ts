@@ -1,0 +1,30 @@
+// loadModel by Hugging Face reference in a page, against the mock hub whose address is ?hub=...:
+// the GGUF file and the HF model repository named by ?refs=a,b are loaded (downloaded into
+// IndexedDB the first time, read from it the second), each generates 16 greedy tokens.
+import { createGpu, generateText, loadModel, type DownloadProgress } from '../../../src/index';
+
+export interface HubPageResult {
+  error?: string;
+  models?: { ref: string; vocab: number | undefined; text: string; progress: DownloadProgress[] }[];
+}
+
+async function main(): Promise<HubPageResult> {
+  const q = new URLSearchParams(location.search);
+  const endpoint = q.get('hub') ?? '';
+  const gpu = await createGpu();
+  const models: NonNullable<HubPageResult['models']> = [];
+  for (const ref of (q.get('refs') ?? '').split(',')) {
+    const progress: DownloadProgress[] = [];
+    const model = await loadModel(gpu, ref, { endpoint, onProgress: (p) => progress.push(p) });
+    const { text } = await generateText(model, { prompt: 'Once upon a time', steps: 16, temperature: 0 });
+    models.push({ ref, vocab: model.tokenizer?.vocabSize, text, progress: progress.filter((p) => p.cached || p.loaded === p.total) });
+    model.destroy();
+  }
+  return { models };
+}
+
+const page = window as unknown as { __result?: HubPageResult };
+main().then(
+  (r) => (page.__result = r),
+  (e: unknown) => (page.__result = { error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
+);
