@@ -7,6 +7,7 @@ import path from 'node:path';
 import { BACKENDS, createGpu, type Backend, type Gpu, type GpuOptions } from '../gpu/device';
 import { parseHfModel } from '../formats/hf';
 import { parseModel, type ParsedModel } from '../formats/parse';
+import { parseModelByContent } from '../model/model_format';
 import { Model } from '../model/model';
 import { Tokenizer, type TextTokenizer } from '../formats/tokenizer';
 import { OptionError } from '../train/options';
@@ -145,7 +146,7 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void, ta
   let tokenizer: TextTokenizer;
   if (opts.model) {
     const model = await localModelPath(opts.model, log); // a known name or hub reference: downloaded into the cache
-    parsed = isHfDir(model) ? parseHfModel(readHfDir(model), model) : parseModel(readUserFile(model, 'model'), model);
+    parsed = isHfDir(model) ? parseHfModel(readHfDir(model), model) : parseModelByContent(readUserFile(model, 'model'), model); // a web page or random bytes named as such
     const file = parsed.file;
     if (opts.tokenizer || !parsed.tokenizer) {
       const tokName = opts.tokenizer ?? path.join(path.dirname(model), 'tokenizer.bin');

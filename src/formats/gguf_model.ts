@@ -54,6 +54,13 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
     const v = g.metadata.get(k);
     return v === undefined || v.type === 'ARRAY' ? undefined : typeof v.value === 'bigint' ? Number(v.value) : v.value;
   }, source);
+  // Counts are checked against the tensors present before anything is sized by them (a hostile
+  // block_count of 4294967295 must not reach an array of that length).
+  const nLayers = req('block_count');
+  const blocks = blockCount(g.tensors.map((t) => t.name), /^blk\.(\d+)\./, source);
+  if (nLayers !== blocks) {
+    throw new Error(`${source}: GGUF ${arch}.block_count is ${nLayers}, but the file holds the tensors of ${blocks} block${blocks === 1 ? '' : 's'}${blocks ? ` (blk.0 .. blk.${blocks - 1})` : ''}`);
+  }
   const dim = req('embedding_length');
   const nHeads = req('attention.head_count');
   const headDim = num('attention.key_length') ?? dim / nHeads;
@@ -70,7 +77,7 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
   const config: LlamaConfig = {
     dim,
     hiddenDim: req('feed_forward_length'),
-    nLayers: req('block_count'),
+    nLayers,
     nHeads,
     nKvHeads: num('attention.head_count_kv') ?? nHeads,
     headDim,
@@ -82,7 +89,7 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
     // An output.weight identical to the embedding (as llama.cpp's llama2.c converter writes) is the tied classifier.
     sharedClassifier: !output || (output.type === embd.type && sameBytes(tensorBytes(output, bytes), tensorBytes(embd, bytes))),
     ...(ropeScaling ? { ropeScaling } : {}),
-    ...(arch === 'gemma3' ? gemma3Config(num, dim, nHeads, headDim, req('block_count'), source) : {}),
+    ...(arch === 'gemma3' ? gemma3Config(num, dim, nHeads, headDim, nLayers, source) : {}),
   };
   if (!Number.isInteger(headDim)) throw new Error(`${source}: GGUF ${arch}.embedding_length ${dim} is not a multiple of ${arch}.attention.head_count ${nHeads} (and no ${arch}.attention.key_length is given)`);
   validateConfig(config, source);
@@ -155,6 +162,27 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
   const weights = lazyFields<LlamaWeights>({ tokenEmbedding, finalNorm, classifier });
   weights.layers = layers;
   return { config, weights, architecture: arch, rawTensors };
+}
+
+/**
+ * The number of layers (blocks) whose tensors are present, by the index in their names (`pattern`'s
+ * first group): n when the indices are exactly 0 .. n - 1. A gap is an error naming the first
+ * missing block, so a count from a header can be checked against it before anything is sized.
+ */
+export function blockCount(names: Iterable<string>, pattern: RegExp, source: string): number {
+  const seen = new Set<number>();
+  for (const n of names) {
+    const m = pattern.exec(n);
+    if (m && String(Number(m[1])) === m[1]) seen.add(Number(m[1]));
+  }
+  let n = 0;
+  while (seen.has(n)) n++;
+  if (n !== seen.size) {
+    let max = 0;
+    for (const i of seen) max = Math.max(max, i);
+    throw new Error(`${source}: the tensors hold layers up to ${max} but none of layer ${n}: a file with missing layers`);
+  }
+  return n;
 }
 
 /**

@@ -31,6 +31,7 @@ import { checkHfConfigFields, readGemmaRope, readHfRope } from './hf_config';
 import { hfTokenizer } from './hf_tokenizer';
 import type { ParsedModel } from './parse';
 import { hfRawTensors } from './raw_tensors';
+import { blockCount } from './gguf_model';
 import { parseSafetensors, tensorToFloat32, type SafetensorsTensor } from './safetensors';
 
 export interface HfModelFiles {
@@ -73,7 +74,7 @@ function parseJson(text: string, what: string, source: string): Json {
 }
 
 /** Reads config.json into our LlamaConfig (ropeStyle 'halfsplit'), rejecting what the engine cannot run. */
-export function parseHfConfig(configJson: string, source: string): HfConfig {
+export function parseHfConfig(configJson: string, source: string, opts: { layersPresent?: number } = {}): HfConfig {
   const c = parseJson(configJson, 'config.json', source);
   const err = (msg: string) => new Error(`${source}: config.json: ${msg}`);
   const archs = c.architectures;
@@ -139,8 +140,13 @@ export function parseHfConfig(configJson: string, source: string): HfConfig {
     ropeStyle: 'halfsplit',
     sharedClassifier: false, // decided by the tensors
     ...(rope.scaling ? { ropeScaling: rope.scaling } : {}),
-    ...(gemmaRope ? gemmaConfig(c, dim, nLayers, gemmaRope.local, err) : {}),
   };
+  // the counts are checked (against the tensors present too, when given) before anything is sized by them
+  validateConfig(config, `${source}: config.json`);
+  if (opts.layersPresent !== undefined && nLayers !== opts.layersPresent) {
+    throw err(`num_hidden_layers is ${nLayers}, but the safetensors hold the tensors of ${opts.layersPresent} layer${opts.layersPresent === 1 ? '' : 's'}`);
+  }
+  if (gemmaRope) Object.assign(config, gemmaConfig(c, dim, nLayers, gemmaRope.local, err));
   validateConfig(config, `${source}: config.json`);
   const tie = c.tie_word_embeddings;
   if (tie !== undefined && typeof tie !== 'boolean') throw err(`field "tie_word_embeddings" = ${JSON.stringify(tie)} is not a boolean`);
@@ -245,9 +251,9 @@ function collectTensors(files: HfModelFiles, source: string): Map<string, { t: S
 
 /** A Hugging Face model directory's files as a model (and its tokenizer when tokenizer.json is given). */
 export function parseHfModel(files: HfModelFiles, source: string): ParsedModel {
-  const hf = parseHfConfig(files.config, source);
-  const config = hf.config;
   const tensors = collectTensors(files, source);
+  const hf = parseHfConfig(files.config, source, { layersPresent: blockCount(tensors.keys(), /^model\.layers\.(\d+)\./, source) });
+  const config = hf.config;
   const where = files.safetensors.length === 1 ? files.safetensors[0].name : `${files.safetensors.length} shards`;
 
   // Tensors of the architecture's layout beyond the Llama one: Qwen2's q/k/v biases, Qwen3's q/k norms.

@@ -199,6 +199,12 @@ export class Tokenizer implements TextTokenizer {
       return { score, start: offset + 8, end: offset + 8 + len };
     };
 
+    // each entry takes at least 8 bytes: a vocabulary the file cannot hold is refused before it is sized
+    if (vocabSize > (bytes.byteLength - 4) / 8) {
+      let whole = 0;
+      for (let e = entryAt(4); e; e = entryAt(e.end)) whole++;
+      throw new Error(`${source}: tokenizer file ends early: it holds ${whole} whole tokens (${bytes.byteLength} bytes), the model's vocab size is ${vocabSize}`);
+    }
     const pieces: Uint8Array[] = [];
     const scores = new Float32Array(vocabSize);
     let offset = 4;

@@ -51,6 +51,7 @@ export function parseModelByContent(bytes: Uint8Array, name: string): ParsedMode
     return parseModel(bytes, name); // llama2.c has no magic: its header's sanity is the test
   } catch (e) {
     why = (e as Error).message.replace(`${name}: `, '');
+    if (!why.startsWith('not a llama2.c checkpoint')) throw e; // a sane llama2.c header: a llama2.c file with a problem of its own (truncated ...)
   }
   if (format === 'zip' || format === 'pickle') {
     throw new Error(`${name}: a PyTorch checkpoint (${format === 'zip' ? 'a zip archive' : 'a pickle'}, ${start}): export it to safetensors (a Hugging Face folder) or GGUF first`);
