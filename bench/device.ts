@@ -45,7 +45,7 @@ export interface DevicePlan {
 export const REHEARSAL_SHAPE: Shape = { dim: 256, hidden: 512, layers: 2, heads: 4, kv: 2, vocab: 1024, theta: 10000 };
 
 const GPU_DEFAULTS = { presets: 'stories15M,tinyllama', matmulPresets: 'stories15M,tinyllama', matmulM: '256,2048', qs: '1,2,4,8,16', batch: 4, seq: 64, reps: 2, realSize: 'smollm2-135m,qwen2.5-0.5b,llama-3.2-1b' };
-const CPU_DEFAULTS = { presets: 'stories260K', matmulPresets: 'stories260K', matmulM: '32', qs: '1,2', batch: 2, seq: 16, reps: 1, realSize: 'rehearsal-tiny' };
+const CPU_DEFAULTS = { presets: 'stories260K', matmulPresets: 'stories260K', matmulM: '32', qs: '1,2', batch: 2, seq: 16, reps: 2, realSize: 'rehearsal-tiny' };
 
 function ints(flag: string, s: string): number[] {
   const v = s.split(',').map(Number);

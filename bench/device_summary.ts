@@ -17,6 +17,7 @@ export interface TorchPeer {
   dtype: string;
   tf32: boolean;
   threads: number;
+  check?: { ok: boolean; slotIsolationRelErr: number; centralAsymmetry: number; minPlusMinusGap: number };
   presets: { preset: string; forward?: { B: number; T: number; ms: number; tokensPerSec: number }; zo: { q: number; rows?: number; prgeMs?: number; forwardMs?: number; skipped?: string }[]; error?: string }[];
   matmul: { preset: string; names: string[]; M: number; N: number; K: number; ms: number; gflops: number }[];
   notRun: string[];
@@ -78,7 +79,11 @@ export function summaryMarkdown(dir: string, stages: StageLine[]): string {
     out.push(`- limits: maxStorageBufferBindingSize ${l.maxStorageBufferBindingSize}, maxBufferSize ${l.maxBufferSize}, maxComputeWorkgroupStorageSize ${l.maxComputeWorkgroupStorageSize}, maxComputeInvocationsPerWorkgroup ${l.maxComputeInvocationsPerWorkgroup}, subgroup sizes ${probe.adapter.subgroupSizes ?? '-'}`);
     out.push(`- fp32 peak: ${probe.peak ? `${(probe.peak.gflops / 1000).toFixed(1)} TFLOP/s (${probe.peak.source})` : 'unknown'}`);
   } else out.push(`- Dawn adapter: none${probe?.why ? ` (${probe.why})` : ''}`);
-  if (torch) out.push(`- PyTorch peer: torch ${torch.torch} on ${torch.device}, ${torch.dtype}, TF32 ${torch.tf32 ? 'on' : 'off'}`);
+  if (torch) {
+    const c = torch.check;
+    const check = c ? `; self-check ${c.ok ? 'ok' : 'FAILED'} (slots isolated to ${c.slotIsolationRelErr.toExponential(1)}, +-eps asymmetry ${c.centralAsymmetry.toExponential(1)})` : '';
+    out.push(`- PyTorch peer: torch ${torch.torch} on ${torch.device}, ${torch.dtype}, TF32 ${torch.tf32 ? 'on' : 'off'}${check}`);
+  }
   out.push('');
 
   out.push('## Stages', '');

@@ -4,6 +4,7 @@ perturbations as ours, in plain PyTorch (no transformers) on the same GPU, fp32 
 kernels compute in fp32), so every number of ours has one beside it.
 
     python3 bench/torch_peer.py PLAN.json OUT.json [--deadline-s N]
+    python3 bench/torch_peer.py --self-check     only the check below; exit 0 when it holds
 
 PLAN.json is bench/device.ts's plan (presets' configs, q list, Bsz, T, rank, matmul shapes and rows).
 Per preset, with random weights (uniform +-1/sqrt(fan-in), as the bench's random presets):
@@ -16,6 +17,8 @@ Per preset, with random weights (uniform +-1/sqrt(fan-in), as the bench's random
   matmul    y = x W^T (torch.mm) at the plan's shapes and rows: GFLOP/s
 Times are wall-clock medians after one warm-up, the device synchronised, readbacks included.
 OUT.json is rewritten after every row: a run cut short by its time limit still reports.
+First a self-check on a tiny GQA model (recorded as "check"): each slot of the batched pass equals a
+pass with that slot's B alone, and (L+ + L-) / 2 stays within O(eps^2) of the unperturbed loss.
 """
 
 import json
@@ -220,6 +223,32 @@ def run_preset(peer, p):
     peer.write()
 
 
+def self_check(dev):
+    """The batched perturbations are right: slot isolation, and central symmetry around B."""
+    c = {"dim": 64, "hiddenDim": 128, "nLayers": 2, "nHeads": 4, "nKvHeads": 2, "headDim": 16, "vocabSize": 97,
+         "seqLen": 32, "normEps": 1e-5, "ropeTheta": 10000.0, "ropeStyle": "halfsplit", "sharedClassifier": False}
+    m = Llama(c, 4, ["q", "v"], dev, seed=5)
+    g = torch.Generator(device=dev).manual_seed(11)
+    for L in m.layers:
+        for lo in L["lora"].values():
+            lo["B"] = (torch.rand(lo["B"].shape, generator=g, device=dev) - 0.5) * 0.1
+    q, eps, B, T = 2, 1e-3, 2, 12
+    P = 2 * q
+    tokens = torch.randint(1, c["vocabSize"], (B, T), generator=g, device=dev)
+    labels = torch.cat([tokens[:, 1:], torch.full((B, 1), -100, device=dev)], 1)
+    with torch.no_grad():
+        Z = [{t: torch.randn((q, *lo["B"].shape), generator=g, device=dev) for t, lo in L["lora"].items()} for L in m.layers]
+        Bp = [{t: torch.cat([lo["B"] + eps * Z[i][t], lo["B"] - eps * Z[i][t]]) for t, lo in L["lora"].items()} for i, L in enumerate(m.layers)]
+        batched = m.slot_losses(m.hidden(tokens.repeat(P, 1), Bp), labels.repeat(P, 1), P)
+        alone = torch.stack([m.slot_losses(m.hidden(tokens, [{t: b[t][p:p + 1] for t in b} for b in Bp]), labels, 1)[0] for p in range(P)])
+        base = m.slot_losses(m.hidden(tokens, [{t: lo["B"][None] for t, lo in L["lora"].items()} for L in m.layers]), labels, 1)[0]
+    isolation = ((batched - alone).abs().max() / alone.abs().max()).item()
+    symmetry = ((batched[:q] + batched[q:]) / 2 - base).abs().max().item()
+    spread = (batched[:q] - batched[q:]).abs().min().item()
+    ok = isolation < 1e-5 and symmetry < 50 * eps * eps and spread > 0
+    return {"ok": ok, "slotIsolationRelErr": isolation, "centralAsymmetry": symmetry, "minPlusMinusGap": spread}
+
+
 def run_matmul(peer):
     mm = peer.plan["matmul"]
     g = torch.Generator(device=peer.dev).manual_seed(3)
@@ -239,6 +268,10 @@ def run_matmul(peer):
 
 
 def main(argv):
+    if argv[:1] == ["--self-check"]:
+        r = self_check(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        print(json.dumps(r))
+        return 0 if r["ok"] else 1
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 64
@@ -246,7 +279,11 @@ def main(argv):
     limit = float(argv[argv.index("--deadline-s") + 1]) if "--deadline-s" in argv else float(os.environ.get("DEVICE_DEADLINE_S", 3600))
     peer = Peer(plan, argv[1], now() + limit)
     print(f"  torch {torch.__version__} on {peer.report['device']}, fp32, TF32 off", file=sys.stderr)
+    peer.report["check"] = self_check(peer.dev)
+    print(f"  self-check: {peer.report['check']}", file=sys.stderr)
     peer.write()
+    if not peer.report["check"]["ok"]:
+        return 1
     for p in plan["presets"]:
         if peer.left() <= 0:
             peer.report["notRun"].append(p["name"])

@@ -68,7 +68,7 @@ describe('bench/device.sh without a GPU', () => {
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /no device pack at .*no-pack: run 'npm run device:pack'/);
     assert.match(r.stdout, /^Vulkan ICD: /m);
-    for (const s of ['probe', 'specs', 'matmul', 'bench:stories15M', 'bench:tinyllama', 'torch', 'real-size']) assert.match(r.stdout, new RegExp(`^\\+ \\[${s}: up to \\d+ s\\] `, 'm'));
+    for (const s of ['probe', 'specs', 'matmul', 'bench:stories15M', 'bench:tinyllama', 'torch', 'real-size', 'profile']) assert.match(r.stdout, new RegExp(`^\\+ \\[${s}: up to \\d+ s\\] `, 'm'));
     assert.match(r.stdout, /js\/device\.mjs summary /);
     assert.equal(fs.existsSync(out), false, 'a dry run writes no results');
   });
@@ -142,6 +142,19 @@ describe('bench/device.sh without a GPU', () => {
     assert.equal(probe.ok, false);
     assert.equal(probe.driver.icd, icd);
     fs.rmSync(r0, { recursive: true, force: true });
+  });
+});
+
+describe('bench/torch_peer.py (the PyTorch peer)', () => {
+  it('--self-check: each slot of its batched LoRA pass equals that slot alone; L+ and L- straddle the base loss', function () {
+    this.timeout(120_000);
+    const py = process.env.DEVICE_PYTHON ?? 'python3';
+    if (spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) this.skip(); // no torch here (CI): the GPU machines have it
+    const r = spawnSync(py, [path.join(root, 'bench', 'torch_peer.py'), '--self-check'], { encoding: 'utf8', timeout: 110_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const c = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    assert.equal(c.ok, true);
+    assert.ok(c.slotIsolationRelErr < 1e-5 && c.centralAsymmetry < 5e-5 && c.minPlusMinusGap > 0, JSON.stringify(c));
   });
 });
 
