@@ -243,7 +243,11 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     }
   }
   if (!gpu) {
-    if (backend === 'auto') return createWasmGpu(opts, 'auto: no WebGPU in this browser');
+    // browsers expose navigator.gpu only to secure contexts (https, or http://localhost / 127.0.0.1)
+    const insecure = !isNode && typeof isSecureContext !== 'undefined' && !isSecureContext;
+    const origin = (globalThis as { location?: { origin?: string } }).location?.origin ?? 'this page';
+    if (backend === 'auto') return createWasmGpu(opts, insecure ? `auto: no WebGPU: ${origin} is not a secure context (https or localhost)` : 'auto: no WebGPU in this browser');
+    if (insecure) throw new Error(`WebGPU needs a secure context (https or localhost): ${origin} is neither; serve the page over https or from localhost, or use the wasm backend`);
     throw new Error('WebGPU is not available in this browser: use a current Chrome or Edge (113+), or enable WebGPU, or the wasm backend');
   }
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
