@@ -218,12 +218,15 @@ main() {
   [ -n "${DEVICE_REAL_SIZE:-}" ] && args+=(--real-size "$DEVICE_REAL_SIZE")
   [ -n "${DEVICE_MATMUL_M:-}" ] && args+=(--matmul-m "$DEVICE_MATMUL_M")
   local specs=${DEVICE_SPECS:-$([ $ALLOW_CPU = 1 ] && echo kernels,attention,zo_kernels,matmul_lora)}
+  # the plan (bench/device.ts) decides the presets; a dry run, which runs nothing, shows its defaults
   local presets=${DEVICE_PRESETS:-$([ $ALLOW_CPU = 1 ] && echo stories260K || echo stories15M,tinyllama)}
   # limits per stage (GPU; the rehearsal's are 4x: SwiftShader on a few cores)
   local x=1
   [ $ALLOW_CPU = 1 ] && x=4
   echo "+ ${dev[*]} plan $plan ${args[*]}"
-  [ $DRY = 1 ] || "${dev[@]}" plan "$plan" "${args[@]}" || return 1
+  if [ $DRY = 0 ]; then
+    presets=$("${dev[@]}" plan "$plan" "${args[@]}") || return 1
+  fi
 
   stage probe $((60 * x)) 10 "${dev[@]}" probe "$plan" "$OUT_DIR/probe.json"
   local rc=$?

@@ -4,7 +4,8 @@
 // reports what it measured:
 //   plan OUT.json [--cpu] [--presets A,B] [--matmul-presets A,B] [--matmul-m 256,2048] [--qs 1,2,4]
 //        [--batch 4] [--seq 64] [--reps 2] [--rank 16] [--real-size MODEL,...|none]
-//                                what every stage (and bench/torch_peer.py) runs: shapes and sizes
+//                                what every stage (and bench/torch_peer.py) runs: shapes and sizes;
+//                                prints the presets' names (device.sh runs a bench stage for each)
 //   probe PLAN OUT.json          the Dawn adapter through the Vulkan driver device.sh chose: features,
 //                                limits, fp32 peak. Exit 0: a GPU (or any adapter with DEVICE_ALLOW_CPU=1), 2: none
 //   matmul PLAN OUT.json         every f32 / f16 matmul kernel on the model shapes (bench/device_matmul.ts)
@@ -309,7 +310,9 @@ async function main(argv: string[]): Promise<number> {
   });
   const deadline = Date.now() + 1000 * Number(v['deadline-s'] ?? process.env.DEVICE_DEADLINE_S ?? 3600);
   if (cmd === 'plan' && pos[0]) {
-    writeJson(pos[0], makePlan(v));
+    const plan = makePlan(v);
+    writeJson(pos[0], plan);
+    console.log(plan.presets.map((p) => p.name).join(',')); // device.sh runs one bench stage per preset
     return 0;
   }
   if (cmd === 'summary' && pos[0]) {
