@@ -33,6 +33,12 @@ function perturb(b: usize, bz: usize, n: u32, ze: f32, scale: f32): void {
   }
 }
 
+/** sign eps of global slot g: + for g < q, - for q <= g < 2q, 0 beyond (and when eps = 0). */
+// @ts-ignore: decorator
+@inline function signedEps(g: u32, q: u32, eps: f32): f32 {
+  return eps != 0 && g < 2 * q ? (g < q ? eps : -eps) : 0;
+}
+
 function run(p: usize, x: usize, w: usize, y: usize, ax: usize, b: usize, zo: usize, wx: u32, wy: u32, part: u32, parts: u32): void {
   const K = u32At(p, P.K);
   const N = u32At(p, P.N);
@@ -54,16 +60,20 @@ function run(p: usize, x: usize, w: usize, y: usize, ax: usize, b: usize, zo: us
   const ys = <usize>N << 2;
   const rs = <usize>rank << 2;
   const bz = scratch(<usize>CB * rs);
-  for (let r0: u32 = 0; r0 < M; r0 += rps) {
-    const r1 = min(r0 + rps, M);
+  // slots in order; consecutive unperturbed slots (eps = 0, g >= 2q) share one pass (their B is the same)
+  let r0: u32 = 0;
+  while (r0 < M) {
     const g = slotBase + r0 / rps;
-    const ze: f32 = eps != 0 && g < 2 * q ? (g < q ? eps : -eps) : 0;
+    const ze = signedEps(g, q, eps);
+    let r1 = min(r0 + rps, M);
+    if (ze == 0) while (r1 < M && signedEps(slotBase + r1 / rps, q, eps) == 0) r1 = min(r1 + rps, M);
     for (let n = c0; n < c1; n += CB) {
       const nc = min(CB, c1 - n);
       if (ze != 0) zoNormals(seed, tensor, g % q, n * rank, nc * rank, bz);
       perturb(b + <usize>n * rs, bz, nc * rank, ze, scale);
       dotRows2(x, ks, w + <usize>n * ks, ks, K, ax, rs, bz, rs, rank, y + (<usize>n << 2), ys, r0, r1, nc, acc);
     }
+    r0 = r1;
   }
 }
 
