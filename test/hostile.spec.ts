@@ -12,6 +12,11 @@ import { parseHfModel } from '../src/formats/hf';
 import { writeGguf } from '../src/formats/gguf_writer';
 import type { GgufValue } from '../src/formats/gguf';
 import { Tokenizer } from '../src/formats/tokenizer';
+import { createGpu, type Gpu } from '../src/gpu/device';
+import { Model } from '../src/model/model';
+import { ForwardPass } from '../src/model/forward';
+import { toyModel } from '../src/model/toy';
+import { memoryTensors, type ModelTensors } from '../src/formats/model_tensors';
 
 const root = path.resolve(import.meta.dirname, '..');
 const gemmaDir = path.join(root, 'test', 'fixtures', 'families', 'gemma3');
@@ -119,5 +124,69 @@ describe('hostile and mistaken model files', function () {
   it('a llama2.c tokenizer whose model claims a huge vocabulary is refused before it is sized', () => {
     const bytes = new Uint8Array(fs.readFileSync(path.join(root, 'weights', 'tok512.bin')));
     refusedFast(() => Tokenizer.fromLlama2c(bytes, 1 << 24, 'tok512.bin'), /^tok512\.bin: tokenizer file ends early: it holds 512 whole tokens \(\d+ bytes\), the model's vocab size is 16777216$/, 500);
+  });
+});
+
+// A load that fails half way (a bad tensor, a read error) frees every buffer it made: the ledger
+// is back where it started (a retried load used to leak the weights of each failed one). RoPE
+// tables cover the positions in use, not the model's whole context.
+describe('Model.load: a failed load leaks nothing; RoPE sized by the positions in use', function () {
+  this.timeout(120_000);
+  let gpu: Gpu;
+  before(async () => (gpu = await createGpu()));
+  after(() => gpu?.device.destroy());
+
+  it('a tensor of the wrong size in the last layer: the error, and the ledger back to its start', async () => {
+    const file = toyModel();
+    const bad = { ...file, weights: { ...file.weights, layers: file.weights.layers.map((l, i) => (i === file.config.nLayers - 1 ? { ...l, w2: new Float32Array(7) } : l)) } };
+    const before = gpu.ledger.totalBytes();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await assert.rejects(Model.load(gpu, bad), /7/);
+      assert.equal(gpu.ledger.totalBytes(), before, `attempt ${attempt}: ${gpu.ledger.entries().slice(0, 3).map((e) => e.label)}`);
+    }
+  });
+
+  it('a read that fails at the classifier (an I/O error mid-file): the ledger back to its start', async () => {
+    const file = toyModel();
+    const t = memoryTensors({ ...file, config: { ...file.config, sharedClassifier: false }, weights: { ...file.weights, classifier: file.weights.tokenEmbedding } });
+    const failing: ModelTensors = { ...t, f32: async (name) => (name === 'output.weight' ? Promise.reject(new Error('EIO: i/o error, read')) : t.f32(name)) };
+    const before = gpu.ledger.totalBytes();
+    await assert.rejects(Model.load(gpu, failing), /EIO/);
+    assert.equal(gpu.ledger.totalBytes(), before);
+    const ok = await Model.load(gpu, t);
+    assert.ok(gpu.ledger.totalBytes() > before);
+    ok.destroy();
+    assert.equal(gpu.ledger.totalBytes(), before, 'destroy frees all, RoPE tables included');
+  });
+
+  it('a model of a 1M-token context: no RoPE table at load, a pass of 16 tokens makes one of 64 positions, the same logits', async () => {
+    const file = toyModel();
+    const long = { ...file, config: { ...file.config, seqLen: 1 << 20 } };
+    const held = () => {
+      const r = gpu.ledger.report().current;
+      return (r.weights ?? 0) + (r.activations ?? 0); // (the device's uniform arena is a pool that stays)
+    };
+    const before = held();
+    const a = await Model.load(gpu, file);
+    const b = await Model.load(gpu, long);
+    const weights = (held() - before) / 2;
+    assert.ok(gpu.ledger.entries().every((e) => !e.label.startsWith('rope_table')), 'no table at load');
+    const tokens = Array.from({ length: 16 }, (_, i) => (i * 7 + 1) % file.config.vocabSize);
+    const logits = async (m: Model) => {
+      const pass = new ForwardPass(m, { B: 1, T: 16, nSelect: 16 });
+      try {
+        return await pass.run(tokens, Array.from({ length: 16 }, (_, i) => i));
+      } finally {
+        pass.destroy();
+      }
+    };
+    assert.deepEqual(await logits(b), await logits(a));
+    const ropes = gpu.ledger.entries().filter((e) => e.label.startsWith('rope_table'));
+    assert.deepEqual(ropes.map((e) => e.label).sort(), ['rope_table[64]', 'rope_table[64]']);
+    assert.ok(ropes[0].bytes === 64 * file.config.headDim * 4, `${ropes[0].bytes} bytes`);
+    console.log(`      weights ${weights} bytes; the whole-context table would have been ${(1 << 20) * file.config.headDim * 4} bytes, the one made ${ropes[0].bytes}`);
+    a.destroy();
+    b.destroy();
+    assert.equal(held(), before);
   });
 });

@@ -58,14 +58,11 @@ export function tensor(
     if (!Number.isInteger(d) || d < 0) throw new Error(`tensor ${label}: bad shape [${shape}]`);
   }
   const numel = shape.reduce((a, b) => a * b, 1);
+  // checked before the buffer exists: a refused tensor leaves nothing behind
+  if (opts.data && opts.data.length !== numel) throw new Error(`tensor ${label}: data has ${opts.data.length} elements, shape [${shape}] needs ${numel}`);
   const buffer = gpu.createBuffer(label, numel * 4, STORAGE(), category);
   const t = new Tensor(gpu, buffer, label, shape, opts.dtype ?? 'f32');
-  if (opts.data) {
-    if (opts.data.length !== numel) {
-      throw new Error(`tensor ${label}: data has ${opts.data.length} elements, shape [${shape}] needs ${numel}`);
-    }
-    t.write(opts.data);
-  }
+  if (opts.data) t.write(opts.data);
   return t;
 }
 

@@ -91,6 +91,7 @@ export class ForwardPass {
   readonly state: RunState;
   readonly rows: number;
   private pos0 = 0;
+  private readonly ropePositions: number; // rows of the RoPE tables the pass reads
   private readonly positional: { d: Dispatch; kind: 'rope' | 'attention'; shape: RopeShape | AttentionShape; stride: number }[] = [];
   private readonly cacheCopies: CopyRows[] = [];
   private readonly head: { gather: Dispatch; norm: Dispatch; matmul: Dispatch[]; softcap?: Dispatch }; // matmul: one per row block of a split LM head
@@ -154,6 +155,8 @@ export class ForwardPass {
     this.state = s;
     const p = new Program(`forward[${B}x${T}]`);
     const ropeShape = (nHeads: number): RopeShape => ({ T, pos0: 0, nHeads, headDim: c.headDim, style: c.ropeStyle });
+    const ropes = model.rope(S); // tables of the positions this pass can reach (T, or the cache's capacity)
+    this.ropePositions = ropes.positions;
     // the same buffer seen as one row per head: [rows * n, headDim]
     const heads = (t: Tensor, n: number) => new Tensor(t.gpu, t.buffer, `${t.label}.heads`, [t.shape[0] * n, c.headDim], t.dtype);
     const attShape = (l: number): AttentionShape => ({
@@ -211,7 +214,7 @@ export class ForwardPass {
         k = s.kn!;
       }
       // rotate q and k by position (Gemma's sliding layers: by the local RoPE)
-      const table = c.slidingLayers?.[l] && W.ropeTableLocal ? W.ropeTableLocal : W.ropeTable;
+      const table = c.slidingLayers?.[l] && ropes.local ? ropes.local : ropes.global;
       const rq = rope(ks, `l${l}.rope_q`, q, table, s.qr, ropeShape(c.nHeads));
       const rk = rope(ks, `l${l}.rope_k`, k, table, s.kr, ropeShape(c.nKvHeads));
       p.add(rq, rk);
@@ -293,7 +296,7 @@ export class ForwardPass {
   private setPosition(pos0: number): void {
     if (!this.shape.cache && pos0 !== 0) throw new Error('forward: a pass without a KV cache starts at position 0');
     this.pos0 = pos0;
-    const maxPos = this.model.config.seqLen;
+    const maxPos = this.ropePositions;
     for (const it of this.positional) {
       if (it.kind === 'rope') it.d.setParams(ropeParams(this.rows, { ...(it.shape as RopeShape), pos0 }, maxPos));
       else it.d.setParams(attentionParams({ ...(it.shape as AttentionShape), pos0 }, it.stride));
