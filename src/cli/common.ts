@@ -15,7 +15,7 @@ import { LoraState } from '../adapter/lora';
 import type { AdapterTensors } from '../adapter/peft';
 import { loadAdapterDir } from './adapter_dir';
 import { isHfDir, readHfDir } from './hf_dir';
-import { localModelPath } from './download';
+import { localModelPath, packageWeights } from './download';
 
 /**
  * The flag of each option the core names in an OptionError (its API name, e.g. `evalEvery`):
@@ -182,9 +182,6 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void, ta
 
 /** The model that ships in the package (weights/README.md): stories260K and its tokenizer. */
 export function bundledModel(): { model: string; tokenizer: string } {
-  // the package's weights/ folder: two levels up from src/cli/, one from dist/ (the built CLI)
-  let root = import.meta.dirname;
-  while (!fs.existsSync(path.join(root, 'weights', 'manifest.json')) && path.dirname(root) !== root) root = path.dirname(root);
-  const dir = path.join(root, 'weights');
+  const dir = packageWeights();
   return { model: path.join(dir, 'stories260K.bin'), tokenizer: path.join(dir, 'tok512.bin') };
 }

@@ -2,7 +2,7 @@
 // or a Hugging Face reference into the model cache, with a progress bar and resume. The transfer,
 // the checks and the cache are the library's (src/model/transfer.ts, hub.ts, model_cache.ts).
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -158,6 +158,13 @@ export async function localModelPath(model: string, log: (s: string) => void): P
   if (await stat(model).catch(() => null)) return model;
   const known = knownModel(model);
   if (!known && !parseHubRef(model)) return model; // the caller reports the missing file
+  if (known?.bundled) {
+    // the package's own copy (weights/): no download; tokenizer.bin beside it is not its name, so say it
+    const root = packageWeights();
+    const [first, second] = known.files!.map((f) => join(root, f.file));
+    if (second && basename(second) !== 'tokenizer.bin') log(`${known.name}: the bundled copy in ${root} (its tokenizer: --tokenizer ${second})`);
+    return first;
+  }
   if (known?.files) {
     const dir = join(await defaultCacheDir(), 'urls', known.name);
     const [first, second] = await fetchWeights(known.name, { outDir: dir, log });
@@ -168,4 +175,11 @@ export async function localModelPath(model: string, log: (s: string) => void): P
   const ref = parseHubRef(known?.hub ?? model)!;
   if (ref.file) return files[0].path!;
   return dirname(files.find((f) => f.name === 'config.json')!.path!);
+}
+
+/** The package's weights/ folder (weights/README.md): two levels up from src/cli/, one from dist/. */
+export function packageWeights(): string {
+  let root = import.meta.dirname;
+  while (!existsSync(join(root, 'weights', 'manifest.json')) && dirname(root) !== root) root = dirname(root);
+  return join(root, 'weights');
 }
