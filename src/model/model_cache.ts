@@ -179,6 +179,7 @@ export function idbCache(): ModelCache {
           await flush();
           for (const b of await blobs(r)) yield new Uint8Array(await b.arrayBuffer());
         },
+        close: flush, // an interrupted download keeps what arrived: the next try resumes after it
       };
     },
     async commit(key) {
