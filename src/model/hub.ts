@@ -5,7 +5,7 @@
 // hash (an LFS file's sha256, from X-Linked-Etag or the ETag; a small file's git blob sha1) and
 // kept in the model cache, so the second load reads the cache and needs no network.
 import { HF_TEXT_FILES, planHfDir } from '../formats/hf_dir';
-import { envVar } from '../util/node_io';
+import { envVar, isNode } from '../util/node_io';
 import { defaultCache, type CachedFile, type ModelCache } from './model_cache';
 import { checkPart, errorText, fetchInto, memoryPart, responseProblem, type DownloadProgress, type Expected } from './transfer';
 
@@ -97,7 +97,7 @@ export async function hubFileInfo(url: string, o: HubOptions, headers: Record<st
       throw new Error(`cannot reach the hub at ${url}: ${errorText(e)}`);
     }
   };
-  let res = await probe('manual');
+  let res = await probe(isNode ? 'manual' : 'follow'); // a page cannot read a redirect's headers: it follows at once
   let download = url;
   let linkedEtag: string | null = null;
   let linkedSize: string | null = null;
