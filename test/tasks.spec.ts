@@ -32,6 +32,8 @@ function referenceScore(file: LlamaModelFile, c: Candidate): number {
   return sum / (c.tokens.length - c.start);
 }
 
+// Scoring and training on tasks check maths against float64 references: on the CPU backend (WASM);
+// the kernels themselves run on both backends in the kernel specs.
 describe('tasks', function () {
   let file: LlamaModelFile;
   let tok: Tokenizer;
@@ -98,7 +100,7 @@ describe('tasks', function () {
   });
 
   it('choice: batched GPU scores equal the float64 reference and decide the handmade items', async () => {
-    const { gpu } = await gpuFixture();
+    const { gpu } = await gpuFixture('wasm');
     const model = await Model.load(gpu, file);
     const items: Item[] = choiceItems(tok, [
       { premise: 'Once upon a time, there was a little', choices: ['girl', 'table spoon river'], label: 0 },
@@ -147,7 +149,7 @@ describe('tasks', function () {
     });
     assert.throws(() => new ItemDataset([...items, { answer: 0, candidates: [items[0].candidates[0]] }], 24, 'classes'), /example 1 has 2, example 4 has 1/);
 
-    const { gpu } = await gpuFixture();
+    const { gpu } = await gpuFixture('wasm');
     const model = await Model.load(gpu, file);
     const lcfg = { rank: 4, alpha: 8, targets: ['q', 'v'] as ('q' | 'v')[] };
     const host = LoraState.initHost(file.config, lcfg, 2);
@@ -222,7 +224,7 @@ describe('tasks', function () {
       });
     });
 
-    const { gpu } = await gpuFixture();
+    const { gpu } = await gpuFixture('wasm');
     const model = await Model.load(gpu, file);
     // scoring: every candidate's mean log-prob equals the float64 forward of its own tokens
     const scores = await scoreItems(model, null, items, 4);

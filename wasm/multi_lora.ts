@@ -1,7 +1,7 @@
 // Twin of shaders/multi_lora.wgsl: y[r, o] += scale_i sum_j B_i[o, j] ax[r, aOffset_i + j], where
 // adapter i = seqAdapter[r / rowsPerSeq]; no adapter (i >= adapters) or rank 0 adds nothing.
 // Workgroups cover outputs o < wx 64 and rows r < wy 8; each part takes whole rows.
-import { binding, dot, partBegin, partEnd, u32At } from './common';
+import { binding, partBegin, partEnd, u32At } from './common';
 import { multi_lora_B, multi_lora_Params } from './params.gen';
 
 export function multi_lora(bind: usize, wx: u32, wy: u32, wz: u32, part: u32, parts: u32): void {
@@ -33,8 +33,12 @@ export function multi_lora(bind: usize, wx: u32, wy: u32, wz: u32, part: u32, pa
     if (rank == 0) continue;
     const axRow = ax + ((<usize>r * <usize>width + <usize>aOffset) << 2);
     const yRow = y + ((<usize>r * <usize>outDim) << 2);
+    // the sum runs over j in order, as the WGSL's and as mplora's twin (a solo adapter's pass): a
+    // sequence gets the same bits in a multi-adapter pass as alone
     for (let o: u32 = 0; o < outs; o++) {
-      const acc = dot(b + ((<usize>bOffset + <usize>o * <usize>rank) << 2), axRow, rank);
+      const bRow = b + ((<usize>bOffset + <usize>o * <usize>rank) << 2);
+      let acc: f32 = 0;
+      for (let j: u32 = 0; j < rank; j++) acc += load<f32>(bRow + (<usize>j << 2)) * load<f32>(axRow + (<usize>j << 2));
       store<f32>(yRow + (<usize>o << 2), load<f32>(yRow + (<usize>o << 2)) + scale * acc);
     }
   }

@@ -140,9 +140,14 @@ export class CpuDevice {
 
   // ---- objects ----
 
+  /** Whether destroy() was called (WebGPU: the device is lost; its objects are invalid, work is dropped). */
+  get isLost(): boolean {
+    return this.destroyed;
+  }
+
   createBuffer(d: GPUBufferDescriptor): CpuBuffer {
     const label = d.label ?? 'buffer';
-    if (this.destroyed) throw new Error(`createBuffer ${label}: the WebAssembly device is destroyed`);
+    if (this.destroyed) return new CpuBuffer(this, label, d.size, d.usage, -1, false); // an invalid buffer, as WebGPU's
     if (d.size > this.limits.maxBufferSize) {
       this.raise('validation', `buffer ${label}: ${d.size} bytes exceed maxBufferSize ${this.limits.maxBufferSize}`);
     }
@@ -206,10 +211,7 @@ export class CpuDevice {
 
   /** Runs the commands of one command buffer, in order. */
   execute(cmds: readonly Command[]): void {
-    if (this.destroyed) {
-      this.raise('validation', 'submit: the WebAssembly device is destroyed');
-      return;
-    }
+    if (this.destroyed) return; // a lost device drops the work silently (the lost promise tells)
     const u8 = this.heap.u8();
     for (const c of cmds) {
       if (c.kind === 'dispatch') this.dispatch(c);
@@ -286,6 +288,7 @@ export class CpuQueue {
 
   writeBuffer(buffer: GPUBuffer, bufferOffset: number, data: BufferSource | SharedArrayBuffer, dataOffset = 0, size?: number): void {
     const b = buffer as unknown as CpuBuffer;
+    if (this.dev.isLost) return;
     const view = ArrayBuffer.isView(data);
     const unit = view ? (data as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1 : 1;
     const src = view ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data as ArrayBuffer);

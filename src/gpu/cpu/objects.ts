@@ -5,6 +5,7 @@ import type { WasmHeap } from './memory';
 /** What a buffer needs of its device. */
 export interface BufferHost {
   readonly heap: WasmHeap;
+  readonly isLost: boolean;
   raise(filter: GPUErrorFilter, message: string): void;
 }
 
@@ -33,6 +34,7 @@ export class CpuBuffer {
   }
 
   async mapAsync(mode: number, offset = 0, size?: number): Promise<void> {
+    if (this.dev.isLost) throw new Error(`mapAsync of buffer ${this.label}: the device is lost`);
     const end = offset + (size ?? this.size - offset);
     const why = this.destroyed ? 'it is destroyed' : this.mapState !== 'unmapped' ? 'it is already mapped' : end > this.size ? `range ${offset}..${end} exceeds its ${this.size} bytes` : '';
     if (why) {
@@ -64,7 +66,7 @@ export class CpuBuffer {
     if (this.destroyed) return;
     this.unmap();
     this.destroyed = true;
-    this.dev.heap.release(this.addr);
+    if (this.addr >= 0) this.dev.heap.release(this.addr);
   }
 }
 
