@@ -57,9 +57,9 @@ export class CpuDevice {
   private destroyed = false;
   /**
    * A dispatch whose bindings hold fewer bytes (or of one workgroup) runs on the calling thread
-   * alone: waking the workers costs ~10 us. 0 splits every dispatch (tests of the split).
+   * alone: waking the workers costs ~10 us in Node, more in a page. 0 splits every dispatch (tests).
    */
-  parallelBytes = 16384;
+  parallelBytes = 262144;
 
   private constructor(
     readonly heap: WasmHeap,
