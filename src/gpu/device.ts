@@ -257,8 +257,8 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     let hint = '';
     if (isNode) {
       hint = process.env.MOBIZO_GPU_ENV
-        ? ' (no Vulkan driver answered; try MOBIZO_ADAPTER=swiftshader)'
-        : ' (start Node through bin/mobizo.js or bin/with-gpu.js, which set up the Vulkan loader and SwiftShader)';
+        ? ' (no Vulkan driver answered; try MOBIZO_ADAPTER=swiftshader, or backend wasm: the CPU)'
+        : ' (without a GPU driver use backend wasm or auto: the CPU; bin/with-gpu.js sets up SwiftShader for tests of the WGSL kernels)';
       if (process.env.MOBIZO_GPU_ENV_NOTE) hint += `; ${process.env.MOBIZO_GPU_ENV_NOTE}`;
     }
     throw new Error(`no WebGPU adapter found${hint}`);
