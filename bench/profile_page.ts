@@ -1,6 +1,6 @@
 // The script of profile.html: one ZO step profiled in this browser tab, rendered as charts and
 // tables, exportable as JSON. Sets window.__profile (the report, or { error }) for headless use.
-import { createGpu } from '../src/gpu/device';
+import { BACKENDS, createGpu, type Backend } from '../src/gpu/device';
 import type { LlamaModelFile } from '../src/formats/config';
 import { parseLlama2c } from '../src/formats/llama2c';
 import type { Target } from '../src/model/targets';
@@ -41,7 +41,10 @@ async function run(status: HTMLElement): Promise<StepProfileReport> {
   }
   const real = file !== null;
   file ??= randomPreset(o.preset, o.seed + 1234);
-  const gpu = await createGpu();
+  // ?backend=webgpu | wasm | auto (default): the WGSL kernels with GPU timestamps, or the CPU twins timed on the host clock
+  const backend = (new URLSearchParams(location.search).get('backend') ?? 'auto') as Backend;
+  if (!BACKENDS.includes(backend)) throw new Error(`?backend=${backend}: expected ${BACKENDS.join(', ')}`);
+  const gpu = await createGpu({ backend });
   status.textContent = `profiling one prge step (q = ${o.q}) on ${gpu.adapterInfo}…`;
   try {
     return await profileStep(gpu, file, real ? 'checkpoint' : 'random', o, 'chrome');

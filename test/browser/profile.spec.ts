@@ -23,7 +23,7 @@ describe('browser: kernel profile page (headless Chrome)', function () {
     if (!fs.existsSync(model)) throw new Error(`missing test asset ${model} (set MOBIZO_ASSETS to the shared assets folder)`);
     served = await serveBench({ profile: 'bench/profile_page.ts' }, { 'profile.html': profilePageHtml() });
     browser = await launchBrowser();
-    tp = await openPage(browser, `${served.url}profile.html?q=2&batch=1&seq=16&rank=8&repeats=1`);
+    tp = await openPage(browser, `${served.url}profile.html?q=2&batch=1&seq=16&rank=8&repeats=1&backend=webgpu`);
     report = await waitForResult(tp, { name: '__profile', timeoutMs: 240_000 });
     assert.equal(report.error, undefined, `page failed: ${report.error}\n${pageLog(tp)}`);
   });
