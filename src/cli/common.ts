@@ -5,16 +5,14 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import path from 'node:path';
 import { BACKENDS, createGpu, type Backend, type Gpu, type GpuOptions } from '../gpu/device';
-import { parseHfModel } from '../formats/hf';
-import { parseModel, type ParsedModel } from '../formats/parse';
-import { parseModelByContent } from '../model/model_format';
+import type { ParsedSource } from '../formats/parse';
 import { Model } from '../model/model';
 import { Tokenizer, type TextTokenizer } from '../formats/tokenizer';
 import { OptionError } from '../train/options';
 import { LoraState } from '../adapter/lora';
 import type { AdapterTensors } from '../adapter/peft';
 import { loadAdapterDir } from './adapter_dir';
-import { isHfDir, readHfDir } from './hf_dir';
+import { openModelFile } from './model_file';
 import { localModelPath, packageWeights } from './download';
 
 /**
@@ -142,12 +140,12 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void, ta
   const dirs = opts.adapter?.split(',').map((d) => d.trim()) ?? [];
   if (dirs.length > 1 && !take.many) throw new Error(`--adapter takes one directory here, got ${dirs.length} (${opts.adapter})`);
   if (dirs.some((d) => !d)) throw new Error(`--adapter ${opts.adapter}: an empty directory name in the list`);
-  let parsed: ParsedModel;
+  let parsed: ParsedSource;
   let tokenizer: TextTokenizer;
   if (opts.model) {
     const model = await localModelPath(opts.model, log); // a known name or hub reference: downloaded into the cache
-    parsed = isHfDir(model) ? parseHfModel(readHfDir(model), model) : parseModelByContent(readUserFile(model, 'model'), model); // a web page or random bytes named as such
-    const file = parsed.file;
+    parsed = await openModelFile(model); // read per tensor: any size; a web page or random bytes named as such
+    const file = parsed.tensors;
     if (opts.tokenizer || !parsed.tokenizer) {
       const tokName = opts.tokenizer ?? path.join(path.dirname(model), 'tokenizer.bin');
       if (!opts.tokenizer && !fs.existsSync(tokName)) throw new Error(`no tokenizer given and none at ${tokName}: pass --tokenizer FILE`);
@@ -162,13 +160,13 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void, ta
     if (opts.tokenizer) throw new Error('--tokenizer needs --model');
     const bundled = bundledModel();
     log(`no --model given: using the bundled stories260K (${path.relative(process.cwd(), bundled.model) || bundled.model}; a 260K-parameter TinyStories model, MIT)`);
-    parsed = parseModel(readUserFile(bundled.model, 'bundled model'), bundled.model);
-    tokenizer = Tokenizer.fromLlama2c(readUserFile(bundled.tokenizer, 'bundled tokenizer'), parsed.file.config.vocabSize, bundled.tokenizer);
+    parsed = await openModelFile(bundled.model);
+    tokenizer = Tokenizer.fromLlama2c(readUserFile(bundled.tokenizer, 'bundled tokenizer'), parsed.tensors.config.vocabSize, bundled.tokenizer);
   }
   // Everything was parsed before touching the GPU, so bad files fail fast and alone.
   const gpu = await createGpu(gpuOptions(opts));
   log(`backend ${gpu.describe()}`);
-  const model = await Model.load(gpu, parsed.file, parsed.raw);
+  const model = await Model.load(gpu, parsed.tensors);
   const name = opts.model ?? 'stories260K';
   if (dirs.length > 1) {
     const tensors = dirs.map((d) => loadAdapterDir(d, model.config));

@@ -2,7 +2,8 @@
 // which files are needed and the errors are src/model/hf_dir.ts (shared with the browser app).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { HfModelFiles } from '../formats/hf';
+import type { HfModelFiles, HfModelSources } from '../formats/hf';
+import { fileSource } from './file_source';
 import { HF_DIR_LAYOUT, hfDirFiles, planHfDir } from '../formats/hf_dir';
 
 export type HfDirFiles = HfModelFiles;
@@ -21,4 +22,18 @@ export function readHfDir(dir: string): HfDirFiles {
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   });
   return hfDirFiles(plan, weights);
+}
+
+/** The directory's files for hfSourceModel: the JSON texts read, the safetensors files as sources (read per tensor). */
+export function hfDirSources(dir: string): HfModelSources {
+  if (!existsSync(dir)) throw new Error(`${dir}: no such directory`);
+  if (!statSync(dir).isDirectory()) throw new Error(`${dir}: not a directory (${HF_DIR_LAYOUT})`);
+  const plan = planHfDir(dir, readdirSync(dir), (name) => readFileSync(path.join(dir, name), 'utf8'));
+  return {
+    config: plan.config,
+    safetensors: plan.safetensors.map((name) => fileSource(path.join(dir, name), name)),
+    ...(plan.index !== undefined ? { index: plan.index } : {}),
+    ...(plan.tokenizerJson !== undefined ? { tokenizerJson: plan.tokenizerJson } : {}),
+    ...(plan.tokenizerConfig !== undefined ? { tokenizerConfig: plan.tokenizerConfig } : {}),
+  };
 }

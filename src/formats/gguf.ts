@@ -14,6 +14,7 @@
 
 import { dequantize, isGgmlQuant } from './ggml_quants';
 import { f16BitsToFloat, tensorToFloat32 } from './safetensors';
+import type { ByteSource } from './byte_source';
 
 /** Metadata value types, by their id in the file. */
 export const GGUF_VALUE_TYPES = ['UINT8', 'INT8', 'UINT16', 'INT16', 'UINT32', 'INT32', 'FLOAT32', 'BOOL', 'STRING', 'ARRAY', 'UINT64', 'INT64', 'FLOAT64'] as const;
@@ -85,21 +86,32 @@ const MAX_DIMS = 4; // GGML_MAX_DIMS
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true }); // a piece may be U+FEFF
 const littleEndianHost = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** Sequential little-endian reader whose every read checks the bytes are there. */
+/** The header runs past the bytes read so far (not past the file): read at least `bytes` and parse again. */
+class NeedMore {
+  constructor(readonly bytes: number) {}
+}
+
+/**
+ * Sequential little-endian reader whose every read checks the bytes are there. `bytes` may be the
+ * first part of a file of `fileSize` bytes (a header read through a ByteSource): counts are bounded
+ * by the file, and a read past the part throws NeedMore.
+ */
 class Cursor {
   pos = 0;
   readonly view: DataView;
   constructor(
     readonly bytes: Uint8Array,
     readonly source: string,
+    readonly fileSize = bytes.length,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   need(n: number, what: () => string): void {
-    if (this.pos + n > this.bytes.length) {
-      throw new Error(`${this.source}: GGUF truncated: ${what()} at byte ${this.pos} needs ${n} bytes, the file ends at ${this.bytes.length}`);
+    if (this.pos + n > this.fileSize) {
+      throw new Error(`${this.source}: GGUF truncated: ${what()} at byte ${this.pos} needs ${n} bytes, the file ends at ${this.fileSize}`);
     }
+    if (this.pos + n > this.bytes.length) throw new NeedMore(this.pos + n);
   }
   u32(what: () => string): number {
     this.need(4, what);
@@ -118,12 +130,12 @@ class Cursor {
     const at = this.pos;
     const v = this.u64(what);
     if (v > BigInt(max)) {
-      throw new Error(`${this.source}: GGUF ${what()} at byte ${at} is ${v}, more than the ${max} that ${this.bytes.length} bytes can hold (a truncated file or a wrong count)`);
+      throw new Error(`${this.source}: GGUF ${what()} at byte ${at} is ${v}, more than the ${max} that ${this.fileSize} bytes can hold (a truncated file or a wrong count)`);
     }
     return Number(v);
   }
   string(what: () => string): string {
-    const len = this.count(this.bytes.length - this.pos - 8, () => `${what()} length`);
+    const len = this.count(this.fileSize - this.pos - 8, () => `${what()} length`);
     this.need(len, what);
     const b = this.bytes.subarray(this.pos, this.pos + len);
     this.pos += len;
@@ -192,7 +204,7 @@ function readValue(c: Cursor, type: GgufValueType, what: () => string, depth: nu
       const itemType = valueType(c, () => `${what()} item`);
       // Every item takes at least one byte (8 for a string or an array), so the count is bounded by what is left.
       const minItem = itemType === 'STRING' || itemType === 'ARRAY' ? 8 : itemType === 'BOOL' ? 1 : NUMBER_ARRAYS[itemType].size;
-      const n = c.count(Math.floor((c.bytes.length - c.pos - 8) / minItem), () => `${what()} array length`);
+      const n = c.count(Math.floor((c.fileSize - c.pos - 8) / minItem), () => `${what()} array length`);
       const item = (i: number) => () => `${what()}[${i}]`;
       if (itemType === 'STRING') return { type, itemType, value: Array.from({ length: n }, (_, i) => c.string(item(i))) };
       if (itemType === 'BOOL') return { type, itemType, value: Array.from({ length: n }, (_, i) => readBool(c, item(i))) };
@@ -214,7 +226,27 @@ function readValue(c: Cursor, type: GgufValueType, what: () => string, depth: nu
 
 /** Parses the header, metadata and tensor infos of a GGUF file, checking that every tensor lies in the file. */
 export function parseGguf(bytes: Uint8Array, source: string): GgufFile {
-  const c = new Cursor(bytes, source);
+  return parseGgufPart(bytes, bytes.length, source);
+}
+
+/**
+ * The header of a GGUF file read through a ByteSource: a first part of the file (256 KiB), more when
+ * the metadata runs past it (a large vocabulary), never the tensors' data. Bounded by the file.
+ */
+export async function readGgufHeader(src: ByteSource): Promise<GgufFile> {
+  let n = Math.min(src.size, 256 << 10);
+  for (;;) {
+    try {
+      return parseGgufPart(await src.read(0, n), src.size, src.name);
+    } catch (e) {
+      if (!(e instanceof NeedMore)) throw e;
+      n = Math.min(src.size, Math.max(e.bytes + (256 << 10), 4 * n));
+    }
+  }
+}
+
+function parseGgufPart(bytes: Uint8Array, fileSize: number, source: string): GgufFile {
+  const c = new Cursor(bytes, source, fileSize);
   c.need(4, () => 'the magic');
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
   if (magic !== GGUF_MAGIC) {
@@ -228,8 +260,8 @@ export function parseGguf(bytes: Uint8Array, source: string): GgufFile {
     throw new Error(`${source}: GGUF version ${version} is not supported${be}: only versions 2 and 3 are read`);
   }
   // A tensor info takes at least 8 + 4 + 4 + 8 bytes, a kv pair at least 8 + 4 + 1.
-  const nTensors = c.count(Math.floor(bytes.length / 24), () => 'tensor count');
-  const nKv = c.count(Math.floor(bytes.length / 13), () => 'metadata kv count');
+  const nTensors = c.count(Math.floor(fileSize / 24), () => 'tensor count');
+  const nKv = c.count(Math.floor(fileSize / 13), () => 'metadata kv count');
 
   const metadata = new Map<string, GgufValue>();
   for (let i = 0; i < nKv; i++) {
@@ -280,7 +312,7 @@ export function parseGguf(bytes: Uint8Array, source: string): GgufFile {
     infos.push({ name, dims, type, offset, nbytes: (elements / type.blockElements) * type.blockBytes });
   }
   const dataStart = Math.ceil(c.pos / alignment) * alignment;
-  const dataLen = bytes.length - dataStart;
+  const dataLen = fileSize - dataStart;
 
   const tensors: GgufTensor[] = infos.map((t) => {
     if (t.offset + t.nbytes > dataLen) {

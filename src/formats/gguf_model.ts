@@ -4,7 +4,7 @@
 import type { LayerWeights, LlamaConfig, LlamaModelFile, LlamaWeights } from './config';
 import { validateConfig } from './config';
 import { checkGgufKeys } from './gguf_config';
-import { GGUF_READ_TYPES, metaNumber, metaString, sameBytes, tensorBytes, tensorToFloat, type GgufFile } from './gguf';
+import { GGUF_READ_TYPES, metaNumber, metaString, sameBytes, tensorBytes, tensorToFloat, type GgufFile, type GgufTensor } from './gguf';
 
 export interface GgufRawTensor {
   type: string; // ggml type name
@@ -33,6 +33,23 @@ export const GGUF_ARCHITECTURES: Readonly<Record<string, LlamaConfig['ropeStyle'
  * `allowUnused` (they are then only in `rawTensors`).
  */
 export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, opts: { allowUnused?: boolean } = {}): GgufModelFile {
+  const io: GgufTensorIo = {
+    f32: (t) => tensorToFloat(t, bytes, source),
+    same: (a, b) => a.type === b.type && sameBytes(tensorBytes(a, bytes), tensorBytes(b, bytes)),
+    bytes: (t) => tensorBytes(t, bytes),
+  };
+  return ggufModel(g, io, source, opts);
+}
+
+/** How ggufModel reaches tensor data: in memory, or (gguf_source.ts) answers read through a ByteSource beforehand. */
+export interface GgufTensorIo {
+  f32(t: GgufTensor): Float32Array; // a tensor's values (read lazily, only for the weights asked for)
+  same(a: GgufTensor, b: GgufTensor): boolean; // the same bytes (an output.weight that copies the embedding)
+  bytes?(t: GgufTensor): Uint8Array; // a tensor as stored (rawTensors), when the file is in memory
+}
+
+/** ggufToModelFile over a GgufTensorIo (see there). */
+export function ggufModel(g: GgufFile, io: GgufTensorIo, source: string, opts: { allowUnused?: boolean } = {}): GgufModelFile {
   const arch = metaString(g, 'general.architecture', source);
   if (arch === undefined) throw new Error(`${source}: GGUF has no general.architecture`);
   const ropeStyle = GGUF_ARCHITECTURES[arch];
@@ -69,7 +86,7 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
   const rf = arch === 'llama' ? byName.get('rope_freqs.weight') : undefined;
   const scalingType = metaString(g, `${arch}.rope.scaling.type`, source);
   const ropeScaling: LlamaConfig['ropeScaling'] = rf
-    ? { type: 'factors', factors: Array.from(tensorToFloat(rf, bytes, source)) }
+    ? { type: 'factors', factors: Array.from(io.f32(rf)) }
     : scalingType === 'linear'
       ? { type: 'linear', factor: req('rope.scaling.factor') }
       : undefined;
@@ -87,7 +104,7 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
     ropeTheta: num('rope.freq_base') ?? 10000,
     ropeStyle,
     // An output.weight identical to the embedding (as llama.cpp's llama2.c converter writes) is the tied classifier.
-    sharedClassifier: !output || (output.type === embd.type && sameBytes(tensorBytes(output, bytes), tensorBytes(embd, bytes))),
+    sharedClassifier: !output || io.same(output, embd),
     ...(ropeScaling ? { ropeScaling } : {}),
     ...(arch === 'gemma3' ? gemma3Config(num, dim, nHeads, headDim, nLayers, source) : {}),
   };
@@ -113,7 +130,7 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
     // converted to f32 on first read only: Model.load keeps the kernels' layouts compressed and never
     // reads them (a Llama-3.2-1B Q4_K_M took 721 s and ~9.5 GB of host memory converting them all)
     let f32: Float32Array | undefined;
-    return () => (f32 ??= tensorToFloat(t, bytes, source));
+    return () => (f32 ??= io.f32(t));
   };
   /** An object whose Float32Array fields are converted on first read (and may be replaced). */
   const lazyFields = <T>(fields: Record<string, (() => Float32Array) | undefined>): T => {
@@ -158,7 +175,7 @@ export function ggufToModelFile(g: GgufFile, bytes: Uint8Array, source: string, 
     const list = unused.slice(0, 4).join(', ') + (unused.length > 4 ? `, ... (${unused.length} in all)` : '');
     throw new Error(`${source}: GGUF tensors not supported by the Llama layout: ${list}`);
   }
-  const rawTensors = new Map(g.tensors.map((t) => [t.name, { type: t.type, shape: t.shape, bytes: tensorBytes(t, bytes) }]));
+  const rawTensors = new Map(io.bytes ? g.tensors.map((t) => [t.name, { type: t.type, shape: t.shape, bytes: io.bytes!(t) }]) : []);
   const weights = lazyFields<LlamaWeights>({ tokenEmbedding, finalNorm, classifier });
   weights.layers = layers;
   return { config, weights, architecture: arch, rawTensors };

@@ -30,9 +30,12 @@ import { validateConfig, type LayerWeights, type LlamaConfig } from './config';
 import { checkHfConfigFields, readGemmaRope, readHfRope } from './hf_config';
 import { hfTokenizer } from './hf_tokenizer';
 import type { ParsedModel } from './parse';
-import { hfRawTensors } from './raw_tensors';
+import { ggufNameOfHf, hfRawTensors } from './raw_tensors';
 import { blockCount } from './gguf_model';
-import { parseSafetensors, tensorToFloat32, type SafetensorsTensor } from './safetensors';
+import { parseSafetensors, readSafetensorsHeader, tensorToFloat32, type SafetensorsEntry, type SafetensorsTensor } from './safetensors';
+import type { ByteSource } from './byte_source';
+import { LAYER_TENSORS, sameRanges, sourceTensors, type ModelTensors, type SourceTensor } from './model_tensors';
+import type { TextTokenizer } from './tokenizer';
 
 export interface HfModelFiles {
   config: string; // config.json
@@ -207,14 +210,16 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** The tensors of all shards by name, checked against the index when there is one. */
-function collectTensors(files: HfModelFiles, source: string): Map<string, { t: SafetensorsTensor; file: string }> {
-  if (files.safetensors.length === 0) throw new Error(`${source}: no safetensors file given (model.safetensors or the shards of model.safetensors.index.json)`);
-  const byFile = new Map<string, Uint8Array>();
-  for (const f of files.safetensors) {
-    if (byFile.has(f.name)) throw new Error(`${source}: safetensors file ${f.name} given twice`);
-    byFile.set(f.name, f.bytes);
-  }
+/** A tensor of a shard: its dtype and shape, and where (file) it is. */
+interface ShardTensor {
+  dtype: string;
+  shape: number[];
+  file: string;
+}
+
+/** The tensors of all shards by name (`shards`: each file's tensors), checked against the index when there is one. */
+function collectTensors<T extends { dtype: string; shape: number[] }>(files: { index?: string }, shards: ReadonlyMap<string, ReadonlyMap<string, T>>, source: string): Map<string, T & { file: string }> {
+  if (shards.size === 0) throw new Error(`${source}: no safetensors file given (model.safetensors or the shards of model.safetensors.index.json)`);
   let weightMap: Record<string, string> | undefined;
   if (files.index !== undefined) {
     const idx = parseJson(files.index, 'model.safetensors.index.json', source);
@@ -223,22 +228,21 @@ function collectTensors(files: HfModelFiles, source: string): Map<string, { t: S
       throw new Error(`${source}: model.safetensors.index.json has no "weight_map" object of file names`);
     }
     weightMap = wm as Record<string, string>;
-    const shards = [...new Set(Object.values(weightMap))];
-    const missing = shards.filter((s) => !byFile.has(s));
+    const names = [...new Set(Object.values(weightMap))];
+    const missing = names.filter((n) => !shards.has(n));
     if (missing.length > 0) {
-      throw new Error(`${source}: model.safetensors.index.json references shard${missing.length > 1 ? 's' : ''} that ${missing.length > 1 ? 'are' : 'is'} absent: ${missing.join(', ')} (of ${shards.length})`);
+      throw new Error(`${source}: model.safetensors.index.json references shard${missing.length > 1 ? 's' : ''} that ${missing.length > 1 ? 'are' : 'is'} absent: ${missing.join(', ')} (of ${names.length})`);
     }
   }
-  const tensors = new Map<string, { t: SafetensorsTensor; file: string }>();
-  for (const [name, bytes] of byFile) {
-    const st = parseSafetensors(bytes, `${source}/${name}`);
-    for (const [tname, t] of st.tensors) {
+  const tensors = new Map<string, T & { file: string }>();
+  for (const [name, st] of shards) {
+    for (const [tname, t] of st) {
       const had = tensors.get(tname);
       if (had) throw new Error(`${source}: tensor "${tname}" is in both ${had.file} and ${name}`);
       if (weightMap && weightMap[tname] !== undefined && weightMap[tname] !== name) {
         throw new Error(`${source}: tensor "${tname}" is in ${name}, but model.safetensors.index.json puts it in ${weightMap[tname]}`);
       }
-      tensors.set(tname, { t, file: name });
+      tensors.set(tname, { ...t, file: name });
     }
   }
   if (weightMap) {
@@ -249,19 +253,22 @@ function collectTensors(files: HfModelFiles, source: string): Map<string, { t: S
   return tensors;
 }
 
-/** A Hugging Face model directory's files as a model (and its tokenizer when tokenizer.json is given). */
-export function parseHfModel(files: HfModelFiles, source: string): ParsedModel {
-  const tensors = collectTensors(files, source);
-  const hf = parseHfConfig(files.config, source, { layersPresent: blockCount(tensors.keys(), /^model\.layers\.(\d+)\./, source) });
-  const config = hf.config;
-  const where = files.safetensors.length === 1 ? files.safetensors[0].name : `${files.safetensors.length} shards`;
+/** Where each weight of the model is: by GGUF name, its HF tensor, and whether it is a Gemma norm (stored w, used as 1 + w). */
+type HfPlan = Map<string, { hf: string; norm: boolean }>;
 
+/**
+ * The model in an HF folder's config and tensors (their dtypes and shapes): the config, checked
+ * against the tensors present, and the plan of its weights (each tensor checked: present, its
+ * shape, its dtype). `tiedBytes`: does lm_head.weight hold the embedding's bytes.
+ */
+function hfLayout(configJson: string, tensors: ReadonlyMap<string, ShardTensor>, tiedBytes: boolean, source: string, where: string): { hf: HfConfig; plan: HfPlan } {
+  const hf = parseHfConfig(configJson, source, { layersPresent: blockCount(tensors.keys(), /^model\.layers\.(\d+)\./, source) });
+  const config = hf.config;
   // Tensors of the architecture's layout beyond the Llama one: Qwen2's q/k/v biases, Qwen3's q/k norms.
   const biased = hf.biases !== 'none';
   const oBias = hf.biases === 'qkvo';
   const gemma = hf.architecture === 'Gemma3ForCausalLM';
   const qkNorm = hf.architecture === 'Qwen3ForCausalLM' || gemma;
-  const used = new Set<string>();
   const ignorable = (n: string) => /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/.test(n);
   const unused = [...tensors.keys()].filter((n) => !ignorable(n) && !isLayoutTensor(n, config.nLayers, { biased, oBias, qkNorm, gemma }));
   if (unused.length > 0) {
@@ -271,66 +278,152 @@ export function parseHfModel(files: HfModelFiles, source: string): ParsedModel {
 
   const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = config;
   const sizes = `hidden_size ${dim}, intermediate_size ${hiddenDim}, heads ${nHeads}/${nKvHeads}, vocab_size ${vocabSize}`;
-  const take = (name: string, shape: number[]): Float32Array => {
-    const e = tensors.get(name);
-    if (!e) throw new Error(`${source}: tensor "${name}" is missing (from ${where})`);
-    const { t } = e;
+  const plan: HfPlan = new Map();
+  const take = (gguf: string, name: string, shape: number[], norm = false) => {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`${source}: tensor "${name}" is missing (from ${where})`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new Error(`${source}: tensor "${name}" has shape ${fmt(t.shape)}, expected ${fmt(shape)} (config.json: ${sizes})`);
     }
     if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') {
       throw new Error(`${source}: tensor "${name}" has dtype ${t.dtype}, not supported (only F32, F16 and BF16)`);
     }
-    used.add(name);
-    return tensorToFloat32(t, name, `${source}/${e.file}`);
+    plan.set(gguf, { hf: name, norm });
   };
   // Gemma3RMSNorm multiplies by (1 + w), computed in float32: the multiplier is what is kept
-  const norm = (name: string, shape: number[]) => {
-    const w = take(name, shape);
-    return gemma ? w.map((v) => 1 + v) : w;
-  };
+  const norm = (gguf: string, name: string, shape: number[]) => take(gguf, name, shape, gemma);
   const q = nHeads * headDim;
   const kv = nKvHeads * headDim;
-  const tokenEmbedding = take('model.embed_tokens.weight', [vocabSize, dim]);
-  const layers: LayerWeights[] = [];
+  take('token_embd.weight', 'model.embed_tokens.weight', [vocabSize, dim]);
   for (let l = 0; l < config.nLayers; l++) {
     const p = `model.layers.${l}.`;
-    layers.push({
-      attnNorm: norm(`${p}input_layernorm.weight`, [dim]),
-      wq: take(`${p}self_attn.q_proj.weight`, [q, dim]),
-      wk: take(`${p}self_attn.k_proj.weight`, [kv, dim]),
-      wv: take(`${p}self_attn.v_proj.weight`, [kv, dim]),
-      wo: take(`${p}self_attn.o_proj.weight`, [dim, q]),
-      // Gemma: post_attention_layernorm normalises the attention output; pre_feedforward_layernorm the FFN input
-      ffnNorm: norm(gemma ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`, [dim]),
-      w1: take(`${p}mlp.gate_proj.weight`, [hiddenDim, dim]),
-      w2: take(`${p}mlp.down_proj.weight`, [dim, hiddenDim]),
-      w3: take(`${p}mlp.up_proj.weight`, [hiddenDim, dim]),
-      ...(biased
-        ? { bq: take(`${p}self_attn.q_proj.bias`, [q]), bk: take(`${p}self_attn.k_proj.bias`, [kv]), bv: take(`${p}self_attn.v_proj.bias`, [kv]) }
-        : {}),
-      ...(oBias ? { bo: take(`${p}self_attn.o_proj.bias`, [dim]) } : {}),
-      ...(qkNorm ? { qNorm: norm(`${p}self_attn.q_norm.weight`, [headDim]), kNorm: norm(`${p}self_attn.k_norm.weight`, [headDim]) } : {}),
-      ...(gemma ? { postAttnNorm: norm(`${p}post_attention_layernorm.weight`, [dim]), postFfnNorm: norm(`${p}post_feedforward_layernorm.weight`, [dim]) } : {}),
-    });
+    const g = (f: keyof typeof LAYER_TENSORS) => `blk.${l}.${LAYER_TENSORS[f]}`;
+    norm(g('attnNorm'), `${p}input_layernorm.weight`, [dim]);
+    take(g('wq'), `${p}self_attn.q_proj.weight`, [q, dim]);
+    take(g('wk'), `${p}self_attn.k_proj.weight`, [kv, dim]);
+    take(g('wv'), `${p}self_attn.v_proj.weight`, [kv, dim]);
+    take(g('wo'), `${p}self_attn.o_proj.weight`, [dim, q]);
+    // Gemma: post_attention_layernorm normalises the attention output; pre_feedforward_layernorm the FFN input
+    norm(g('ffnNorm'), gemma ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`, [dim]);
+    take(g('w1'), `${p}mlp.gate_proj.weight`, [hiddenDim, dim]);
+    take(g('w2'), `${p}mlp.down_proj.weight`, [dim, hiddenDim]);
+    take(g('w3'), `${p}mlp.up_proj.weight`, [hiddenDim, dim]);
+    if (biased) {
+      take(g('bq'), `${p}self_attn.q_proj.bias`, [q]);
+      take(g('bk'), `${p}self_attn.k_proj.bias`, [kv]);
+      take(g('bv'), `${p}self_attn.v_proj.bias`, [kv]);
+    }
+    if (oBias) take(g('bo'), `${p}self_attn.o_proj.bias`, [dim]);
+    if (qkNorm) {
+      norm(g('qNorm'), `${p}self_attn.q_norm.weight`, [headDim]);
+      norm(g('kNorm'), `${p}self_attn.k_norm.weight`, [headDim]);
+    }
+    if (gemma) {
+      norm(g('postAttnNorm'), `${p}post_attention_layernorm.weight`, [dim]);
+      norm(g('postFfnNorm'), `${p}post_feedforward_layernorm.weight`, [dim]);
+    }
   }
-  const finalNorm = norm('model.norm.weight', [dim]);
+  norm('output_norm.weight', 'model.norm.weight', [dim]);
   const head = tensors.get('lm_head.weight');
   const embed = tensors.get('model.embed_tokens.weight')!;
   // Tied, absent, or a byte-for-byte copy of the embedding: one shared matrix.
-  const shared = hf.tieWordEmbeddings || !head || (head.t.dtype === embed.t.dtype && sameBytes(head.t.data, embed.t.data));
-  if (shared && head && (head.t.shape.length !== 2 || head.t.shape[0] !== vocabSize || head.t.shape[1] !== dim)) {
-    throw new Error(`${source}: tensor "lm_head.weight" has shape ${fmt(head.t.shape)}, expected ${fmt([vocabSize, dim])} (config.json: ${sizes})`);
+  const shared = hf.tieWordEmbeddings || !head || (head.dtype === embed.dtype && tiedBytes);
+  if (shared && head && (head.shape.length !== 2 || head.shape[0] !== vocabSize || head.shape[1] !== dim)) {
+    throw new Error(`${source}: tensor "lm_head.weight" has shape ${fmt(head.shape)}, expected ${fmt([vocabSize, dim])} (config.json: ${sizes})`);
   }
-  const classifier = shared ? tokenEmbedding : take('lm_head.weight', [vocabSize, dim]);
+  if (!shared) take('output.weight', 'lm_head.weight', [vocabSize, dim]);
   config.sharedClassifier = shared;
+  return { hf, plan };
+}
 
-  const tokenizer =
-    files.tokenizerJson === undefined
-      ? undefined
-      : hfTokenizer(files.tokenizerJson, `${source}/tokenizer.json`, { tokenizerConfig: files.tokenizerConfig, bosTokenId: hf.bosTokenId, eosTokenId: hf.eosTokenId, vocabSize });
+/** A tensor's float32 values (Gemma norms: 1 + w). */
+function hfFloats(t: SafetensorsTensor, name: string, norm: boolean, source: string): Float32Array {
+  const w = tensorToFloat32(t, name, source);
+  return norm ? w.map((v) => 1 + v) : w;
+}
+
+/** The tokenizer of an HF folder (tokenizer.json), when there is one. */
+function hfFolderTokenizer(files: { tokenizerJson?: string; tokenizerConfig?: string }, hf: HfConfig, source: string) {
+  return files.tokenizerJson === undefined
+    ? undefined
+    : hfTokenizer(files.tokenizerJson, `${source}/tokenizer.json`, { tokenizerConfig: files.tokenizerConfig, bosTokenId: hf.bosTokenId, eosTokenId: hf.eosTokenId, vocabSize: hf.config.vocabSize });
+}
+
+/** A Hugging Face model directory's files as a model (and its tokenizer when tokenizer.json is given). */
+export function parseHfModel(files: HfModelFiles, source: string): ParsedModel {
+  const shards = new Map<string, Map<string, SafetensorsTensor>>();
+  for (const f of files.safetensors) {
+    if (shards.has(f.name)) throw new Error(`${source}: safetensors file ${f.name} given twice`);
+    shards.set(f.name, parseSafetensors(f.bytes, `${source}/${f.name}`).tensors);
+  }
+  const tensors = collectTensors(files, shards, source);
+  const where = files.safetensors.length === 1 ? files.safetensors[0].name : `${files.safetensors.length} shards`;
+  const head = tensors.get('lm_head.weight');
+  const embed = tensors.get('model.embed_tokens.weight');
+  const { hf, plan } = hfLayout(files.config, tensors, !!head && !!embed && sameBytes(head.data, embed.data), source, where);
+  const config = hf.config;
+  const get = (gguf: string): Float32Array => {
+    const p = plan.get(gguf)!;
+    const e = tensors.get(p.hf)!;
+    return hfFloats(e, p.hf, p.norm, `${source}/${e.file}`);
+  };
+  const opt = (gguf: string) => (plan.has(gguf) ? get(gguf) : undefined);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.nLayers; l++) {
+    const layer: Partial<LayerWeights> = {};
+    for (const [field, name] of Object.entries(LAYER_TENSORS) as [keyof LayerWeights, string][]) {
+      const v = opt(`blk.${l}.${name}`);
+      if (v) layer[field] = v;
+    }
+    layers.push(layer as LayerWeights);
+  }
+  const tokenEmbedding = get('token_embd.weight');
+  const classifier = config.sharedClassifier ? tokenEmbedding : get('output.weight');
+  const tokenizer = hfFolderTokenizer(files, hf, source);
   const raw = hfRawTensors(tensors); // F16 / BF16 matrices stay 16-bit on the GPU
-  return { file: { config, weights: { tokenEmbedding, layers, finalNorm, classifier } }, format: 'hf', raw, ...(tokenizer ? { tokenizer } : {}) };
+  return { file: { config, weights: { tokenEmbedding, layers, finalNorm: get('output_norm.weight'), classifier } }, format: 'hf', raw, ...(tokenizer ? { tokenizer } : {}) };
+}
+
+/** The files of an HF folder read through ByteSources: the small JSON texts, and the safetensors files (headers now, tensors per upload). */
+export interface HfModelSources {
+  config: string;
+  safetensors: ByteSource[]; // each named by its file name (model.safetensors, or the shards)
+  index?: string;
+  tokenizerJson?: string;
+  tokenizerConfig?: string;
+}
+
+/** An HF folder read through ByteSources: the same checks as parseHfModel; each tensor read when it is uploaded. */
+export async function hfSourceModel(files: HfModelSources, source: string): Promise<{ tensors: ModelTensors; tokenizer?: TextTokenizer }> {
+  const shards = new Map<string, Map<string, SafetensorsEntry & { at: number }>>();
+  const srcs = new Map<string, ByteSource>();
+  for (const src of files.safetensors) {
+    const name = src.name.slice(src.name.lastIndexOf('/') + 1);
+    if (shards.has(name)) throw new Error(`${source}: safetensors file ${name} given twice`);
+    const h = await readSafetensorsHeader({ name: `${source}/${name}`, size: src.size, read: (o, n) => src.read(o, n) });
+    shards.set(name, new Map([...h.tensors].map(([n, e]) => [n, { ...e, at: h.dataStart + e.begin }])));
+    srcs.set(name, src);
+  }
+  const tensors = collectTensors(files, shards, source);
+  const where = files.safetensors.length === 1 ? 'model.safetensors' : `${files.safetensors.length} shards`;
+  const range = (e: { file: string; at: number; begin: number; end: number }) => ({ src: srcs.get(e.file)!, offset: e.at, nbytes: e.end - e.begin });
+  const head = tensors.get('lm_head.weight');
+  const embed = tensors.get('model.embed_tokens.weight');
+  const tied = !!head && !!embed && head.dtype === embed.dtype && (await sameRanges(range(head), range(embed)));
+  const { hf, plan } = hfLayout(files.config, tensors, tied, source, where);
+  const out = new Map<string, SourceTensor>();
+  for (const [gguf, p] of plan) {
+    const e = tensors.get(p.hf)!;
+    out.set(gguf, {
+      ...range(e),
+      type: e.dtype,
+      shape: e.shape,
+      storedLayout: e.shape.length === 2 && (e.dtype === 'F16' || e.dtype === 'BF16') && ggufNameOfHf(p.hf) !== undefined,
+      toF32: (bytes) => hfFloats({ dtype: e.dtype, shape: e.shape, data: bytes }, p.hf, p.norm, `${source}/${e.file}`),
+    });
+  }
+  const tokenizer = hfFolderTokenizer(files, hf, source);
+  return { tensors: sourceTensors(hf.config, out), ...(tokenizer ? { tokenizer } : {}) };
 }
 
 /** A tensor name of the architecture's layout (any layer below nLayers). */

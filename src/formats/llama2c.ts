@@ -21,6 +21,8 @@
 // Runs in browsers too: takes bytes, never touches the file system.
 
 import { validateConfig, type LayerWeights, type LlamaConfig, type LlamaModelFile } from './config';
+import type { ByteSource } from './byte_source';
+import { LAYER_TENSORS, MODEL_TENSORS, sourceTensors, type ModelTensors, type SourceTensor } from './model_tensors';
 
 const HEADER_INTS = 7;
 const HEADER_BYTES = HEADER_INTS * 4;
@@ -28,22 +30,32 @@ const MAX_HEADER_VALUE = 1 << 24; // the same bound as validateConfig: larger is
 
 const littleEndianHost = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** Parses a llama2.c `.bin` checkpoint. `source` names the file in error messages. */
-export function parseLlama2c(bytes: Uint8Array, source: string): LlamaModelFile {
-  if (bytes.byteLength < HEADER_BYTES) {
-    throw new Error(`${source}: file is ${bytes.byteLength} bytes, shorter than the ${HEADER_BYTES}-byte llama2.c header`);
+/** The tensors of a llama2.c file: where each lies (bytes from the start of the file) and its floats. */
+interface Llama2cLayout {
+  config: LlamaConfig;
+  /** By GGUF name (one per layer for the stacked ones): byte offset and float count. */
+  tensors: Map<string, { offset: number; count: number }>;
+}
+
+/**
+ * Reads the 28-byte header and lays out every tensor, checking the file's size (`fileSize`) against
+ * what the header implies before anything is sized by it. `source` names the file in errors.
+ */
+function llama2cLayout(header: Uint8Array, fileSize: number, source: string): Llama2cLayout {
+  if (fileSize < HEADER_BYTES || header.byteLength < HEADER_BYTES) {
+    throw new Error(`${source}: file is ${fileSize} bytes, shorter than the ${HEADER_BYTES}-byte llama2.c header`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(header.buffer, header.byteOffset, HEADER_BYTES);
   const names = ['dim', 'hidden_dim', 'n_layers', 'n_heads', 'n_kv_heads', 'vocab_size', 'seq_len'] as const;
   const raw = names.map((_, i) => view.getInt32(i * 4, true));
   const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = raw;
-  const header = names.map((n, i) => `${n} ${raw[i]}`).join(', ');
+  const headerText = names.map((n, i) => `${n} ${raw[i]}`).join(', ');
 
   // Header sanity, before any size arithmetic or allocation: random bytes stop here or at the size check.
   for (let i = 0; i < names.length; i++) {
     const v = i === 5 ? Math.abs(raw[i]) : raw[i];
     if (v <= 0 || v > MAX_HEADER_VALUE) {
-      throw new Error(`${source}: not a llama2.c checkpoint: header field ${names[i]} = ${raw[i]} is out of range (header: ${header})`);
+      throw new Error(`${source}: not a llama2.c checkpoint: header field ${names[i]} = ${raw[i]} is out of range (header: ${headerText})`);
     }
   }
   if (dim % nHeads !== 0) {
@@ -90,61 +102,83 @@ export function parseLlama2c(bytes: Uint8Array, source: string): LlamaModelFile 
   };
   const totalFloats = Object.values(sizes).reduce((a, b) => a + b, 0n);
   const expected = B(HEADER_BYTES) + 4n * totalFloats;
-  const actual = B(bytes.byteLength);
+  const actual = B(fileSize);
   if (actual !== expected) {
     const what = actual < expected ? 'truncated' : `${actual - expected} bytes too long`;
     throw new Error(
-      `${source}: llama2.c checkpoint ${what}: the header (${header}) implies ${expected} bytes, the file has ${actual} bytes`,
+      `${source}: llama2.c checkpoint ${what}: the header (${headerText}) implies ${expected} bytes, the file has ${actual} bytes`,
     );
   }
 
-  // Every tensor is a copy, so the alignment of `bytes` never matters.
+  // The file is as long as the header says: every offset below is a safe integer.
+  const tensors = new Map<string, { offset: number; count: number }>();
   let offset = HEADER_BYTES;
-  const take = (count: number): Float32Array => {
-    const out = new Float32Array(count);
-    const start = offset;
+  const one = (name: string, count: number) => {
+    tensors.set(name, { offset, count });
     offset += count * 4;
-    if (littleEndianHost) {
-      new Uint8Array(out.buffer).set(bytes.subarray(start, start + count * 4));
-    } else {
-      for (let i = 0; i < count; i++) out[i] = view.getFloat32(start + i * 4, true);
-    }
-    return out;
   };
-  const perLayer = (rowsTimesCols: number): Float32Array[] => Array.from({ length: nLayers }, () => take(rowsTimesCols));
-
+  const stacked = (field: keyof typeof LAYER_TENSORS, count: number) => {
+    for (let l = 0; l < nLayers; l++) one(`blk.${l}.${LAYER_TENSORS[field]}`, count);
+  };
   const q = nHeads * headDim;
   const kv = nKvHeads * headDim;
-  const tokenEmbedding = take(vocabSize * dim);
-  const attnNorm = perLayer(dim);
-  const wq = perLayer(q * dim);
-  const wk = perLayer(kv * dim);
-  const wv = perLayer(kv * dim);
-  const wo = perLayer(dim * q);
-  const ffnNorm = perLayer(dim);
-  const w1 = perLayer(hiddenDim * dim);
-  const w2 = perLayer(dim * hiddenDim);
-  const w3 = perLayer(hiddenDim * dim);
-  const finalNorm = take(dim);
+  one(MODEL_TENSORS.tokenEmbedding, vocabSize * dim);
+  stacked('attnNorm', dim);
+  stacked('wq', q * dim);
+  stacked('wk', kv * dim);
+  stacked('wv', kv * dim);
+  stacked('wo', dim * q);
+  stacked('ffnNorm', dim);
+  stacked('w1', hiddenDim * dim);
+  stacked('w2', dim * hiddenDim);
+  stacked('w3', hiddenDim * dim);
+  one(MODEL_TENSORS.finalNorm, dim);
   offset += Number(sizes.legacyRope) * 4;
-  const classifier = sharedClassifier ? tokenEmbedding : take(vocabSize * dim);
-  if (offset !== bytes.byteLength) {
-    throw new Error(`${source}: internal error: parsed ${offset} of ${bytes.byteLength} bytes`);
-  }
+  if (!sharedClassifier) one(MODEL_TENSORS.classifier, vocabSize * dim);
+  if (offset !== fileSize) throw new Error(`${source}: internal error: laid out ${offset} of ${fileSize} bytes`);
+  return { config, tensors };
+}
 
-  const layers: LayerWeights[] = [];
-  for (let l = 0; l < nLayers; l++) {
-    layers.push({
-      attnNorm: attnNorm[l],
-      wq: wq[l],
-      wk: wk[l],
-      wv: wv[l],
-      wo: wo[l],
-      ffnNorm: ffnNorm[l],
-      w1: w1[l],
-      w2: w2[l],
-      w3: w3[l],
-    });
+/** Little-endian floats of `bytes` as a fresh Float32Array (a copy: the alignment of `bytes` never matters). */
+function floats(bytes: Uint8Array): Float32Array {
+  const out = new Float32Array(bytes.length / 4);
+  if (littleEndianHost) new Uint8Array(out.buffer).set(bytes);
+  else {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
   }
-  return { config, weights: { tokenEmbedding, layers, finalNorm, classifier } };
+  return out;
+}
+
+/** Parses a llama2.c `.bin` checkpoint. `source` names the file in error messages. */
+export function parseLlama2c(bytes: Uint8Array, source: string): LlamaModelFile {
+  const { config, tensors } = llama2cLayout(bytes.subarray(0, HEADER_BYTES), bytes.byteLength, source);
+  const take = (name: string): Float32Array => {
+    const t = tensors.get(name)!;
+    return floats(bytes.subarray(t.offset, t.offset + t.count * 4));
+  };
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.nLayers; l++) {
+    const layer = {} as LayerWeights;
+    for (const field of ['attnNorm', 'wq', 'wk', 'wv', 'wo', 'ffnNorm', 'w1', 'w2', 'w3'] as const) layer[field] = take(`blk.${l}.${LAYER_TENSORS[field]}`);
+    layers.push(layer);
+  }
+  const tokenEmbedding = take(MODEL_TENSORS.tokenEmbedding);
+  return {
+    config,
+    weights: {
+      tokenEmbedding,
+      layers,
+      finalNorm: take(MODEL_TENSORS.finalNorm),
+      classifier: config.sharedClassifier ? tokenEmbedding : take(MODEL_TENSORS.classifier),
+    },
+  };
+}
+
+/** A llama2.c checkpoint read through a ByteSource: its header now, each tensor when it is uploaded. */
+export async function llama2cSourceModel(src: ByteSource): Promise<ModelTensors> {
+  const { config, tensors } = llama2cLayout(await src.read(0, Math.min(HEADER_BYTES, src.size)), src.size, src.name);
+  const out = new Map<string, SourceTensor>();
+  for (const [name, t] of tensors) out.set(name, { src, offset: t.offset, nbytes: t.count * 4, type: 'F32', shape: [t.count], storedLayout: false, toF32: floats });
+  return sourceTensors(config, out);
 }

@@ -4,6 +4,7 @@
 // read of that tensor's bytes (gguf_source.ts, hf_source.ts, llama2c_source.ts), so a model larger
 // than one JS buffer loads and host memory holds about one tensor at a time.
 import type { LayerWeights, LlamaConfig, LlamaModelFile, LlamaWeights } from './config';
+import type { ByteSource } from './byte_source';
 
 export interface ModelTensors {
   config: LlamaConfig;
@@ -84,4 +85,63 @@ export function memoryTensors(file: LlamaModelFile, raw?: ReadonlyMap<string, { 
       return v;
     },
   };
+}
+
+/** One tensor of a file read through a ByteSource: where its bytes are, and how they become float32. */
+export interface SourceTensor {
+  src: ByteSource;
+  offset: number; // of its bytes in the file
+  nbytes: number;
+  type: string; // as stored (ggml type name, or a safetensors dtype)
+  shape: number[];
+  /** The kernels may read it as stored (Model.load then checks the layout); else it goes up as f32. */
+  storedLayout: boolean;
+  toF32(bytes: Uint8Array): Float32Array;
+}
+
+/** ModelTensors reading each tensor from its file when asked (by GGUF name). */
+export function sourceTensors(config: LlamaConfig, tensors: ReadonlyMap<string, SourceTensor>): ModelTensors {
+  const get = (name: string) => {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`the model has no tensor "${name}"`);
+    return t;
+  };
+  return {
+    config,
+    has: (name) => tensors.has(name),
+    stored: (name) => {
+      const t = tensors.get(name);
+      return t?.storedLayout ? { type: t.type, shape: t.shape } : undefined;
+    },
+    read: (name) => {
+      const t = get(name);
+      return t.src.read(t.offset, t.nbytes);
+    },
+    f32: async (name) => {
+      const t = get(name);
+      return t.toF32(await t.src.read(t.offset, t.nbytes));
+    },
+  };
+}
+
+/** The GGUF names of the tensors a model file's weights hold (its lazy fields are listed, never read). */
+export function presentTensors(file: LlamaModelFile): string[] {
+  const names: string[] = [MODEL_TENSORS.tokenEmbedding, MODEL_TENSORS.finalNorm];
+  if (!file.config.sharedClassifier) names.push(MODEL_TENSORS.classifier);
+  file.weights.layers.forEach((layer, i) => {
+    for (const field of Object.keys(layer) as (keyof LayerWeights)[]) names.push(`blk.${i}.${LAYER_TENSORS[field]}`);
+  });
+  return names;
+}
+
+/** Do two ranges of two sources hold the same bytes? Read in chunks (a tied output.weight is a copy of the embedding). */
+export async function sameRanges(a: { src: ByteSource; offset: number; nbytes: number }, b: { src: ByteSource; offset: number; nbytes: number }): Promise<boolean> {
+  if (a.nbytes !== b.nbytes) return false;
+  const chunk = 16 << 20;
+  for (let at = 0; at < a.nbytes; at += chunk) {
+    const n = Math.min(chunk, a.nbytes - at);
+    const [x, y] = [await a.src.read(a.offset + at, n), await b.src.read(b.offset + at, n)];
+    for (let i = 0; i < n; i++) if (x[i] !== y[i]) return false;
+  }
+  return true;
 }

@@ -6,6 +6,10 @@ import { ggufToModelFile, type GgufModelFile } from './gguf_model';
 import { GgufTokenizer } from './gguf_tokenizer';
 import { parseLlama2c } from './llama2c';
 import type { TextTokenizer } from './tokenizer';
+import type { ByteSource } from './byte_source';
+import type { ModelTensors } from './model_tensors';
+import { ggufSourceModel } from './gguf_source';
+import { llama2cSourceModel } from './llama2c';
 
 export interface ParsedModel {
   file: LlamaModelFile;
@@ -29,4 +33,24 @@ export function parseModel(bytes: Uint8Array, source: string): ParsedModel {
 
 export function parseModelFile(bytes: Uint8Array, source: string): LlamaModelFile {
   return parseModel(bytes, source).file;
+}
+
+/** A model file read through a ByteSource: its tensors are read when Model.load uploads them. */
+export interface ParsedSource {
+  tensors: ModelTensors;
+  format: 'gguf' | 'llama2c' | 'hf';
+  tokenizer?: TextTokenizer; // embedded (GGUF, an HF folder's tokenizer.json)
+}
+
+/**
+ * A GGUF file or a llama2.c checkpoint, by content, read through a ByteSource: the header now (a few
+ * MiB at most), each tensor when it is uploaded, so a file of any size opens with about one tensor
+ * in memory. Errors as parseModel's.
+ */
+export async function parseModelSource(src: ByteSource): Promise<ParsedSource> {
+  if (isGguf(await src.read(0, Math.min(src.size, 4)))) {
+    const g = await ggufSourceModel(src);
+    return { tensors: g.tensors, format: 'gguf', tokenizer: g.tokenizer };
+  }
+  return { tensors: await llama2cSourceModel(src), format: 'llama2c' };
 }

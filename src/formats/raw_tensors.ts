@@ -24,9 +24,9 @@ export function ggufNameOfHf(name: string): string | undefined {
 }
 
 /** The F16 / BF16 matrices among `tensors` (HF names), as stored, by GGUF name. */
-export function hfRawTensors(tensors: ReadonlyMap<string, { t: SafetensorsTensor }>): Map<string, GgufRawTensor> {
+export function hfRawTensors(tensors: ReadonlyMap<string, SafetensorsTensor>): Map<string, GgufRawTensor> {
   const raw = new Map<string, GgufRawTensor>();
-  for (const [name, { t }] of tensors) {
+  for (const [name, t] of tensors) {
     const g = ggufNameOfHf(name);
     if (g && t.shape.length === 2 && (t.dtype === 'F16' || t.dtype === 'BF16')) raw.set(g, { type: t.dtype, shape: [...t.shape], bytes: t.data });
   }

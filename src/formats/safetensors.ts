@@ -15,7 +15,8 @@
 // The reader checks every number before it is used and throws one-line errors that name the
 // source and the tensor. It is safe on hostile input but tolerant where safety is not at stake:
 // unused gaps between tensors and trailing bytes are accepted (the reference rejects them).
-// Browser-safe: no node: imports; takes and returns Uint8Array.
+// Browser-safe: no node: imports; takes and returns Uint8Array (or reads a header through a ByteSource).
+import type { ByteSource } from './byte_source';
 
 /** Bits per element of every dtype the reference implementation knows (F4/F6 are sub-byte). */
 export const DTYPE_BITS: Readonly<Record<string, number>> = {
@@ -86,20 +87,54 @@ function elementCount(shape: readonly number[]): number | null {
 
 /** Parses a safetensors file held in memory. Tensor data are views into `bytes`. */
 export function parseSafetensors(bytes: Uint8Array, source: string): SafetensorsFile {
-  if (bytes.length < 8) {
-    throw new Error(`${source}: not a safetensors file: ${bytes.length} bytes, shorter than the 8-byte header length`);
+  const h = parseSafetensorsHeader(bytes, bytes.length, source);
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const [name, e] of h.tensors) tensors.set(name, { dtype: e.dtype, shape: e.shape, data: bytes.subarray(h.dataStart + e.begin, h.dataStart + e.end) });
+  return { metadata: h.metadata, tensors };
+}
+
+/** A tensor's place in a safetensors file: offsets relative to the data section (dataStart). */
+export interface SafetensorsEntry {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  metadata: Record<string, string>;
+  tensors: Map<string, SafetensorsEntry>;
+  dataStart: number; // 8 + the header's length
+}
+
+/** The 8-byte length and the JSON header of a safetensors file read through a ByteSource (its data not read). */
+export async function readSafetensorsHeader(src: ByteSource): Promise<SafetensorsHeader> {
+  const len = await src.read(0, Math.min(8, src.size));
+  const n = len.length < 8 ? 0 : new DataView(len.buffer, len.byteOffset, 8).getUint32(4, true) * 4294967296 + new DataView(len.buffer, len.byteOffset, 8).getUint32(0, true);
+  // the checks of parseSafetensorsHeader come first: a hostile length is never read
+  const head = len.length < 8 || n > src.size - 8 || n > MAX_HEADER_BYTES ? len : await src.read(0, 8 + n);
+  return parseSafetensorsHeader(head, src.size, src.name);
+}
+
+/**
+ * Parses the header of a safetensors file of `fileSize` bytes whose first bytes (at least the
+ * 8-byte length and the JSON) are `head`: every tensor checked to lie in the file, none overlapping.
+ */
+export function parseSafetensorsHeader(head: Uint8Array, fileSize: number, source: string): SafetensorsHeader {
+  if (fileSize < 8) {
+    throw new Error(`${source}: not a safetensors file: ${fileSize} bytes, shorter than the 8-byte header length`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const n = view.getUint32(4, true) * 4294967296 + view.getUint32(0, true);
-  if (n > bytes.length - 8) {
-    throw new Error(`${source}: safetensors header length ${n} runs past the end of the file (${bytes.length} bytes)`);
+  if (n > fileSize - 8) {
+    throw new Error(`${source}: safetensors header length ${n} runs past the end of the file (${fileSize} bytes)`);
   }
   if (n > MAX_HEADER_BYTES) {
     throw new Error(`${source}: safetensors header length ${n} is over the ${MAX_HEADER_BYTES}-byte limit`);
   }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(8, 8 + n));
   } catch {
     throw new Error(`${source}: safetensors header is not valid UTF-8`);
   }
@@ -114,9 +149,9 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors
   }
 
   const dataStart = 8 + n;
-  const dataLen = bytes.length - dataStart;
+  const dataLen = fileSize - dataStart;
   const metadata: Record<string, string> = {};
-  const tensors = new Map<string, SafetensorsTensor>();
+  const tensors = new Map<string, SafetensorsEntry>();
   const spans: { name: string; begin: number; end: number }[] = [];
 
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
@@ -164,7 +199,7 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors
       );
     }
     spans.push({ name, begin, end });
-    tensors.set(name, { dtype, shape: [...shape], data: bytes.subarray(dataStart + begin, dataStart + end) });
+    tensors.set(name, { dtype, shape: [...shape], begin, end });
   }
 
   // No two tensors may share bytes (empty tensors occupy nothing and cannot overlap).
@@ -178,7 +213,7 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors
       );
     }
   }
-  return { metadata, tensors };
+  return { metadata, tensors, dataStart };
 }
 
 let f16Table: Float32Array | null = null;
