@@ -82,7 +82,7 @@ describe('hub references', function () {
     assert.equal(opened.parsed.format, 'hf');
     assert.equal(opened.name, 'hf:test/stories-hf');
     assert.equal(opened.tokenizer?.vocabSize, 512);
-    assert.equal(opened.parsed.file.config.nLayers, 5);
+    assert.equal(opened.parsed.tensors.config.nLayers, 5);
   });
 
   it('resumes a cut download with a Range request', async () => {

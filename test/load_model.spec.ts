@@ -165,6 +165,28 @@ describe('loadModel', function () {
       await assert.rejects(train(model, { seqLen: 16, batchAt: () => { throw new Error('unused'); } } as never, { ...cfg, lora: {} as never }), (e: Error) => e instanceof OptionError && e.option === 'lora.rank');
     });
 
+    it('a Blob is read slice by slice (the header, then each tensor as it is uploaded), never whole', async () => {
+      const slices: number[] = [];
+      class SpyBlob extends Blob {
+        override slice(start?: number, end?: number, type?: string): Blob {
+          slices.push((end ?? this.size) - (start ?? 0));
+          return super.slice(start, end, type);
+        }
+        override arrayBuffer(): Promise<ArrayBuffer> {
+          throw new Error('the whole file was read');
+        }
+      }
+      const bytes = read(ggufPath);
+      const m = await loadModel(gpu, new SpyBlob([bytes as BlobPart]), 'spy.gguf');
+      try {
+        assert.equal(m.tokenizer?.vocabSize, 512);
+        assert.ok(Math.max(...slices) <= 256 << 10, `largest read ${Math.max(...slices)} bytes`);
+        assert.ok(slices.length > 10, `${slices.length} reads`);
+      } finally {
+        m.destroy();
+      }
+    });
+
     it('a llama2.c model loaded without a tokenizer asks for one', async () => {
       const bare = await loadModel(gpu, read(binPath), 'stories260K.bin');
       try {

@@ -2,9 +2,10 @@
 // together), read from Blobs for parseHfModel: the small JSON files first, then only the weight
 // files that the shared plan (src/model/hf_dir.ts, also the CLI's) names, so the checks and the
 // error messages are the CLI's. Used by the worker and loadModel (a FileList picked in a page).
-import { parseHfModel } from '../formats/hf';
+import { hfSourceModel, parseHfModel } from '../formats/hf';
+import { blobSource } from '../formats/byte_source';
 import { HF_INDEX, HF_TEXT_FILES, hfDirFiles, planHfDir } from '../formats/hf_dir';
-import type { ParsedModel } from '../formats/parse';
+import type { ParsedModel, ParsedSource } from '../formats/parse';
 
 /** A file of a folder: its name (no folders) and contents. */
 export interface NamedBlob {
@@ -36,4 +37,29 @@ export async function readHfFolder(where: string, files: readonly NamedBlob[]): 
   const names = ['config.json', ...(plan.index !== undefined ? [HF_INDEX] : []), ...(plan.tokenizerJson !== undefined ? ['tokenizer.json'] : []), ...(plan.tokenizerConfig !== undefined ? ['tokenizer_config.json'] : []), ...plan.safetensors];
   const used = names.map((name) => ({ name, blob: byName.get(name)! }));
   return { parsed, used, bytes: used.reduce((s, f) => s + f.blob.size, 0) };
+}
+
+/**
+ * The folder `where` from its files, read through byte sources: the JSON files now, each weight
+ * tensor when Model.load uploads it (a folder of any size opens with about one tensor in memory).
+ */
+export async function openHfFolder(where: string, files: readonly NamedBlob[]): Promise<ParsedSource> {
+  const byName = new Map(files.map((f) => [f.name, f.blob]));
+  const texts = new Map<string, string>();
+  for (const name of HF_TEXT_FILES) {
+    const blob = byName.get(name);
+    if (blob) texts.set(name, await blob.text());
+  }
+  const plan = planHfDir(where, [...byName.keys()], (name) => texts.get(name)!);
+  const hf = await hfSourceModel(
+    {
+      config: plan.config,
+      safetensors: plan.safetensors.map((name) => blobSource(byName.get(name)!, name)),
+      ...(plan.index !== undefined ? { index: plan.index } : {}),
+      ...(plan.tokenizerJson !== undefined ? { tokenizerJson: plan.tokenizerJson } : {}),
+      ...(plan.tokenizerConfig !== undefined ? { tokenizerConfig: plan.tokenizerConfig } : {}),
+    },
+    where,
+  );
+  return { tensors: hf.tensors, format: 'hf', ...(hf.tokenizer ? { tokenizer: hf.tokenizer } : {}) };
 }

@@ -92,7 +92,7 @@ export async function hubFileInfo(url: string, o: HubOptions, headers: Record<st
   const f = o.fetch ?? fetch;
   const probe = async (redirect: RequestRedirect) => {
     try {
-      return await f(url, { headers: { ...headers, Range: 'bytes=0-0' }, redirect, signal: o.signal });
+      return await f(url, { headers: { ...headers, Range: 'bytes=0-0' }, redirect, signal: o.signal, cache: 'no-store' });
     } catch (e) {
       throw new Error(`cannot reach the hub at ${url}: ${errorText(e)}`);
     }

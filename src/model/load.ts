@@ -1,18 +1,20 @@
 // loadModel: one function from whatever a developer holds to a Model on the GPU that carries its
 // tokenizer. Bytes, a File, a folder of files picked in a page, a URL, a Node path, a Hugging Face
 // reference or a known model's name; the file is recognised by its content (GGUF, llama2.c, an HF
-// folder's config.json + safetensors), parsed before the GPU is touched, then uploaded
-// (quantised GGUF weights stay quantised). The tokenizer is the file's own (GGUF metadata, the
+// folder's config.json + safetensors) and read through a byte source: its header before the GPU is
+// touched, each tensor when it is uploaded (quantised GGUF weights stay quantised), so a file of any
+// size loads with about one tensor in host memory. The tokenizer is the file's own (GGUF metadata, the
 // folder's tokenizer.json), or for llama2.c the `tokenizer` option (a Node path: tokenizer.bin
 // beside the checkpoint when there is one).
 import type { Gpu } from '../gpu/device';
-import type { ParsedModel } from '../formats/parse';
+import { blobSource, bytesSource } from '../formats/byte_source';
+import type { ParsedSource } from '../formats/parse';
 import { Tokenizer, type TextTokenizer } from '../formats/tokenizer';
 import { isNode, nodeIo } from '../util/node_io';
-import { readHfFolder, type NamedBlob } from './hf_folder';
+import { openHfFolder, type NamedBlob } from './hf_folder';
 import { formatHubRef, hubFiles, parseHubRef, type HubOptions } from './hub';
 import { knownModel, type ModelEntry } from './known_models';
-import { parseModelByContent } from './model_format';
+import { parseSourceByContent } from './model_format';
 import { Model } from './model';
 import { fetchInto, memoryPart, checkPart } from './transfer';
 import { defaultCache } from './model_cache';
@@ -39,7 +41,7 @@ export interface LoadModelOptions extends HubOptions {
 
 /** A model read from its source, before the GPU. */
 interface ReadModel {
-  parsed: ParsedModel;
+  parsed: ParsedSource;
   name: string;
   tokenizerFile?: Uint8Array; // a llama2.c tokenizer that came with the source
 }
@@ -50,14 +52,14 @@ interface ReadModel {
  */
 export async function loadModel(gpu: Gpu, source: ModelSource, options: LoadModelOptions | string = {}): Promise<Model> {
   const opened = await resolveModel(source, typeof options === 'string' ? { name: options } : options);
-  const model = await Model.load(gpu, opened.parsed.file, opened.parsed.raw);
+  const model = await Model.load(gpu, opened.parsed.tensors);
   model.tokenizer = opened.tokenizer;
   return model;
 }
 
 /** A model read and parsed from its source, with its tokenizer: everything loadModel does before the GPU. */
 export interface OpenedModel {
-  parsed: ParsedModel;
+  parsed: ParsedSource;
   name: string;
   tokenizer?: TextTokenizer;
 }
@@ -70,7 +72,7 @@ export async function resolveModel(source: ModelSource, o: LoadModelOptions = {}
 
 /** The tokenizer of a read model: `opts.tokenizer`, the file's own, the one that came with it, or none. */
 async function modelTokenizer(r: ReadModel, o: LoadModelOptions): Promise<TextTokenizer | undefined> {
-  const vocab = r.parsed.file.config.vocabSize;
+  const vocab = r.parsed.tensors.config.vocabSize;
   if (o.tokenizer !== undefined) {
     const { bytes, name } = await tokenizerBytes(o.tokenizer);
     return Tokenizer.fromLlama2c(bytes, vocab, name);
@@ -98,7 +100,7 @@ const isUrl = (s: string) => /^(https?|blob|data):/i.test(s);
 async function readModel(source: ModelSource, o: LoadModelOptions): Promise<ReadModel> {
   if (source instanceof Uint8Array) return bytesModel(source, o.name ?? 'model');
   if (source instanceof ArrayBuffer) return bytesModel(new Uint8Array(source), o.name ?? 'model');
-  if (typeof Blob !== 'undefined' && source instanceof Blob) return bytesModel(new Uint8Array(await source.arrayBuffer()), o.name ?? ((source as File).name || 'model'));
+  if (typeof Blob !== 'undefined' && source instanceof Blob) return blobModel(source, o.name ?? ((source as File).name || 'model'));
   if (source instanceof URL) return stringModel(source.href, o);
   if (typeof source === 'string') return stringModel(source, o);
   if (isFileList(source)) return filesModel(Array.from(source), o);
@@ -117,8 +119,13 @@ function describe(v: unknown): string {
 
 const fileName = (p: string) => decodeURIComponent(p.replace(/\/+$/, '').split('/').pop() || p);
 
-function bytesModel(bytes: Uint8Array, name: string): ReadModel {
-  return { parsed: parseModelByContent(bytes, name), name };
+async function bytesModel(bytes: Uint8Array, name: string): Promise<ReadModel> {
+  return { parsed: await parseSourceByContent(bytesSource(bytes, name)), name };
+}
+
+/** A Blob (a File, a file-backed Blob of Node's openAsBlob, a cached download): read slice by slice. */
+async function blobModel(blob: Blob, name: string): Promise<ReadModel> {
+  return { parsed: await parseSourceByContent(blobSource(blob, name)), name };
 }
 
 /**
@@ -130,10 +137,10 @@ async function filesModel(files: Blob[], o: LoadModelOptions): Promise<ReadModel
   const named: NamedBlob[] = files.map((f, i) => ({ name: fileName((f as File).name || `file${i}`), blob: f }));
   const rel = (files[0] as File & { webkitRelativePath?: string }).webkitRelativePath;
   const where = o.name ?? (rel?.includes('/') ? rel.split('/')[0] : 'the selected files');
-  if (named.some((f) => f.name === 'config.json')) return { parsed: (await readHfFolder(where, named)).parsed, name: where };
+  if (named.some((f) => f.name === 'config.json')) return { parsed: await openHfFolder(where, named), name: where };
   if (named.length > 2) throw new Error(`${where}: ${named.length} files without a config.json: pick one model file (GGUF or llama2.c, with its tokenizer file), or a Hugging Face folder`);
   const [model, tok] = [...named].sort((a, b) => b.blob.size - a.blob.size);
-  const read = bytesModel(new Uint8Array(await model.blob.arrayBuffer()), o.name ?? model.name);
+  const read = await blobModel(model.blob, o.name ?? model.name);
   if (tok && !read.parsed.tokenizer) read.tokenizerFile = new Uint8Array(await tok.blob.arrayBuffer());
   return read;
 }
@@ -160,8 +167,8 @@ async function hubModel(s: string, o: LoadModelOptions): Promise<ReadModel> {
   if (!ref) throw new Error(`${s}: not a Hugging Face reference (hf:owner/repo[@revision][/path/file.gguf])`);
   const files = await hubFiles(ref, o);
   const name = o.name ?? formatHubRef(ref);
-  if (ref.file) return bytesModel(new Uint8Array(await files[0].blob.arrayBuffer()), name);
-  return { parsed: (await readHfFolder(name, files)).parsed, name };
+  if (ref.file) return blobModel(files[0].blob, name);
+  return { parsed: await openHfFolder(name, files), name };
 }
 
 /** A known model: its hub reference, or its files by URL (checked against the manifest, cached). */
@@ -170,22 +177,22 @@ async function knownModelRead(m: ModelEntry, o: LoadModelOptions): Promise<ReadM
   const files = m.files ?? [];
   if (!files.length) throw new Error(`known model ${m.name} has neither files nor a hub reference`);
   const cache = o.cache === false ? null : await defaultCache(typeof o.cache === 'string' ? o.cache : undefined);
-  const bytes: Uint8Array[] = [];
+  const blobs: Blob[] = [];
   for (const f of files) {
     const key = `urls/${m.name}/${f.file}`;
     const hit = await cache?.get(key);
     if (hit) {
       o.onProgress?.({ file: f.file, loaded: hit.size, total: hit.size, cached: true });
-      bytes.push(new Uint8Array(await hit.blob.arrayBuffer()));
+      blobs.push(hit.blob);
       continue;
     }
     const part = cache ? await cache.part(key) : memoryPart();
     await fetchInto(f.url, part, f.file, f.bytes, { fetch: o.fetch, signal: o.signal, onProgress: o.onProgress, log: o.log });
     await checkPart(part, f.file, f.url, { size: f.bytes, sha256: f.sha256 });
-    bytes.push(cache ? new Uint8Array(await (await cache.commit(key)).blob.arrayBuffer()) : (part as ReturnType<typeof memoryPart>).bytes());
+    blobs.push(cache ? (await cache.commit(key)).blob : new Blob([(part as ReturnType<typeof memoryPart>).bytes() as BlobPart]));
   }
-  const read = bytesModel(bytes[0], o.name ?? m.name);
-  if (bytes[1] && !read.parsed.tokenizer) read.tokenizerFile = bytes[1];
+  const read = await blobModel(blobs[0], o.name ?? m.name);
+  if (blobs[1] && !read.parsed.tokenizer) read.tokenizerFile = new Uint8Array(await blobs[1].arrayBuffer());
   return read;
 }
 
@@ -196,9 +203,9 @@ async function pathModel(p: string, dir: boolean, o: LoadModelOptions): Promise<
   if (dir) {
     const names = (await fsp.readdir(p, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name);
     const files = await Promise.all(names.map(async (n) => ({ name: n, blob: await fs.openAsBlob(path.join(p, n)) })));
-    return { parsed: (await readHfFolder(name, files)).parsed, name };
+    return { parsed: await openHfFolder(name, files), name };
   }
-  const read = bytesModel(await readPath(p, 'model'), name);
+  const read = await blobModel(await fs.openAsBlob(p), name); // file-backed: each tensor read when uploaded (files past 2 GiB too)
   const beside = path.join(path.dirname(p), 'tokenizer.bin');
   if (!read.parsed.tokenizer && o.tokenizer === undefined && fs.existsSync(beside)) read.tokenizerFile = await readPath(beside, 'tokenizer');
   return read;

@@ -2,7 +2,8 @@
 // a safetensors file by its header (8-byte length + JSON), a llama2.c checkpoint by a sane header
 // (src/formats/llama2c.ts checks it). Each format gets its own message, and bytes that are none of
 // them are named by what they start with.
-import { parseModel, isGguf, type ParsedModel } from '../formats/parse';
+import { parseModel, parseModelSource, isGguf, type ParsedModel, type ParsedSource } from '../formats/parse';
+import type { ByteSource } from '../formats/byte_source';
 
 export type SniffedFormat = 'gguf' | 'safetensors' | 'zip' | 'pickle' | 'ggml' | 'html' | 'other';
 
@@ -59,4 +60,19 @@ export function parseModelByContent(bytes: Uint8Array, name: string): ParsedMode
   if (format === 'ggml') throw new Error(`${name}: an old GGML / GGJT file (${start}), the format before GGUF: convert it to GGUF (llama.cpp's convert scripts)`);
   if (namedGguf) throw new Error(`${name}: not a GGUF file (${start}; a GGUF file starts with "GGUF"), nor a llama2.c checkpoint (${why})`);
   throw new Error(`${name}: not a model file this app reads (${start}): not GGUF (no "GGUF" magic), not safetensors, and not a llama2.c checkpoint (${why})`);
+}
+
+/**
+ * A checkpoint read through a ByteSource (GGUF or llama2.c, tensors read when they are uploaded), with
+ * parseModelByContent's messages for what it is instead (a web page, a safetensors file, a PyTorch
+ * checkpoint ...), told from its first 64 KiB.
+ */
+export async function parseSourceByContent(src: ByteSource): Promise<ParsedSource> {
+  try {
+    return await parseModelSource(src);
+  } catch (e) {
+    if (!/not a llama2\.c checkpoint: header field/.test((e as Error).message)) throw e;
+    parseModelByContent(await src.read(0, Math.min(src.size, 64 << 10)), src.name); // throws what it looks like
+    throw e;
+  }
 }

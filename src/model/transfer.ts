@@ -63,7 +63,9 @@ export async function fetchInto(url: string, part: PartStore, name: string, tota
   if (start > 0) log(`${name}: resuming at byte ${start}`);
   let res: Response;
   try {
-    res = await (opts.fetch ?? fetch)(url, { headers: { ...opts.headers, ...(start > 0 ? { Range: `bytes=${start}-` } : {}) }, signal: opts.signal });
+    // no-store: the bytes go to our own store (the browser's HTTP cache would hold a second copy, and
+    // its partial entries change what a range request brings)
+    res = await (opts.fetch ?? fetch)(url, { headers: { ...opts.headers, ...(start > 0 ? { Range: `bytes=${start}-` } : {}) }, signal: opts.signal, cache: 'no-store' });
   } catch (e) {
     throw new Error(`cannot fetch ${url}: ${errorText(e)}`);
   }
