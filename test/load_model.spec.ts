@@ -15,6 +15,7 @@ import { OptionError } from '../src/train/options';
 import { train } from '../src/train/trainer';
 import { assetPath } from './assets';
 import { hfDirContents, hfStories260K, writeDir } from './hf_fixture';
+import { writeSparseGguf } from './sparse_gguf';
 
 const ggufPath = assetPath('models', 'stories260K.gguf');
 const binPath = assetPath('models', 'stories260K.bin');
@@ -91,6 +92,17 @@ describe('loadModel', function () {
       } finally {
         await s.close();
       }
+    });
+
+    it('a Node path past 2 GiB (a sparse GGUF) opens: the header is read, not the file', async () => {
+      const big = path.join(tmp, 'big.gguf');
+      const size = writeSparseGguf(big);
+      assert.ok(size > 2 ** 31, `${size} bytes`);
+      const m = await resolveModel(big);
+      assert.equal(m.parsed.format, 'gguf');
+      assert.equal(m.parsed.tensors.config.nLayers, 26);
+      assert.ok(m.tokenizer, 'the GGUF tokenizer');
+      fs.rmSync(big);
     });
 
     it('names what it cannot read', async () => {
