@@ -17,6 +17,11 @@ import { Model } from '../src/model/model';
 import { ForwardPass } from '../src/model/forward';
 import { toyModel } from '../src/model/toy';
 import { memoryTensors, type ModelTensors } from '../src/formats/model_tensors';
+import { decodeText } from '../src/data/examples';
+import { LmDataset } from '../src/data/lm';
+import { LoraState } from '../src/adapter/lora';
+import { readAdapter, writeAdapter } from '../src/adapter/peft';
+import { tokenizingProgress } from '../src/cli/task_data';
 
 const root = path.resolve(import.meta.dirname, '..');
 const gemmaDir = path.join(root, 'test', 'fixtures', 'families', 'gemma3');
@@ -188,5 +193,43 @@ describe('Model.load: a failed load leaks nothing; RoPE sized by the positions i
     a.destroy();
     b.destroy();
     assert.equal(held(), before);
+  });
+});
+
+describe('mistaken inputs: what the error says', () => {
+  it('a UTF-16 text is refused in latin-1 and UTF-8 alike (it would read as NULs between letters)', () => {
+    const le = new Uint8Array([...'Day 1. Wind'].flatMap((c) => [c.charCodeAt(0), 0]));
+    for (const enc of ['latin1', 'utf-8'] as const) {
+      assert.throws(() => decodeText(le, 'log.txt', enc), new RegExp(`^Error: log\\.txt: a UTF-16 file or binary data \\(a NUL byte at offset 1\\), not ${enc} text: save it as UTF-8$`));
+      assert.throws(() => decodeText(new Uint8Array([0xff, 0xfe, ...le]), 'bom.txt', enc), /bom\.txt: a UTF-16 file or binary data \(its byte-order mark ff fe\)/);
+    }
+    assert.equal(decodeText(new Uint8Array([0x63, 0x61, 0x66, 0xe9]), 'latin.txt', 'latin1'), 'café');
+  });
+
+  it('adapter errors name each file once, and a rank that disagrees with the tensors is named as such', () => {
+    const cfg = toyModel().config;
+    const files = writeAdapter(LoraState.initHost(cfg, { rank: 4, alpha: 8, targets: ['q', 'v'] }, 1));
+    // the app names an adapter by the file the user picked
+    assert.throws(() => readAdapter({ config: '{', safetensors: files['adapter_model.safetensors'] }, cfg, 'run/adapter_model.safetensors'), /^Error: run\/adapter_config\.json: not JSON/);
+    assert.throws(() => readAdapter({ config: '{', safetensors: files['adapter_model.safetensors'] }, cfg, 'run'), /^Error: run\/adapter_config\.json: not JSON/);
+    const r8 = JSON.stringify({ ...JSON.parse(files['adapter_config.json']), r: 8 });
+    assert.throws(() => readAdapter({ config: r8, safetensors: files['adapter_model.safetensors'] }, cfg, 'run'), (e: Error) => {
+      assert.match(e.message, /^run\/adapter_model\.safetensors: tensor .*lora_A\.weight has shape \[4, 64\], expected \[8, 64\]: rank 4, but run\/adapter_config\.json says r = 8: the config and the weights disagree$/);
+      assert.doesNotMatch(e.message, /different model/);
+      return true;
+    });
+  });
+
+  it('tokenizing a long text reports progress: one line per tenth from 4 M characters', () => {
+    const lines: string[] = [];
+    const progress = tokenizingProgress((s) => lines.push(s));
+    for (let done = 0; done <= 5e6; done += 2.5e5) progress('big.txt', done, 5e6);
+    assert.equal(lines.length, 11);
+    assert.equal(lines[3], 'tokenizing big.txt: 30% (1.5 of 5.0 M characters)');
+    progress('small.txt', 10, 100);
+    assert.equal(lines.length, 11, 'a short text is quiet');
+    const seen: [number, number][] = [];
+    new LmDataset(['one story.', 'another one.'], Tokenizer.fromLlama2c(new Uint8Array(fs.readFileSync(path.join(root, 'weights', 'tok512.bin'))), 512, 'tok'), 4, { onProgress: (d, t) => seen.push([d, t]) });
+    assert.deepEqual(seen, [[10, 22], [22, 22]]);
   });
 });

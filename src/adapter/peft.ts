@@ -330,13 +330,26 @@ function checkRecordedBase(rec: unknown, config: LlamaConfig, what: string): voi
 }
 
 /**
+ * The name of one of an adapter's files for messages: `source` is the adapter's folder (or URL), or
+ * already one of its files (a file picked alone): then its sibling, never `a.safetensors/b.json`.
+ */
+function adapterFile(source: string, name: string): string {
+  const slash = source.lastIndexOf('/');
+  const last = source.slice(slash + 1);
+  if (last === name) return source;
+  if (/\.(json|safetensors)$/i.test(last)) return `${source.slice(0, slash + 1)}${name}`;
+  if (/\.zip$/i.test(last)) return `${source}: ${name}`;
+  return `${source}/${name}`;
+}
+
+/**
  * Loads a PEFT LoRA adapter for `config`, checking that it fits: peft_type, r and lora_alpha,
  * options that change the tensors' meaning, target modules, the recorded base-model shape, and
  * the presence, shape and dtype (F32/F16/BF16) of every tensor; extra tensors are an error.
  * `source` names the adapter (a directory or URL) in errors.
  */
 export function readAdapter(files: { config: string; safetensors: Uint8Array }, config: LlamaConfig, source: string): AdapterTensors {
-  const what = `${source}/adapter_config.json`;
+  const what = adapterFile(source, 'adapter_config.json');
   let parsed: unknown;
   try {
     parsed = JSON.parse(files.config);
@@ -357,7 +370,7 @@ export function readAdapter(files: { config: string; safetensors: Uint8Array }, 
   checkUnsupported(cfg, what);
   checkRecordedBase(cfg.mobizo, config, what);
 
-  const stSource = `${source}/adapter_model.safetensors`;
+  const stSource = adapterFile(source, 'adapter_model.safetensors');
   const st = parseSafetensors(files.safetensors, stSource);
   const targets = readTargets(cfg, st.tensors.keys(), what);
 
@@ -373,6 +386,11 @@ export function readAdapter(files: { config: string; safetensors: Uint8Array }, 
         const tensor = st.tensors.get(name);
         if (!tensor) throw new Error(`${stSource}: missing tensor ${name} (layer ${i}, target ${HF_TARGET_NAMES[t]})`);
         const s = tensor.shape;
+        // the model's side fits but not the rank: the config and the weights disagree (not another model)
+        const rankOnly = s.length === 2 && (which === 'A' ? s[1] === cols && s[0] !== rows : s[0] === rows && s[1] !== cols);
+        if (rankOnly) {
+          throw new Error(`${stSource}: tensor ${name} has shape [${s.join(', ')}], expected [${rows}, ${cols}]: rank ${which === 'A' ? s[0] : s[1]}, but ${what} says r = ${r}: the config and the weights disagree`);
+        }
         if (s.length !== 2 || s[0] !== rows || s[1] !== cols) {
           throw new Error(
             `${stSource}: tensor ${name} has shape [${s.join(', ')}], expected [${rows}, ${cols}] (${dims}) for this model: the adapter was made for a different model`,

@@ -39,7 +39,7 @@ export function registerEval(program: Command): void {
         checkTaskFlags(f);
         const log = (s: string) => process.stderr.write(`${s}\n`);
         const { gpu, model, tokenizer, lora, adapters } = await openModel(f, log, { many: true });
-        const task = loadTask(f, tokenizer, seq, seed, 'eval');
+        const task = loadTask(f, tokenizer, seq, seed, 'eval', log);
         log(`data: ${task.describe}`);
         const t0 = performance.now();
         let ms: (TaskMetrics | null)[];

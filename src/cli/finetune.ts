@@ -27,7 +27,7 @@ import { lockOut, prepareOut } from './out_lock';
 import { fileSource } from './file_source';
 import { fingerprintSource, fingerprintSources, taskFingerprint, type RunFingerprint } from '../train/checkpoint';
 import { bundledModel, modelOptions, openModel, parseFloatOption, parseIntOption, runAction } from './common';
-import { checkTaskFlags, taskOptions, taskSpec, type TaskFlags, type TaskKind } from './task_data';
+import { checkTaskFlags, taskOptions, taskSpec, tokenizingProgress, type TaskFlags, type TaskKind } from './task_data';
 import { prepareTask } from '../train/task_source';
 import { CLI_DEFAULTS, DEMO_OVERRIDES, TASK_OVERRIDES, defaultOptions } from '../train/defaults';
 import { describeEstimate, fitRunOptions, fmtMiB, parseBytes } from '../train/memory_plan';
@@ -222,7 +222,7 @@ export function registerFinetune(program: Command): void {
         };
         fitMemory({}, isTask || f.seq !== undefined);
         const spec = builtIn ? { demo: true, evalFraction: parseFloatOption(f.evalFraction, '--eval-fraction'), evalSize: parseIntOption(f.evalSize ?? '500', '--eval-size', 0) } : taskSpec(f);
-        const task = prepareTask(spec, tokenizer, cfg.seq, cfg.seed);
+        const task = prepareTask(spec, tokenizer, cfg.seq, cfg.seed, { onProgress: tokenizingProgress(log) });
         const fingerprint: RunFingerprint = { ...(await modelFingerprint(f.model)), ...taskFingerprint(spec) };
         cfg.lossPerExample = task.lossPerExample;
         if (task.kind !== 'lm') fitMemory(task.train, true); // a task's rows and labelled positions

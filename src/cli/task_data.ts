@@ -84,8 +84,20 @@ export function checkTaskFlags(f: TaskFlags): void {
  * same code the browser app uses). `purpose` train: training batches plus a held-out evaluation
  * set; eval: everything in --data is evaluated (a preset's own eval set when it has one).
  */
-export function loadTask(f: TaskFlags, tok: TextTokenizer, seq: number, seed: number, purpose: 'train' | 'eval' = 'train'): LoadedTask {
-  return prepareTask(taskSpec(f, purpose), tok, seq, seed);
+export function loadTask(f: TaskFlags, tok: TextTokenizer, seq: number, seed: number, purpose: 'train' | 'eval' = 'train', log?: (s: string) => void): LoadedTask {
+  return prepareTask(taskSpec(f, purpose), tok, seq, seed, { onProgress: log && tokenizingProgress(log) });
+}
+
+/** Progress of tokenizing a long text (4 M characters and more: seconds), one line per tenth. */
+export function tokenizingProgress(log: (s: string) => void): (source: string, done: number, total: number) => void {
+  let shown = -1;
+  return (source, done, total) => {
+    if (total < 4e6) return;
+    const tenth = Math.floor((10 * done) / total);
+    if (tenth === shown) return;
+    shown = tenth;
+    log(`tokenizing ${source}: ${10 * tenth}% (${(done / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} M characters)`);
+  };
 }
 
 /** The TaskSpec of the command line's task flags, its files read (the run's data and task fingerprints come from it). */

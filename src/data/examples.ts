@@ -17,6 +17,14 @@ export interface ChoiceExample {
 
 /** Decodes bytes; invalid UTF-8 is reported with its line number (latin-1 never fails). */
 export function decodeText(bytes: Uint8Array, source: string, encoding: Encoding = 'utf-8'): string {
+  // UTF-16 (a byte-order mark, or NUL bytes between the characters) is valid latin-1 and even UTF-8
+  // byte for byte, and would be read as garbage with NULs: refused, whatever the encoding asked for
+  const bom = bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff));
+  const nul = bom ? -1 : bytes.subarray(0, 1 << 16).indexOf(0);
+  if (bom || nul >= 0) {
+    const why = bom ? `its byte-order mark ${bytes[0].toString(16)} ${bytes[1].toString(16)}` : `a NUL byte at offset ${nul}`;
+    throw new Error(`${source}: a UTF-16 file or binary data (${why}), not ${encoding} text: save it as UTF-8`);
+  }
   if (encoding === 'latin1') return new TextDecoder('latin1').decode(bytes);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);

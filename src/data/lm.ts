@@ -32,6 +32,8 @@ export interface LmOptions {
   eos?: boolean;
   /** Name of the data, for error messages (default 'data'). */
   source?: string;
+  /** Called as the documents are tokenized (a long text takes seconds): characters done of the total. */
+  onProgress?(done: number, total: number): void;
 }
 
 /** One chunk: `seqLen` input tokens and their `seqLen` labels. */
@@ -282,13 +284,17 @@ export class LmChunkSet {
 }
 
 /** Encodes documents into one stream: BOS + document (+ EOS) each, in order. */
-export function encodeDocuments(documents: readonly string[], tokenizer: LmTokenizer, eos = false): Int32Array {
+export function encodeDocuments(documents: readonly string[], tokenizer: LmTokenizer, eos = false, onProgress?: (done: number, total: number) => void): Int32Array {
   const parts: number[][] = [];
   let total = 0;
+  const chars = onProgress ? documents.reduce((n, d) => n + d.length, 0) : 0;
+  let done = 0;
   for (const d of documents) {
     const ids = tokenizer.encode(d, { bos: true, eos });
     parts.push(ids);
     total += ids.length;
+    done += d.length;
+    onProgress?.(done, chars);
   }
   const stream = new Int32Array(total);
   let o = 0;
@@ -309,7 +315,7 @@ export class LmDataset extends LmChunkSet {
     const source = options.source ?? 'data';
     if (documents.length === 0) throw new Error(`${source}: no documents`);
     checkInt(`${source}: seqLen`, seqLen, 1);
-    super(encodeDocuments(documents, tokenizer, options.eos ?? false), seqLen, source);
+    super(encodeDocuments(documents, tokenizer, options.eos ?? false, options.onProgress), seqLen, source);
     this.documents = documents.length;
   }
 }

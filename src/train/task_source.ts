@@ -148,7 +148,8 @@ function mainData(spec: TaskSpec, enc: Encoding): { text: string; source: string
  * Reads a task: training batches at `seq` tokens, a held-out evaluator and a preview. `seed`
  * drives the split, the sampling and (through the trainer) the order, as in the CLI.
  */
-export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, seed: number): PreparedTask {
+export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, seed: number, opts: { onProgress?(source: string, done: number, total: number): void } = {}): PreparedTask {
+  const progress = (source: string) => opts.onProgress && ((done: number, total: number) => opts.onProgress!(source, done, total));
   const enc = spec.encoding ?? 'utf-8';
   const preset = spec.preset ? PRESETS[spec.preset] : undefined;
   if (spec.preset && !preset) throw new Error(`unknown preset ${spec.preset} (known: ${Object.keys(PRESETS).join(', ')})`);
@@ -167,12 +168,12 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
     const main = spec.demo ? { text: '', source: "the built-in keeper's log" } : mainData(spec, enc);
     if (!main) throw new Error('paste some text or open a text file');
     const docs = spec.demo ? keeperLogDocuments() : lmDocuments(main.text, main.source);
-    const all = new LmDataset(docs, tok, seq, { source: main.source });
+    const all = new LmDataset(docs, tok, seq, { source: main.source, onProgress: progress(main.source) });
     let train: LmChunkSet = all;
     let ev: LmChunkSet = all;
     let evalIsTrain = false;
     if (evalOnly) evalIsTrain = true;
-    else if (spec.evalFile) ev = new LmDataset(lmDocuments(fileText(spec.evalFile, enc), spec.evalFile.name), tok, seq, { source: spec.evalFile.name });
+    else if (spec.evalFile) ev = new LmDataset(lmDocuments(fileText(spec.evalFile, enc), spec.evalFile.name), tok, seq, { source: spec.evalFile.name, onProgress: progress(spec.evalFile.name) });
     else if (fraction > 0 && all.chunks >= 2) ({ train, eval: ev } = all.split(fraction, seed));
     else evalIsTrain = true; // one chunk: nothing to hold out
     // evalSize caps the chunks scored per evaluation (a seeded sample of the held-out ones)
