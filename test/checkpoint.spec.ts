@@ -57,7 +57,7 @@ describe('checkpoints on disk (adam, every 2 steps)', function () {
   let ops: string[];
 
   before(async () => {
-    const { gpu } = await gpuFixture();
+    const { gpu } = await gpuFixture('wasm'); // the CPU backend: the same bytes, a fraction of SwiftShader's time
     const file = toyModel();
     model = await Model.load(gpu, file);
     const tok = Tokenizer.fromLlama2c(toyTokenizerBytes(), file.config.vocabSize, 'toy');
