@@ -2,7 +2,8 @@
 // wrappers: createGpu({ backend: 'wasm', threads }), matmul / matmulWeight, one submit per call) side
 // by side in one process with tfjs-backend-wasm's f32 matmul (XNNPACK, WASM SIMD) on the same shapes,
 // per weight layout, on 1 and 2 threads. Runs are interleaved (one sample of every contender per
-// round, in a rotating order) and medians reported, so a loaded machine's drift hits all alike.
+// round, in a rotating order); medians and best samples are reported, so a loaded machine's drift
+// hits all alike (the best sample is the nearest to an uncontended run).
 //   node --import tsx --import ./scripts/register-wgsl.mjs bench/wasm_matmul.ts \
 //     [--types f32,f16,q8_0,q5_0,q4_k,q6_k | all] [--shapes 256x1536x576,256x576x1536] [--threads 1,2] [--rounds 7] [--json FILE]
 // A shape is M x K -> N (rows of x, columns of x = of W, rows of W). tfjs multiplies x [M, K] by W
@@ -70,7 +71,7 @@ async function main() {
   }
   const load0 = loadavg();
   console.log(`# ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores; load average ${load0.map((l) => l.toFixed(2)).join(' ')}; tfjs-backend-wasm ${getThreadsCount()} thread, SIMD`);
-  const results: { shape: string; name: string; threads: number; gflops: number; vsTfjs: number; relError: number | null }[] = [];
+  const results: { shape: string; name: string; threads: number; gflops: number; best: number; vsTfjs: number; bestVsTfjs: number; relError: number | null }[] = [];
   for (const [M, K, N] of shapes) {
     const shape = `${M}x${K}->${N}`;
     const flops = 2 * M * N * K;
@@ -117,10 +118,12 @@ async function main() {
       }
     }
     const gflops = samples.map((s) => flops / median(s) / 1e6);
-    const base = gflops[0];
+    const best = samples.map((s) => flops / Math.min(...s) / 1e6);
+    const r1 = (v: number) => Math.round(v * 10) / 10;
+    const r2 = (v: number) => Math.round(v * 100) / 100;
     for (const [i, c] of contenders.entries()) {
       const err = c.check ? await c.check() : null;
-      results.push({ shape, name: c.name, threads: c.threads, gflops: Math.round(gflops[i] * 10) / 10, vsTfjs: Math.round((gflops[i] / base) * 100) / 100, relError: err });
+      results.push({ shape, name: c.name, threads: c.threads, gflops: r1(gflops[i]), best: r1(best[i]), vsTfjs: r2(gflops[i] / gflops[0]), bestVsTfjs: r2(best[i] / best[0]), relError: err });
     }
     for (const f of cleanup) f();
     for (const t of [tx, tw, twT]) t.dispose();
@@ -129,20 +132,22 @@ async function main() {
   // the table: one row per layout, columns per shape x threads
   const cols = shapes.flatMap(([M, K, N]) => threadCounts.map((n) => [`${M}x${K}->${N}`, n] as const));
   const cell = (name: string, shape: string, n: number) => results.find((r) => r.name === name && r.shape === shape && r.threads === n);
-  console.log(`\n| weights | ${cols.map(([s, n]) => `${s} ${n}T GFLOP/s (x tfjs)`).join(' | ')} |`);
+  // median GFLOP/s (x tfjs's median), then the best sample's (x tfjs's best): on a shared machine the
+  // best sample is the nearest to an uncontended run
+  console.log(`\n| weights | ${cols.map(([s, n]) => `${s} ${n}T GFLOP/s median (x tfjs); best (x tfjs)`).join(' | ')} |`);
   console.log(`|---|${cols.map(() => '---:').join('|')}|`);
   for (const name of [...new Set(results.map((r) => r.name))]) {
     const cells = cols.map(([s, n]) => {
       const c = cell(name, s, n);
-      return c ? `${c.gflops.toFixed(1)} (${c.vsTfjs.toFixed(2)})` : '';
+      return c ? `${c.gflops.toFixed(1)} (${c.vsTfjs.toFixed(2)}); ${c.best.toFixed(1)} (${c.bestVsTfjs.toFixed(2)})` : '';
     });
     console.log(`| ${name.startsWith('tfjs') ? `${name} f32 (XNNPACK)` : name} | ${cells.join(' | ')} |`);
   }
   const scaling = results.filter((r) => r.threads === 2).map((r) => {
     const one = cell(r.name, r.shape, 1);
-    return one ? `${r.name} ${r.shape} x${(r.gflops / one.gflops).toFixed(2)}` : '';
+    return one ? `${r.name} ${r.shape} x${(r.gflops / one.gflops).toFixed(2)} (best x${(r.best / one.best).toFixed(2)})` : '';
   });
-  if (scaling.length) console.log(`\n2 threads / 1: ${scaling.filter(Boolean).join(', ')}`);
+  if (scaling.length) console.log(`\n2 threads / 1, medians (best samples): ${scaling.filter(Boolean).join(', ')}`);
   const worst = Math.max(...results.map((r) => r.relError ?? 0));
   console.log(`rel error vs float64 (worst): ${worst.toExponential(1)}; load average before ${load0[0].toFixed(2)}, after ${load1[0].toFixed(2)}; ${rounds} rounds, medians`);
   const out = arg('json', '');

@@ -213,7 +213,7 @@ describe('wasm matmul_quant: every layout and entry (4-row, _r1, _r8, _elem) vs 
         }
       }
       if (layout !== 'f32') {
-        // a scratch that holds only 4 (then 1) decoded rows: smaller panels, the same bits
+        // a scratch that holds only 4 (then 1) decoded rows: smaller panels than the 16..64 of 1 MiB, the same bits
         const M = 9;
         const params = h.put(uniform(M, N, K, 0, yStride, yColumn));
         const x = h.put(randoms(M * K, 40));
@@ -225,8 +225,8 @@ describe('wasm matmul_quant: every layout and entry (4-row, _r1, _r8, _elem) vs 
           return bits(h.f32(y, M * yStride));
         };
         const wide = runWith(1 << 20);
-        assert.deepEqual(runWith(4 * K * 4), wide, 'a 4-row panel gives the bits of a 16-row one');
-        assert.deepEqual(runWith(K * 4), wide, 'a 1-row panel gives the bits of a 16-row one');
+        assert.deepEqual(runWith(4 * K * 4), wide, 'a 4-row panel gives the bits of a full one');
+        assert.deepEqual(runWith(K * 4), wide, 'a 1-row panel gives the bits of a full one');
         h.setScratch(1 << 20);
       }
       h.release(mark);

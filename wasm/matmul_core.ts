@@ -7,14 +7,22 @@
 // each lane summing every fourth product along K; the loads of 2 x vectors and 4 w vectors feed 8
 // multiplies and 8 adds. On this machine's V8 (16 xmm registers) 2 x 4 ran ~34 GFLOP/s on one thread,
 // 4 x 4 ~26 (accumulators spill), 3 x 4 / 4 x 2 / 2 x 6 / 1 x 8 20-30 (scratch/h2 prototypes).
-// Columns are walked in chunks of NC rows of w per pair of x rows, so the pair stays in L1.
+// Columns are walked in chunks (chunkCols) per pair of x rows, so the pair stays in L1.
 //
 // Every output is computed by the same sequence of f32 operations whichever block or tail serves it
 // (lane l sums k = l, l + 4, ... in order; the lanes are added (0 + 2) + (1 + 3); the K % 4 tail is
 // added after, k ascending; then + y when accumulating), so results do not depend on how outputs are
 // split into parts or panels: bit-identical for any thread count.
 
-const NC: i32 = 16; // rows of w per column chunk
+// Rows of w per column chunk: as many as fit CHUNK_BYTES (16 .. 64). Each chunk streams all rows of x
+// once, so a wider chunk means fewer passes over x (at K = 1536 x is 1.5 MB, past L2: with 16-row
+// chunks two threads were bound by those passes); the chunk itself stays in L2.
+const CHUNK_BYTES: i32 = 256 << 10;
+
+/** Rows of w (columns of y) per chunk for rows of K values. */
+export function chunkCols(K: i32): i32 {
+  return min(max((CHUNK_BYTES / max(K << 2, 1)) & ~3, 16), 64);
+}
 
 // Per-thread scratch (the quantised matmuls' decoded panel, matmul_lora's B + eps Z panel) lives in
 // common.ts: the host gives each instance (thread) its region once through setScratch.
@@ -168,8 +176,9 @@ function block1x1(x: usize, w: usize, K: i32, a: usize, b: usize, R: i32, y: usi
  * rows need no alignment.
  */
 export function dotRows2(x: usize, xs: usize, w: usize, ws: usize, K: i32, a: usize, ra: usize, b: usize, bs: usize, R: i32, y: usize, ys: usize, m0: i32, m1: i32, nc: i32, acc: bool): void {
-  for (let j0 = 0; j0 < nc; j0 += NC) {
-    const j1 = min(j0 + NC, nc);
+  const chunk = chunkCols(K + R);
+  for (let j0 = 0; j0 < nc; j0 += chunk) {
+    const j1 = min(j0 + chunk, nc);
     let m = m0;
     for (; m + 2 <= m1; m += 2) {
       const xm = x + <usize>m * xs;

@@ -4,23 +4,22 @@
 // Every entry of a layout computes the same maths; they differ on the GPU only in how many rows of x
 // a thread holds (4, 1 with _r1, 8 with _r8) and, for _elem, in how values are decoded.
 //
-// Blocking: W is decoded a panel of P rows at a time (each block once) into this thread's scratch as
+// Blocking: W is decoded a panel of P rows at a time (16 .. 64: matmul_core's column chunk) (each block once) into this thread's scratch as
 // f32 rows, then matmul_core.ts's 2 x 4 register block runs every row of x against the panel: the decode
 // costs P K per panel, shared by all M rows (a 4 x 4 GPU thread re-decodes per 4 rows). x stays f32 (no
 // q8 activations: the WGSL computes in f32 and both backends must agree to ~1e-6). F32 words (the row
 // blocks of a split f32 matrix) need no panel. Parts split the columns (groups of 4): a thread decodes
 // only its own rows of W.
 import { binding, u32At } from './common';
-import { columnRange, dotRows, scratch, scratchSize } from './matmul_core';
+import { chunkCols, columnRange, dotRows, scratch, scratchSize } from './matmul_core';
 import { matmul_q8_0_B as B, matmul_quant_Params as P } from './params.gen';
 import { BF16, decodeRows, F16, F32, Q2_K, Q3_K, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q5_K, Q6_K, Q8_0 } from './quant_blocks';
 
-const PANEL_ROWS: u32 = 16; // rows of W decoded per panel (fewer when 16 rows of K do not fit the scratch)
-
-/** Rows of W per panel for rows of K values: PANEL_ROWS, or the multiple of 4 that fits this thread's scratch. */
+/** Rows of W per panel for rows of K values: matmul_core's column chunk, or the multiple of 4 that fits this thread's scratch. */
 function panelRows(K: u32): u32 {
+  const want = <u32>chunkCols(K);
   const fit = <u32>(scratchSize() / (<usize>K << 2));
-  return fit >= PANEL_ROWS ? PANEL_ROWS : max(fit & ~3, 1);
+  return fit >= want ? want : max(fit & ~3, 1);
 }
 
 /**
