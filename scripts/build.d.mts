@@ -19,3 +19,4 @@ export function buildLibrary(opts?: { outdir?: string; minify?: boolean; types?:
 export function buildCli(opts?: { outdir?: string }): Promise<{ outputs: string[]; warnings: Message[] }>;
 export function buildPackage(opts?: { outdir?: string }): Promise<{ outputs: string[]; warnings: Message[] }>;
 export function ensureWasm(): void;
+export function buildWorker(opts?: { outdir?: string; minify?: boolean }): Promise<{ outputs: string[]; warnings: Message[] }>;

@@ -150,11 +150,22 @@ export async function buildCli({ outdir = path.join(repoRoot, 'dist') } = {}) {
   return { outputs: result.outputFiles.map((f) => f.path).sort(), warnings: result.warnings };
 }
 
-/** Everything the npm package ships (package.json "files"): kernels, library + types, CLI. */
+/**
+ * The engine's Web Worker for pages (`mobizo-webgpu/worker`, src/worker/engine_worker.ts, driven by
+ * createWorkerEngine): dist/worker.js, self-contained (its npm packages bundled in), since a page
+ * loads it by URL (`new Worker(url, { type: 'module' })`), not through a bundler.
+ * @param {{ outdir?: string, minify?: boolean }} [opts]
+ */
+export async function buildWorker({ outdir = path.join(repoRoot, 'dist'), minify = false } = {}) {
+  return buildBrowser({ entryPoints: { worker: 'src/worker/engine_worker.ts' }, outdir, minify });
+}
+
+/** Everything the npm package ships (package.json "files"): kernels, library + types, the worker, CLI. */
 export async function buildPackage({ outdir = path.join(repoRoot, 'dist') } = {}) {
   const lib = await buildLibrary({ outdir, types: true });
+  const worker = await buildWorker({ outdir, minify: true });
   const cli = await buildCli({ outdir });
-  return { outputs: [...lib.outputs, ...cli.outputs], warnings: [...lib.warnings, ...cli.warnings] };
+  return { outputs: [...lib.outputs, ...worker.outputs, ...cli.outputs], warnings: [...lib.warnings, ...worker.warnings, ...cli.warnings] };
 }
 
 /** Declarations of the public API (tsc --emitDeclarationOnly over src/index.ts) into `outdir`. */

@@ -81,7 +81,7 @@ describe('the npm package (npm pack, installed into a fresh folder)', function (
 
   it('the tarball holds the built package: dist (library, types, CLI), the bundled weights, LICENSE, README; no sources or tests', function () {
     const list = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
-    for (const f of ['package.json', 'LICENSE', 'README.md', 'bin/mobizo.js', 'dist/index.js', 'dist/cli.js', 'dist/types/index.d.ts', 'weights/stories260K.bin', 'weights/tok512.bin', 'weights/manifest.json']) {
+    for (const f of ['package.json', 'LICENSE', 'README.md', 'bin/mobizo.js', 'dist/index.js', 'dist/worker.js', 'dist/cli.js', 'dist/types/index.d.ts', 'weights/stories260K.bin', 'weights/tok512.bin', 'weights/manifest.json']) {
       assert.ok(list.includes(f), `${f} is missing from the tarball`);
     }
     assert.deepEqual(list.filter((f) => /^(src|test|bench|scripts|shaders|wasm)\//.test(f)), []);
