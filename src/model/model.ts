@@ -53,6 +53,20 @@ export interface RopeTables {
 /** Positions of the smallest RoPE table (tables grow by doubling, up to the model's context). */
 const MIN_ROPE_POSITIONS = 64;
 
+/** The positions of the table made for a pass reaching `positions` when the largest held covers `have` (0: none; have: enough). */
+function ropeRows(c: LlamaConfig, have: number, positions: number): number {
+  if (have >= positions) return have;
+  let n = Math.max(MIN_ROPE_POSITIONS, 2 * have);
+  while (n < positions) n *= 2;
+  return Math.min(n, c.seqLen);
+}
+
+/** GPU bytes of the RoPE tables a pass reaching `positions` adds to a model holding tables of `have` positions (0 when they cover it). */
+export function ropeTableBytes(c: LlamaConfig, have: number, positions: number): number {
+  if (have >= positions) return 0;
+  return ropeRows(c, have, positions) * c.headDim * 4 * (c.localRope ? 2 : 1);
+}
+
 export class Model {
   /** The model's tokenizer (set by loadModel: the file's own, or the llama2.c tokenizer given with it). */
   tokenizer?: TextTokenizer;
@@ -147,9 +161,7 @@ export class Model {
     if (!Number.isInteger(positions) || positions < 1 || positions > c.seqLen) throw new Error(`rope: ${positions} positions, the model's context is ${c.seqLen}`);
     const last = this.ropes.at(-1);
     if (last && last.positions >= positions) return last;
-    let n = Math.max(MIN_ROPE_POSITIONS, last ? 2 * last.positions : 0);
-    while (n < positions) n *= 2;
-    n = Math.min(n, c.seqLen);
+    const n = ropeRows(c, last?.positions ?? 0, positions);
     const table = (label: string, theta: number, scaling: LlamaConfig['ropeScaling']) =>
       tensor(this.gpu, `${label}[${n}]`, [n, c.headDim / 2, 2], 'weights', { data: ropeTable(n, c.headDim, theta, scaling && ropeFrequencies(c.headDim, theta, scaling)) });
     const r: RopeTables = {
@@ -159,6 +171,11 @@ export class Model {
     };
     this.ropes.push(r);
     return r;
+  }
+
+  /** Positions the RoPE tables made so far cover (0: none yet). @internal */
+  get ropePositions(): number {
+    return this.ropes.at(-1)?.positions ?? 0;
   }
 
   destroy(): void {

@@ -18,7 +18,7 @@
 // logits at the label positions only (src/eval/score.ts), an upper bound). Every buffer is at least 4 bytes and a multiple of 4 (src/gpu/device.ts).
 import type { LoraConfig } from '../adapter/lora';
 import type { LlamaConfig } from '../formats/config';
-import type { Model } from '../model/model';
+import { ropeTableBytes, type Model } from '../model/model';
 import { targetShape } from '../model/targets';
 import { NO_STEP, StepBlock } from '../gpu/step_block';
 import { parseTargets } from '../adapter/peft';
@@ -32,6 +32,7 @@ export interface ModelShape {
   qkNorm: boolean; // Qwen3 / Gemma: q and k per-head norms (q_norm, k_norm buffers)
   biases: boolean; // Qwen2: q/k/v biases (a zeros index buffer)
   postNorms: boolean; // Gemma: post-norms (a sub-block output buffer)
+  ropePositions?: number; // positions the model's RoPE tables cover (made on first need: Model.rope); default none
 }
 
 export function modelShape(model: Model): ModelShape {
@@ -41,6 +42,7 @@ export function modelShape(model: Model): ModelShape {
     qkNorm: L.some((l) => l.qNorm),
     biases: L.some((l) => l.bq || l.bk || l.bv),
     postNorms: L.some((l) => l.postAttnNorm || l.postFfnNorm),
+    ropePositions: model.ropePositions,
   };
 }
 
@@ -137,6 +139,7 @@ export function planStep(m: ModelShape, weights: number, s: StepShape): MemoryEs
   const uniforms = uniformBytes(dispatches) + STEP_BLOCK + (slots / P) * STEP_BLOCK + (evalRows ? STEP_BLOCK : 0);
   const readback = (s.depth ?? 1) * buf(slots + s.q + 1) + (evalRows ? buf(evalN) : 0);
   const adapters = adapterBytes(c, s.lora, STATE_TENSORS[opt].length);
+  weights += ropeTableBytes(c, m.ropePositions ?? 0, s.seq); // the RoPE tables, when the step is the first to reach seq positions
   return { weights, adapters, activations, scratch, uniforms, readback, total: weights + adapters + activations + scratch + uniforms + readback };
 }
 
@@ -151,6 +154,7 @@ export function planGenerate(m: ModelShape, weights: number, g: { batch: number;
   const uniforms = uniformBytes(2 * forwardDispatches(m, targets)) + 2 * STEP_BLOCK;
   const adapters = g.lora ? adapterBytes(c, g.lora) : 0;
   const readback = buf(g.batch * c.vocabSize);
+  weights += ropeTableBytes(c, m.ropePositions ?? 0, g.steps); // the RoPE tables of the cache's positions, when first reached
   return { weights, adapters, activations, scratch: 0, uniforms, readback, total: weights + adapters + activations + uniforms + readback };
 }
 

@@ -202,16 +202,11 @@ export async function train(
     judge(watch.eval(step, r.loss));
     return r;
   };
+  let rolledBack: TrainSummary['rolledBack'] = null;
+  // evaluated before the scheduler exists (and at the end after it is gone): a pass of its own, not on top of a step's
+  const evalBefore = await evaluate(state.step);
+  const startHost = await lora.toHost();
   const sched = new ZoScheduler(model, lora, { ...config, steps: Math.max(1, steps) }); // a decaying lr needs the run's length
-  // the last adapter within the watch's limit, where a run stopped for divergence goes back to (null: the base)
-  let good: Snapshot | null = null;
-  const snapshot = async (evalResult: EvalResult | null): Promise<Snapshot> => ({
-    step: state.step,
-    eval: evalResult,
-    host: await lora.toHost(),
-    optimizer: await sched.optimizer.save(),
-    state: JSON.stringify(state),
-  });
   const checkpoint = async (s: Snapshot) => {
     if (!opts.store) return;
     const files: CheckpointFiles = { ...writeAdapter(s.host, { baseModelName: opts.baseModelName }), ...(s.optimizer ? { [OPTIMIZER_STATE_FILE]: s.optimizer } : {}) } as CheckpointFiles;
@@ -220,13 +215,21 @@ export async function train(
     await opts.store.save({ ...files, 'trainer_state.json': json });
     events.onCheckpoint?.(s.step);
   };
-  let rolledBack: TrainSummary['rolledBack'] = null;
-  let evalBefore: EvalResult | null;
+  const snapshot = async (evalResult: EvalResult | null): Promise<Snapshot> => ({
+    step: state.step,
+    eval: evalResult,
+    host: await lora.toHost(),
+    optimizer: await sched.optimizer.save(),
+    state: JSON.stringify(state),
+  });
+  let fresh: Uint8Array | null; // the optimizer's state of a fresh run (for the base adapter)
+  // the last adapter within the watch's limit, where a run stopped for divergence goes back to (null: the base)
+  let good: Snapshot | null = null;
   try {
+    fresh = await sched.optimizer.save();
     if (opts.resume) sched.optimizer.load(opts.resume.optimizer, opts.resume.source);
-    evalBefore = await evaluate(state.step);
     // the starting point: the base adapter, or the resumed checkpoint (written within the limit)
-    if (!diverged) good = await snapshot(evalBefore);
+    if (!diverged) good = { step: state.step, eval: evalBefore, host: startHost, optimizer: opts.resume ? (opts.resume.optimizer ?? null) : fresh, state: JSON.stringify(state) };
   } catch (e) {
     sched.destroy();
     throw e;
@@ -263,6 +266,7 @@ export async function train(
     await chain;
     if (failed.length) throw failed[0];
   };
+  let optimizerState: Uint8Array | null = null;
   try {
     for (let k = startStep; k < steps && !stopping(); k++) {
       if (pending.length >= depth) await pending[0]; // the GPU is `depth` steps behind
@@ -286,28 +290,7 @@ export async function train(
       }
     }
     await drain();
-    // the end of the run is judged too: a last evaluation over the limit sends it back as well
-    const lastEval = state.evals.at(-1);
-    let evalAfter: EvalResult | null = lastEval && lastEval.step === state.step ? lastEval : null; // e.g. a run stopped right after an evaluation
-    if (!stopping() && !evalAfter) evalAfter = ran || !evalBefore ? await evaluate(state.step) : evalBefore;
-    const d = diverged as Divergence | null;
-    if (d && stopping()) {
-      // Stopped for divergence: back to the last good point (the steps since, and those in flight,
-      // are dropped), or to the base adapter when there is none.
-      const back = good ?? baseSnapshot(model, cfg, state);
-      d.kept = { step: back.step, loss: back.eval?.loss ?? null };
-      if (back.step < state.step) rolledBack = { from: state.step, to: back.step };
-      lora.write(back.host);
-      if (back.optimizer) sched.optimizer.load(back.optimizer, 'the last good point');
-      else sched.optimizer.reset();
-      state = JSON.parse(back.state) as TrainerState;
-      evalAfter = back.eval;
-      good = { ...back, optimizer: await sched.optimizer.save() };
-    }
-    await checkpoint(stopping() && good ? good : await snapshot(evalAfter));
-    model.gpu.throwIfFailed('training');
-    const msPerStep = ran ? (performance.now() - t0 - paused) / ran : 0;
-    return { steps: state.step, evalBefore, evalAfter, skipped, diverged, rolledBack, msPerStep, state, lora };
+    optimizerState = await sched.optimizer.save(); // the state of the last step (unless the run goes back)
   } catch (e) {
     // The last checkpoint stays; steps still in flight finish on the GPU but are not recorded.
     closed = true;
@@ -316,11 +299,33 @@ export async function train(
   } finally {
     sched.destroy();
   }
+  // the end of the run is judged too: a last evaluation over the limit sends it back as well
+  const lastEval = state.evals.at(-1);
+  let evalAfter: EvalResult | null = lastEval && lastEval.step === state.step ? lastEval : null; // e.g. a run stopped right after an evaluation
+  if (!stopping() && !evalAfter) evalAfter = ran || !evalBefore ? await evaluate(state.step) : evalBefore;
+  let end: Snapshot;
+  const d = diverged as Divergence | null;
+  if (d && stopping()) {
+    // Stopped for divergence: back to the last good point (the steps since, and those in flight,
+    // are dropped), or to the base adapter when there is none.
+    end = good ?? baseSnapshot(model, cfg, state, fresh);
+    d.kept = { step: end.step, loss: end.eval?.loss ?? null };
+    if (end.step < state.step) rolledBack = { from: state.step, to: end.step };
+    lora.write(end.host);
+    state = JSON.parse(end.state) as TrainerState;
+    evalAfter = end.eval;
+  } else {
+    end = { step: state.step, eval: evalAfter, host: await lora.toHost(), optimizer: optimizerState, state: JSON.stringify(state) };
+  }
+  await checkpoint(end);
+  model.gpu.throwIfFailed('training');
+  const msPerStep = ran ? (performance.now() - t0 - paused) / ran : 0;
+  return { steps: state.step, evalBefore, evalAfter, skipped, diverged, rolledBack, msPerStep, state, lora };
 }
 
-/** The base adapter (B = 0, A from the seed) at step 0, its evaluation if the run has one; optimizer state: fresh (null). */
-function baseSnapshot(model: Model, cfg: TrainConfig, state: TrainerState): Snapshot {
+/** The base adapter (B = 0, A from the seed) at step 0 with the optimizer's fresh state, and its evaluation if the run has one. */
+function baseSnapshot(model: Model, cfg: TrainConfig, state: TrainerState, optimizer: Uint8Array | null): Snapshot {
   const base = state.evals.find((e) => e.step === 0) ?? null;
   const s: TrainerState = { ...state, step: 0, history: [], evals: base ? [base] : [] };
-  return { step: 0, eval: base, host: LoraState.initHost(model.config, cfg.lora, cfg.seed), optimizer: null, state: JSON.stringify(s) };
+  return { step: 0, eval: base, host: LoraState.initHost(model.config, cfg.lora, cfg.seed), optimizer, state: JSON.stringify(s) };
 }
