@@ -106,6 +106,8 @@ describe('loadModel', function () {
     });
 
     it('names what it cannot read', async () => {
+      const pointer = new TextEncoder().encode('version https://git-lfs.github.com/spec/v1\noid sha256:270cba1b\nsize 1185376\n');
+      await assert.rejects(resolveModel(pointer, { name: 'm.gguf' }), /^Error: m\.gguf: a Git LFS pointer, not the file itself .*git lfs pull/);
       await assert.rejects(resolveModel(path.join(tmp, 'nope.gguf')), /nope\.gguf: no such file or folder, and not a hub reference/);
       await assert.rejects(resolveModel(42 as never), /loadModel: source must be bytes, a File or Blob, .* got number/);
       await assert.rejects(resolveModel([]), /the list of files is empty/);

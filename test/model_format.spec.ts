@@ -39,7 +39,7 @@ describe('model file format by content (app)', function () {
   });
 
   it('random bytes with another name: none of the formats, each named', function () {
-    assert.throws(() => parseModelByContent(random(4096), 'x.bin'), /^Error: x\.bin: not a model file this app reads \(starts with 00 9e .*\): not GGUF \(no "GGUF" magic\), not safetensors, and not a llama2\.c checkpoint \(/);
+    assert.throws(() => parseModelByContent(random(4096), 'x.bin'), /^Error: x\.bin: not a model file this engine reads \(starts with 00 9e .*\): not GGUF \(no "GGUF" magic\), not safetensors, and not a llama2\.c checkpoint \(/);
   });
 
   it('a safetensors file, a PyTorch checkpoint, an old GGML file: what they are and what to do', function () {

@@ -5,7 +5,7 @@
 import { parseModel, parseModelSource, isGguf, type ParsedModel, type ParsedSource } from '../formats/parse';
 import type { ByteSource } from '../formats/byte_source';
 
-export type SniffedFormat = 'gguf' | 'safetensors' | 'zip' | 'pickle' | 'ggml' | 'html' | 'other';
+export type SniffedFormat = 'gguf' | 'safetensors' | 'zip' | 'pickle' | 'ggml' | 'html' | 'lfs-pointer' | 'other';
 
 /** The first bytes as hex, with the printable ones as text: `3f 8a 47 00 ("?.G.")`. */
 export function describeStart(bytes: Uint8Array, n = 8): string {
@@ -29,6 +29,7 @@ export function sniffFormat(bytes: Uint8Array): SniffedFormat {
   if (b.length >= 3 && b[0] === 0x80 && b[1] >= 2 && b[1] <= 5 && [0x28, 0x5d, 0x63, 0x7d, 0x8a, 0x95].includes(b[2])) return 'pickle'; // PROTO n, then an opcode
   const head = new TextDecoder('latin1').decode(b.subarray(0, 256)).replace(/^\uFEFF?\s*/, '').toLowerCase();
   if (head.startsWith('<!doctype html') || head.startsWith('<html') || (head.startsWith('<!--') && head.includes('<html'))) return 'html';
+  if (head.startsWith('version https://git-lfs.github.com/spec/')) return 'lfs-pointer';
   const magic = String.fromCharCode(...b.subarray(0, 4));
   if (['lmgg', 'fmgg', 'tjgg', 'algg', 'ggml', 'ggmf', 'ggjt', 'ggla'].includes(magic)) return 'ggml';
   return 'other';
@@ -43,6 +44,7 @@ export function parseModelByContent(bytes: Uint8Array, name: string): ParsedMode
   const start = describeStart(bytes);
   const namedGguf = /\.gguf$/i.test(name);
   if (format === 'gguf') return parseModel(bytes, name);
+  if (format === 'lfs-pointer') throw new Error(`${name}: a Git LFS pointer, not the file itself (a clone without git lfs): run git lfs pull, or download the file (e.g. its hub reference hf:owner/repo/file)`);
   if (format === 'html') throw new Error(`${name}: an HTML page, not a model file (a wrong URL, or an error or login page in front of the file)`);
   if (format === 'safetensors') {
     throw new Error(`${name}: a safetensors file (Hugging Face weights): it needs its config.json and tokenizer.json: open the model's folder, or select its files together`);
@@ -59,7 +61,7 @@ export function parseModelByContent(bytes: Uint8Array, name: string): ParsedMode
   }
   if (format === 'ggml') throw new Error(`${name}: an old GGML / GGJT file (${start}), the format before GGUF: convert it to GGUF (llama.cpp's convert scripts)`);
   if (namedGguf) throw new Error(`${name}: not a GGUF file (${start}; a GGUF file starts with "GGUF"), nor a llama2.c checkpoint (${why})`);
-  throw new Error(`${name}: not a model file this app reads (${start}): not GGUF (no "GGUF" magic), not safetensors, and not a llama2.c checkpoint (${why})`);
+  throw new Error(`${name}: not a model file this engine reads (${start}): not GGUF (no "GGUF" magic), not safetensors, and not a llama2.c checkpoint (${why})`);
 }
 
 /**
