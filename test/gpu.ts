@@ -12,11 +12,15 @@ export const TEST_BACKENDS: readonly TestBackend[] = ['webgpu', 'wasm'];
 
 const shared = new Map<string, Promise<{ gpu: Gpu; ks: Kernels }>>();
 
+/** The default backend of gpuFixture(): webgpu, or MOBIZO_TEST_BACKEND (e.g. wasm, to run a WebGPU spec on the CPU). */
+const DEFAULT_BACKEND = (process.env.MOBIZO_TEST_BACKEND ?? 'webgpu') as TestBackend;
+if (!TEST_BACKENDS.includes(DEFAULT_BACKEND)) throw new Error(`MOBIZO_TEST_BACKEND=${DEFAULT_BACKEND}: expected ${TEST_BACKENDS.join(' or ')}`);
+
 /**
  * One device and kernel set per backend (and thread count) per process. The default is WebGPU, so
  * the WGSL kernels stay tested on SwiftShader; 'wasm' runs the same calls on the CPU twins.
  */
-export function gpuFixture(backend: TestBackend = 'webgpu', threads?: number): Promise<{ gpu: Gpu; ks: Kernels }> {
+export function gpuFixture(backend: TestBackend = DEFAULT_BACKEND, threads?: number): Promise<{ gpu: Gpu; ks: Kernels }> {
   const key = `${backend}/${threads ?? ''}`;
   let f = shared.get(key);
   if (!f) shared.set(key, (f = createGpu({ backend, threads }).then(async (gpu) => ({ gpu, ks: await Kernels.load(gpu) }))));

@@ -46,7 +46,7 @@ describe(`weights split across buffers on a device capped at ${CAP / 1024} KiB p
   const tokens = [1, 403, 407, 261, 378, 430, 289, 506];
 
   before(async () => {
-    small = await createGpu({ capLimits: { maxStorageBufferBindingSize: CAP } });
+    small = await createGpu({ backend: 'webgpu', capLimits: { maxStorageBufferBindingSize: CAP } }); // the WGSL path: the CPU backend's buffers reach 2 GiB
     smallKs = await Kernels.load(small);
     file = stories260K().file;
     const { gpu, ks } = await gpuFixture();
@@ -127,7 +127,7 @@ describe(`weights split across buffers on a device capped at ${CAP / 1024} KiB p
   });
 
   it('a model whose rows cannot fit names the tensor, its size and the limit', async () => {
-    const tiny = await createGpu({ capLimits: { maxStorageBufferBindingSize: 512 } });
+    const tiny = await createGpu({ backend: 'webgpu', capLimits: { maxStorageBufferBindingSize: 512 } });
     await assert.rejects(Model.load(tiny, file), /weight token_embedding \[512, 64\] f32: 131072 bytes, and even 4 of its rows \(1024 bytes\) exceed this device's buffer limit of 512 bytes/);
   });
 });

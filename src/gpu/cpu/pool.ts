@@ -19,7 +19,7 @@ export const controlBytes = (threads: number) => 4 * (HEADER + SLOT * threads);
 // in Node and from a blob URL in a browser.
 const WORKER_SOURCE = `
 const node = typeof process !== 'undefined' && !!(process.versions && process.versions.node);
-const port = node ? require('node:worker_threads').parentPort : self;
+const port = node ? require('worker_threads').parentPort : self;
 const on = (fn) => node ? port.on('message', fn) : (self.onmessage = (e) => fn(e.data));
 on((msg) => {
   const { module, memory, entries, ctl, index, scratch } = msg;
