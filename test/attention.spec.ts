@@ -4,7 +4,7 @@
 // positions are NaN, outputs poisoned with NaN.
 import assert from 'node:assert/strict';
 import { attention, chooseAttention, FLASH_HEAD_DIM } from '../src/gpu/kernels/attention';
-import { forBackends, gpuFixture, input, poisoned, randoms, relError, run } from './gpu';
+import { forBackends, input, poisoned, randoms, relError, run, type gpuFixture } from './gpu';
 import * as ref from './reference/ops';
 
 type Fixture = () => ReturnType<typeof gpuFixture>;
