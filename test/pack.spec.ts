@@ -117,6 +117,13 @@ describe('the npm package (npm pack, installed into a fresh folder)', function (
     assert.ok(fs.statSync(path.join(app, 'adapter', 'adapter_model.safetensors')).size > 1000);
   });
 
+  it('the bundled weights are reachable by the package\'s exports (mobizo-webgpu/weights/...)', function () {
+    const r = run(process.execPath, ['--input-type=module', '-e', "console.log(import.meta.resolve('mobizo-webgpu/weights/stories260K.bin'))"], app);
+    assert.equal(r.code, 0, r.stderr);
+    const file = new URL(r.stdout.trim());
+    assert.equal(fs.statSync(file).size, 1_056_540);
+  });
+
   it('`npx mobizo --help` and `npx mobizo finetune --steps 3` run from the installed package', function () {
     const help = run('npx', ['--no', '--', 'mobizo', '--help'], app);
     assert.equal(help.code, 0, help.stderr);
