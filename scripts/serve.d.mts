@@ -23,5 +23,5 @@ export function startServer(opts: {
   /** false: log 404s */
   quiet?: boolean;
 }): Promise<StaticServer>;
-/** The app's site as `npm start` serves it (root: index.html + profile.html; dist: buildApp's bundles). */
-export function appSite(root: string, dist?: string): { root: string; files: Record<string, string> };
+/** The app's site as `npm start` serves it (root: index.html + profile.html; dist: buildApp's bundles; routes: extra mounts, merged in). */
+export function appSite(root: string, dist?: string, routes?: Record<string, string>): { root: string; files: Record<string, string>; routes: Record<string, string> };

@@ -119,13 +119,23 @@ export async function startServer({ root, port = 0, host = '127.0.0.1', routes =
 
 /**
  * The app's site as `npm start` serves it: `root` holds index.html and profile.html, `dist` the
- * bundles of buildApp(). index.html loads ./dist/app.js; profile.html loads ./profile.js (as the
- * bench's served folder has it, bench/serve_pages.ts), which is dist/profile.js here.
+ * bundles of buildApp(). index.html loads ./dist/app.js, whose worker fetches the bundled
+ * stories260K from ../weights/ (the repo's weights/ folder, mounted when `root` is elsewhere);
+ * profile.html loads ./profile.js (as the bench's served folder has it, bench/serve_pages.ts),
+ * which is dist/profile.js here, and times /assets/models/stories260K.bin: without an `/assets/`
+ * mount (`--assets DIR`), that is the bundled copy in weights/.
  * @param {string} root
  * @param {string} [dist]
+ * @param {Record<string, string>} [routes] extra mounts (e.g. `{ '/assets/': DIR }`), merged in
  */
-export function appSite(root, dist = path.join(root, 'dist')) {
-  return { root, files: { '/profile.js': path.join(dist, 'profile.js'), '/profile.js.map': path.join(dist, 'profile.js.map') } };
+export function appSite(root, dist = path.join(root, 'dist'), routes = {}) {
+  const weights = path.join(repoRoot, 'weights');
+  const mounts = {
+    ...(path.resolve(root) === repoRoot ? {} : { '/weights/': weights }),
+    ...(routes['/assets/'] ? {} : { '/assets/models/': weights }),
+    ...routes,
+  };
+  return { root, files: { '/profile.js': path.join(dist, 'profile.js'), '/profile.js.map': path.join(dist, 'profile.js.map') }, routes: mounts };
 }
 
 function parseArgs(argv) {
@@ -151,7 +161,7 @@ if (isMain) {
     const opts = parseArgs(process.argv.slice(2));
     await buildApp();
     const routes = opts.assets ? { '/assets/': path.resolve(opts.assets) } : {};
-    const { url } = await startServer({ ...appSite(repoRoot), port: opts.port, host: opts.host, routes, quiet: false });
+    const { url } = await startServer({ ...appSite(repoRoot, undefined, routes), port: opts.port, host: opts.host, quiet: false });
     console.log(`mobizo-webgpu: serving ${url}  (Ctrl-C to stop); the kernel profile of one step: ${url}profile.html`);
   } catch (err) {
     console.error(`serve: ${err.message}`);

@@ -1,70 +1,63 @@
 // The app page (index.html): private on-device fine-tuning. The page only shows and asks; the
-// engine (GPU, model, data, trainer) runs in a Web Worker (src/worker/engine_worker.ts), so the
-// page stays responsive during a step. Sections: 1 model, 2 data, 3 train (live charts, memory),
-// 4 try it (the base model and every adapter in one batched pass), 5 keep (download / open adapters; sessions persist in IndexedDB).
+// engine (device, model, data, trainer) runs in a Web Worker (src/worker/engine_worker.ts, driven
+// through src/worker/client.ts), so the page stays responsive during a step. The one-click demo
+// trains the bundled stories260K on the built-in keeper's log and shows the result on its own.
+// Sections: 1 model, 2 data and training (Steps, learning rate and Start together; everything else
+// under Advanced), 3 progress and result, 4 try it, 5 keep (one zip; sessions persist in IndexedDB).
 // Built to dist/app.js (+ app.css, worker.js) by scripts/build.mjs.
 import 'uplot/dist/uPlot.min.css';
-import { defaultOptions, OPTION_HELP, PRESETS, presetFiles, streamOf, type DataInfo, type Events, type FineTuneOptions, type FineTuneStatus, type ModelInfo, type Restored, type RunInfo, type TaskSpec } from '../worker/protocol';
-import { LineChart, loadCharts } from './charts';
-import { EngineClient, EngineError } from './engine_client';
-import { busy, clearError, confirmDiscard, currentControl, engine, hooks, log, refreshMemory, setEngine, showError, st, ui } from './page';
+import type { WorkerEngine } from '../worker/client';
+import { BACKENDS, defaultOptions, OPTION_HELP, PRESETS, presetFiles, streamOf, type Backend, type DataInfo, type ModelInfo, type ModelSource, type Restored, type TaskSpec } from '../worker/protocol';
+import { busy, clearError, confirmDiscard, engine, hooks, log, showError, st, ui } from './page';
 import { buildOptions, followTaskDefaults, readOptions, setOptions, setOptionsForTask } from './options_form';
-import { bindModelInputs, pickedModel, type PickedModel } from './model_pick';
+import { bindModelInputs, pickedModel } from './model_pick';
 import { download, openAdapter, refreshAdapters, renderTry, streams, tryClassify, tryGenerate } from './try_keep';
-import { $, fmtBytes, fmtDuration, fmtRate, h, renderDiverged, renderMemory, renderModel, renderPreview } from './views';
-
-let lossChart: LineChart;
-let evalChart: LineChart;
+import { applyRun, initCharts, newRun, onEval, onStep, redrawCharts, resetStats, resumeAsked, saved, setChartSteps, showResult, train } from './run_flow';
+import { engineStopped, saveBackend, savedBackend, startEngine } from './engine_life';
+import { $, fmtBytes, h, renderDiverged, renderMemory, renderModel, renderPreview, renderResult } from './views';
+import { modelErrorTitle, statusLine } from './wording';
 
 // ---- rendering -----------------------------------------------------------------------------
-const STATUS_TEXT: Record<FineTuneStatus, string> = {
-  idle: 'ready',
-  running: 'training ...',
-  pausing: 'pausing at the next checkpoint ...',
-  paused: 'paused',
-  stopping: 'stopping at the next checkpoint ...',
-  done: 'done',
-  failed: 'failed',
-};
-
-/** The run's status line: its state, a diverged run flagged, and what it does before its next step. */
-function statusText(run: RunInfo): string {
-  let t = STATUS_TEXT[run.status];
-  const back = run.diverged?.rolledBackTo !== undefined ? `, back to its checkpoint of step ${run.diverged.rolledBackTo}` : '';
-  if (run.diverged) t = run.status === 'done' ? `diverged at step ${run.diverged.step}: stopped${back}` : `diverged at step ${run.diverged.step}: ${t}`;
-  if (st.phase && st.training) t += ` — ${st.phase} ... (${Math.round((performance.now() - st.phaseSince) / 1000)} s)`;
-  return t;
-}
-
 function render(): void {
-  const free = st.gpu && !st.busy && !st.training;
+  const free = !!st.gpu && !st.busy && !st.training;
   const run = st.run;
-  ui.loadModel.disabled = !free;
+  const resumable = !!run && !!st.model && !!st.data && (run.status === 'paused' || run.status === 'done' || run.status === 'diverged' || run.status === 'failed' || run.status === 'idle');
+  const hasFile = !!(ui.modelFile.files?.length || ui.modelDir.files?.length);
+  ui.loadModel.disabled = !free || !hasFile;
+  ui.loadModel.classList.toggle('secondary', !hasFile); // the primary button once there is a file to load
   ui.demoModel.disabled = !free;
+  ui.runDemo.disabled = !free;
   ui.useData.disabled = !free || !st.model || !!run; // a run keeps its data: "New run" to change it
   ui.useData.title = run ? 'This run keeps its data: press "New run" to train on other data' : '';
-  ui.start.disabled = !free || !st.model || !st.data || !!run;
+  ui.start.disabled = !free || !st.model || !!run;
   ui.pause.disabled = !st.training || run?.status !== 'running';
   ui.stop.disabled = !st.training || run?.status === 'stopping';
   const wanted = Number($<HTMLInputElement>('opt-steps').value);
-  ui.resume.disabled = !free || !run || !st.model || !st.data || !(run.step < wanted);
-  ui.resume.textContent = run && run.status === 'done' ? 'Train more' : 'Resume';
+  ui.resume.disabled = !free || !resumable || (!run.diverged && !(run.step < wanted));
+  ui.resume.textContent = run && (run.status === 'done' || run.status === 'diverged') ? 'Train more' : 'Resume';
+  ui.restoreResume.disabled = ui.resume.disabled;
+  ui.restoreResume.textContent = ui.resume.textContent;
   ui.newRun.disabled = !free || !run;
   const hasAdapter = !!run?.hasAdapter || st.adapters.length > 0;
   ui.tryGenerate.disabled = !free || !st.model;
   ui.clsRun.disabled = !free || !st.model;
   ui.download.disabled = !free || !hasAdapter;
   ui.loadAdapter.disabled = !free || !st.model;
+  ui.backend.disabled = st.training || !!st.busy;
   for (const o of OPTION_HELP) {
     const locked = !!run && !!o.fixedOnResume;
     $<HTMLInputElement>(`opt-${o.key}`).disabled = locked || st.training;
     $(`opt-box-${o.key}`).classList.toggle('locked', locked);
   }
+  ui.lrChoice.disabled = !!run || st.training;
   for (const id of ['sec-data', 'sec-train', 'sec-try', 'sec-keep']) $(id).classList.toggle('disabled', !st.model);
-  ui.runStatus.textContent = run ? `${statusText(run)}${st.busy ? ` — ${st.busy}` : ''}` : st.busy || 'no run yet';
-  ui.runStatus.dataset.status = run?.status ?? 'none';
+  let status = run ? statusLine(run, st.engineStopped) : 'no run yet';
+  if (run && st.phase && st.training) status += ` \u2014 ${st.phase} ... (${Math.round((performance.now() - st.phaseSince) / 1000)} s)`;
+  if (st.busy) status = run ? `${status} \u2014 ${st.busy}` : st.busy;
+  ui.runStatus.textContent = status;
+  ui.runStatus.dataset.status = st.engineStopped ? 'engine-stopped' : (run?.status ?? 'none');
   ui.runStatus.dataset.diverged = run?.diverged ? 'true' : 'false';
-  renderDiverged($('diverge-box'), run?.diverged ?? null, Number($<HTMLInputElement>('opt-lr').value));
+  renderDiverged($('diverge-box'), run?.diverged ?? null, run?.lr ?? Number($<HTMLInputElement>('opt-lr').value));
   ui.clsBox.hidden = !st.data?.classify;
   renderTry(free);
   document.body.dataset.busy = st.busy ? 'true' : 'false';
@@ -75,59 +68,29 @@ function renderRun(): void {
   const steps = run?.steps || 0;
   const step = run?.step ?? 0;
   ui.progress.max = Math.max(1, steps);
-  lossChart.setXMax(steps);
-  evalChart.setXMax(steps);
+  setChartSteps(steps);
   ui.progress.value = step;
   $('st-step').textContent = run ? `${step} / ${steps}` : '-';
   const last = st.history[st.history.length - 1];
   $('st-loss').textContent = last ? last.loss.toFixed(4) : '-';
   const e = st.evals[st.evals.length - 1];
   $('st-eval').textContent = e ? (e.accuracy !== undefined ? `${(100 * e.accuracy).toFixed(1)}% acc` : `${e.loss.toFixed(4)}`) : '-';
+  if (!st.training) $('st-eta').textContent = '-';
   if (run) {
+    const where = saved.step === null ? 'none yet' : `step ${saved.step}`;
     ui.saved.textContent =
-      savedState === 'unknown'
+      saved.state === 'unknown'
         ? 'Starting ...'
-        : savedState === 'no'
-          ? 'This run is not saved in the browser (storage unavailable): download the adapter to keep it.'
-          : lastCheckpointStep === null
-            ? 'This run is saved in this browser (IndexedDB) at each checkpoint; none yet.'
-            : `Saved in this browser (IndexedDB) at step ${lastCheckpointStep}: a reload or a crash resumes here. Nothing was uploaded.`;
+        : saved.state === 'no'
+          ? `This run is not saved in the browser${saved.reason ? ` (${saved.reason})` : ''}: download the adapter to keep it.`
+          : saved.reason
+            ? `${saved.reason} Last checkpoint saved in this browser: ${where}.`
+            : saved.step === null
+              ? 'This run is saved in this browser (IndexedDB) at each checkpoint; none yet.'
+              : `Saved in this browser (IndexedDB) at step ${saved.step}: a reload or a crash resumes here. Nothing was uploaded.`;
+    ui.saved.dataset.state = saved.reason ? 'problem' : saved.state;
   }
   render();
-}
-
-/** Clears the live numbers of the last run (step time, throughput, time left). */
-function resetStats(): void {
-  for (const id of ['st-ms', 'st-rows', 'st-tokens', 'st-eta']) $(id).textContent = '-';
-  st.recentMs = [];
-}
-
-let lastCheckpointStep: number | null = null;
-let savedState: 'unknown' | 'yes' | 'no' = 'unknown'; // is the run in IndexedDB?
-
-function ema(xs: number[], a = 0.8): number[] {
-  let m = xs[0] ?? 0;
-  return xs.map((x, i) => (m = i ? a * m + (1 - a) * x : x));
-}
-
-function redrawCharts(): void {
-  const xs = st.history.map((p) => p.step + 1);
-  const ls = st.history.map((p) => p.loss);
-  lossChart.set(xs, [ls, ema(ls)]);
-  const cls = st.evals.some((e) => e.accuracy !== undefined);
-  $('eval-title').textContent = cls ? 'Held-out accuracy' : 'Held-out loss';
-  evalChart.set(
-    st.evals.map((e) => e.step),
-    [st.evals.map((e) => (cls ? 100 * (e.accuracy ?? 0) : e.loss))],
-  );
-}
-
-function applyRun(r: RunInfo): void {
-  st.run = r;
-  st.history = r.history.slice();
-  st.evals = r.evals.slice();
-  redrawCharts();
-  renderRun();
 }
 
 // ---- 1 model -------------------------------------------------------------------------------
@@ -136,25 +99,32 @@ async function onModelLoaded(m: ModelInfo): Promise<void> {
   st.model = m;
   st.adapters = []; // the worker drops the adapters of the previous model
   st.data = null;
+  st.dataKey = '';
   st.run = null;
   st.history = [];
   st.evals = [];
+  st.engineStopped = null;
   renderModel(ui.modelInfo, m);
   renderMemory(ui.memory, m.memory);
+  renderResult(ui.result, null, null, null);
+  ui.restoreBox.hidden = true;
   $('st-mem').textContent = fmtBytes(m.gpuBytes);
-  setOptions(defaultOptions(m.format === 'demo'));
+  ui.task.value = 'lm';
   setOptionsForTask(false);
+  setOptions(defaultOptions(m.bundled));
   ui.preview.replaceChildren();
-  ui.dataSummary.textContent = 'choose the data, then press "Use this data"';
-  lastCheckpointStep = null;
+  ui.dataSummary.textContent = 'choose the data: Start reads it (or preview it first)';
+  saved.step = null;
+  saved.state = 'unknown';
+  saved.reason = '';
   ui.saved.textContent = 'Nothing saved yet. Training checkpoints are kept in this browser (IndexedDB), so a reload or a crash resumes where it stopped.';
-  if (m.format === 'demo') {
-    ui.task.value = 'lm';
+  if (m.bundled) {
     ui.source.value = 'demo';
     showSource();
   }
   redrawCharts();
   renderRun();
+  await refreshAdapters();
 }
 
 /** Loading a model closes the run: asks first when there is one. */
@@ -168,16 +138,23 @@ async function keepRunOrClose(what: string): Promise<boolean> {
   );
 }
 
-async function loadFiles(): Promise<void> {
-  let pick: PickedModel;
-  try {
-    pick = pickedModel();
-  } catch (e) {
-    return showError(e);
-  }
-  if (!(await keepRunOrClose(pick.label))) return;
-  const m = await busy(`Loading ${pick.label} (${fmtBytes(pick.bytes)})`, () => engine.call('loadModel', { source: pick.source }));
+/** Reads and checks the model first (its errors come before any question), then asks, then loads. */
+async function loadModelFrom(source: ModelSource, label: string, bytes: number): Promise<ModelInfo | undefined> {
+  const checked = await busy(`Reading ${label}${bytes ? ` (${fmtBytes(bytes)})` : ''}`, () => engine.call('checkModel', { source }), (e: unknown) => modelErrorTitle(label, (e as Error).message));
+  if (!checked) return undefined;
+  if (!(await keepRunOrClose(checked.name))) return undefined;
+  const m = await busy(`Loading ${checked.name} onto the ${st.gpu?.backend === 'wasm' ? 'CPU engine' : 'GPU'}`, () => engine.call('loadModel', { checked: true }), (e: unknown) => modelErrorTitle(checked.name, (e as Error).message));
   if (m) await onModelLoaded(m);
+  return m;
+}
+
+async function loadFiles(): Promise<void> {
+  try {
+    const pick = pickedModel();
+    await loadModelFrom(pick.source, pick.label, pick.bytes);
+  } catch (e) {
+    showError(e);
+  }
 }
 
 // ---- 2 data --------------------------------------------------------------------------------
@@ -197,7 +174,21 @@ function showSource(): void {
   }
 }
 
-async function readSpec(o: FineTuneOptions): Promise<TaskSpec> {
+/** The data fields as they are now (a change since the data was read means: read it again). */
+function dataFieldsKey(): string {
+  const f = (i: HTMLInputElement) => [...(i.files ?? [])].map((x) => `${x.name}:${x.size}:${x.lastModified}`).join(',');
+  const o = (() => {
+    try {
+      const r = readOptions();
+      return [r.seq, r.seed, r.trainSize, r.evalSize].join(',');
+    } catch {
+      return '';
+    }
+  })();
+  return [ui.task.value, ui.source.value, ui.encoding.value, ui.dataText.value, f(ui.dataFile), ui.preset.value, f(ui.presetFiles), ui.template.value, ui.labels.value, o].join('\u0000');
+}
+
+async function readSpec(o: { trainSize: number; evalSize: number }): Promise<TaskSpec> {
   const task = ui.task.value as TaskSpec['task'];
   const spec: TaskSpec = { task, encoding: ui.encoding.value as 'utf-8' | 'latin1', trainSize: o.trainSize, evalSize: o.evalSize };
   const src = ui.source.value;
@@ -232,106 +223,53 @@ function showData(d: DataInfo): void {
   render();
 }
 
-async function useData(): Promise<void> {
-  const d = await busy('Reading the data', async () => {
-    const o = readOptions();
-    const spec = await readSpec(o);
-    return engine.call('prepareData', { spec, seq: o.seq, seed: o.seed, batch: o.batch });
-  });
-  if (d) showData(d);
+/** Reads the data fields into the engine (and the preview); false when they could not be read. */
+async function useData(): Promise<boolean> {
+  const key = dataFieldsKey();
+  const d = await busy(
+    'Reading the data',
+    async () => {
+      const o = readOptions();
+      const spec = await readSpec(o);
+      return engine.call('prepareData', { spec, seq: o.seq, seed: o.seed, batch: o.batch });
+    },
+    'The data could not be read.',
+  );
+  if (!d) {
+    // a stale preview would say the new data is the old one
+    st.data = null;
+    ui.preview.replaceChildren();
+    ui.dataSummary.textContent = '';
+    render();
+    return false;
+  }
+  st.dataKey = key;
+  showData(d);
+  return true;
 }
 
-// ---- 3 train -------------------------------------------------------------------------------
-async function train(kind: 'start' | 'resume'): Promise<void> {
-  const near = currentControl();
-  clearError();
-  let options: FineTuneOptions;
-  try {
-    options = readOptions();
-  } catch (e) {
-    return showError(e);
+/** Start: reads the data first when it changed since it was read (the data and Start go together). */
+async function startClicked(): Promise<void> {
+  if (!st.data || st.dataKey !== dataFieldsKey()) {
+    if (!(await useData())) return;
   }
-  const before = { run: st.run, history: st.history, evals: st.evals, lastCheckpointStep, savedState };
-  if (kind === 'start') {
-    st.history = [];
-    st.evals = [];
-    lastCheckpointStep = null;
-    savedState = 'unknown';
-    resetStats();
-    redrawCharts();
-  }
-  st.run = { ...(st.run ?? { history: [], evals: [], hasAdapter: false, persisted: false }), status: 'running', step: st.run?.step ?? 0, steps: options.steps, diverged: null };
-  st.training = true;
-  st.phase = '';
-  st.recentMs = [];
-  ui.restoreBox.hidden = true;
-  renderRun();
-  try {
-    const r = await engine.call(kind, { options });
-    applyRun(r);
-  } catch (e) {
-    if (e instanceof EngineError && e.option) {
-      // refused before it began: the page shows what it showed before
-      ({ run: st.run, history: st.history, evals: st.evals, lastCheckpointStep, savedState } = before);
-      redrawCharts();
-    } else if (st.run) st.run.status = 'failed';
-    showError(e, near);
-  } finally {
-    await refreshAdapters(); // the run's adapter, now the one Predict and Download use: listed before Generate is enabled
-    st.training = false;
-    st.phase = '';
-    renderRun();
-    void refreshMemory();
-  }
+  await train('start');
 }
 
-function onStep(d: Events['step']): void {
-  if (!st.run) return;
-  st.history.push({ step: d.step, loss: d.loss });
-  st.run.step = d.step + 1;
-  st.run.steps = d.steps;
-  lossChart.push(d.step + 1, [d.loss, ema(st.history.map((p) => p.loss)).pop()!]);
-  st.recentMs.push(d.ms);
-  if (st.recentMs.length > 10) st.recentMs.shift();
-  const ms = [...st.recentMs].sort((a, b) => a - b)[st.recentMs.length >> 1];
-  $('st-ms').textContent = `${d.ms.toFixed(0)} ms`;
-  $('st-rows').textContent = fmtRate(d.rowsPerSecond);
-  $('st-tokens').textContent = fmtRate(d.tokensPerSecond);
-  $('st-eta').textContent = fmtDuration((d.steps - d.step - 1) * ms);
-  $('st-mem').textContent = fmtBytes(Object.values(d.memory.current).reduce((a, b) => a + b, 0));
-  renderMemory(ui.memory, d.memory);
-  renderRun();
-}
-
-function onEval(e: Events['eval']): void {
-  st.evals = [...st.evals.filter((x) => x.step !== e.step), e].sort((a, b) => a.step - b.step);
-  redrawCharts();
-  renderRun();
-}
-
-// ---- 5 keep --------------------------------------------------------------------------------
-async function newRun(): Promise<void> {
-  const run = st.run;
-  if (
-    run &&
-    !(await confirmDiscard(
-      'Discard this run?',
-      `The run (step ${run.step} of ${run.steps}), its adapter and its checkpoint saved in this browser will be deleted. Download the adapter first to keep it.`,
-      'Discard the run',
-    ))
-  ) {
-    return;
+/** The one-click demo: the bundled stories260K, the built-in keeper's log, a run with the demo's defaults. */
+async function runDemo(): Promise<void> {
+  const fresh = !st.model?.bundled || !!st.run;
+  if (fresh) {
+    const m = await loadModelFrom({ kind: 'demo' }, 'the bundled stories260K', 0);
+    if (!m) return;
   }
-  await busy('Forgetting the saved session', () => engine.call('forget', {}));
-  resetStats();
-  st.run = null;
-  st.history = [];
-  st.evals = [];
-  lastCheckpointStep = null;
-  redrawCharts();
-  renderRun();
-  void refreshAdapters(); // the run's adapter went with it
-  ui.saved.textContent = 'Nothing saved yet. Training checkpoints are kept in this browser (IndexedDB), so a reload or a crash resumes where it stopped.';
+  ui.source.value = 'demo';
+  ui.task.value = 'lm';
+  showSource();
+  setOptionsForTask(false);
+  if (fresh) setOptions(defaultOptions(true)); // else the options the person set for the loaded demo model
+  $('sec-data').scrollIntoView({ block: 'start', behavior: 'smooth' });
+  await startClicked();
 }
 
 // ---- restore -------------------------------------------------------------------------------
@@ -347,42 +285,55 @@ function restoreSpecUi(spec: TaskSpec): void {
   showSource();
 }
 
-async function restore(r: Restored): Promise<void> {
+async function restore(r: Restored, after: string): Promise<void> {
   if (r.model) {
     await onModelLoaded(r.model);
     if (r.modelRef.kind !== 'demo') ui.modelInfo.prepend(h('div', {}, h('dt', { textContent: 'opened from' }), h('dd', { textContent: 'saved in this browser' })));
   }
   restoreSpecUi(r.spec);
   setOptions(r.options);
-  if (r.data) showData(r.data);
+  if (r.data) {
+    showData(r.data);
+    st.dataKey = dataFieldsKey();
+  }
   if (r.spec.files?.length && !r.spec.preset) ui.dataSummary.textContent = `${r.data?.describe ?? ''} (from ${r.spec.files[0].name}, kept in this browser)`;
-  lastCheckpointStep = r.run.step;
-  savedState = 'yes';
+  saved.state = 'yes';
   applyRun(r.run);
+  saved.step = r.run.savedStep;
   const n = r.openedAdapters ?? 0;
-  const what = (r.run.status === 'done' ? `finished at step ${r.run.step}` : `at step ${r.run.step} of ${r.run.steps}`) + (n ? `, with the ${n === 1 ? 'adapter' : `${n} adapters`} you opened` : '');
-  ui.restoreBox.replaceChildren(`Restored your last fine-tuning session from this browser: ${r.modelRef.kind === 'demo' ? 'the demo model' : r.modelRef.name}, ${what}.`);
-  if (r.error) ui.restoreBox.append(h('span', { className: 'hint', textContent: r.error }));
+  const run = r.run;
+  const where = run.status === 'diverged' || run.diverged ? `stopped: diverged at step ${run.diverged?.step ?? run.step}` : run.step >= run.steps ? `finished at step ${run.step}` : `at step ${run.step} of ${run.steps}`;
+  const what = `${r.modelRef.kind === 'demo' ? 'the bundled stories260K' : r.modelRef.name}, ${where}${n ? `, with the ${n === 1 ? 'adapter' : `${n} adapters`} you opened` : ''}`;
+  ui.restoreText.replaceChildren(`${after}Restored your last fine-tuning session from this browser: ${what}.`);
+  if (r.trainingElsewhere) {
+    ui.restoreText.append(
+      h('span', { className: 'hint', textContent: 'This session is training in another tab of this app right now: shown here as of its last checkpoint. One tab trains it at a time, so Start and Resume here wait until that run ends; continue it there.' }),
+    );
+  } else if (r.error) ui.restoreText.append(h('span', { className: 'hint', textContent: r.error }));
   ui.restoreBox.hidden = false;
-  ui.restoreBox.dataset.step = String(r.run.step);
+  ui.restoreBox.dataset.step = String(run.step);
+  ui.restoreBox.dataset.elsewhere = String(r.trainingElsewhere);
   await refreshAdapters();
+  ui.restoreResume.hidden = r.trainingElsewhere;
+  ui.restoreBox.scrollIntoView({ block: 'nearest' });
+  if (run.status === 'done' || run.status === 'diverged') await showResult(false);
 }
 
 // ---- start-up ------------------------------------------------------------------------------
 function bind(): void {
   bindModelInputs();
+  for (const i of [ui.modelFile, ui.modelDir, ui.tokFile]) i.addEventListener('change', render);
   ui.loadModel.onclick = () => void loadFiles();
-  ui.demoModel.onclick = async () => {
-    if (!(await keepRunOrClose('the demo model'))) return;
-    const m = await busy('Loading the built-in demo model', () => engine.call('loadModel', { source: { kind: 'demo' } }));
-    if (m) await onModelLoaded(m);
-  };
+  ui.demoModel.onclick = () => void loadModelFrom({ kind: 'demo' }, 'the bundled stories260K', 0);
+  ui.runDemo.onclick = () => void runDemo();
   ui.source.onchange = () => (showSource(), followTaskDefaults());
   ui.task.onchange = () => (showSource(), followTaskDefaults());
   ui.preset.onchange = showSource;
   ui.useData.onclick = () => void useData();
-  ui.start.onclick = () => void train('start');
-  ui.resume.onclick = () => void train('resume');
+  ui.start.onclick = () => void startClicked();
+  ui.resume.onclick = () => void resumeAsked();
+  ui.restoreResume.onclick = () => void resumeAsked();
+  $('restore-dismiss').onclick = () => (ui.restoreBox.hidden = true);
   ui.pause.onclick = () => {
     if (st.run) st.run.status = 'pausing';
     renderRun();
@@ -400,37 +351,100 @@ function bind(): void {
   ui.download.onclick = () => void download();
   ui.loadAdapter.onclick = () => void openAdapter();
   ui.tryBase.onchange = () => (ui.tryBase.checked ? st.unticked.delete(streamOf(null)) : st.unticked.add(streamOf(null)), render());
-  engine.on('step', onStep);
-  engine.on('eval', onEval);
-  engine.on('status', (s) => {
+  ui.backend.value = savedBackend();
+  ui.backend.onchange = () => void changeBackend(ui.backend.value as Backend);
+  setInterval(() => st.phase && st.training && render(), 1000); // the phase's seconds
+}
+
+/** The page's listeners on one engine's events (a restarted engine gets them again). */
+function bindEngine(e: WorkerEngine): void {
+  e.on('step', onStep);
+  e.on('eval', onEval);
+  e.on('status', (s) => {
     if (!st.run) return;
     st.run.status = s.status;
     if (s.diverged) st.run.diverged = s.diverged;
-    if (s.status === 'paused' || s.status === 'done') st.run.hasAdapter = true;
+    if (s.status === 'paused' || s.status === 'done' || s.status === 'diverged') st.run.hasAdapter = true;
     renderRun();
   });
-  engine.on('session', (x) => {
-    savedState = x.persisted ? 'yes' : 'no';
+  e.on('session', (x) => {
+    saved.state = x.persisted ? 'yes' : 'no';
+    saved.reason = x.reason ?? '';
     renderRun();
   });
-  engine.on('checkpoint', (c) => {
-    lastCheckpointStep = c.step;
-    savedState = c.persisted ? 'yes' : 'no';
+  e.on('checkpoint', (c) => {
+    if (c.persisted) (saved.step = c.step), (saved.reason = '');
     if (st.run) (st.run.persisted = c.persisted), (st.run.hasAdapter = true);
     renderRun();
   });
-  engine.on('diverge', (d) => {
+  e.on('storage', (x) => {
+    saved.reason = x.message;
+    if (x.cause === 'taken') saved.state = 'no';
+    log(x.message);
+    renderRun();
+  });
+  e.on('diverge', (d) => {
     if (st.run) st.run.diverged = d;
     renderRun();
   });
-  engine.on('phase', (p) => {
+  e.on('interrupted', (x) => {
+    if (st.run) st.run.interrupted = x;
+    showError(new Error(x.message), ui.resume, `The GPU was lost at step ${x.step}: the run is paused at ${x.kept ? `its last checkpoint, step ${x.kept}` : 'its start'}; press Resume to continue.`);
+  });
+  e.on('phase', (p) => {
     st.phase = p.text;
     st.phaseSince = performance.now();
     render();
   });
-  setInterval(() => st.phase && st.training && render(), 1000); // the phase's seconds
-  engine.on('token', (t) => streams[t.stream]?.append(t.text));
-  engine.on('log', (l) => log(l.message));
+  e.on('token', (t) => streams[t.stream]?.append(t.text));
+  e.on('log', (l) => log(l.message));
+}
+
+/** A new engine (at start-up, after the old one stopped, or for another backend), the saved session restored. */
+async function bootEngine(after = ''): Promise<void> {
+  document.body.dataset.ready = 'false';
+  if (savedBackend() === 'webgpu' && !('gpu' in navigator && navigator.gpu)) return showNoWebgpu(); // asked for, absent
+  const g = await startEngine(bindEngine, (s) => engineStopped(s, () => bootEngine(`The engine stopped${st.engineStopped ? ` at step ${st.engineStopped.step}` : ''} and was restarted. `)));
+  if (!g) {
+    if (!('gpu' in navigator) || !navigator.gpu) showNoWebgpu();
+    return;
+  }
+  if (after) {
+    st.model = null;
+    st.run = null;
+  }
+  render();
+  const r = await busy('Looking for a saved session', () => engine.call('restore', {}), 'The saved session could not be restored.');
+  if (r) await restore(r, after);
+  else if (after) {
+    ui.modelInfo.hidden = true;
+    log(`${after}Nothing was saved in this browser to restore.`);
+  }
+  if (after) clearError();
+  st.engineStopped = null;
+  renderRun();
+  document.body.dataset.ready = 'true';
+}
+
+async function changeBackend(b: Backend): Promise<void> {
+  if (!BACKENDS.includes(b)) return;
+  if (st.run && !(await confirmDiscard('Switch the compute backend?', 'The engine restarts on the other backend: the model is loaded again and the run comes back from its last saved checkpoint.', 'Switch and restart'))) {
+    ui.backend.value = savedBackend();
+    return;
+  }
+  saveBackend(b);
+  engine.dispose();
+  await bootEngine(`Switched to the ${b === 'auto' ? 'automatic' : b === 'wasm' ? 'WASM (CPU)' : 'WebGPU'} backend. `);
+}
+
+function showNoWebgpu(): void {
+  ui.noWebgpu.hidden = false;
+  ui.noWebgpu.textContent = window.isSecureContext
+    ? 'This browser has no WebGPU, and the WebGPU backend is chosen under Advanced. Use a current Chrome or Edge (113 or newer) on a device with a supported GPU (on Linux, start Chrome with --enable-unsafe-webgpu; chrome://gpu shows whether WebGPU is available), or choose "auto" or the CPU (WASM) backend under Advanced settings.'
+    : 'WebGPU needs a secure context: open this page from http://localhost or http://127.0.0.1 (npm start prints the address), or over https.';
+  ui.gpuInfo.textContent = 'No WebGPU';
+  ui.gpuInfo.className = 'bad';
+  clearError();
 }
 
 async function main(): Promise<void> {
@@ -440,52 +454,32 @@ async function main(): Promise<void> {
   setOptions(defaultOptions(false));
   ui.preset.replaceChildren(...Object.values(PRESETS).map((p) => h('option', { value: p.name, textContent: p.name })));
   showSource();
-  await loadCharts();
-  lossChart = new LineChart($('loss-chart'), {
-    yLabel: 'loss',
-    series: [
-      { label: 'loss', color: '#3b6fd880', width: 1 },
-      { label: 'smoothed', color: '#3b6fd8', width: 2 },
-    ],
-  });
-  evalChart = new LineChart($('eval-chart'), { yLabel: '', series: [{ label: 'eval', color: '#e07b00', width: 2, points: true }] });
+  await initCharts();
   render();
-  if (!('gpu' in navigator) || !navigator.gpu) {
-    ui.noWebgpu.hidden = false;
-    ui.noWebgpu.textContent = window.isSecureContext
-      ? 'This browser has no WebGPU, which the fine-tuning engine needs. Use a current Chrome or Edge (113 or newer) on a device with a supported GPU; on Linux, start Chrome with --enable-unsafe-webgpu. chrome://gpu shows whether WebGPU is available.'
-      : 'WebGPU needs a secure context: open this page from http://localhost or http://127.0.0.1 (npm start prints the address), or over https.';
-    ui.gpuInfo.textContent = 'No WebGPU';
-    ui.gpuInfo.className = 'bad';
-    return;
-  }
-  // The worker starts with the page, so its script is part of the initial load.
-  setEngine(new EngineClient(new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'mobizo-engine' })));
   bind();
-  try {
-    const g = await engine.call('init', {});
-    st.gpu = true;
-    ui.gpuInfo.textContent = `GPU: ${g.adapterInfo} · largest buffer ${fmtBytes(g.limits.maxStorageBufferBindingSize)}`;
-    ui.gpuInfo.className = 'ok';
-    ui.gpuInfo.dataset.ready = 'true';
-  } catch (e) {
-    ui.gpuInfo.textContent = 'No GPU adapter';
-    ui.gpuInfo.className = 'bad';
-    showError(e);
-    return;
-  }
-  render();
-  const r = await busy('Looking for a saved session', () => engine.call('restore', {}));
-  if (r) await restore(r);
-  document.body.dataset.ready = 'true';
+  await bootEngine();
 }
 
-// For tests and curious users: what the page shows, as data.
+// For tests and curious users: what the page shows, as data, and the engine's ledger.
 (window as unknown as { mobizo: unknown }).mobizo = {
   get state() {
     const r = st.run;
-    return { status: r?.status ?? 'none', step: r?.step ?? 0, steps: r?.steps ?? 0, history: st.history, evals: st.evals, busy: st.busy, training: st.training, diverged: r?.diverged ?? null, phase: st.phase };
+    return {
+      status: st.engineStopped ? 'engine-stopped' : (r?.status ?? 'none'),
+      step: r?.step ?? 0,
+      steps: r?.steps ?? 0,
+      history: st.history,
+      evals: st.evals,
+      busy: st.busy,
+      training: st.training,
+      diverged: r?.diverged ?? null,
+      phase: st.phase,
+      savedStep: saved.step,
+      sessionId: r?.sessionId ?? '',
+    };
   },
+  memory: () => engine.call('memory', {}),
+  unload: () => engine.call('unload', {}),
 };
 
 void main();

@@ -1,20 +1,25 @@
 // The page's shared state: what the page knows (model, data, run), its elements, the engine
-// client, and the messages (errors with hints, the log line, the busy state).
-import { OPTION_HELP, type AdapterEntry, type DataInfo, type EvalDetail, type ModelInfo, type RunInfo } from '../worker/protocol';
-import { EngineError, type EngineClient } from './engine_client';
+// client, and the messages: an error's first line in plain words with the engine's details folded
+// under it, beside the control that caused it; the busy state; the dialogs.
+import { EngineError, type WorkerEngine } from '../worker/client';
+import { OPTION_HELP, type AdapterEntry, type DataInfo, type EvalDetail, type GpuInfo, type ModelInfo, type RunInfo } from '../worker/protocol';
 import { $, fmtBytes, renderMemory } from './views';
+import { plainLabel } from './wording';
 
 // ---- page state ----------------------------------------------------------------------------
 export const st = {
-  gpu: false,
+  gpu: null as GpuInfo | null,
   model: null as ModelInfo | null,
   data: null as DataInfo | null,
+  dataKey: '', // the data fields' values when the data was read (a change means: read them again)
   run: null as RunInfo | null, // null: no run in this session
   busy: '' as string, // a command in progress (not training)
   training: false,
+  engineStopped: null as { step: number; message: string } | null, // the engine ended under a run
   history: [] as { step: number; loss: number }[],
   evals: [] as EvalDetail[],
-  recentMs: [] as number[],
+  stepClock: null as { t0: number; step0: number } | null, // wall clock of this run's steps (pipelined steps report ~0 ms each)
+  liveMs: 0, // wall ms per step of the running run (0: not measured yet)
   phase: '' as string, // what a running run does before its next step (first evaluation, compiling)
   phaseSince: 0, // performance.now() when the phase began
   adapters: [] as AdapterEntry[], // the worker's adapters (the run's, the opened ones): a column each in Try it
@@ -26,6 +31,9 @@ export const ui = {
   noWebgpu: $('no-webgpu'),
   errorBox: $('error-box'),
   restoreBox: $('restore-box'),
+  restoreText: $('restore-text'),
+  restoreResume: $<HTMLButtonElement>('restore-resume'),
+  runDemo: $<HTMLButtonElement>('run-demo'),
   modelFile: $<HTMLInputElement>('model-file'),
   modelDir: $<HTMLInputElement>('model-dir'), // a Hugging Face model folder (webkitdirectory)
   tokFile: $<HTMLInputElement>('tok-file'),
@@ -45,6 +53,9 @@ export const ui = {
   dataSummary: $('data-summary'),
   preview: $('preview'),
   options: $('options'),
+  lrChoice: $<HTMLSelectElement>('lr-choice'),
+  stepTime: $('step-time'),
+  backend: $<HTMLSelectElement>('backend'),
   start: $<HTMLButtonElement>('start'),
   pause: $<HTMLButtonElement>('pause'),
   resume: $<HTMLButtonElement>('resume'),
@@ -52,6 +63,7 @@ export const ui = {
   newRun: $<HTMLButtonElement>('new-run'),
   runStatus: $('run-status'),
   progress: $<HTMLProgressElement>('progress'),
+  result: $('result'),
   memory: $('memory'),
   tryPrompt: $<HTMLInputElement>('try-prompt'),
   trySteps: $<HTMLInputElement>('try-steps'),
@@ -74,13 +86,13 @@ export const ui = {
   log: $('log'),
 };
 
-/** The engine worker's client (set once at start-up). */
-export let engine: EngineClient;
-export function setEngine(e: EngineClient): void {
+/** The engine worker's client (set at start-up, and again when the engine is restarted). */
+export let engine: WorkerEngine;
+export function setEngine(e: WorkerEngine): void {
   engine = e;
 }
 
-/** Redraws the controls' enabled states (main.ts installs it). */
+/** Redraws the controls' enabled states (main.ts installs them). */
 export const hooks = { render: (): void => {}, renderRun: (): void => {} };
 
 // ---- messages ------------------------------------------------------------------------------
@@ -119,18 +131,22 @@ ui.errorBox.before(errorHome);
 /**
  * Shows an error beside what caused it, scrolled into view: the option field an OptionError (or
  * an unreadable field) names, else the row of `near` (by default the control used last), else
- * under the header.
+ * under the header. `title` is its first line in plain words (what failed); the engine's message
+ * and hint follow, folded, when they add something.
  */
-export function showError(err: unknown, near: Element | null = lastControl): void {
+export function showError(err: unknown, near: Element | null = lastControl, title?: string): void {
   console.error(err);
-  let msg = err instanceof Error ? err.message : String(err);
+  let msg = err instanceof Error ? err.message || err.name : String(err);
   const option = err instanceof FormError || err instanceof EngineError ? err.option : undefined;
   const field = option ? document.getElementById(`opt-box-${option}`) : null;
   if (option && field) {
-    const label = OPTION_HELP.find((o) => o.key === option)?.label ?? option;
+    const label = plainLabel(option, OPTION_HELP.find((o) => o.key === option)?.label ?? option);
     const problem = err instanceof FormError ? err.problem : msg.replace(new RegExp(`^option ${option} `), '');
     msg = `${label} (${option}) ${problem}`;
-    field.querySelector('input, select')?.setAttribute('aria-invalid', 'true');
+    title = undefined;
+    (document.getElementById(`opt-${option}`) ?? field.querySelector('input, select'))?.setAttribute('aria-invalid', 'true');
+    const adv = field.closest('details');
+    if (adv) (adv as HTMLDetailsElement).open = true;
     field.append(ui.errorBox);
   } else {
     const row = near?.closest('.opt, .buttons, .row, .pane, section > div') ?? null;
@@ -138,8 +154,13 @@ export function showError(err: unknown, near: Element | null = lastControl): voi
     else if (row) row.after(ui.errorBox);
     else errorHome.after(ui.errorBox);
   }
-  $('error-text').textContent = msg;
-  $('error-hint').textContent = err instanceof EngineError && err.hint ? err.hint : '';
+  const hint = err instanceof EngineError && err.hint ? err.hint : '';
+  $('error-text').textContent = title ?? msg;
+  $('error-hint').textContent = title ? '' : hint;
+  const more = $<HTMLDetailsElement>('error-more');
+  more.hidden = !title;
+  more.open = false;
+  $('error-detail').textContent = title ? [msg, hint].filter(Boolean).join('\n') : '';
   ui.errorBox.hidden = false;
   ui.errorBox.scrollIntoView({ block: 'center' });
 }
@@ -158,6 +179,7 @@ export function confirmDiscard(title: string, text: string, ok: string): Promise
   $('confirm-title').textContent = title;
   $('confirm-text').textContent = text;
   $('confirm-ok').textContent = ok;
+  clearError(); // an old error does not stay behind a new question
   d.returnValue = '';
   document.body.dataset.asking = 'true';
   d.showModal();
@@ -172,6 +194,45 @@ export function confirmDiscard(title: string, text: string, ok: string): Promise
       { once: true },
     ),
   );
+}
+
+/**
+ * Asks for a lower learning rate (a diverged run goes on only with one): resolves the number, or
+ * null when the person cancelled. The field must hold a number above 0 and below `lr`.
+ */
+export function askLowerLr(lr: number, text: string): Promise<number | null> {
+  const d = $<HTMLDialogElement>('lr-dialog');
+  const input = $<HTMLInputElement>('lr-new');
+  $('lr-text').textContent = text;
+  input.value = String(Number((lr / 10).toPrecision(2)));
+  input.max = String(lr);
+  const problem = $('lr-problem');
+  problem.textContent = '';
+  clearError();
+  d.returnValue = '';
+  document.body.dataset.asking = 'true';
+  d.showModal();
+  input.select();
+  return new Promise((resolve) => {
+    const ok = $<HTMLButtonElement>('lr-ok');
+    const check = (e: Event) => {
+      const v = Number(input.value);
+      if (!(Number.isFinite(v) && v > 0 && v < lr)) {
+        e.preventDefault();
+        problem.textContent = `Give a learning rate above 0 and below ${lr}.`;
+      }
+    };
+    ok.addEventListener('click', check);
+    d.addEventListener(
+      'close',
+      () => {
+        ok.removeEventListener('click', check);
+        document.body.dataset.asking = 'false';
+        resolve(d.returnValue === 'ok' ? Number(input.value) : null);
+      },
+      { once: true },
+    );
+  });
 }
 
 export function log(text: string): void {
@@ -189,8 +250,11 @@ export async function refreshMemory(): Promise<void> {
   }
 }
 
-/** Runs a command with the page marked busy; errors go to the error box, beside the control used. */
-export async function busy<T>(what: string, body: () => Promise<T>): Promise<T | undefined> {
+/**
+ * Runs a command with the page marked busy; an error goes to the error box, beside the control
+ * used, under `fail` (its first line in plain words) when given.
+ */
+export async function busy<T>(what: string, body: () => Promise<T>, fail?: string | ((e: unknown) => string)): Promise<T | undefined> {
   const near = lastControl;
   clearError();
   st.busy = what;
@@ -202,7 +266,7 @@ export async function busy<T>(what: string, body: () => Promise<T>): Promise<T |
     return r;
   } catch (e) {
     log('');
-    showError(e, near);
+    showError(e, near, typeof fail === 'function' ? fail(e) : fail);
     return undefined;
   } finally {
     st.busy = '';
@@ -210,4 +274,3 @@ export async function busy<T>(what: string, body: () => Promise<T>): Promise<T |
     void refreshMemory();
   }
 }
-

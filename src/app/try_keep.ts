@@ -85,7 +85,7 @@ export async function refreshAdapters(): Promise<void> {
 export async function tryGenerate(): Promise<void> {
   const args = {
     prompt: ui.tryPrompt.value,
-    steps: Math.max(1, Math.floor(Number(ui.trySteps.value) || 64)),
+    newTokens: Math.max(1, Math.floor(Number(ui.trySteps.value) || 48)),
     temperature: Math.max(0, Number(ui.tryTemp.value) || 0),
     seed: Math.max(0, Math.floor(Number(ui.trySeed.value) || 0)),
     base: !st.unticked.has(streamOf(null)),
@@ -143,21 +143,28 @@ function saveFile(name: string, data: BlobPart, type: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
+/** Downloads the adapter as one zip (the PEFT files), named after the run. */
 export async function download(): Promise<void> {
-  const files = await busy('Preparing the adapter files', () => engine.call('exportAdapter', {}));
-  if (!files) return;
-  saveFile('adapter_config.json', files['adapter_config.json'], 'application/json');
-  saveFile('adapter_model.safetensors', files['adapter_model.safetensors'] as Uint8Array<ArrayBuffer>, 'application/octet-stream');
-  log('Downloaded adapter_config.json and adapter_model.safetensors (load them with PEFT, or open them here again).');
+  const d = await busy('Preparing the adapter zip', () => engine.call('exportAdapter', {}), 'The adapter could not be prepared for download.');
+  if (!d) return;
+  saveFile(d.name, d.zip as Uint8Array<ArrayBuffer>, 'application/zip');
+  log(`Downloaded ${d.name} (${d.files.join(' + ')}, the Hugging Face PEFT layout): PEFT loads it unzipped, and this app opens the zip as it is.`);
 }
 
+/** Opens an adapter: a zip (as Download makes it), or adapter_config.json and adapter_model.safetensors together. */
 export async function openAdapter(): Promise<void> {
   const files = [...(ui.adapterFiles.files ?? [])];
+  const zip = files.find((f) => /\.zip$/i.test(f.name));
   const cfg = files.find((f) => f.name.endsWith('.json'));
   const st8 = files.find((f) => f.name.endsWith('.safetensors'));
-  if (!cfg || !st8) return showError(new Error('Open both adapter_config.json and adapter_model.safetensors (select the two files together).'));
-  const r = await busy('Opening the adapter', async () =>
-    engine.call('importAdapter', { config: await cfg.text(), safetensors: new Uint8Array(await st8.arrayBuffer()), file: st8.name, configFile: cfg.name, name: ui.adapterName.value }),
+  if (!zip && (!cfg || !st8)) return showError(new Error('Open the adapter zip, or both adapter_config.json and adapter_model.safetensors (select the two files together).'));
+  const r = await busy(
+    'Opening the adapter',
+    async () =>
+      zip
+        ? engine.call('importAdapter', { zip: new Uint8Array(await zip.arrayBuffer()), file: zip.name, name: ui.adapterName.value })
+        : engine.call('importAdapter', { config: await cfg!.text(), safetensors: new Uint8Array(await st8!.arrayBuffer()), file: st8!.name, configFile: cfg!.name, name: ui.adapterName.value }),
+    'The adapter could not be opened.',
   );
   if (!r) return;
   const e = r.entry;

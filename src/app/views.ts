@@ -1,6 +1,7 @@
 // Small DOM helpers and the renderers of the page's read-only parts: model facts, the data
 // preview, the memory ledger, classification results, a diverged run's notice.
-import type { ClassifyInfo, DataInfo, Divergence, LedgerReport, ModelInfo } from '../worker/protocol';
+import type { ClassifyInfo, DataInfo, Divergence, LedgerReport, ModelInfo, SampleInfo } from '../worker/protocol';
+import { divergedWords, fmtBytes, fmtCount, type ResultWords } from './wording';
 
 export function $<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id);
@@ -14,41 +15,14 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<
   return e;
 }
 
-export function fmtBytes(n: number): string {
-  if (!Number.isFinite(n)) return '-';
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) (v /= 1024), u++;
-  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${units[u]}`;
-}
-
-export function fmtCount(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} B`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} K`;
-  return String(Math.round(n));
-}
-
-export function fmtRate(n: number): string {
-  return n >= 1000 ? fmtCount(n) : n.toFixed(n >= 100 ? 0 : 1);
-}
-
-export function fmtDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '-';
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-}
+export { fmtBytes, fmtCount, fmtDuration, fmtRate } from './wording';
 
 export function renderModel(dl: HTMLElement, m: ModelInfo): void {
   const c = m.config;
   const facts: [string, string][] = [
     ['model', m.name],
     ['parameters', fmtCount(m.params)],
-    ['file size', m.fileBytes ? fmtBytes(m.fileBytes) : 'built in'],
+    ['file size', m.bundled ? `${fmtBytes(m.fileBytes)}, bundled` : fmtBytes(m.fileBytes)],
     ['layers', String(c.nLayers)],
     ['width / FFN', `${c.dim} / ${c.hiddenDim}`],
     ['heads (kv)', `${c.nHeads} (${c.nKvHeads})`],
@@ -60,28 +34,30 @@ export function renderModel(dl: HTMLElement, m: ModelInfo): void {
   dl.hidden = false;
 }
 
-/** The preview: each row as the model reads it, the tokens that carry loss marked. */
+/** The preview: each row as the model reads it, the tokens that carry loss marked (a task's right answer as such). */
 export function renderPreview(box: HTMLElement, d: DataInfo): void {
   const legend =
     d.kind === 'lm'
-      ? 'The first training rows (chunks of the token stream), as the model reads them; BOS starts a document. Every token after the first is predicted from the ones before it.'
+      ? 'The first training rows, as the model reads them: the text is cut into pieces of a fixed number of tokens (word parts), so a piece may start inside a word (shown "\u2026"); BOS starts a document. Every token after the first is predicted from the ones before it.'
       : 'The first training rows, as the model reads them (template applied). The loss is computed on the marked tokens only: ';
   box.replaceChildren(
-    h('div', { className: 'legend' }, legend, ...(d.kind === 'lm' ? [] : [h('mark', { textContent: 'the label word' })])),
-    ...d.preview.map((r) =>
-      h(
-        'div',
-        { className: `ex ${d.kind}` },
-        h('span', { className: 'meta', textContent: `${r.tokens} tokens, ${r.labelTokens} scored` }),
-        ...r.pieces.map((p) =>
-          p.special
-            ? h('span', { className: 'special', textContent: p.text, title: p.text === 'BOS' ? 'beginning of a document' : 'end of a document' })
-            : p.label
-              ? h('mark', { textContent: p.text, title: 'the loss is computed on these tokens' })
-              : h('span', { className: 'ctx', textContent: p.text }),
-        ),
-      ),
-    ),
+    h('div', { className: 'legend' }, legend, ...(d.kind === 'lm' ? [] : [h('mark', { className: 'right', textContent: 'the right label word' }), ', ', h('mark', { textContent: 'another label word' })])),
+    ...d.preview.map((r) => {
+      const first = r.pieces[0];
+      // a piece that starts inside a word: no BOS, no leading space or newline
+      const midWord = d.kind === 'lm' && first && !first.special && /^[\p{L}\p{N}]/u.test(first.text);
+      const kids: (Node | string)[] = [h('span', { className: 'meta', textContent: `${r.tokens} tokens, ${r.labelTokens} scored${r.answer !== undefined ? ` \u00b7 answer ${JSON.stringify(r.answer)}` : ''}` })];
+      if (midWord) kids.push(h('span', { className: 'cut', textContent: '\u2026', title: 'this piece starts inside a word: the text is cut on token boundaries' }));
+      for (const p of r.pieces) {
+        if (p.special) kids.push(h('span', { className: 'special', textContent: p.text, title: p.text === 'BOS' ? 'beginning of a document' : 'end of a document' }));
+        else if (p.label && d.kind !== 'lm') {
+          const right = r.answer !== undefined && p.text === r.answer;
+          kids.push(h('mark', { className: right ? 'right' : '', textContent: p.text, title: right ? 'the right answer: the loss rewards it' : 'a label word the loss scores' }));
+        } else if (p.label) kids.push(h('mark', { textContent: p.text, title: 'the loss is computed on these tokens' }));
+        else kids.push(h('span', { className: 'ctx', textContent: p.text }));
+      }
+      return h('div', { className: `ex ${d.kind}` }, ...kids);
+    }),
   );
 }
 
@@ -123,16 +99,42 @@ export function renderClassify(box: HTMLElement, r: ClassifyInfo): void {
   );
 }
 
-/** The divergence notice beside the run's controls (scrolled into view once): what rose, and what to change. */
+/** The divergence notice beside the run's controls (scrolled into view once): what rose, what was kept, what to do. */
 export function renderDiverged(box: HTMLElement, d: Divergence | null, lr: number): void {
   const shown = !box.hidden && box.dataset.step === String(d?.step);
   box.hidden = !d;
   if (!d || shown) return;
-  const advice = `The learning rate is too high for this model and data: press "New run" and start again with a lower one${Number.isFinite(lr) && lr > 0 ? ` (try ${Number((lr / 10).toPrecision(2))}, a tenth of ${lr})` : ''}, or a smaller eps.`;
-  box.replaceChildren(
-    h('b', { textContent: `This run ${d.message}.` }),
-    h('span', { className: 'hint', textContent: `Training stopped there (the adapter of its last step and its checkpoint are kept). ${advice}` }),
-  );
+  const w = divergedWords(d, lr);
+  box.replaceChildren(h('b', { textContent: w.title }), h('span', { className: 'hint', textContent: w.detail }));
   box.dataset.step = String(d.step);
   box.scrollIntoView({ block: 'nearest' });
+}
+
+/** The result of a run: the change in words, the advice, and the base model beside the adapter on a held-out prompt. */
+export function renderResult(box: HTMLElement, w: ResultWords | null, sample: SampleInfo | null, onMore: ((steps: number) => void) | null): void {
+  if (!w) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  const kids: (Node | string)[] = [h('h3', { textContent: 'Result' }), h('p', { id: 'result-line', className: 'big', textContent: w.line })];
+  if (w.advice) {
+    const p = h('p', { id: 'result-advice', textContent: w.advice });
+    if (onMore && w.moreSteps) {
+      const b = h('button', { type: 'button', className: 'secondary', id: 'result-more', textContent: `Train ${w.moreSteps} more steps` });
+      b.onclick = () => onMore(w.moreSteps);
+      p.append(' ', b);
+    }
+    kids.push(p);
+  }
+  if (sample) {
+    const pane = (title: string, id: string, text: string) =>
+      h('div', { className: 'pane' }, h('h4', { textContent: title }), h('pre', { id }, h('span', { className: 'prompt', textContent: sample.prompt }), text));
+    kids.push(
+      h('div', { className: 'side result-side' }, pane('Before: the base model', 'result-base', sample.base), pane('After: with the adapter', 'result-adapter', sample.adapter)),
+      h('p', { className: 'small muted', textContent: `Prompt: ${JSON.stringify(sample.prompt)}, ${sample.source}; greedy, the same new tokens for both.` }),
+    );
+  }
+  box.replaceChildren(...kids);
+  box.hidden = false;
 }

@@ -60,6 +60,8 @@ export interface PreviewRow {
   pieces: { text: string; label: boolean; special?: boolean }[];
   tokens: number; // tokens in the row (padding excluded)
   labelTokens: number;
+  /** classify / choice: the right answer's label tokens (the candidates of a packed row share its tokens) */
+  answer?: string;
 }
 
 export interface PreparedTask {
@@ -84,6 +86,8 @@ export interface PreparedTask {
   evaluateEach(model: Model, adapters: MultiAdapters, rows: number): Promise<EvalResult[]>;
   metricsEach?(model: Model, adapters: MultiAdapters, rows: number): Promise<TaskMetrics[]>;
   preview(tok: TextTokenizer, rows: number, batch: number, seed: number): PreviewRow[];
+  /** causal LM: the tokens of held-out chunk i (of those evaluation scores), e.g. for a prompt from held-out text. */
+  heldOutTokens?(i: number): Int32Array;
 }
 
 /** The file names a preset needs, in the order the page asks for them. */
@@ -195,6 +199,7 @@ export function prepareTask(spec: TaskSpec, tok: TextTokenizer, seq: number, see
       evaluate: (model, lora, rows) => evaluateLm(model, lora, evalSet, rows),
       evaluateEach: (model, adapters, rows) => evaluateLmEach(model, adapters, evalSet, rows),
       preview: (t, n, batch, sd) => previewRows(t, train, n, batch, sd),
+      heldOutTokens: (i) => evalSet.chunk(i % evalSet.chunks).tokens,
     };
   }
 
@@ -352,8 +357,21 @@ export function previewRows(tok: TextTokenizer, data: TrainData, n: number, batc
       }
       let labelTokens = 0;
       for (let t = 0; t < len; t++) if (labels[t] >= 0) labelTokens++;
-      rows.push({ pieces, tokens: len, labelTokens });
+      // the right candidate (j = 0 of each example) of the positions this row's picks score
+      const right: number[] = [];
+      const pk = b.picks;
+      const cands = Math.max(1, data.candidates ?? 1);
+      if (pk) for (let k = 0; k < pk.at.length; k++) if (pk.at[k] >= r * T && pk.at[k] < (r + 1) * T && pk.seq[k] % cands === 0) right.push(pk.label[k]);
+      const answer = right.length ? utf8.decode(concatBytes(right.map((id, i) => tok.decodeBytes(i ? right[i - 1] : -1, id)))) : undefined;
+      rows.push({ pieces, tokens: len, labelTokens, ...(answer !== undefined ? { answer } : {}) });
     }
   }
   return rows;
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) (out.set(p, o), (o += p.length));
+  return out;
 }

@@ -3,16 +3,22 @@
 // for a bad option the option's name, so the page shows the message beside its field.
 
 import { OptionError } from '../train/options';
+import { SessionBusyError, SessionTakenError } from '../train/session_store';
 
 export interface Explained {
   message: string;
   hint?: string;
   option?: string; // an OptionError's option (the page's form field)
+  code?: 'session-busy' | 'session-taken'; // what a page may act on
 }
 
 export function explainError(err: unknown): Explained {
   if (err instanceof OptionError) return { message: err.message, option: err.option };
-  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof SessionBusyError) {
+    return { message: err.message, code: 'session-busy', hint: 'One tab trains a saved session at a time, so two runs never mix their checkpoints. This tab can train once that run ends (pause or stop it there).' };
+  }
+  if (err instanceof SessionTakenError) return { message: err.message, code: 'session-taken', hint: 'Download the adapter to keep this run.' };
+  const message = err instanceof Error ? err.message || err.name : String(err);
   if (/WebGPU is not available|no WebGPU adapter/i.test(message)) {
     return {
       message,
@@ -34,7 +40,7 @@ export function explainError(err: unknown): Explained {
   if (/device lost|GPU device lost/i.test(message)) {
     return {
       message,
-      hint: 'The GPU device was lost (a driver reset, or the system reclaimed memory). Reload the page: the session is restored from its last checkpoint and Resume continues it.',
+      hint: 'The GPU device was lost (a driver reset, or the system reclaimed memory). The engine makes a new device and loads the model again with the next command; a run goes back to its last checkpoint and Resume continues it.',
     };
   }
   return { message };

@@ -54,10 +54,10 @@ describe('browser: the app opens a Hugging Face model folder (headless Chrome)',
     await waitIdle();
   }
 
-  /** Greedy generation in "Try it" (200 positions from BOS, as llama2.c's known output): both panes. */
-  async function generate(prompt = '', steps = 200): Promise<{ base: string; adapter: string; footAdapter: string }> {
-    await setValue('#try-prompt', prompt);
-    await setValue('#try-steps', String(steps));
+  /** Greedy generation in "Try it" (200 positions from BOS, as llama2.c's known output: BOS and 199 new tokens): both panes. */
+  async function generate(positions = 200): Promise<{ base: string; adapter: string; footAdapter: string }> {
+    await setValue('#try-prompt', '');
+    await setValue('#try-steps', String(positions - 1));
     await setValue('#try-temp', '0');
     await page.evaluate(() => {
       for (const id of ['out-base', 'out-adapter']) delete document.getElementById(id)!.dataset.done;
@@ -113,21 +113,26 @@ describe('browser: the app opens a Hugging Face model folder (headless Chrome)',
     assert.match(facts, /MODEL\s+stories260K-hf/i, facts);
     assert.match(facts, /LAYERS\s+5/i, facts);
     assert.match(facts, /VOCABULARY\s+512/i, facts);
-    assert.match(facts, /GPU MEMORY\s+1\.0\d MiB/i, facts);
+    assert.match(facts, /GPU MEMORY\s+(1\.0\d MiB|10\d\d KiB)/i, facts);
     assert.equal((await generate()).base, binText);
   });
 
   it('a folder without config.json, or with a shard missing: the CLI\'s message naming the folder; the model stays', async function () {
+    // the first line in plain words; the CLI's message under "Details"
+    const detail = () => page.$eval('#error-detail', (e) => e.textContent ?? '');
     await upload('#model-dir', folders.noConfig);
     await load();
-    assert.match(await errorShown(), /^no-config: no config\.json \(a Hugging Face model directory holds config\.json, model\.safetensors \(or model\.safetensors\.index\.json and its shards\) and tokenizer\.json\)/);
+    assert.match(await errorShown(), /^the folder no-config: the Hugging Face model folder is incomplete\.\nDetails$/);
+    assert.match(await detail(), /^no-config: no config\.json \(a Hugging Face model directory holds config\.json, model\.safetensors \(or model\.safetensors\.index\.json and its shards\) and tokenizer\.json\)/);
     await upload('#model-dir', folders.missingShard);
     await load();
-    assert.match(await errorShown(), /^missing-shard: 1 of the 2 shards in model\.safetensors\.index\.json is missing: model-00002-of-00002\.safetensors/);
+    assert.match(await errorShown(), /^the folder missing-shard: the Hugging Face model folder is incomplete\./);
+    assert.match(await detail(), /^missing-shard: 1 of the 2 shards in model\.safetensors\.index\.json is missing: model-00002-of-00002\.safetensors/);
     // weights picked without their config.json, as files
     await upload('#model-file', path.join(folders.noConfig, 'model.safetensors'), path.join(folders.noConfig, 'tokenizer.json'));
     await load();
-    assert.match(await errorShown(), /^the selected files: no config\.json \(a Hugging Face model directory holds/);
+    assert.match(await errorShown(), /^2 files: the Hugging Face model folder is incomplete\./);
+    assert.match(await detail(), /^the selected files: no config\.json \(a Hugging Face model directory holds/);
     assert.match(await text('#model-info'), /MODEL\s+stories260K-hf/i, 'the loaded model is kept');
   });
 

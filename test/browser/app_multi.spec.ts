@@ -99,7 +99,8 @@ describe('browser: the app compares several adapters in one batched pass (headle
     // what each generates alone, in Node: generateText with the adapter read back from its files
     const { gpu } = await gpuFixture();
     const model = await Model.load(gpu, file);
-    const greedy = { prompt: PROMPT, steps: STEPS, temperature: 0, seed: 0 };
+    // the page's "New tokens" count after the prompt: the same positions in all
+    const greedy = { prompt: PROMPT, steps: tok.encode(PROMPT, { bos: true, eos: false }).length + STEPS, temperature: 0, seed: 0 };
     baseSolo = (await generateText(model, tok, greedy)).text;
     for (const [k, s] of Object.entries(specs) as [keyof typeof specs, (typeof specs)['a']][]) {
       const files = writeAdapter(s.tensors, { baseModelName: 'stories260K.bin' });

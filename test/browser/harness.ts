@@ -266,7 +266,7 @@ export async function serveApp(routes: Record<string, string>, pageErrors: strin
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mobizo-app-'));
   await buildApp({ outdir: path.join(dir, 'dist') });
   for (const page of ['index.html', 'profile.html']) fs.copyFileSync(path.join(repoRoot, page), path.join(dir, page));
-  const server = await startServer({ ...appSite(dir), routes }); // as `npm start` serves the repo
+  const server = await startServer(appSite(dir, undefined, routes)); // as `npm start` serves the repo
   const browser = await launchBrowser();
   const page = await browser.newPage();
   await page.setViewport({ width: 1280, height: 1000 });

@@ -1,0 +1,152 @@
+// The engine's model: a file read and checked first (checkModel: nothing loaded is touched, so a
+// page can ask "close the current run?" only about a file that opens), then loaded onto the GPU;
+// the bundled stories260K fetched from beside the worker script; everything freed on unload.
+import type { ParsedModel } from '../formats/parse';
+import { Model } from '../model/model';
+import { Tokenizer, type TextTokenizer } from '../formats/tokenizer';
+import type { LlamaModelFile } from '../formats/config';
+import type { ModelRef, StoredModel } from '../train/session_store';
+import { readHfFolder } from '../model/hf_folder';
+import { parseModelByContent } from '../model/model_format';
+import { eng, ensureGpu, needModel, notWhileTraining, type Checked } from './engine_state';
+import { BUNDLED_MODEL, type CheckedModel, type ModelInfo, type ModelSource } from './protocol';
+
+function countParams(f: LlamaModelFile): number {
+  const w = f.weights;
+  let n = w.tokenEmbedding.length + w.finalNorm.length + (f.config.sharedClassifier ? 0 : w.classifier.length);
+  for (const l of w.layers) for (const a of Object.values(l)) n += (a as Float32Array).length;
+  return n;
+}
+
+/** Fetches a file the worker reads (the bundled model, a URL source); an HTTP error or an HTML page says so. */
+async function fetchBytes(url: string, what: string): Promise<Uint8Array> {
+  let r: Response;
+  try {
+    r = await fetch(url);
+  } catch (e) {
+    throw new Error(`${what}: cannot fetch ${url} (${(e as Error).message})`);
+  }
+  if (!r.ok) throw new Error(`${what}: ${url} answered HTTP ${r.status} ${r.statusText}`.trim());
+  if (/text\/html/i.test(r.headers.get('content-type') ?? '')) throw new Error(`${what}: ${url} is an HTML page, not a model file`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+function fileName(url: string): string {
+  return decodeURIComponent(new URL(url, self.location.href).pathname.split('/').pop() || url);
+}
+
+/** Reads a model source into a parsed model and its tokenizer, with what a saved session keeps of it. */
+async function readSource(source: ModelSource): Promise<Checked & { tok: TextTokenizer }> {
+  let parsed: ParsedModel;
+  let name: string;
+  let fileBytes: number;
+  let blobs: StoredModel | null = null;
+  let ref: ModelRef;
+  let tokBytes: { bytes: Uint8Array; name: string } | null = null;
+  if (source.kind === 'demo' || source.kind === 'url') {
+    const url = source.kind === 'demo' ? new URL(BUNDLED_MODEL.model, import.meta.url).href : source.url;
+    const tokUrl = source.kind === 'demo' ? new URL(BUNDLED_MODEL.tokenizer, import.meta.url).href : source.tokenizerUrl;
+    const what = source.kind === 'demo' ? 'the bundled demo model' : 'the model';
+    name = source.kind === 'demo' ? BUNDLED_MODEL.name : fileName(url);
+    const bytes = await fetchBytes(url, what);
+    fileBytes = bytes.byteLength;
+    parsed = parseModelByContent(bytes, name);
+    if (tokUrl) tokBytes = { bytes: await fetchBytes(tokUrl, `${what}'s tokenizer`), name: fileName(tokUrl) };
+    ref = source.kind === 'demo' ? { kind: 'demo' } : { kind: 'url', name, url, ...(tokUrl ? { tokenizerUrl: tokUrl } : {}) };
+  } else if (source.kind === 'hf') {
+    name = source.name;
+    const folder = await readHfFolder(name, source.files);
+    parsed = folder.parsed;
+    fileBytes = folder.bytes;
+    blobs = { files: folder.used, ...(source.tokenizer && !parsed.tokenizer ? { tokenizer: source.tokenizer } : {}) };
+    ref = { kind: 'hf', name, size: fileBytes, files: folder.used.map((f) => f.name), tokenizerName: parsed.tokenizer ? undefined : source.tokenizerName, stored: false };
+    if (source.tokenizer && !parsed.tokenizer) tokBytes = { bytes: new Uint8Array(await source.tokenizer.arrayBuffer()), name: source.tokenizerName ?? 'tokenizer' };
+  } else {
+    name = source.modelName;
+    fileBytes = source.model.size;
+    parsed = parseModelByContent(new Uint8Array(await source.model.arrayBuffer()), name);
+    blobs = { model: source.model, ...(source.tokenizer ? { tokenizer: source.tokenizer } : {}) };
+    ref = { kind: 'files', name, size: source.model.size, tokenizerName: source.tokenizerName, stored: false };
+    if (source.tokenizer) tokBytes = { bytes: new Uint8Array(await source.tokenizer.arrayBuffer()), name: source.tokenizerName ?? 'tokenizer' };
+  }
+  let tok: TextTokenizer;
+  if (parsed.tokenizer) tok = parsed.tokenizer;
+  else if (tokBytes) tok = Tokenizer.fromLlama2c(tokBytes.bytes, parsed.file.config.vocabSize, tokBytes.name);
+  else {
+    throw new Error(
+      source.kind === 'hf'
+        ? `${name}: no tokenizer.json: open the folder with its tokenizer.json (or choose a llama2.c tokenizer file too)`
+        : `${name} is a llama2.c checkpoint: open its tokenizer file too (e.g. tokenizer.bin / tok512.bin)`,
+    );
+  }
+  return { parsed, name, fileBytes, ref, blobs, source, bundled: source.kind === 'demo', tok };
+}
+
+let checkedTok: TextTokenizer | null = null;
+
+/** Reads and checks a model source (nothing loaded changes); loadModel({ checked: true }) loads it. */
+export async function checkModel(source: ModelSource): Promise<CheckedModel> {
+  const c = await readSource(source);
+  eng.checked = c;
+  checkedTok = c.tok;
+  return { name: c.name, format: c.parsed.format, fileBytes: c.fileBytes, config: c.parsed.file.config };
+}
+
+/** Frees the run, the opened adapters, the data and the model (their GPU buffers). */
+export function dropModel(): void {
+  eng.tuner?.destroy();
+  eng.tuner = null;
+  for (const o of eng.opened.values()) o.lora.destroy();
+  eng.opened.clear();
+  eng.primaryOpened = null;
+  eng.data = null;
+  eng.loaded?.model.destroy();
+  eng.loaded = null;
+  eng.interrupted = undefined;
+}
+
+/** Loads a model source, or the one checkModel read last (`null`), replacing the loaded one. */
+export async function loadModel(source: ModelSource | null): Promise<ModelInfo> {
+  notWhileTraining('loading a model');
+  const g = await ensureGpu();
+  let c: Checked;
+  let tok: TextTokenizer;
+  if (source) ({ tok, ...c } = await readSource(source));
+  else {
+    if (!eng.checked || !checkedTok) throw new Error('no model file was checked: choose one first');
+    c = eng.checked;
+    tok = checkedTok;
+  }
+  eng.checked = null;
+  checkedTok = null;
+  dropModel();
+  const before = g.ledger.report().current.weights ?? 0;
+  const file = c.parsed.file;
+  const model = await Model.load(g, file, c.parsed.raw);
+  const report = g.ledger.report();
+  const info: ModelInfo = {
+    name: c.name,
+    format: c.parsed.format,
+    bundled: c.bundled,
+    config: file.config,
+    params: countParams(file),
+    fileBytes: c.fileBytes,
+    gpuBytes: (report.current.weights ?? 0) - before,
+    memory: report,
+  };
+  eng.loaded = { model, tok, info, ref: c.ref, blobs: c.blobs, source: c.source };
+  return info;
+}
+
+/** Frees everything the engine holds on the device (model, adapters, run); the ledger after it. */
+export function unload() {
+  notWhileTraining('unloading the model');
+  dropModel();
+  return eng.gpu ? eng.gpu.ledger.report() : { current: {}, peak: {}, peakTotal: 0 };
+}
+
+/** The loaded model's ref and blobs, for a session record. */
+export function modelRecord(): { ref: ModelRef; blobs: StoredModel | null } {
+  const { ref, blobs } = needModel();
+  return { ref: ref.kind === 'files' || ref.kind === 'hf' ? { ...ref, stored: !!blobs } : ref, blobs };
+}
