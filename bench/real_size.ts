@@ -99,7 +99,8 @@ function randomTensor(type: string, n: number, seed: number): Uint8Array {
   return out;
 }
 
-export function realSizeGguf(s: Shape, layout: Layout): Uint8Array {
+/** The GGUF of `s` in `layout`; `extra` metadata is added (e.g. a tokenizer, which llama.cpp needs to load it). */
+export function realSizeGguf(s: Shape, layout: Layout, extra?: ReadonlyMap<string, GgufValue>): Uint8Array {
   const hd = s.gemma?.headDim ?? s.dim / s.heads;
   const arch = s.gemma ? 'gemma3' : 'llama';
   const u = (value: number): GgufValue => ({ type: 'UINT32', value });
@@ -116,6 +117,7 @@ export function realSizeGguf(s: Shape, layout: Layout): Uint8Array {
     [`${arch}.rope.freq_base`, f(s.theta)],
     ...(s.gemma ? ([[`${arch}.attention.sliding_window`, u(s.gemma.window)]] as const) : []),
     [`${arch}.attention.head_count_kv`, u(s.kv)],
+    ...(extra ?? []),
   ]);
   const tensors: GgufTensorIn[] = [];
   let seed = 1;
