@@ -49,6 +49,52 @@ export function half(h: u32): f32 {
   return v128.or(v128.bitselect(v128.or(bits, i32x4.splat(0x7f800000)), finite, special), sign);
 }
 
+/** Lanes 0..3 (hi: 4..7) of 8 halfwords as the high halves of 4 u32 lanes (h << 16). */
+// @ts-ignore: decorator
+@inline function high16(v: v128, hi: bool): v128 {
+  const z = i32x4.splat(0);
+  return hi
+    ? i8x16.shuffle(z, v, 0, 0, 24, 25, 0, 0, 26, 27, 0, 0, 28, 29, 0, 0, 30, 31)
+    : i8x16.shuffle(z, v, 0, 0, 16, 17, 0, 0, 18, 19, 0, 0, 20, 21, 0, 0, 22, 23);
+}
+
+/** Finite f16 values held as h << 16 as f32x4: sign and exponent-mantissa moved to f32 positions, times 2^112 (exact; subnormals too). */
+// @ts-ignore: decorator
+@inline function finiteHalves4(x: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shr_s(x, 3), i32x4.splat(<i32>0x8fffe000)), f32x4.splat(TWO_112));
+}
+
+/**
+ * K f16 (or bf16) values at src into K f32 at dst (K % 4 == 0), 8 per step. F16 takes the finite
+ * path (4 operations per 4 values) and, if the row holds an infinity or NaN, converts it again with
+ * halves4, which handles them.
+ */
+function halfRow(src: usize, K: u32, bf: bool, dst: usize): void {
+  let k: usize = 0;
+  let top = i16x8.splat(0); // the largest |h| seen (f16: exponent and mantissa bits)
+  for (; k + 8 <= K; k += 8) {
+    const v = v128.load(src + 2 * k);
+    const lo = high16(v, false);
+    const hi = high16(v, true);
+    if (bf) {
+      v128.store(dst + 4 * k, lo);
+      v128.store(dst + 4 * k, hi, 16);
+    } else {
+      top = i16x8.max_u(top, v128.and(v, i16x8.splat(0x7fff)));
+      v128.store(dst + 4 * k, finiteHalves4(lo));
+      v128.store(dst + 4 * k, finiteHalves4(hi), 16);
+    }
+  }
+  if (k < K) {
+    const v = v128.load64_zero(src + 2 * k);
+    const lo = high16(v, false);
+    top = i16x8.max_u(top, v128.and(v, i16x8.splat(0x7fff)));
+    v128.store(dst + 4 * k, bf ? lo : finiteHalves4(lo));
+  }
+  if (bf || !v128.any_true(i16x8.gt_u(top, i16x8.splat(0x7bff)))) return;
+  for (k = 0; k < K; k += 4) v128.store(dst + 4 * k, halves4(i32x4.extend_low_i16x8_u(v128.load64_zero(src + 2 * k))));
+}
+
 /** 16 small signed integers (i8 lanes) times a: 16 f32 at dst. */
 // @ts-ignore: decorator
 @inline function put16(dst: usize, q: v128, a: v128): void {
@@ -218,12 +264,7 @@ export function decodeRow(t: u32, wq: usize, ws: usize, row: u32, K: u32, dst: u
     return;
   }
   if (t == F16 || t == BF16) {
-    const src = wq + <usize>row * K * 2;
-    const bf = t == BF16;
-    for (let k: usize = 0; k < K; k += 4) {
-      const h = i32x4.extend_low_i16x8_u(v128.load64_zero(src + 2 * k));
-      v128.store(dst + 4 * k, bf ? i32x4.shl(h, 16) : halves4(h));
-    }
+    halfRow(wq + <usize>row * K * 2, K, t == BF16, dst);
     return;
   }
   const bytes = <usize>blockBytes(t);
