@@ -40,3 +40,11 @@ export { MultiAdapters } from './adapter/multi';
 export { writeAdapter, readAdapter, type AdapterFiles, type AdapterTensors, type BaseModelIdentity, type LoraPair } from './adapter/peft';
 export { toyModel, toyTokenizerBytes } from './model/toy';
 export { PRESETS, type Preset, type DataSpec } from './data/presets';
+// A Web Worker engine for pages, as WebLLM's CreateWebWorkerMLCEngine: the worker script is
+// `mobizo-webgpu/worker` (dist/worker.js, src/worker/engine_worker.ts); createWorkerEngine drives it
+// with typed messages (src/worker/protocol.ts), so loading, fine-tuning and generation stay off the page's thread.
+export { createWorkerEngine, WorkerEngine, EngineError, EngineStoppedError, type WorkerEngineOptions, type EngineStopped } from './worker/client';
+export type {
+  AdapterDownload, AdapterEntry, CheckedModel, ClassifyInfo, Commands, CommandName, DataInfo, Events, EventName, GenerateBatchInfo, GenerateInfo, GpuInfo, Interruption,
+  LedgerReport, ModelInfo, ModelRef, ModelSource as WorkerModelSource, NamedBlob, Restored, RunInfo, SampleInfo,
+} from './worker/protocol';

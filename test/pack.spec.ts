@@ -175,12 +175,36 @@ describe('the npm package (npm pack, installed into a fresh folder)', function (
     }
   });
 
-  it('both examples type-check against the published declarations with skipLibCheck off (only the package and TypeScript)', function () {
+  it('the worker engine ships in the package: createWorkerEngine drives dist/worker.js in headless Chromium', async function () {
+    fs.copyFileSync(path.join(repoRoot, 'test', 'pack', 'worker_page.ts'), path.join(app, 'worker_page.ts'));
+    const www = path.join(app, 'www-worker');
+    await esbuild.build({ entryPoints: { page: path.join(app, 'worker_page.ts') }, absWorkingDir: app, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', outdir: www, logLevel: 'silent' });
+    fs.writeFileSync(path.join(www, 'index.html'), '<!doctype html><meta charset="utf-8"><script type="module" src="./page.js"></script>\n');
+    const server = await startServer({ root: www, routes: { '/mobizo-webgpu/': path.join(app, 'node_modules', 'mobizo-webgpu') }, files: { '/models/stories260K.gguf': assetPath('models', 'stories260K.gguf') } });
+    let browser: Browser | undefined;
+    try {
+      browser = await launchBrowser();
+      const tp = await openPage(browser, server.url);
+      const r = await waitForResult<{ error?: string; backend: string; status: string; step: number; steps: number[]; story: string; zipBytes: number; files: string[] }>(tp);
+      assert.equal(r.error, undefined, `${r.error}\n${pageLog(tp)}`);
+      assert.deepEqual([r.status, r.step, r.steps], ['done', 3, [0, 1, 2]]);
+      assert.ok(r.story?.startsWith('Tom'), r.story);
+      assert.ok(r.files.includes('adapter_config.json') && r.files.includes('adapter_model.safetensors'), r.files.join(', '));
+      assert.ok(r.zipBytes > 1000);
+      sizes.workerBackend = r.backend;
+    } finally {
+      await browser?.close();
+      await server.close();
+    }
+  });
+
+  it('the examples type-check against the published declarations with skipLibCheck off (only the package and TypeScript)', function () {
     fs.copyFileSync(path.join(repoRoot, 'test', 'pack', 'page.ts'), path.join(app, 'page.ts'));
+    fs.copyFileSync(path.join(repoRoot, 'test', 'pack', 'worker_page.ts'), path.join(app, 'worker_page.ts'));
     fs.writeFileSync(path.join(app, 'app.ts'), fs.readFileSync(path.join(repoRoot, 'test', 'pack', 'app.mjs'), 'utf8').replace(/^import \{ mkdirSync.*\n/m, 'declare function mkdirSync(p: string, o?: object): void;\ndeclare function writeFileSync(p: string, d: string | Uint8Array): void;\ndeclare const process: { argv: string[] };\n'));
     fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
       compilerOptions: { target: 'ES2022', module: 'ESNext', moduleResolution: 'Bundler', strict: true, noEmit: true, skipLibCheck: false, types: [] },
-      files: ['page.ts', 'app.ts'],
+      files: ['page.ts', 'worker_page.ts', 'app.ts'],
     }));
     const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
     const r = run(process.execPath, [tsc, '-p', 'tsconfig.json'], app);
