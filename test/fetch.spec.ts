@@ -4,16 +4,15 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve, sep } from 'node:path';
 import { Command } from 'commander';
 import { fetchHub, fetchWeights, knownModels, type WeightsManifest } from '../src/cli/download';
 import { parseHubRef } from '../src/model/hub';
+import { assetPath } from './assets';
 import { MockHub } from './mock_hub';
 import { registerFetch } from '../src/cli/fetch';
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const assets = resolve(repoRoot, '../shared/assets');
+const assets = dirname(assetPath('README.md')); // ../shared/assets, or MOBIZO_ASSETS
 const TOK512_SHA = '037cb335abb25d1fa9e8ecae30ed2a3a8ace9302862ebcdc05d51a6bbb10c312';
 
 interface Seen { path: string; range?: string; status: number }
