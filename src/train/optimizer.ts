@@ -126,11 +126,20 @@ export class ZoOptimizer {
 
   /** The state as optimizer_state.safetensors, or null when the optimizer has none. */
   async save(): Promise<Uint8Array | null> {
+    return this.encode((_k, t) => t.read());
+  }
+
+  /** The state of a fresh run (what reset() writes) as optimizer_state.safetensors, made on the host: no readback. */
+  async freshState(): Promise<Uint8Array | null> {
+    return this.encode(async (k, t) => new Float32Array(t.numel).fill(k === 'h' ? 1 : 0));
+  }
+
+  private async encode(data: (k: 'm' | 'v' | 'h', t: Tensor) => Promise<Float32Array>): Promise<Uint8Array | null> {
     if (!STATE_TENSORS[this.spec.name].length) return null;
     const ads = this.lora.adapters();
     const out = [];
     for (let i = 0; i < ads.length; i++) {
-      for (const [k, t] of this.state[i]) out.push({ name: `${ads[i].layer}.${ads[i].target}.${k}`, shape: [...t.shape], data: await t.read() });
+      for (const [k, t] of this.state[i]) out.push({ name: `${ads[i].layer}.${ads[i].target}.${k}`, shape: [...t.shape], data: await data(k, t) });
     }
     return writeSafetensors(out, { optimizer: this.spec.name });
   }

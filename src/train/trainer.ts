@@ -205,7 +205,8 @@ export async function train(
   let rolledBack: TrainSummary['rolledBack'] = null;
   // evaluated before the scheduler exists (and at the end after it is gone): a pass of its own, not on top of a step's
   const evalBefore = await evaluate(state.step);
-  const startHost = await lora.toHost();
+  // the starting adapter as the host already has it (no readback before the first step)
+  const startHost = opts.resume ? opts.resume.adapter : LoraState.initHost(model.config, cfg.lora, cfg.seed);
   const sched = new ZoScheduler(model, lora, { ...config, steps: Math.max(1, steps) }); // a decaying lr needs the run's length
   const checkpoint = async (s: Snapshot) => {
     if (!opts.store) return;
@@ -226,7 +227,7 @@ export async function train(
   // the last adapter within the watch's limit, where a run stopped for divergence goes back to (null: the base)
   let good: Snapshot | null = null;
   try {
-    fresh = await sched.optimizer.save();
+    fresh = await sched.optimizer.freshState();
     if (opts.resume) sched.optimizer.load(opts.resume.optimizer, opts.resume.source);
     // the starting point: the base adapter, or the resumed checkpoint (written within the limit)
     if (!diverged) good = { step: state.step, eval: evalBefore, host: startHost, optimizer: opts.resume ? (opts.resume.optimizer ?? null) : fresh, state: JSON.stringify(state) };
@@ -290,7 +291,7 @@ export async function train(
       }
     }
     await drain();
-    optimizerState = await sched.optimizer.save(); // the state of the last step (unless the run goes back)
+    if (opts.store) optimizerState = await sched.optimizer.save(); // the state of the last step, for the final checkpoint
   } catch (e) {
     // The last checkpoint stays; steps still in flight finish on the GPU but are not recorded.
     closed = true;
@@ -303,7 +304,7 @@ export async function train(
   const lastEval = state.evals.at(-1);
   let evalAfter: EvalResult | null = lastEval && lastEval.step === state.step ? lastEval : null; // e.g. a run stopped right after an evaluation
   if (!stopping() && !evalAfter) evalAfter = ran || !evalBefore ? await evaluate(state.step) : evalBefore;
-  let end: Snapshot;
+  let end: Snapshot | null = null; // what the final checkpoint holds (read back only when there is a store)
   const d = diverged as Divergence | null;
   if (d && stopping()) {
     // Stopped for divergence: back to the last good point (the steps since, and those in flight,
@@ -314,10 +315,10 @@ export async function train(
     lora.write(end.host);
     state = JSON.parse(end.state) as TrainerState;
     evalAfter = end.eval;
-  } else {
+  } else if (opts.store) {
     end = { step: state.step, eval: evalAfter, host: await lora.toHost(), optimizer: optimizerState, state: JSON.stringify(state) };
   }
-  await checkpoint(end);
+  if (end) await checkpoint(end);
   model.gpu.throwIfFailed('training');
   const msPerStep = ran ? (performance.now() - t0 - paused) / ran : 0;
   return { steps: state.step, evalBefore, evalAfter, skipped, diverged, rolledBack, msPerStep, state, lora };
