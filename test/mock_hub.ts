@@ -32,6 +32,8 @@ export class MockHub {
   seen: SeenRequest[] = [];
   /** Close the connection after this many bytes of the next body of a file whose name matches. */
   cutAfter: { file: RegExp; bytes: number } | null = null;
+  /** Send this many bytes of the next body of a matching file, then nothing more (the connection stays open until stop()). */
+  stallAfter: { file: RegExp; bytes: number } | null = null;
   /** Serve these files with one byte flipped (the hub's hashes stay the true ones). */
   corrupt: RegExp | null = null;
   private server: Server;
@@ -136,6 +138,13 @@ export class MockHub {
       this.cutAfter = null;
       res.writeHead(status, h);
       res.write(body.subarray(0, cut.bytes), () => res.destroy());
+      return;
+    }
+    const stall = this.stallAfter;
+    if (stall?.file.test(fileName) && body.length > stall.bytes) {
+      this.stallAfter = null;
+      res.writeHead(status, h);
+      res.write(body.subarray(0, stall.bytes));
       return;
     }
     res.writeHead(status, h).end(body);

@@ -13,9 +13,16 @@ async function main(): Promise<HubPageResult> {
   const endpoint = q.get('hub') ?? '';
   const gpu = await createGpu();
   const models: NonNullable<HubPageResult['models']> = [];
+  // ?abortAt=N: the download is aborted once N bytes arrived (an interrupted download, for the resume test)
+  const abortAt = Number(q.get('abortAt') ?? 0);
+  const abort = new AbortController();
   for (const ref of (q.get('refs') ?? '').split(',')) {
     const progress: DownloadProgress[] = [];
-    const model = await loadModel(gpu, ref, { endpoint, onProgress: (p) => progress.push(p) });
+    const onProgress = (p: DownloadProgress) => {
+      progress.push(p);
+      if (abortAt && p.loaded >= abortAt) abort.abort(new Error(`aborted at byte ${p.loaded}`));
+    };
+    const model = await loadModel(gpu, ref, { endpoint, onProgress, signal: abort.signal });
     const { text } = await generateText(model, { prompt: 'Once upon a time', steps: 16, temperature: 0 });
     models.push({ ref, vocab: model.tokenizer?.vocabSize, text, progress: progress.filter((p) => p.cached || p.loaded === p.total) });
     model.destroy();
