@@ -102,6 +102,16 @@ describe('hub references', function () {
     assert.ok(!fs.existsSync(part));
   });
 
+  it('an aborted download (AbortSignal) keeps its bytes too, and the next load resumes after them', async () => {
+    hub.stallAfter = { file: /stories260K\.gguf/, bytes: 400_000 };
+    const abort = new AbortController();
+    const onProgress = (p: DownloadProgress) => p.loaded >= 400_000 && abort.abort(new Error('enough'));
+    await assert.rejects(resolveModel('hf:test/stories-GGUF/stories260K.gguf', opts({ onProgress, signal: abort.signal })), /interrupted at byte 400000: .*\(try again to resume\)$/);
+    hub.seen = [];
+    assert.equal((await resolveModel('hf:test/stories-GGUF/stories260K.gguf', opts())).tokenizer?.vocabSize, 512);
+    assert.equal(hub.seen.find((s) => s.path.startsWith('/cdn/'))?.range, 'bytes=400000-');
+  });
+
   it('refuses bytes whose sha256 is not the hub\'s, and keeps nothing', async () => {
     hub.corrupt = /stories260K\.gguf/;
     await assert.rejects(resolveModel('hf:test/stories-GGUF/stories260K.gguf', opts()), /stories260K\.gguf: sha256 mismatch .*expected [0-9a-f]{64}, got [0-9a-f]{64}/);
