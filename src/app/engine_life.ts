@@ -43,7 +43,7 @@ function showGpu(g: GpuInfo): void {
   ui.gpuInfo.dataset.backend = g.backend;
 }
 
-let lastAutoRestart = 0;
+let lastAutoRestart = Number.NEGATIVE_INFINITY;
 
 /**
  * Starts an engine worker and its device; `bindEvents` subscribes the page to its events (each

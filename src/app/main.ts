@@ -77,14 +77,13 @@ function renderRun(): void {
   $('st-eval').textContent = e ? (e.accuracy !== undefined ? `${(100 * e.accuracy).toFixed(1)}% acc` : `${e.loss.toFixed(4)}`) : '-';
   if (!st.training) $('st-eta').textContent = '-';
   if (run) {
-    const where = saved.step === null ? 'none yet' : `step ${saved.step}`;
     ui.saved.textContent =
       saved.state === 'unknown'
         ? 'Starting ...'
         : saved.state === 'no'
           ? `This run is not saved in the browser${saved.reason ? ` (${saved.reason})` : ''}: download the adapter to keep it.`
           : saved.reason
-            ? `${saved.reason} Last checkpoint saved in this browser: ${where}.`
+            ? saved.reason
             : saved.step === null
               ? 'This run is saved in this browser (IndexedDB) at each checkpoint; none yet.'
               : `Saved in this browser (IndexedDB) at step ${saved.step}: a reload or a crash resumes here. Nothing was uploaded.`;
@@ -268,7 +267,7 @@ async function runDemo(): Promise<void> {
   showSource();
   setOptionsForTask(false);
   if (fresh) setOptions(defaultOptions(true)); // else the options the person set for the loaded demo model
-  $('sec-data').scrollIntoView({ block: 'start', behavior: 'smooth' });
+  $('sec-data').scrollIntoView({ block: 'start' });
   await startClicked();
 }
 
@@ -309,7 +308,11 @@ async function restore(r: Restored, after: string): Promise<void> {
     ui.restoreText.append(
       h('span', { className: 'hint', textContent: 'This session is training in another tab of this app right now: shown here as of its last checkpoint. One tab trains it at a time, so Start and Resume here wait until that run ends; continue it there.' }),
     );
-  } else if (r.error) ui.restoreText.append(h('span', { className: 'hint', textContent: r.error }));
+  } else if (r.error) {
+    // after a restart the page did not close: the engine did (the banner's first words say so)
+    const hint = after && /^Training stopped when the page closed/.test(r.error) ? `Its last checkpoint is step ${run.step}: press Resume to continue.` : r.error;
+    ui.restoreText.append(h('span', { className: 'hint', textContent: hint }));
+  }
   ui.restoreBox.hidden = false;
   ui.restoreBox.dataset.step = String(run.step);
   ui.restoreBox.dataset.elsewhere = String(r.trainingElsewhere);

@@ -63,8 +63,8 @@ export function applyRun(r: RunInfo): void {
   st.history = r.history.slice();
   st.evals = r.evals.slice();
   saved.step = r.savedStep;
-  saved.state = r.persisted ? 'yes' : r.sessionId || r.savedStep !== null ? 'yes' : saved.state === 'unknown' ? 'no' : saved.state;
-  if (r.saveProblem) saved.reason = r.saveProblem;
+  saved.state = r.persisted ? 'yes' : 'no';
+  saved.reason = r.saveProblem ?? (r.persisted ? '' : saved.reason);
   redrawCharts();
   hooks.renderRun();
 }
@@ -77,14 +77,11 @@ export async function showResult(scroll: boolean): Promise<void> {
   renderResult(ui.result, words, null, (n) => void trainMore(n));
   if (!words) return;
   if (st.data?.kind === 'lm' && run.hasAdapter) {
-    try {
-      const sample = await engine.call('sample', { newTokens: 40 });
-      renderResult(ui.result, words, sample, (n) => void trainMore(n));
-    } catch (e) {
-      console.warn('no sample for the result', e);
-    }
+    // the page is busy meanwhile (a short generation): nothing else queues behind it unseen
+    const sample = await busy('Writing the before / after sample', () => engine.call('sample', { newTokens: 40 }), 'The before / after sample could not be written.');
+    if (sample) renderResult(ui.result, words, sample, (n) => void trainMore(n));
   }
-  if (scroll) ui.result.scrollIntoView({ block: 'start', behavior: 'smooth' });
+  if (scroll) ui.result.scrollIntoView({ block: 'start' });
 }
 
 async function trainMore(n: number): Promise<void> {
@@ -146,7 +143,7 @@ export async function train(kind: 'start' | 'resume', lr?: number): Promise<void
     applyRun(r);
     measured = r.msPerStep;
   } catch (e) {
-    if (e instanceof EngineError && (e.option || e.code === 'session-busy' || e.code === 'session-taken')) {
+    if (e instanceof EngineError && (e.option || e.code === 'session-busy' || e.code === 'session-taken' || e.code === 'session-stale')) {
       // refused before it began: the page shows what it showed before
       ({ run: st.run, history: st.history, evals: st.evals } = before);
       Object.assign(saved, before.saved);

@@ -200,11 +200,11 @@ export function defaultWhy(key: keyof FineTuneOptions, value: unknown, ctx: { de
 // ---- errors ----------------------------------------------------------------------------------
 /** The first line of a model that would not open, in plain words (the engine's message is folded under it). */
 export function modelErrorTitle(name: string, message: string): string {
+  if (/no config\.json|shards? in model\.safetensors|no model\.safetensors/i.test(message)) return `${name}: the Hugging Face model folder is incomplete.`;
   if (/tokenizer/i.test(message)) return `${name}: its tokenizer is missing or does not fit it.`;
   if (/HTTP 404|not found/i.test(message)) return `${name} was not found.`;
   if (/HTML page/i.test(message)) return `${name}: the server sent a web page instead of the model file.`;
   if (/maxStorageBufferBindingSize|maxBufferSize|out of memory|allocation/i.test(message)) return `${name} is too large for this device's GPU.`;
-  if (/no config\.json|shards? in model\.safetensors|is missing|no model\.safetensors/i.test(message)) return `${name}: the Hugging Face model folder is incomplete.`;
   if (/a safetensors file/i.test(message)) return `${name} is part of a Hugging Face model: open its whole folder.`;
   if (/PyTorch|GGML|not a GGUF|not a model file|out of range|header|llama2\.c/i.test(message)) return `${name} is not a model file this app can open.`;
   return `${name} could not be opened.`;

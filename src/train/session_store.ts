@@ -93,6 +93,14 @@ export class SessionBusyError extends Error {
   }
 }
 
+/** A resume refused because another tab trained the session further since this tab read it. */
+export class SessionStaleError extends Error {
+  constructor(step: number) {
+    super(`this session was trained further in another tab (it is at step ${step} now): reload this page to continue from there`);
+    this.name = 'SessionStaleError';
+  }
+}
+
 function req<T>(r: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
     r.onsuccess = () => resolve(r.result);
@@ -219,11 +227,13 @@ export const sessionStore = {
     });
   },
 
-  /** Changes fields of session `id` (SessionTakenError when the stored session is another). */
-  async update(id: string, patch: Partial<Omit<SessionRecord, 'id'>>): Promise<void> {
-    await tx(['session'], 'readwrite', async (t) => {
+  /** Changes fields of session `id` (SessionTakenError when the stored session is another); resolves with the `updated` it wrote. */
+  async update(id: string, patch: Partial<Omit<SessionRecord, 'id'>>): Promise<number> {
+    return tx(['session'], 'readwrite', async (t) => {
       const cur = await ownSession(t, id, 'the session was not updated');
-      t.objectStore('session').put({ ...cur, ...patch, id: cur.id ?? id, updated: Date.now() }, KEY);
+      const updated = Math.max(Date.now(), cur.updated + 1); // strictly later: a writer knows its own last write
+      t.objectStore('session').put({ ...cur, ...patch, id: cur.id ?? id, updated }, KEY);
+      return updated;
     });
   },
 
@@ -249,14 +259,22 @@ export class IndexedDbCheckpointStore implements CheckpointStore {
   constructor(private readonly opts: { sessionId?: string } = {}) {}
 
   async save(files: CheckpointFiles): Promise<void> {
+    await this.saveStamped(files);
+  }
+
+  /** Saves a checkpoint; resolves with the session's `updated` it wrote (0: no session record). */
+  async saveStamped(files: CheckpointFiles): Promise<number> {
     const step = (JSON.parse(files['trainer_state.json']) as { step: number }).step;
     const id = this.opts.sessionId;
-    await tx(['session', 'checkpoint'], 'readwrite', async (t) => {
+    return tx(['session', 'checkpoint'], 'readwrite', async (t) => {
       const s = t.objectStore('session');
       const cur = id !== undefined ? await ownSession(t, id, `the checkpoint of step ${step} was not saved`) : ((await req(s.get(KEY))) as SessionRecord | undefined);
       const record: CheckpointRecord = { sessionId: cur?.id ?? id ?? '', step, files };
       t.objectStore('checkpoint').put(record, KEY);
-      if (cur) s.put({ ...cur, step, updated: Date.now() }, KEY);
+      if (!cur) return 0;
+      const updated = Math.max(Date.now(), cur.updated + 1);
+      s.put({ ...cur, step, updated }, KEY);
+      return updated;
     });
   }
 
@@ -340,6 +358,8 @@ export async function describeMissingSpace(bytes: number): Promise<string> {
   }
   if (!est || est.quota === undefined || est.usage === undefined) return `it needs ${fmt(bytes)} and the browser has no more room for this site`;
   const free = Math.max(0, est.quota - est.usage);
-  const missing = Math.max(bytes - free, 0);
-  return `it needs ${fmt(bytes)}; ${fmt(free)} of this site's ${fmt(est.quota)} quota is free: about ${fmt(missing || bytes)} missing (free space on the disk, or clear this site's data)`;
+  const missing = bytes - free;
+  if (missing > 0) return `it needs ${fmt(bytes)}; ${fmt(free)} of this site's ${fmt(est.quota)} quota is free: about ${fmt(missing)} missing (free space on the disk, or clear this site's data)`;
+  // the estimate is coarse (and a quota set by the browser's policy may be lower than it says)
+  return `it needs ${fmt(bytes)}; the browser reports ${fmt(free)} free for this site but refused the write: about ${fmt(bytes)} more must be free (free space on the disk, or clear this site's data)`;
 }

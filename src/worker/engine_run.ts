@@ -5,7 +5,7 @@
 // survived: a new device, the model loaded again, the run back at its last checkpoint, paused.
 import { dedupeEvals, FineTuner } from '../train/finetuner';
 import {
-  describeMissingSpace, IndexedDbCheckpointStore, isQuotaError, newSessionId, recordBytes, sessionLockHeld, sessionStore, SessionTakenError, withSessionLock,
+  describeMissingSpace, IndexedDbCheckpointStore, isQuotaError, newSessionId, recordBytes, sessionLockHeld, sessionStore, SessionStaleError, SessionTakenError, withSessionLock,
 } from '../train/session_store';
 import { prepareTask, type PreparedTask, type TaskSpec } from '../train/task_source';
 import { defaultOptions, type FineTuneOptions } from '../train/defaults';
@@ -107,10 +107,9 @@ function sessionCheckpoints(): CheckpointStore {
       if (!s.persisted) return;
       const step = (JSON.parse(files['trainer_state.json']) as { step: number }).step;
       try {
-        await new IndexedDbCheckpointStore({ sessionId: s.id }).save(files);
+        s.updated = await new IndexedDbCheckpointStore({ sessionId: s.id }).saveStamped(files);
         s.savedStep = step;
         s.saveProblem = undefined;
-        s.updated = Date.now();
       } catch (e) {
         const p = await saveProblem(e, step, recordBytes(files));
         if (p.cause === 'taken') s.persisted = false; // not ours any more: no further writes
@@ -125,8 +124,7 @@ function sessionCheckpoints(): CheckpointStore {
 async function updateSession(patch: Parameters<typeof sessionStore.update>[1]): Promise<void> {
   if (!eng.session.persisted) return;
   try {
-    await sessionStore.update(eng.session.id, patch);
-    eng.session.updated = Date.now();
+    eng.session.updated = await sessionStore.update(eng.session.id, patch);
   } catch (e) {
     if (e instanceof SessionTakenError) eng.session.persisted = false;
   }
@@ -243,7 +241,13 @@ async function runTuner(): Promise<RunInfo> {
   } finally {
     eng.running = false;
   }
-  await updateSession({ status: t.status, step: eng.session.savedStep ?? 0, evals: t.evals, options: t.options, diverged: t.diverged });
+  const s = eng.session;
+  const kept = s.savedStep ?? 0;
+  if (s.saveProblem && kept < t.step) {
+    // what a reload will find: the last checkpoint saved, and why the rest is not there
+    const error = `The run went on to step ${t.step}, but its checkpoints after step ${kept} could not be saved in this browser: ${s.saveProblem.replace(/^The checkpoint of step \d+ is not saved in this browser: /, '').replace(/ Training goes on;.*$/, '')}`;
+    await updateSession({ status: 'paused', step: kept, evals: t.evals.filter((e) => e.step <= kept), options: t.options, diverged: null, error });
+  } else await updateSession({ status: t.status, step: kept, evals: t.evals, options: t.options, diverged: t.diverged, error: undefined });
   return runInfo();
 }
 
@@ -264,14 +268,11 @@ export async function start(given: Partial<FineTuneOptions>, spec?: TaskSpec): P
     s.saveProblem = undefined;
     let reason: string | undefined;
     const { ref, blobs } = modelRecord();
+    const now = Date.now();
     try {
-      await sessionStore.create(
-        { id: s.id, created: Date.now(), updated: Date.now(), model: ref, data: eng.data!.spec, options, status: 'running', step: 0, evals: [], diverged: null },
-        blobs,
-        openedToStore(),
-      );
+      await sessionStore.create({ id: s.id, created: now, updated: now, model: ref, data: eng.data!.spec, options, status: 'running', step: 0, evals: [], diverged: null }, blobs, openedToStore());
       s.persisted = true;
-      s.updated = Date.now();
+      s.updated = now;
     } catch (e) {
       reason = isQuotaError(e)
         ? `the storage for this site is full: ${await describeMissingSpace(recordBytes(blobs) + recordBytes(eng.data!.spec))}`
@@ -322,9 +323,12 @@ export async function resume(given: Partial<FineTuneOptions>, lr?: number): Prom
       const stored = await sessionStore.peek();
       if (stored?.id !== undefined && stored.id !== s.id) {
         s.persisted = false;
-        post('log', { message: 'another tab started a new run, which replaced this one in the browser: this run goes on unsaved here; download the adapter to keep it' });
-      } else if (stored && stored.updated > s.updated + 1000 && stored.step !== t.step) {
-        throw new Error(`this session was trained further in another tab (it is at step ${stored.step} now): reload this page to continue from there`);
+        s.savedStep = null;
+        s.saveProblem = "another tab of this app started a new run, which replaced this one in the browser's storage: this run goes on unsaved here";
+        post('log', { message: `${s.saveProblem}; download the adapter to keep it` });
+      } else if (stored && stored.updated !== s.updated) {
+        // another tab wrote the session since this one read or wrote it last
+        throw new SessionStaleError(stored.step);
       }
     }
     lowerLr(t, lr);
@@ -389,6 +393,7 @@ export async function restore() {
     if (session.status === 'running' && t.step < o.steps && !trainingElsewhere) out.error = `Training stopped when the page closed; its last checkpoint is step ${t.step}: press Resume to continue.`;
     out.run = runInfo();
     if ((session.status === 'done' || session.status === 'failed') && session.error && !session.diverged) out.error = `The run ended early: ${session.error}.`;
+    if (session.status === 'paused' && session.error) out.error = session.error;
     // the adapters opened beside the run, in the order opened; one that no longer opens is named, the rest open
     const failed: string[] = [];
     for (const a of adapters.list) {

@@ -3,13 +3,13 @@
 // for a bad option the option's name, so the page shows the message beside its field.
 
 import { OptionError } from '../train/options';
-import { SessionBusyError, SessionTakenError } from '../train/session_store';
+import { SessionBusyError, SessionStaleError, SessionTakenError } from '../train/session_store';
 
 export interface Explained {
   message: string;
   hint?: string;
   option?: string; // an OptionError's option (the page's form field)
-  code?: 'session-busy' | 'session-taken'; // what a page may act on
+  code?: 'session-busy' | 'session-taken' | 'session-stale'; // what a page may act on
 }
 
 export function explainError(err: unknown): Explained {
@@ -18,6 +18,7 @@ export function explainError(err: unknown): Explained {
     return { message: err.message, code: 'session-busy', hint: 'One tab trains a saved session at a time, so two runs never mix their checkpoints. This tab can train once that run ends (pause or stop it there).' };
   }
   if (err instanceof SessionTakenError) return { message: err.message, code: 'session-taken', hint: 'Download the adapter to keep this run.' };
+  if (err instanceof SessionStaleError) return { message: err.message, code: 'session-stale' };
   const message = err instanceof Error ? err.message || err.name : String(err);
   if (/WebGPU is not available|no WebGPU adapter/i.test(message)) {
     return {

@@ -62,11 +62,16 @@ describe('browser: the app (headless Chrome)', function () {
   let zipPath = '';
 
   const state = () => page.evaluate(() => (window as unknown as { mobizo: { state: AppState } }).mobizo.state);
-  const waitState = (cond: string, timeout = 300_000) => page.waitForFunction(`(() => { const s = window.mobizo.state; return ${cond}; })()`, { timeout, polling: 100 });
+  /** Waits until the page's state meets `cond`; a run's end also waits until the page is idle again (its result is written). */
+  const waitState = async (cond: string, timeout = 300_000) => {
+    await page.waitForFunction(`(() => { const s = window.mobizo.state; return ${cond}; })()`, { timeout, polling: 100 });
+    if (/!s\.training/.test(cond)) await page.waitForFunction(() => document.body.dataset.busy === 'false', { timeout, polling: 100 });
+  };
   const shot = async (name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 
   /** "Try it": 40 new greedy tokens after "Once upon a time", base and adapter columns, until both are done. */
   async function tryGenerate(): Promise<void> {
+    await waitIdle(); // e.g. the result's before / after sample after a run
     await setValue('#try-prompt', 'Once upon a time');
     await setValue('#try-steps', '40');
     await page.click('#try-generate');
@@ -392,7 +397,7 @@ describe('browser: the app (headless Chrome)', function () {
     assert.equal(await errorShown(), '', 'the refused lr error went away');
     const s = await state();
     const d = s.diverged!;
-    assert.ok(d && d.kept, `flagged, with what it kept: ${JSON.stringify(d)}`);
+    assert.ok(d?.kept, `flagged, with what it kept: ${JSON.stringify(d)}`);
     assert.ok(s.step < 12, `stopped early, at step ${s.step}`);
     assert.ok(d.loss > d.start, JSON.stringify(d));
     const base = s.evals.find((e) => e.step === 0)!.loss;
@@ -477,7 +482,7 @@ describe('browser: the app (headless Chrome)', function () {
     try {
       await p.evaluateOnNewDocument('delete Navigator.prototype.gpu;');
       await p.goto(origin + '/', { waitUntil: 'load' });
-      await p.waitForFunction(() => document.getElementById('gpu-info')!.dataset.ready === 'true', { timeout: 120_000 });
+      await p.waitForFunction(() => document.body.dataset.ready === 'true' && document.body.dataset.busy === 'false', { timeout: 120_000 });
       assert.match(await p.$eval('#gpu-info', (e) => (e as HTMLElement).innerText), /^running on WASM \(the CPU\), \d+ threads?/);
       assert.equal(await p.$eval('#no-webgpu', (e) => (e as HTMLElement).hidden), true);
       assert.equal(await p.$eval('#run-demo', (b) => (b as HTMLButtonElement).disabled), false);

@@ -48,6 +48,7 @@ describe('browser: the app opens a Hugging Face model folder (headless Chrome)',
 
   /** Presses "Load model" (answering "close the run?" when a run is open) and waits until the page is idle again. */
   async function load(): Promise<void> {
+    await waitIdle();
     const run = await page.evaluate(() => (window as unknown as { mobizo: { state: { status: string } } }).mobizo.state.status !== 'none');
     await page.click('#load-model');
     if (run) await answerConfirm(true);
@@ -56,6 +57,7 @@ describe('browser: the app opens a Hugging Face model folder (headless Chrome)',
 
   /** Greedy generation in "Try it" (200 positions from BOS, as llama2.c's known output: BOS and 199 new tokens): both panes. */
   async function generate(positions = 200): Promise<{ base: string; adapter: string; footAdapter: string }> {
+    await waitIdle(); // e.g. the result's before / after sample after a run
     await setValue('#try-prompt', '');
     await setValue('#try-steps', String(positions - 1));
     await setValue('#try-temp', '0');
