@@ -6,6 +6,8 @@ import { Model } from '../model/model';
 import { Tokenizer, type TextTokenizer } from '../formats/tokenizer';
 import type { LlamaModelFile } from '../formats/config';
 import type { ModelRef, StoredModel } from '../train/session_store';
+import { blobSource, bytesSource } from '../formats/byte_source';
+import { fingerprintSource, fingerprintSources } from '../train/checkpoint';
 import { readHfFolder } from '../model/hf_folder';
 import { parseModelByContent } from '../model/model_format';
 import { eng, ensureGpu, needModel, notWhileTraining, type Checked } from './engine_state';
@@ -43,6 +45,7 @@ async function readSource(source: ModelSource): Promise<Checked & { tok: TextTok
   let blobs: StoredModel | null = null;
   let ref: ModelRef;
   let tokBytes: { bytes: Uint8Array; name: string } | null = null;
+  let fingerprint: string;
   if (source.kind === 'demo' || source.kind === 'url') {
     const url = source.kind === 'demo' ? new URL(BUNDLED_MODEL.model, import.meta.url).href : source.url;
     const tokUrl = source.kind === 'demo' ? new URL(BUNDLED_MODEL.tokenizer, import.meta.url).href : source.tokenizerUrl;
@@ -51,6 +54,7 @@ async function readSource(source: ModelSource): Promise<Checked & { tok: TextTok
     const bytes = await fetchBytes(url, what);
     fileBytes = bytes.byteLength;
     parsed = parseModelByContent(bytes, name);
+    fingerprint = await fingerprintSource(bytesSource(bytes, name));
     if (tokUrl) tokBytes = { bytes: await fetchBytes(tokUrl, `${what}'s tokenizer`), name: fileName(tokUrl) };
     ref = source.kind === 'demo' ? { kind: 'demo' } : { kind: 'url', name, url, ...(tokUrl ? { tokenizerUrl: tokUrl } : {}) };
   } else if (source.kind === 'hf') {
@@ -60,6 +64,7 @@ async function readSource(source: ModelSource): Promise<Checked & { tok: TextTok
     fileBytes = folder.bytes;
     blobs = { files: folder.used, ...(source.tokenizer && !parsed.tokenizer ? { tokenizer: source.tokenizer } : {}) };
     ref = { kind: 'hf', name, size: fileBytes, files: folder.used.map((f) => f.name), tokenizerName: parsed.tokenizer ? undefined : source.tokenizerName, stored: false };
+    fingerprint = await fingerprintSources(folder.used.map((f) => blobSource(f.blob, f.name)));
     if (source.tokenizer && !parsed.tokenizer) tokBytes = { bytes: new Uint8Array(await source.tokenizer.arrayBuffer()), name: source.tokenizerName ?? 'tokenizer' };
   } else {
     name = source.modelName;
@@ -67,6 +72,7 @@ async function readSource(source: ModelSource): Promise<Checked & { tok: TextTok
     parsed = parseModelByContent(new Uint8Array(await source.model.arrayBuffer()), name);
     blobs = { model: source.model, ...(source.tokenizer ? { tokenizer: source.tokenizer } : {}) };
     ref = { kind: 'files', name, size: source.model.size, tokenizerName: source.tokenizerName, stored: false };
+    fingerprint = await fingerprintSource(blobSource(source.model, name));
     if (source.tokenizer) tokBytes = { bytes: new Uint8Array(await source.tokenizer.arrayBuffer()), name: source.tokenizerName ?? 'tokenizer' };
   }
   let tok: TextTokenizer;
@@ -79,7 +85,7 @@ async function readSource(source: ModelSource): Promise<Checked & { tok: TextTok
         : `${name} is a llama2.c checkpoint: open its tokenizer file too (e.g. tokenizer.bin / tok512.bin)`,
     );
   }
-  return { parsed, name, fileBytes, ref, blobs, source, bundled: source.kind === 'demo', tok };
+  return { parsed, name, fileBytes, ref, blobs, source, bundled: source.kind === 'demo', tok, fingerprint };
 }
 
 let checkedTok: TextTokenizer | null = null;
@@ -134,7 +140,7 @@ export async function loadModel(source: ModelSource | null): Promise<ModelInfo> 
     gpuBytes: (report.current.weights ?? 0) - before,
     memory: report,
   };
-  eng.loaded = { model, tok, info, ref: c.ref, blobs: c.blobs, source: c.source };
+  eng.loaded = { model, tok, info, ref: c.ref, blobs: c.blobs, source: c.source, fingerprint: c.fingerprint };
   return info;
 }
 

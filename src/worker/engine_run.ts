@@ -11,6 +11,7 @@ import { prepareTask, type PreparedTask, type TaskSpec } from '../train/task_sou
 import { defaultOptions, type FineTuneOptions } from '../train/defaults';
 import type { CheckpointFiles, CheckpointStore } from '../train/trainer';
 import { validateTrainConfig } from '../train/options';
+import { taskFingerprint } from '../train/checkpoint';
 import { openAdapter, openedToStore } from './engine_adapters';
 import { dropModel, loadModel, modelRecord } from './engine_model';
 import { deviceLost, eng, needModel, notWhileTraining, post } from './engine_state';
@@ -131,9 +132,12 @@ async function updateSession(patch: Parameters<typeof sessionStore.update>[1]): 
 }
 
 function makeTuner(task: PreparedTask, options: FineTuneOptions, resumeFrom?: CheckpointFiles): FineTuner {
-  const { model, tok, info } = needModel();
+  const { model, tok, info, fingerprint: modelPrint } = needModel();
   const run: { stepped: boolean; tuner?: FineTuner } = { stepped: false };
-  const t = new FineTuner(model, tok, withPhases(task, run), { ...options }, { store: sessionCheckpoints(), resumeFrom, baseModelName: info.name });
+  // what the run trains on, recorded in each checkpoint: a restore on another model or data is refused, naming both
+  const spec = eng.data?.spec;
+  const fingerprint = { model: modelPrint, modelName: info.name, ...(spec ? taskFingerprint({ evalSize: options.evalSize, trainSize: options.trainSize, ...spec } as TaskSpec) : {}) };
+  const t = new FineTuner(model, tok, withPhases(task, run), { ...options }, { store: sessionCheckpoints(), resumeFrom, baseModelName: info.name, fingerprint });
   run.tuner = t;
   if (t.memoryFit?.note) post('log', { message: `Max GPU memory: ${t.memoryFit.note}` });
   t.addEventListener('step', (e) => {

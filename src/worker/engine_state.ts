@@ -30,10 +30,12 @@ export interface Loaded {
   ref: ModelRef;
   blobs: StoredModel | null; // what a saved session keeps of the model
   source: ModelSource; // to load it again (a new device after a lost one)
+  fingerprint: string; // of the model's file(s), recorded in checkpoints: a resume on another model is refused
 }
 
 /** A model file read and checked (checkModel), not yet on the GPU. */
 export interface Checked {
+  fingerprint: string;
   parsed: ParsedModel;
   name: string;
   fileBytes: number;
