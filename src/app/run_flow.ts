@@ -79,7 +79,10 @@ export async function showResult(scroll: boolean): Promise<void> {
   if (st.data?.kind === 'lm' && run.hasAdapter) {
     // the page is busy meanwhile (a short generation): nothing else queues behind it unseen
     const sample = await busy('Writing the before / after sample', () => engine.call('sample', { newTokens: 40 }), 'The before / after sample could not be written.');
-    if (sample) renderResult(ui.result, words, sample, (n) => void trainMore(n));
+    if (sample) {
+      renderResult(ui.result, words, sample, (n) => void trainMore(n));
+      if (ui.tryPrompt.value === ui.tryPrompt.defaultValue) ui.tryPrompt.value = sample.prompt; // Try it starts from the held-out prompt
+    }
   }
   if (scroll) ui.result.scrollIntoView({ block: 'start' });
 }

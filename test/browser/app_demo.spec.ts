@@ -105,6 +105,8 @@ describe('browser: the one-click demo, the result, the options (headless Chrome)
     await page.setViewport(PHONE);
     await page.$eval('#result', (e) => e.scrollIntoView({ block: 'start' }));
     await shot('phone-2-demo-result');
+    await page.$eval('#sec-try', (e) => e.scrollIntoView({ block: 'start' }));
+    await shot('phone-2-try-it');
     await page.setViewport(LAPTOP);
     assert.equal(await errorShown(), '');
   });
