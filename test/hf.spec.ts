@@ -23,6 +23,7 @@ import { f16BitsToFloat, type Float32TensorIn } from '../src/formats/safetensors
 import type { Tokenizer, TextTokenizer } from '../src/formats/tokenizer';
 import { ForwardPass } from '../src/model/forward';
 import { readHfFolder } from '../src/model/hf_folder';
+import { memoryTensors, presentTensors } from '../src/formats/model_tensors';
 import { permuteQkRows } from '../src/adapter/peft';
 import { assetPath, knownOutput, stories260K } from './assets';
 import { gpuFixture, relError } from './gpu';
@@ -357,8 +358,12 @@ describe('HF directory layout: planHfDir (shared by the CLI and the app) and the
       const f = await readHfFolder('sharded', blobs(extra));
       const dir = writeDir(path.join(tmp, 'sharded'), extra);
       const cli = parseHfModel(readHfDir(dir), dir);
-      assert.deepEqual(f.parsed.file, cli.file);
-      assert.deepEqual(f.parsed.file.config, { ...bin.config, ropeStyle: 'halfsplit' });
+      assert.deepEqual(f.parsed.tensors.config, cli.file.config);
+      assert.deepEqual(f.parsed.tensors.config, { ...bin.config, ropeStyle: 'halfsplit' });
+      const names = presentTensors(cli.file);
+      assert.ok(names.length > 10, `${names.length} tensors`);
+      const mem = memoryTensors(cli.file);
+      for (const n of names) assert.deepEqual(await f.parsed.tensors.f32(n), await mem.f32(n), `tensor ${n} read from the Blobs`);
       assert.equal(f.parsed.tokenizer?.vocabSize, 512);
       assert.deepEqual(f.used.map((u) => u.name), ['config.json', 'model.safetensors.index.json', 'tokenizer.json', ...SHARDS]);
       assert.equal(f.bytes, Object.entries(sharded).reduce((s, [, d]) => s + (typeof d === 'string' ? new TextEncoder().encode(d).length : d.length), 0));

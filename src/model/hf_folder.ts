@@ -1,11 +1,11 @@
 // A Hugging Face model folder opened in the app (a folder picked whole, or its files selected
-// together), read from Blobs for parseHfModel: the small JSON files first, then only the weight
-// files that the shared plan (src/model/hf_dir.ts, also the CLI's) names, so the checks and the
+// together), read from Blobs: the small JSON files first, then, tensor by tensor, only the weight
+// files that the shared plan (src/formats/hf_dir.ts, also the CLI's) names, so the checks and the
 // error messages are the CLI's. Used by the worker and loadModel (a FileList picked in a page).
-import { hfSourceModel, parseHfModel } from '../formats/hf';
+import { hfSourceModel } from '../formats/hf';
 import { blobSource } from '../formats/byte_source';
-import { HF_INDEX, HF_TEXT_FILES, hfDirFiles, planHfDir } from '../formats/hf_dir';
-import type { ParsedModel, ParsedSource } from '../formats/parse';
+import { HF_INDEX, HF_TEXT_FILES, planHfDir } from '../formats/hf_dir';
+import type { ParsedSource } from '../formats/parse';
 
 /** A file of a folder: its name (no folders) and contents. */
 export interface NamedBlob {
@@ -14,12 +14,16 @@ export interface NamedBlob {
 }
 
 export interface HfFolder {
-  parsed: ParsedModel; // the model, with the tokenizer of tokenizer.json when there is one
+  parsed: ParsedSource; // the model read through byte sources, with the tokenizer of tokenizer.json when there is one
   used: NamedBlob[]; // the files that make the model (kept with a saved session)
   bytes: number; // their total size
 }
 
-/** Reads the folder `where` from its files (names without folders); errors start with `${where}:`. */
+/**
+ * The folder `where` from its files (names without folders), read through byte sources: the JSON
+ * files now, each weight tensor when Model.load uploads it (a folder of any size opens with about
+ * one tensor in memory); errors start with `${where}:`, as the CLI's.
+ */
 export async function readHfFolder(where: string, files: readonly NamedBlob[]): Promise<HfFolder> {
   const byName = new Map(files.map((f) => [f.name, f.blob]));
   const texts = new Map<string, string>();
@@ -32,25 +36,6 @@ export async function readHfFolder(where: string, files: readonly NamedBlob[]): 
     if (text === undefined) throw new Error(`${where}: ${name} was not read`);
     return text;
   });
-  const weights = await Promise.all(plan.safetensors.map(async (name) => new Uint8Array(await byName.get(name)!.arrayBuffer())));
-  const parsed = parseHfModel(hfDirFiles(plan, weights), where);
-  const names = ['config.json', ...(plan.index !== undefined ? [HF_INDEX] : []), ...(plan.tokenizerJson !== undefined ? ['tokenizer.json'] : []), ...(plan.tokenizerConfig !== undefined ? ['tokenizer_config.json'] : []), ...plan.safetensors];
-  const used = names.map((name) => ({ name, blob: byName.get(name)! }));
-  return { parsed, used, bytes: used.reduce((s, f) => s + f.blob.size, 0) };
-}
-
-/**
- * The folder `where` from its files, read through byte sources: the JSON files now, each weight
- * tensor when Model.load uploads it (a folder of any size opens with about one tensor in memory).
- */
-export async function openHfFolder(where: string, files: readonly NamedBlob[]): Promise<ParsedSource> {
-  const byName = new Map(files.map((f) => [f.name, f.blob]));
-  const texts = new Map<string, string>();
-  for (const name of HF_TEXT_FILES) {
-    const blob = byName.get(name);
-    if (blob) texts.set(name, await blob.text());
-  }
-  const plan = planHfDir(where, [...byName.keys()], (name) => texts.get(name)!);
   const hf = await hfSourceModel(
     {
       config: plan.config,
@@ -61,5 +46,13 @@ export async function openHfFolder(where: string, files: readonly NamedBlob[]): 
     },
     where,
   );
-  return { tensors: hf.tensors, format: 'hf', ...(hf.tokenizer ? { tokenizer: hf.tokenizer } : {}) };
+  const parsed: ParsedSource = { tensors: hf.tensors, format: 'hf', ...(hf.tokenizer ? { tokenizer: hf.tokenizer } : {}) };
+  const names = ['config.json', ...(plan.index !== undefined ? [HF_INDEX] : []), ...(plan.tokenizerJson !== undefined ? ['tokenizer.json'] : []), ...(plan.tokenizerConfig !== undefined ? ['tokenizer_config.json'] : []), ...plan.safetensors];
+  const used = names.map((name) => ({ name, blob: byName.get(name)! }));
+  return { parsed, used, bytes: used.reduce((s, f) => s + f.blob.size, 0) };
+}
+
+/** The model of the folder `where` (readHfFolder's, without the list of files used). */
+export async function openHfFolder(where: string, files: readonly NamedBlob[]): Promise<ParsedSource> {
+  return (await readHfFolder(where, files)).parsed;
 }

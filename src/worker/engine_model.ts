@@ -1,22 +1,23 @@
 // The engine's model: a file read and checked first (checkModel: nothing loaded is touched, so a
 // page can ask "close the current run?" only about a file that opens), then loaded onto the GPU;
 // the bundled stories260K fetched from beside the worker script; everything freed on unload.
-import type { ParsedModel } from '../formats/parse';
+import type { ParsedSource } from '../formats/parse';
 import { Model } from '../model/model';
 import { Tokenizer, type TextTokenizer } from '../formats/tokenizer';
-import type { LlamaModelFile } from '../formats/config';
 import type { ModelRef, StoredModel } from '../train/session_store';
 import { blobSource, bytesSource } from '../formats/byte_source';
 import { fingerprintSource, fingerprintSources } from '../train/checkpoint';
 import { readHfFolder } from '../model/hf_folder';
-import { parseModelByContent } from '../model/model_format';
+import { parseSourceByContent } from '../model/model_format';
 import { eng, ensureGpu, needModel, notWhileTraining, type Checked } from './engine_state';
 import { BUNDLED_MODEL, type CheckedModel, type ModelInfo, type ModelSource } from './protocol';
 
-function countParams(f: LlamaModelFile): number {
-  const w = f.weights;
-  let n = w.tokenEmbedding.length + w.finalNorm.length + (f.config.sharedClassifier ? 0 : w.classifier.length);
-  for (const l of w.layers) for (const a of Object.values(l)) n += (a as Float32Array).length;
+/** Parameters of the loaded weights (a tied classifier counted once). */
+function countParams(m: Model): number {
+  const w = m.weights;
+  const numel = (t: { shape: readonly number[] } | undefined) => (t ? t.shape.reduce((a, b) => a * b, 1) : 0);
+  let n = numel(w.tokenEmbedding) + numel(w.finalNorm) + (w.classifier === w.tokenEmbedding ? 0 : numel(w.classifier));
+  for (const l of w.layers) for (const t of Object.values(l)) n += numel(t as { shape: readonly number[] } | undefined);
   return n;
 }
 
@@ -39,7 +40,7 @@ function fileName(url: string): string {
 
 /** Reads a model source into a parsed model and its tokenizer, with what a saved session keeps of it. */
 async function readSource(source: ModelSource): Promise<Checked & { tok: TextTokenizer }> {
-  let parsed: ParsedModel;
+  let parsed: ParsedSource;
   let name: string;
   let fileBytes: number;
   let blobs: StoredModel | null = null;
@@ -53,7 +54,7 @@ async function readSource(source: ModelSource): Promise<Checked & { tok: TextTok
     name = source.kind === 'demo' ? BUNDLED_MODEL.name : fileName(url);
     const bytes = await fetchBytes(url, what);
     fileBytes = bytes.byteLength;
-    parsed = parseModelByContent(bytes, name);
+    parsed = await parseSourceByContent(bytesSource(bytes, name));
     fingerprint = await fingerprintSource(bytesSource(bytes, name));
     if (tokUrl) tokBytes = { bytes: await fetchBytes(tokUrl, `${what}'s tokenizer`), name: fileName(tokUrl) };
     ref = source.kind === 'demo' ? { kind: 'demo' } : { kind: 'url', name, url, ...(tokUrl ? { tokenizerUrl: tokUrl } : {}) };
@@ -69,7 +70,7 @@ async function readSource(source: ModelSource): Promise<Checked & { tok: TextTok
   } else {
     name = source.modelName;
     fileBytes = source.model.size;
-    parsed = parseModelByContent(new Uint8Array(await source.model.arrayBuffer()), name);
+    parsed = await parseSourceByContent(blobSource(source.model, name)); // read tensor by tensor: no copy of the whole file
     blobs = { model: source.model, ...(source.tokenizer ? { tokenizer: source.tokenizer } : {}) };
     ref = { kind: 'files', name, size: source.model.size, tokenizerName: source.tokenizerName, stored: false };
     fingerprint = await fingerprintSource(blobSource(source.model, name));
@@ -77,7 +78,7 @@ async function readSource(source: ModelSource): Promise<Checked & { tok: TextTok
   }
   let tok: TextTokenizer;
   if (parsed.tokenizer) tok = parsed.tokenizer;
-  else if (tokBytes) tok = Tokenizer.fromLlama2c(tokBytes.bytes, parsed.file.config.vocabSize, tokBytes.name);
+  else if (tokBytes) tok = Tokenizer.fromLlama2c(tokBytes.bytes, parsed.tensors.config.vocabSize, tokBytes.name);
   else {
     throw new Error(
       source.kind === 'hf'
@@ -95,7 +96,7 @@ export async function checkModel(source: ModelSource): Promise<CheckedModel> {
   const c = await readSource(source);
   eng.checked = c;
   checkedTok = c.tok;
-  return { name: c.name, format: c.parsed.format, fileBytes: c.fileBytes, config: c.parsed.file.config };
+  return { name: c.name, format: c.parsed.format, fileBytes: c.fileBytes, config: c.parsed.tensors.config };
 }
 
 /** Frees the run, the opened adapters, the data and the model (their GPU buffers). */
@@ -127,15 +128,14 @@ export async function loadModel(source: ModelSource | null): Promise<ModelInfo> 
   checkedTok = null;
   dropModel();
   const before = g.ledger.report().current.weights ?? 0;
-  const file = c.parsed.file;
-  const model = await Model.load(g, file, c.parsed.raw);
+  const model = await Model.load(g, c.parsed.tensors);
   const report = g.ledger.report();
   const info: ModelInfo = {
     name: c.name,
     format: c.parsed.format,
     bundled: c.bundled,
-    config: file.config,
-    params: countParams(file),
+    config: model.config,
+    params: countParams(model),
     fileBytes: c.fileBytes,
     gpuBytes: (report.current.weights ?? 0) - before,
     memory: report,

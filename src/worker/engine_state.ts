@@ -10,7 +10,7 @@ import type { Model } from '../model/model';
 import type { TextTokenizer } from '../formats/tokenizer';
 import type { LoraState } from '../adapter/lora';
 import type { AdapterTensors } from '../adapter/peft';
-import type { ParsedModel } from '../formats/parse';
+import type { ParsedSource } from '../formats/parse';
 import type { Backend, EventMessage, Events, Interruption, ModelInfo, ModelSource } from './protocol';
 
 interface WorkerScope {
@@ -36,7 +36,7 @@ export interface Loaded {
 /** A model file read and checked (checkModel), not yet on the GPU. */
 export interface Checked {
   fingerprint: string;
-  parsed: ParsedModel;
+  parsed: ParsedSource;
   name: string;
   fileBytes: number;
   ref: ModelRef;
