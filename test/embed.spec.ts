@@ -161,7 +161,7 @@ describe('embedding API', function () {
       assert.match(x.message, /token_embedding/);
       assert.match(x.hint ?? '', /does not fit this GPU adapter's limits.*smaller model/);
       assert.match(explainError(new Error('WebGPU is not available in this browser')).hint ?? '', /Chrome or Edge/);
-      assert.match(explainError(new Error('training: GPU device lost (unknown): x')).hint ?? '', /Reload the page/);
+      assert.match(explainError(new Error('training: GPU device lost (unknown): x')).hint ?? '', /makes a new device.*last checkpoint and Resume continues it/);
       assert.equal(explainError(new Error('something else')).hint, undefined);
     });
 
