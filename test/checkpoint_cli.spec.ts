@@ -103,6 +103,15 @@ describe('finetune --out: atomic checkpoints, one writer, checked resumes (CLI)'
     assert.deepEqual(fs.readdirSync(out).sort(), ['adapter_config.json', 'adapter_model.safetensors', 'checkpoint-2']);
   });
 
+  it('--model by a known name (the bundled stories260K): the run fingerprints the file the name stands for', () => {
+    const out = path.join(tmp, 'named');
+    const r = mobizo(['finetune', '--model', 'stories260K', ...run.slice(3), '--steps', '2', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint-2', 'trainer_state.json'), 'utf8'));
+    assert.equal(state.fingerprint.modelName, 'stories260K.bin');
+    assert.match(state.fingerprint.model, /^sha256:[0-9a-f]{64}$/);
+  });
+
   it('the issue\'s run (--lr 0.05 --steps 10, no earlier checkpoint) diverges and leaves the base adapter, not the diverged one', () => {
     const out = path.join(tmp, 'diverged');
     const r = mobizo(['finetune', '--lr', '0.05', '--steps', '10', '--no-compare', '--json', '--out', out]);

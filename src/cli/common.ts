@@ -118,6 +118,7 @@ export interface Loaded {
   model: Model;
   tokenizer: TextTokenizer;
   name: string;
+  path: string; // the model's file or folder on disk (a known name or hub reference: its copy in the cache)
   lora?: LoraState; // loaded from --adapter
   /** --adapter a,b,c (commands that take many): each adapter's directory and tensors. */
   adapters?: { dirs: string[]; tensors: AdapterTensors[] };
@@ -142,8 +143,10 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void, ta
   if (dirs.some((d) => !d)) throw new Error(`--adapter ${opts.adapter}: an empty directory name in the list`);
   let parsed: ParsedSource;
   let tokenizer: TextTokenizer;
+  let modelPath: string;
   if (opts.model) {
     const model = await localModelPath(opts.model, log); // a known name or hub reference: downloaded into the cache
+    modelPath = model;
     parsed = await openModelFile(model); // read per tensor: any size; a web page or random bytes named as such
     const file = parsed.tensors;
     if (opts.tokenizer || !parsed.tokenizer) {
@@ -160,6 +163,7 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void, ta
     if (opts.tokenizer) throw new Error('--tokenizer needs --model');
     const bundled = bundledModel();
     log(`no --model given: using the bundled stories260K (${path.relative(process.cwd(), bundled.model) || bundled.model}; a 260K-parameter TinyStories model, MIT)`);
+    modelPath = bundled.model;
     parsed = await openModelFile(bundled.model);
     tokenizer = Tokenizer.fromLlama2c(readUserFile(bundled.tokenizer, 'bundled tokenizer'), parsed.tensors.config.vocabSize, bundled.tokenizer);
   }
@@ -171,11 +175,11 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void, ta
   if (dirs.length > 1) {
     const tensors = dirs.map((d) => loadAdapterDir(d, model.config));
     tensors.forEach((a, i) => log(`adapter ${i}: ${dirs[i]} (rank ${a.rank}, targets ${a.targets.join(',')})`));
-    return { gpu, model, tokenizer, name, adapters: { dirs, tensors } };
+    return { gpu, model, tokenizer, name, path: modelPath, adapters: { dirs, tensors } };
   }
   const lora = opts.adapter ? LoraState.fromAdapter(gpu, model.config, loadAdapterDir(opts.adapter, model.config)) : undefined;
   if (lora) log(`adapter: ${opts.adapter} (rank ${lora.config.rank}, targets ${lora.config.targets.join(',')})`);
-  return { gpu, model, tokenizer, name, lora };
+  return { gpu, model, tokenizer, name, path: modelPath, lora };
 }
 
 /** The model that ships in the package (weights/README.md): stories260K and its tokenizer. */

@@ -26,7 +26,7 @@ import { checkpointFolders, directoryStore, faultFromEnv, lastCheckpoint } from 
 import { lockOut, prepareOut } from './out_lock';
 import { fileSource } from './file_source';
 import { fingerprintSource, fingerprintSources, taskFingerprint, type RunFingerprint } from '../train/checkpoint';
-import { bundledModel, modelOptions, openModel, parseFloatOption, parseIntOption, runAction } from './common';
+import { modelOptions, openModel, parseFloatOption, parseIntOption, runAction } from './common';
 import { checkTaskFlags, taskOptions, taskSpec, tokenizingProgress, type TaskFlags, type TaskKind } from './task_data';
 import { prepareTask } from '../train/task_source';
 import { CLI_DEFAULTS, DEMO_OVERRIDES, TASK_OVERRIDES, defaultOptions } from '../train/defaults';
@@ -113,9 +113,8 @@ async function withResumeHint<T>(out: string, stop: () => void, body: () => Prom
   }
 }
 
-/** The fingerprint of the model a run trains (its file, the files of a Hugging Face folder, or the bundled one). */
-async function modelFingerprint(model: string | undefined): Promise<{ model: string; modelName: string }> {
-  const file = model ?? bundledModel().model;
+/** The fingerprint of the model a run trains: its file, or the files of a Hugging Face folder (openModel's path). */
+async function modelFingerprint(file: string): Promise<{ model: string; modelName: string }> {
   if (fs.statSync(file).isDirectory()) {
     const names = fs.readdirSync(file).filter((n) => n === 'config.json' || n.endsWith('.safetensors'));
     return { model: await fingerprintSources(names.map((n) => fileSource(path.join(file, n), n))), modelName: path.basename(file) };
@@ -210,7 +209,7 @@ export function registerFinetune(program: Command): void {
         const log = (s: string) => process.stderr.write(`${s}\n`);
         prepareOut(f.out, f, log, { check: true }); // nothing in --out overwritten unless asked (fails fast)
         const maxMemoryMiB = f.maxMemory !== undefined ? parseBytes(f.maxMemory) / 2 ** 20 : 0;
-        const { gpu, model, tokenizer, name } = await openModel(f, log);
+        const { gpu, model, tokenizer, name, path: modelPath } = await openModel(f, log);
         if (cfg.seq > model.config.seqLen) throw new Error(`--seq ${cfg.seq} exceeds the model's context of ${model.config.seqLen}`);
         // --max-memory: the largest shape that fits (src/train/memory_plan.ts fitStep); a task's
         // classification rows are known once it is loaded, so it is fitted again then (seq kept)
@@ -223,7 +222,7 @@ export function registerFinetune(program: Command): void {
         fitMemory({}, isTask || f.seq !== undefined);
         const spec = builtIn ? { demo: true, evalFraction: parseFloatOption(f.evalFraction, '--eval-fraction'), evalSize: parseIntOption(f.evalSize ?? '500', '--eval-size', 0) } : taskSpec(f);
         const task = prepareTask(spec, tokenizer, cfg.seq, cfg.seed, { onProgress: tokenizingProgress(log) });
-        const fingerprint: RunFingerprint = { ...(await modelFingerprint(f.model)), ...taskFingerprint(spec) };
+        const fingerprint: RunFingerprint = { ...(await modelFingerprint(modelPath)), ...taskFingerprint(spec) };
         cfg.lossPerExample = task.lossPerExample;
         if (task.kind !== 'lm') fitMemory(task.train, true); // a task's rows and labelled positions
         log(`data: ${task.describe}`);
