@@ -138,7 +138,7 @@ export async function hashSha256(pieces: AsyncIterable<Uint8Array>): Promise<str
   }
   const h = new Sha256();
   for await (const p of pieces) h.update(p);
-  return h.hex();
+  return h.digest();
 }
 
 /** Git's blob id of a file: sha1 of "blob <size>\0" + contents (the hub's ETag of a non-LFS file). */

@@ -61,11 +61,6 @@ export class Sha256 {
     return Array.from(this.h, (x) => x.toString(16).padStart(8, '0')).join('');
   }
 
-  /** digest(): the 64 hex digits. */
-  hex(): string {
-    return this.digest();
-  }
-
   private compress(b: Uint8Array, at: number): void {
     const w = this.w;
     for (let t = 0; t < 16; t++) {
