@@ -1,7 +1,6 @@
 // `mobizo fetch`'s downloads (Node): a known checkpoint by URL (weights/manifest.json) into a folder,
 // or a Hugging Face reference into the model cache, with a progress bar and resume. The transfer,
 // the checks and the cache are the library's (src/model/transfer.ts, hub.ts, model_cache.ts).
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -9,7 +8,7 @@ import cliProgress from 'cli-progress';
 import { defaultCacheDir, folderCache } from '../model/model_cache';
 import { hubFiles, parseHubRef, type HubFile, type HubOptions } from '../model/hub';
 import { knownModels, knownModel, type WeightFile, type WeightsManifest } from '../model/known_models';
-import { checkPart, fetchInto, type DownloadProgress } from '../model/transfer';
+import { checkPart, fetchInto, hashSha256, type DownloadProgress } from '../model/transfer';
 
 export { knownModels, type ModelEntry, type WeightFile, type WeightsManifest } from '../model/known_models';
 
@@ -43,7 +42,7 @@ export async function fetchWeights(name: string, opts: FetchOptions): Promise<st
     const url = mirror ? `${mirror.replace(/\/+$/, '')}/${f.mirrorPath ?? f.file}` : f.url;
     const dest = join(opts.outDir, f.file);
     if ((await sizeOf(dest)) === f.bytes) {
-      const actual = f.sha256 === null ? null : await sha256File(dest);
+      const actual = f.sha256 === null ? null : await hashSha256(createReadStream(dest));
       if (actual === f.sha256) {
         log(`${f.file}: already present${f.sha256 === null ? ' (size matches; not verified: no sha256 in the manifest)' : ''}`);
         paths.push(dest);
@@ -140,13 +139,6 @@ async function sizeOf(path: string): Promise<number | null> {
   } catch {
     return null;
   }
-}
-
-/** Hex sha256 of a file's contents. */
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /**
