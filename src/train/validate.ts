@@ -116,7 +116,6 @@ export function validateOptions(options: unknown): asserts options is Partial<Ru
 
 /** Checks the data argument: a prepared task, or a TaskSpec of known fields with the right types. */
 export function validateTaskSpec(data: unknown): void {
-  if (typeof data === 'string') throw new OptionError('data', `must be a task object such as { text } (text to learn), { files } or { preset }, got ${kindOf(data)}`);
   if (!isPlainObject(data)) throw new OptionError('data', `must be a task object such as { text } (text to learn), { files } or { preset }, got ${kindOf(data)}`);
   if ('train' in data && 'evaluate' in data) return; // a PreparedTask
   const known = Object.keys(TASK_FIELDS);
