@@ -6,7 +6,8 @@
 import { createWorkerEngine, type EngineStopped, type WorkerEngine } from '../worker/client';
 import { BACKENDS, type Backend, type GpuInfo } from '../worker/protocol';
 import { engine, hooks, log, setEngine, showError, st, ui } from './page';
-import { fmtBytes, h } from './views';
+import { h } from './views';
+import { fmtBytes } from './wording';
 
 const BACKEND_KEY = 'mobizo-backend';
 

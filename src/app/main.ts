@@ -14,8 +14,8 @@ import { bindModelInputs, pickedModel } from './model_pick';
 import { download, openAdapter, refreshAdapters, renderTry, streams, tryClassify, tryGenerate } from './try_keep';
 import { applyRun, initCharts, newRun, onEval, onStep, redrawCharts, resetStats, resumeAsked, saved, setChartSteps, showResult, train } from './run_flow';
 import { engineStopped, saveBackend, savedBackend, startEngine } from './engine_life';
-import { $, fmtBytes, h, renderDiverged, renderMemory, renderModel, renderPreview, renderResult } from './views';
-import { modelErrorTitle, statusLine } from './wording';
+import { $, h, renderDiverged, renderMemory, renderModel, renderPreview, renderResult } from './views';
+import { fmtBytes, modelErrorTitle, statusLine } from './wording';
 
 // ---- rendering -----------------------------------------------------------------------------
 function render(): void {

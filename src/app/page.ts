@@ -3,8 +3,8 @@
 // under it, beside the control that caused it; the busy state; the dialogs.
 import { EngineError, type WorkerEngine } from '../worker/client';
 import { OPTION_HELP, type AdapterEntry, type DataInfo, type EvalDetail, type GpuInfo, type ModelInfo, type RunInfo } from '../worker/protocol';
-import { $, fmtBytes, renderMemory } from './views';
-import { plainLabel } from './wording';
+import { $, renderMemory } from './views';
+import { fmtBytes, plainLabel } from './wording';
 
 // ---- page state ----------------------------------------------------------------------------
 export const st = {

@@ -8,8 +8,8 @@ import { LineChart, loadCharts } from './charts';
 import { askLowerLr, busy, clearError, confirmDiscard, currentControl, engine, hooks, refreshMemory, showError, st, ui } from './page';
 import { readOptions, rememberStepTime, showStepTime } from './options_form';
 import { refreshAdapters } from './try_keep';
-import { $, fmtBytes, fmtDuration, fmtRate, renderMemory, renderResult } from './views';
-import { fmtStep, resultWords } from './wording';
+import { $, renderMemory, renderResult } from './views';
+import { fmtBytes, fmtDuration, fmtRate, fmtStep, resultWords } from './wording';
 
 let lossChart: LineChart;
 let evalChart: LineChart;

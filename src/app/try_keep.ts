@@ -2,7 +2,8 @@
 // every adapter generated together, a column each; classification), download the adapter in the
 // PEFT layout and open adapters again (each one opened joins the comparison).
 import { streamOf, type AdapterEntry } from '../worker/protocol';
-import { fmtRate, h, renderClassify } from './views';
+import { h, renderClassify } from './views';
+import { fmtRate } from './wording';
 import { busy, engine, hooks, log, showError, st, ui } from './page';
 
 // ---- 4 try it ------------------------------------------------------------------------------

@@ -15,8 +15,6 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<
   return e;
 }
 
-export { fmtBytes, fmtCount, fmtDuration, fmtRate } from './wording';
-
 export function renderModel(dl: HTMLElement, m: ModelInfo): void {
   const c = m.config;
   const facts: [string, string][] = [
