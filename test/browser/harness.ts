@@ -85,14 +85,14 @@ function noBrowser(why: string): Error {
   );
 }
 
-/** Launches one headless browser with WebGPU enabled. Close it in the spec's `after`. */
-export async function launchBrowser(): Promise<Browser> {
+/** Launches one headless browser with WebGPU enabled (`extraArgs` after its flags). Close it in the spec's `after`. */
+export async function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
   const choice = await findBrowser();
   const launch = () =>
     puppeteer.launch({
       executablePath: choice.executablePath,
       headless: choice.headless,
-      args: choice.args,
+      args: [...choice.args, ...extraArgs],
       timeout: 120_000, // a cold start on a busy 2-core machine
       protocolTimeout: 900_000, // long page.evaluate calls (SwiftShader is slow)
       dumpio: debug,

@@ -4,11 +4,11 @@
 // stopped, a reload loads both from IndexedDB and generates the same text.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
 import { assetPath } from '../assets.ts';
 import { hfDirContents, hfStories260K } from '../hf_fixture.ts';
 import { MockHub } from '../mock_hub.ts';
-import { findBrowser, launchBrowser, openPage, pageLog, serveTestPage, waitForResult, type ServedPage } from './harness.ts';
+import { launchBrowser, openPage, pageLog, serveTestPage, waitForResult, type ServedPage } from './harness.ts';
 import type { HubPageResult } from './pages/hub_page.ts';
 
 describe('browser: models by hub reference, cached in IndexedDB (headless Chrome)', function () {
@@ -101,8 +101,7 @@ describe('browser: a page that is not a secure context (headless Chrome)', funct
   it('createGpu names the reason: WebGPU needs a secure context; auto runs WebAssembly and says why', async function () {
     served = await serveTestPage({ entry: 'test/browser/pages/hub_context_page.ts', assets: false });
     // a host name other than localhost is not a potentially trustworthy origin over http
-    const choice = await findBrowser();
-    browser = await puppeteer.launch({ executablePath: choice.executablePath, headless: choice.headless, args: [...choice.args, '--host-resolver-rules=MAP insecure.test 127.0.0.1'], timeout: 120_000 });
+    browser = await launchBrowser(['--host-resolver-rules=MAP insecure.test 127.0.0.1']);
     const tp = await openPage(browser, served.url.replace('127.0.0.1', 'insecure.test'));
     const r = await waitForResult<{ error?: string; secure: boolean; hasGpu: boolean; webgpuError: string; backend: string; describe: string }>(tp);
     assert.equal(r.error, undefined, `${r.error}\n${pageLog(tp)}`);
