@@ -9,6 +9,7 @@ import { blobSource, bytesSource } from '../formats/byte_source';
 import { fingerprintSource, fingerprintSources } from '../train/checkpoint';
 import { readHfFolder } from '../model/hf_folder';
 import { parseSourceByContent } from '../model/model_format';
+import { responseProblem } from '../model/transfer';
 import { eng, ensureGpu, needModel, notWhileTraining, type Checked } from './engine_state';
 import { BUNDLED_MODEL, type CheckedModel, type ModelInfo, type ModelSource } from './protocol';
 
@@ -29,8 +30,8 @@ async function fetchBytes(url: string, what: string): Promise<Uint8Array> {
   } catch (e) {
     throw new Error(`${what}: cannot fetch ${url} (${(e as Error).message})`);
   }
-  if (!r.ok) throw new Error(`${what}: ${url} answered HTTP ${r.status} ${r.statusText}`.trim());
-  if (/text\/html/i.test(r.headers.get('content-type') ?? '')) throw new Error(`${what}: ${url} is an HTML page, not a model file`);
+  const problem = responseProblem(r, url);
+  if (problem) throw new Error(`${what}: ${problem}`);
   return new Uint8Array(await r.arrayBuffer());
 }
 
