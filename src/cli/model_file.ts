@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import { hfSourceModel } from '../formats/hf';
 import { HF_DIR_LAYOUT } from '../formats/hf_dir';
-import { parseModelSource, type ParsedSource } from '../formats/parse';
-import { parseModelByContent } from '../model/model_format';
+import type { ParsedSource } from '../formats/parse';
+import { parseSourceByContent } from '../model/model_format';
 import { fileSource } from './file_source';
 import { hfDirSources, isHfDir } from './hf_dir';
 import type { ByteSource } from '../formats/byte_source';
@@ -24,13 +24,5 @@ export async function openModelFile(file: string, wrap: (s: ByteSource) => ByteS
     const hf = await hfSourceModel({ ...files, safetensors: files.safetensors.map(wrap) }, file);
     return { tensors: hf.tensors, format: 'hf', ...(hf.tokenizer ? { tokenizer: hf.tokenizer } : {}) };
   }
-  const src = wrap(fileSource(file));
-  try {
-    return await parseModelSource(src);
-  } catch (e) {
-    if (!/not a llama2\.c checkpoint: header field/.test((e as Error).message)) throw e;
-    // neither GGUF nor a sane llama2.c header: what the start of the file looks like (a web page, a safetensors file ...)
-    parseModelByContent(await src.read(0, Math.min(src.size, 64 << 10)), file);
-    throw e;
-  }
+  return parseSourceByContent(wrap(fileSource(file))); // neither GGUF nor llama2.c: named by what it looks like (a web page ...)
 }
