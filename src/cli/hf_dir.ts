@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { HfModelFiles, HfModelSources } from '../formats/hf';
 import { fileSource } from './file_source';
-import { HF_DIR_LAYOUT, hfDirFiles, planHfDir } from '../formats/hf_dir';
+import { HF_DIR_LAYOUT, hfDirFiles, hfPlanSources, planHfDir } from '../formats/hf_dir';
 
 export type HfDirFiles = HfModelFiles;
 
@@ -29,11 +29,5 @@ export function hfDirSources(dir: string): HfModelSources {
   if (!existsSync(dir)) throw new Error(`${dir}: no such directory`);
   if (!statSync(dir).isDirectory()) throw new Error(`${dir}: not a directory (${HF_DIR_LAYOUT})`);
   const plan = planHfDir(dir, readdirSync(dir), (name) => readFileSync(path.join(dir, name), 'utf8'));
-  return {
-    config: plan.config,
-    safetensors: plan.safetensors.map((name) => fileSource(path.join(dir, name), name)),
-    ...(plan.index !== undefined ? { index: plan.index } : {}),
-    ...(plan.tokenizerJson !== undefined ? { tokenizerJson: plan.tokenizerJson } : {}),
-    ...(plan.tokenizerConfig !== undefined ? { tokenizerConfig: plan.tokenizerConfig } : {}),
-  };
+  return hfPlanSources(plan, (name) => fileSource(path.join(dir, name), name));
 }

@@ -3,7 +3,8 @@
 // names; tokenizer.json and tokenizer_config.json when present) and, when one is missing, a one-line error that names the
 // directory and what it should hold. Runtime-neutral: the CLI lists and reads a folder with node:fs
 // (src/cli/hf_dir.ts), the app a folder or files the user picked (src/worker/engine_worker.ts).
-import type { HfModelFiles } from './hf';
+import type { ByteSource } from './byte_source';
+import type { HfModelFiles, HfModelSources } from './hf';
 
 export const HF_INDEX = 'model.safetensors.index.json';
 
@@ -74,4 +75,9 @@ export function hfDirFiles(plan: HfDirPlan, weights: readonly Uint8Array[]): HfM
     ...(plan.tokenizerJson !== undefined ? { tokenizerJson: plan.tokenizerJson } : {}),
     ...(plan.tokenizerConfig !== undefined ? { tokenizerConfig: plan.tokenizerConfig } : {}),
   };
+}
+
+/** The planned files as hfSourceModel takes them: each weight file the source `open` gives for its name (read per tensor). */
+export function hfPlanSources(plan: HfDirPlan, open: (name: string) => ByteSource): HfModelSources {
+  return { ...plan, safetensors: plan.safetensors.map(open) };
 }

@@ -4,7 +4,7 @@
 // error messages are the CLI's. Used by the worker and loadModel (a FileList picked in a page).
 import { hfSourceModel } from '../formats/hf';
 import { blobSource } from '../formats/byte_source';
-import { HF_INDEX, HF_TEXT_FILES, planHfDir } from '../formats/hf_dir';
+import { HF_INDEX, HF_TEXT_FILES, hfPlanSources, planHfDir } from '../formats/hf_dir';
 import type { ParsedSource } from '../formats/parse';
 
 /** A file of a folder: its name (no folders) and contents. */
@@ -36,16 +36,7 @@ export async function readHfFolder(where: string, files: readonly NamedBlob[]): 
     if (text === undefined) throw new Error(`${where}: ${name} was not read`);
     return text;
   });
-  const hf = await hfSourceModel(
-    {
-      config: plan.config,
-      safetensors: plan.safetensors.map((name) => blobSource(byName.get(name)!, name)),
-      ...(plan.index !== undefined ? { index: plan.index } : {}),
-      ...(plan.tokenizerJson !== undefined ? { tokenizerJson: plan.tokenizerJson } : {}),
-      ...(plan.tokenizerConfig !== undefined ? { tokenizerConfig: plan.tokenizerConfig } : {}),
-    },
-    where,
-  );
+  const hf = await hfSourceModel(hfPlanSources(plan, (name) => blobSource(byName.get(name)!, name)), where);
   const parsed: ParsedSource = { tensors: hf.tensors, format: 'hf', ...(hf.tokenizer ? { tokenizer: hf.tokenizer } : {}) };
   const names = ['config.json', ...(plan.index !== undefined ? [HF_INDEX] : []), ...(plan.tokenizerJson !== undefined ? ['tokenizer.json'] : []), ...(plan.tokenizerConfig !== undefined ? ['tokenizer_config.json'] : []), ...plan.safetensors];
   const used = names.map((name) => ({ name, blob: byName.get(name)! }));
