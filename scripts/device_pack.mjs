@@ -25,8 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { ensureSwiftShader } from '../bin/gpu-env.js';
-import { browserBuildOptions } from './build.mjs';
-import { compileWasm, wasmStale } from './build-wasm.mjs';
+import { browserBuildOptions, ensureWasm } from './build.mjs';
 
 const require = createRequire(import.meta.url);
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -105,7 +104,7 @@ const BUILTIN = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
  * but Node's built-ins and `webgpu` at run time (the pack has nothing else).
  */
 export async function bundle(outdir) {
-  if (wasmStale()) compileWasm(); // the WASM backend's module, inlined (src/gpu/cpu/module.ts imports it)
+  ensureWasm(); // the WASM backend's module, inlined (src/gpu/cpu/module.ts imports it)
   let result;
   try {
     result = await esbuild.build(bundleOptions(outdir));
