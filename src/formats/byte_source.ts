@@ -42,8 +42,3 @@ export function blobSource(blob: Blob, name = (blob as { name?: string }).name ?
     },
   };
 }
-
-/** The whole source in one buffer (for files that fit one: the synchronous parsers' path). */
-export async function readAll(src: ByteSource): Promise<Uint8Array> {
-  return src.read(0, src.size);
-}
