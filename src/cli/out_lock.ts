@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { OPTIMIZER_STATE_FILE } from '../train/optimizer';
 import { ADAPTER_FILES, CHECKPOINT_PREFIX, checkpointFolders } from './checkpoint_dir';
 
 export const LOCK_FILE = '.mobizo.lock';
@@ -94,7 +95,7 @@ export function runFiles(out: string): string[] {
   if (!fs.statSync(out).isDirectory()) throw new Error(`--out ${out}: not a directory`);
   const names = fs.readdirSync(out);
   const ours = (n: string) =>
-    (ADAPTER_FILES as readonly string[]).includes(n) || n === 'trainer_state.json' || n === 'optimizer_state.safetensors' || n.startsWith(CHECKPOINT_PREFIX) || n.startsWith(`.${CHECKPOINT_PREFIX}`) || /^\.adapter_.*\.tmp-\d+$/.test(n);
+    (ADAPTER_FILES as readonly string[]).includes(n) || n === 'trainer_state.json' || n === OPTIMIZER_STATE_FILE || n.startsWith(CHECKPOINT_PREFIX) || n.startsWith(`.${CHECKPOINT_PREFIX}`) || /^\.adapter_.*\.tmp-\d+$/.test(n);
   return names.filter(ours);
 }
 
