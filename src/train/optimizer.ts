@@ -59,6 +59,9 @@ export function biasCorrections(spec: OptimizerSpec, step: number): [number, num
   return [1 - spec.beta1 ** (step + 1), 1 - spec.beta2 ** (step + 1)];
 }
 
+/** A state tensor's value in a fresh run: moments 0, HiZOO's Hessian 1. */
+const freshValues = (k: 'm' | 'v' | 'h', numel: number) => new Float32Array(numel).fill(k === 'h' ? 1 : 0);
+
 export class ZoOptimizer {
   /** Slots beyond the 2q perturbed ones: HiZOO's unperturbed slot. */
   readonly extraSlots: 0 | 1;
@@ -74,22 +77,16 @@ export class ZoOptimizer {
     this.state = lora.adapters().map((ad) => {
       const m = new Map<'m' | 'v' | 'h', Tensor>();
       for (const k of STATE_TENSORS[spec.name]) {
-        m.set(k, tensor(gpu, `zo.opt.${ad.layer}.${ad.target}.${k}`, ad.B.shape, 'adapters'));
+        m.set(k, tensor(gpu, `zo.opt.${ad.layer}.${ad.target}.${k}`, ad.B.shape, 'adapters', { data: freshValues(k, ad.B.numel) }));
       }
       return m;
     });
-    this.reset();
     this.bias = spec.name === 'momentum' || spec.name === 'adam' ? tensor(gpu, 'zo.opt.bias', [2], 'scratch') : null;
     // the forward pass's mplora reads the form of Z from the adapter
     lora.adapters().forEach((ad, i) => {
       if (spec.name === 'lozo') ad.zo = { zoRank: spec.zoRank };
       else if (spec.name === 'hizoo') ad.zo = { hessian: this.state[i].get('h')! };
     });
-  }
-
-  /** The state of a fresh run: moments 0, HiZOO's Hessian 1 (a run going back to its base adapter). */
-  reset(): void {
-    for (const m of this.state) for (const [k, t] of m) t.write(new Float32Array(t.numel).fill(k === 'h' ? 1 : 0));
   }
 
   /** The update dispatches of every B, reading `grad` (zo_grad's output) and the step block. */
@@ -129,9 +126,9 @@ export class ZoOptimizer {
     return this.encode((_k, t) => t.read());
   }
 
-  /** The state of a fresh run (what reset() writes) as optimizer_state.safetensors, made on the host: no readback. */
+  /** The state of a fresh run (what the constructor writes) as optimizer_state.safetensors, made on the host: no readback. */
   async freshState(): Promise<Uint8Array | null> {
-    return this.encode(async (k, t) => new Float32Array(t.numel).fill(k === 'h' ? 1 : 0));
+    return this.encode(async (k, t) => freshValues(k, t.numel));
   }
 
   private async encode(data: (k: 'm' | 'v' | 'h', t: Tensor) => Promise<Float32Array>): Promise<Uint8Array | null> {
