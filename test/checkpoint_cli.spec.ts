@@ -103,10 +103,12 @@ describe('finetune --out: atomic checkpoints, one writer, checked resumes (CLI)'
     assert.deepEqual(fs.readdirSync(out).sort(), ['adapter_config.json', 'adapter_model.safetensors', 'checkpoint-2']);
   });
 
-  it('--model by a known name (the bundled stories260K): the run fingerprints the file the name stands for', () => {
+  it('--model by a known name (the bundled stories260K, no --tokenizer: its own comes with it): the run fingerprints the file the name stands for', () => {
     const out = path.join(tmp, 'named');
-    const r = mobizo(['finetune', '--model', 'stories260K', ...run.slice(3), '--steps', '2', '--out', out]);
+    assert.deepEqual(run.slice(3, 5), ['--tokenizer', assetPath('models', 'tok512.bin')]);
+    const r = mobizo(['finetune', '--model', 'stories260K', ...run.slice(5), '--steps', '2', '--out', out]);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /stories260K: the bundled copy in /);
     const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint-2', 'trainer_state.json'), 'utf8'));
     assert.equal(state.fingerprint.modelName, 'stories260K.bin');
     assert.match(state.fingerprint.model, /^sha256:[0-9a-f]{64}$/);

@@ -134,8 +134,8 @@ export function gpuOptions(opts: { backend?: string; threads?: number }): GpuOpt
 
 /**
  * Opens the GPU, loads model + tokenizer. --model is a GGUF (its own tokenizer), a Hugging Face
- * directory (tokenizer.json) or a llama2.c checkpoint (--tokenizer, default tokenizer.bin beside
- * it); --tokenizer overrides with a llama2.c tokenizer. No --model: the bundled stories260K.
+ * directory (tokenizer.json) or a llama2.c checkpoint (--tokenizer, default: the one a known model
+ * comes with, or tokenizer.bin beside it); --tokenizer overrides with a llama2.c tokenizer. No --model: the bundled stories260K.
  */
 export async function openModel(opts: ModelOptions, log: (s: string) => void, take: { many?: boolean } = {}): Promise<Loaded> {
   const dirs = opts.adapter?.split(',').map((d) => d.trim()) ?? [];
@@ -145,12 +145,14 @@ export async function openModel(opts: ModelOptions, log: (s: string) => void, ta
   let tokenizer: TextTokenizer;
   let modelPath: string;
   if (opts.model) {
-    const model = await localModelPath(opts.model, log); // a known name or hub reference: downloaded into the cache
+    const local = await localModelPath(opts.model, log); // a known name or hub reference: downloaded into the cache
+    const model = local.model;
     modelPath = model;
     parsed = await openModelFile(model); // read per tensor: any size; a web page or random bytes named as such
     const file = parsed.tensors;
     if (opts.tokenizer || !parsed.tokenizer) {
-      const tokName = opts.tokenizer ?? path.join(path.dirname(model), 'tokenizer.bin');
+      // --tokenizer, else the one a known model comes with, else tokenizer.bin beside the checkpoint
+      const tokName = opts.tokenizer ?? local.tokenizer ?? path.join(path.dirname(model), 'tokenizer.bin');
       if (!opts.tokenizer && !fs.existsSync(tokName)) throw new Error(`no tokenizer given and none at ${tokName}: pass --tokenizer FILE`);
       tokenizer = Tokenizer.fromLlama2c(readUserFile(tokName, 'tokenizer'), file.config.vocabSize, tokName);
     } else {

@@ -144,29 +144,24 @@ async function sizeOf(path: string): Promise<number | null> {
 /**
  * What --model names, as a local path: an existing file or folder as it is; a known model or a
  * Hugging Face reference is first downloaded into the model cache (or found there) and its path
- * returned (a GGUF file, an HF repository's folder, a llama2.c checkpoint with tokenizer.bin beside).
+ * returned (a GGUF file, an HF repository's folder, a llama2.c checkpoint), with the llama2.c
+ * tokenizer the manifest pairs with it (`tokenizer`, when it names one).
  */
-export async function localModelPath(model: string, log: (s: string) => void): Promise<string> {
-  if (await stat(model).catch(() => null)) return model;
+export async function localModelPath(model: string, log: (s: string) => void): Promise<{ model: string; tokenizer?: string }> {
+  if (await stat(model).catch(() => null)) return { model };
   const known = knownModel(model);
-  if (!known && !parseHubRef(model)) return model; // the caller reports the missing file
-  if (known?.bundled) {
-    // the package's own copy (weights/): no download; tokenizer.bin beside it is not its name, so say it
-    const root = packageWeights();
-    const [first, second] = known.files!.map((f) => join(root, f.file));
-    if (second && basename(second) !== 'tokenizer.bin') log(`${known.name}: the bundled copy in ${root} (its tokenizer: --tokenizer ${second})`);
-    return first;
-  }
+  if (!known && !parseHubRef(model)) return { model }; // the caller reports the missing file
   if (known?.files) {
-    const dir = join(await defaultCacheDir(), 'urls', known.name);
-    const [first, second] = await fetchWeights(known.name, { outDir: dir, log });
-    if (second && basename(second) !== 'tokenizer.bin') throw new Error(`${known.name}: its tokenizer ${second} is not named tokenizer.bin: pass --tokenizer ${second}`);
-    return first;
+    // the package's own copy (weights/): no download; else fetched into the cache
+    const root = packageWeights();
+    const [first, second] = known.bundled ? known.files.map((f) => join(root, f.file)) : await fetchWeights(known.name, { outDir: join(await defaultCacheDir(), 'urls', known.name), log });
+    if (known.bundled) log(`${known.name}: the bundled copy in ${root}`);
+    return second ? { model: first, tokenizer: second } : { model: first };
   }
   const files = await fetchHub(model, { log });
   const ref = parseHubRef(known?.hub ?? model)!;
-  if (ref.file) return files[0].path!;
-  return dirname(files.find((f) => f.name === 'config.json')!.path!);
+  if (ref.file) return { model: files[0].path! };
+  return { model: dirname(files.find((f) => f.name === 'config.json')!.path!) };
 }
 
 /** The package's weights/ folder (weights/README.md): two levels up from src/cli/, one from dist/. */
