@@ -283,10 +283,12 @@ export async function train(
         await drain();
         const t = performance.now();
         const r = needEval ? await evaluate(done) : null;
-        // within the limit (held-out and training loss): the point a divergence later goes back to
-        const within = !diverged && (r || needCkpt) ? await snapshot(r) : null;
+        // within the limit (held-out and training loss): the point a stopped run goes back to, and
+        // what a checkpoint stores (read back only where one of the two can use it)
+        const store = needCkpt && !!opts.store;
+        const within = !diverged && (r || needCkpt) && (onDiverge === 'stop' || store) ? await snapshot(r) : null;
         if (within) good = within;
-        if (needCkpt && (within || onDiverge === 'warn')) await checkpoint(within ?? (await snapshot(r)));
+        if (store && (within || onDiverge === 'warn')) await checkpoint(within ?? (await snapshot(r)));
         paused += performance.now() - t; // the steps' ms exclude them
       }
     }
