@@ -94,8 +94,8 @@ export function parseFloatOption(value: string, name: string): number {
 /** --model, --tokenizer (and --adapter) as every model command takes them. */
 export function modelOptions(cmd: Command, opts: { adapter: boolean; many?: boolean }): Command {
   cmd
-    .option('--model <path>', 'llama2.c .bin, GGUF (F32/F16/BF16/Q8_0/Q4_0), or Hugging Face directory; none: the bundled stories260K')
-    .option('--tokenizer <file>', 'llama2.c tokenizer (default: the GGUF/HF one, or tokenizer.bin beside a .bin)')
+    .option('--model <path>', 'llama2.c .bin, GGUF (F32, F16, BF16, Q8_0, Q4_0-Q5_1, Q2_K-Q6_K), a Hugging Face folder, a known name (mobizo fetch --list) or a hub reference hf:owner/repo[/file.gguf]; none: the bundled stories260K')
+    .option('--tokenizer <file>', 'llama2.c tokenizer (default: the GGUF/HF one, a known model\'s own, or tokenizer.bin beside a .bin)')
     .option('--backend <name>', 'auto (WebGPU on a real GPU, else WebAssembly on the CPU), webgpu or wasm; default: env MOBIZO_BACKEND or auto')
     .option('--threads <n>', 'wasm backend: CPU threads (default: every core)', (v) => parseIntOption(v, '--threads', 1));
   if (opts.adapter) {
